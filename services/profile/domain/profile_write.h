@@ -1,0 +1,31 @@
+#ifndef PROFILES_SERVICES_PROFILE_DOMAIN_PROFILE_WRITE_H_
+#define PROFILES_SERVICES_PROFILE_DOMAIN_PROFILE_WRITE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace profiles {
+
+// One validated write of a profile, as the storage layer applies it.
+// Built by ParseUpdateRequest() (validation.h) from an UpdateProfileRequest;
+// every value here has already passed validation and normalisation.
+struct ProfileWrite {
+  // Canonical lowercase UUID.
+  std::string id;
+  // Fields to write; a disengaged optional leaves the stored value unchanged.
+  std::optional<std::string> name;   // trimmed
+  std::optional<std::string> email;  // trimmed
+  std::optional<std::string> avatar;  // raw image bytes; empty clears the avatar
+  // The version the edit is based on; 0 creates the profile.
+  int64_t expected_version = 0;
+  // Canonical lowercase UUID, or empty when the caller gave none (the write
+  // is then applied without an idempotency record).
+  std::string mutation_id;
+
+  bool creates() const { return expected_version == 0; }
+};
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_DOMAIN_PROFILE_WRITE_H_

@@ -1,0 +1,75 @@
+#include "services/profile/domain/status_details.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace profiles {
+namespace {
+
+template <typename Message>
+std::optional<Message> DecodePayload(const absl::Status& status) {
+  Message message;
+  const absl::optional<absl::Cord> payload = status.GetPayload(PayloadTypeUrl(message));
+  if (!payload.has_value() || !message.ParseFromString(std::string(*payload))) {
+    return std::nullopt;
+  }
+  return message;
+}
+
+void Attach(absl::Status& status, const google::protobuf::Message& message) {
+  status.SetPayload(PayloadTypeUrl(message), absl::Cord(message.SerializeAsString()));
+}
+
+}  // namespace
+
+std::string PayloadTypeUrl(const google::protobuf::Message& prototype) {
+  return absl::StrCat(std::string(kTypeUrlPrefix), prototype.GetDescriptor()->full_name());
+}
+
+void FieldViolations::Add(std::string field, std::string description) {
+  auto* violation = request_.add_field_violations();
+  violation->set_field(std::move(field));
+  violation->set_description(std::move(description));
+}
+
+absl::Status FieldViolations::ToStatus() const {
+  std::vector<std::string> parts;
+  for (const auto& violation : request_.field_violations()) {
+    parts.push_back(absl::StrCat(violation.field(), ": ", violation.description()));
+  }
+  absl::Status status = absl::InvalidArgumentError(absl::StrJoin(parts, "; "));
+  Attach(status, request_);
+  return status;
+}
+
+absl::Status VersionConflict(std::string_view message, const profile::v1::Profile& current) {
+  absl::Status status = absl::AbortedError(std::string(message));
+  Attach(status, current);
+  return status;
+}
+
+absl::Status MutationIdReused(std::string_view mutation_id) {
+  absl::Status status = absl::InvalidArgumentError(
+      absl::StrCat("mutation_id ", std::string(mutation_id),
+                   " was already used for a different request; use a new mutation_id"));
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(kMutationIdReusedReason));
+  info.set_domain(std::string(kErrorDomain));
+  (*info.mutable_metadata())["mutation_id"] = std::string(mutation_id);
+  Attach(status, info);
+  return status;
+}
+
+std::optional<profile::v1::Profile> ConflictingProfile(const absl::Status& status) {
+  return DecodePayload<profile::v1::Profile>(status);
+}
+
+std::optional<google::rpc::BadRequest> BadRequestOf(const absl::Status& status) {
+  return DecodePayload<google::rpc::BadRequest>(status);
+}
+
+std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const absl::Status& status) {
+  return DecodePayload<google::rpc::ErrorInfo>(status);
+}
+
+}  // namespace profiles

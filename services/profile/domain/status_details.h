@@ -1,0 +1,64 @@
+#ifndef PROFILES_SERVICES_PROFILE_DOMAIN_STATUS_DETAILS_H_
+#define PROFILES_SERVICES_PROFILE_DOMAIN_STATUS_DETAILS_H_
+
+// Structured details carried by the errors of the profile core.
+//
+// Inside the service every expected failure is an absl::Status with a
+// canonical code. The details a client needs to act on it travel as
+// absl::Status payloads keyed by protobuf type URL, so each transport adapter
+// can forward them without knowing what they are (the gRPC adapter turns each
+// payload into a google.protobuf.Any in google.rpc.Status.details):
+//   INVALID_ARGUMENT  google.rpc.BadRequest (one violation per bad field)
+//   INVALID_ARGUMENT  google.rpc.ErrorInfo{reason: "MUTATION_ID_REUSED"}
+//   ABORTED           profile.v1.Profile, the server's current profile
+//
+// Example:
+//   FieldViolations violations;
+//   violations.Add("email", "must look like name@example.com");
+//   if (!violations.empty()) return violations.ToStatus();
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "google/rpc/error_details.pb.h"
+#include "profile/v1/profile.pb.h"
+
+namespace profiles {
+
+inline constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
+inline constexpr std::string_view kMutationIdReusedReason = "MUTATION_ID_REUSED";
+inline constexpr std::string_view kErrorDomain = "profiles.example.com";
+
+// The type URL under which a message of this type is stored as a payload.
+std::string PayloadTypeUrl(const google::protobuf::Message& prototype);
+
+// Accumulates per-field validation errors. Not thread-safe.
+class FieldViolations {
+ public:
+  void Add(std::string field, std::string description);
+  bool empty() const { return request_.field_violations_size() == 0; }
+  // INVALID_ARGUMENT listing every violation in its message, with a
+  // google.rpc.BadRequest payload. REQUIRES: !empty().
+  absl::Status ToStatus() const;
+
+ private:
+  google::rpc::BadRequest request_;
+};
+
+// ABORTED: the write was based on a stale version; `current` is attached.
+absl::Status VersionConflict(std::string_view message, const profile::v1::Profile& current);
+
+// INVALID_ARGUMENT with ErrorInfo reason MUTATION_ID_REUSED.
+absl::Status MutationIdReused(std::string_view mutation_id);
+
+// The payloads of a status, decoded; nullopt when absent or undecodable.
+std::optional<profile::v1::Profile> ConflictingProfile(const absl::Status& status);
+std::optional<google::rpc::BadRequest> BadRequestOf(const absl::Status& status);
+std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const absl::Status& status);
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_DOMAIN_STATUS_DETAILS_H_

@@ -1,0 +1,70 @@
+#ifndef PROFILES_SERVICES_PROFILE_STORAGE_PROFILE_REPOSITORY_H_
+#define PROFILES_SERVICES_PROFILE_STORAGE_PROFILE_REPOSITORY_H_
+
+// ProfileRepository is where profiles are kept: the one seam between the
+// profile core and storage. PgProfileRepository implements it on PostgreSQL;
+// a caching decorator can wrap it without the adapters noticing.
+//
+// Implementations are thread-safe. Expected failures are returned as
+// absl::Status (never thrown) with the canonical codes below.
+
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "profile/v1/profile.pb.h"
+#include "services/profile/domain/profile_write.h"
+#include "services/profile/storage/change_cursor.h"
+
+namespace profiles {
+
+struct ProfileChange {
+  profile::v1::Profile profile;  // as it is after the change
+  ChangeCursor cursor;           // position of this change
+};
+
+struct ChangePage {
+  std::vector<ProfileChange> changes;  // in cursor order
+  // Resume point: the cursor of the last change, or the requested cursor when
+  // `changes` is empty.
+  ChangeCursor end;
+  // True when more changes after `end` were already visible.
+  bool more = false;
+};
+
+class ProfileRepository {
+ public:
+  virtual ~ProfileRepository() = default;
+
+  // The profile with canonical id `id` (avatar included).
+  // NOT_FOUND when there is none; UNAVAILABLE when storage cannot be reached.
+  virtual absl::StatusOr<profile::v1::Profile> Get(std::string_view id) = 0;
+
+  // Applies `write` atomically, in one round trip: the version check, the
+  // write and the idempotency record happen in one statement.
+  // Returns the profile as written (avatar included).
+  //   ABORTED           stale expected_version, or create of an existing id;
+  //                     the current profile is attached (ConflictingProfile()).
+  //   NOT_FOUND         update of an id that does not exist.
+  //   INVALID_ARGUMENT  mutation_id already used for a different write
+  //                     (MutationIdReused()).
+  //   UNAVAILABLE       storage cannot be reached; the write may or may not
+  //                     have been applied, so retry with the same mutation_id.
+  // A write whose mutation_id was already applied is not applied again: the
+  // result of its first application is returned.
+  virtual absl::StatusOr<profile::v1::Profile> Apply(const ProfileWrite& write) = 0;
+
+  // At most `limit` changes after `after`, in cursor order, each profile at
+  // its latest state. Never skips a change (see change_cursor.h).
+  // Avatars are left out unless `include_avatars` (avatar_sha256 is always set).
+  virtual absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
+                                                  bool include_avatars) = 0;
+
+  // OK when storage answers; UNAVAILABLE otherwise. For readiness checks.
+  virtual absl::Status Ping() = 0;
+};
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_STORAGE_PROFILE_REPOSITORY_H_
