@@ -1,0 +1,170 @@
+# shellcheck shell=bash
+# deploy/postgres.sh — a small library for project-owned PostgreSQL 15 clusters.
+# Source it (`. deploy/postgres.sh`); it defines functions and changes no shell options.
+#
+#   pg_free_port [FROM]                 print a free TCP port on 127.0.0.1 (scans upward from FROM, default 55432)
+#   pg_cluster_init DIR                 initdb in DIR/data unless it already holds a cluster
+#   pg_cluster_start DIR PORT [EXTRA]   start it (no-op when its postmaster is already running); listens on
+#                                       127.0.0.1:PORT, socket in DIR; EXTRA = more postgres options, e.g. "-c fsync=off"
+#   pg_cluster_running DIR              true when DIR's postmaster is alive
+#   pg_cluster_port DIR                 port of the running postmaster of DIR
+#   pg_cluster_pid DIR                  PID of the running postmaster of DIR
+#   pg_cluster_stop DIR                 pg_ctl stop -m fast; SIGQUIT/SIGKILL by PID as a fallback
+#   pg_url DIR [DB]                     postgresql://postgres@127.0.0.1:PORT/DB (DB defaults to postgres)
+#   pg_psql DIR [psql args...]          psql as user postgres over TCP to the cluster
+#   pg_ensure_database DIR NAME         CREATE DATABASE NAME unless it exists
+#   pg_throwaway_start                  mktemp -d + init + start on a free port with fsync off;
+#                                       sets PG_THROWAWAY_DIR and PG_THROWAWAY_PORT
+#   pg_throwaway_stop                   stop it and remove the directory
+#
+# When running as root the cluster belongs to the `postgres` system user (initdb refuses root) and every
+# server-side command runs through runuser; otherwise it belongs to the invoking user. The directory must be
+# traversable by that user: use /var/lib/... or `mktemp -d`, not a folder under a 0700 home when root.
+
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+# Runs a command as the cluster owner.
+_pg_as_owner() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+_pg_log() { printf '%s\n' "postgres.sh: $*" >&2; }
+
+pg_free_port() {
+  local port="${1:-55432}"
+  while ((port < 65535)); do
+    # A port is free when nothing accepts on it; bash's /dev/tcp needs no extra tools.
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+      # Also skip ports that have a stale socket lock of another cluster in /tmp or /var/run.
+      if [[ ! -e "/tmp/.s.PGSQL.${port}.lock" && ! -e "/var/run/postgresql/.s.PGSQL.${port}.lock" ]]; then
+        printf '%s\n' "${port}"
+        return 0
+      fi
+    fi
+    port=$((port + 1))
+  done
+  _pg_log "no free port found"
+  return 1
+}
+
+pg_cluster_init() {
+  local dir="$1"
+  if [[ -f "${dir}/data/PG_VERSION" ]]; then
+    return 0
+  fi
+  mkdir -p "${dir}"
+  if [[ "$(id -u)" -eq 0 ]]; then
+    if ! id postgres >/dev/null 2>&1; then
+      _pg_log "user 'postgres' does not exist (is the postgresql-15 package installed?)"
+      return 1
+    fi
+    chown postgres:postgres "${dir}"
+  fi
+  chmod 0700 "${dir}"
+  _pg_log "creating cluster in ${dir}/data"
+  _pg_as_owner "${PG_BIN}/initdb" -D "${dir}/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+    --no-sync >"${dir}/initdb.log" 2>&1 || {
+    cat "${dir}/initdb.log" >&2
+    return 1
+  }
+}
+
+pg_cluster_pid() {
+  local dir="$1" pid
+  [[ -r "${dir}/data/postmaster.pid" ]] || return 1
+  pid="$(head -n 1 "${dir}/data/postmaster.pid" 2>/dev/null)" || return 1
+  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
+  printf '%s\n' "${pid}"
+}
+
+pg_cluster_running() {
+  local dir="$1" pid
+  pid="$(pg_cluster_pid "${dir}")" || return 1
+  kill -0 "${pid}" 2>/dev/null || return 1
+  # Make sure the PID really is this cluster's postmaster and not a recycled PID.
+  [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == */postgres ]]
+}
+
+pg_cluster_port() {
+  local dir="$1"
+  pg_cluster_running "${dir}" || return 1
+  sed -n '4p' "${dir}/data/postmaster.pid"
+}
+
+pg_cluster_start() {
+  local dir="$1" port="$2" extra="${3:-}"
+  pg_cluster_init "${dir}" || return 1
+  if pg_cluster_running "${dir}"; then
+    _pg_log "cluster in ${dir} already running (port $(pg_cluster_port "${dir}"))"
+    return 0
+  fi
+  _pg_as_owner "${PG_BIN}/pg_ctl" -D "${dir}/data" -l "${dir}/postgres.log" -w -t 60 \
+    -o "-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} ${extra}" start >/dev/null || {
+    _pg_log "pg_ctl start failed; last lines of ${dir}/postgres.log:"
+    tail -n 20 "${dir}/postgres.log" >&2
+    return 1
+  }
+  _pg_log "PostgreSQL running on 127.0.0.1:${port} (pid $(pg_cluster_pid "${dir}"), data ${dir}/data)"
+}
+
+pg_cluster_stop() {
+  local dir="$1" pid i
+  pid="$(pg_cluster_pid "${dir}")" || return 0
+  kill -0 "${pid}" 2>/dev/null || return 0
+  _pg_as_owner "${PG_BIN}/pg_ctl" -D "${dir}/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+  # Fallback: the postmaster by PID (SIGQUIT = immediate shutdown, then SIGKILL).
+  if kill -0 "${pid}" 2>/dev/null; then
+    kill -QUIT "${pid}" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "${pid}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "${pid}" 2>/dev/null || true
+  fi
+  _pg_log "PostgreSQL in ${dir} stopped (pid ${pid})"
+}
+
+pg_url() {
+  local dir="$1" db="${2:-postgres}" port
+  port="$(pg_cluster_port "${dir}")" || return 1
+  printf 'postgresql://postgres@127.0.0.1:%s/%s\n' "${port}" "${db}"
+}
+
+pg_psql() {
+  local dir="$1" port
+  shift
+  port="$(pg_cluster_port "${dir}")" || return 1
+  "${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${port}" -U postgres "$@"
+}
+
+pg_ensure_database() {
+  local dir="$1" name="$2"
+  if [[ ! "${name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+    _pg_log "refusing odd database name '${name}'"
+    return 1
+  fi
+  if [[ "$(pg_psql "${dir}" -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '${name}'")" != 1 ]]; then
+    pg_psql "${dir}" -d postgres -c "CREATE DATABASE ${name}"
+    _pg_log "created database ${name}"
+  fi
+}
+
+pg_throwaway_start() {
+  local port_from="${1:-55432}"
+  PG_THROWAWAY_DIR="$(mktemp -d -t profiles-pg.XXXXXX)"
+  PG_THROWAWAY_PORT="$(pg_free_port "${port_from}")" || return 1
+  pg_cluster_start "${PG_THROWAWAY_DIR}" "${PG_THROWAWAY_PORT}" \
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+}
+
+pg_throwaway_stop() {
+  if [[ -n "${PG_THROWAWAY_DIR:-}" && -d "${PG_THROWAWAY_DIR}" ]]; then
+    pg_cluster_stop "${PG_THROWAWAY_DIR}"
+    rm -rf "${PG_THROWAWAY_DIR}"
+    PG_THROWAWAY_DIR=""
+  fi
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# deploy/setup.sh — install what is missing (Debian 12 apt packages), then configure and build.
+#
+#   ./deploy/setup.sh [--no-build] [--build-dir DIR] [--target T]... [-- extra cmake configure args]
+#
+# Idempotent: apt-get runs only when dpkg-query reports a package as not installed; the build is
+# incremental, and ccache keeps its cache in .cache/ccache inside the project so fresh CI clones of the
+# same workspace rebuild fast. Environment: PROFILES_BUILD_DIR (default build), PROFILES_BUILD_TYPE
+# (default Release), PROFILES_JOBS (default nproc).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+BUILD_DIR="${PROFILES_BUILD_DIR:-build}"
+BUILD_TYPE="${PROFILES_BUILD_TYPE:-Release}"
+JOBS="${PROFILES_JOBS:-$(nproc)}"
+DO_BUILD=1
+TARGETS=()
+CMAKE_EXTRA=()
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while (($#)); do
+  case "$1" in
+    --no-build) DO_BUILD=0 ;;
+    --build-dir) BUILD_DIR="$2"; shift ;;
+    --target) TARGETS+=("$2"); shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; CMAKE_EXTRA=("$@"); break ;;
+    *) echo "setup.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
+  libpqxx-dev postgresql-15 postgresql-contrib libgtest-dev libgmock-dev
+  qt6-base-dev qt6-declarative-dev qt6-declarative-dev-tools qt6-qpa-plugins libqt6network6
+  qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-templates
+  qml6-module-qtquick-layouts qml6-module-qtquick-dialogs qml6-module-qtquick-window
+  qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
+  qml6-module-qt-labs-folderlistmodel qml6-module-qtcore qml6-module-qttest
+  libboost-dev libcpp-httplib-dev nginx wrk xvfb xauth libgl1-mesa-dri curl
+  fonts-roboto fonts-material-design-icons-iconfont
+)
+# Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
+# postgresql-contrib is a small metapackage kept for the extensions.
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Status}' "${pkg}" 2>/dev/null || true)"
+  if [[ "${status}" != "installed" ]]; then
+    missing+=("${pkg}")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup.sh: installing ${#missing[@]} missing package(s): ${missing[*]}"
+  SUDO=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo)
+    else
+      echo "setup.sh: these packages are missing and you are not root and sudo is not available:" >&2
+      echo "  ${missing[*]}" >&2
+      echo "Install them as root with: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  "${SUDO[@]}" apt-get update
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "setup.sh: all ${#PACKAGES[@]} apt packages already installed"
+fi
+
+if ((DO_BUILD == 0)); then
+  exit 0
+fi
+
+export CCACHE_DIR="${CCACHE_DIR:-${ROOT}/.cache/ccache}"
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-2G}"
+# Different checkouts (CI clones) share hits when paths are rewritten relative to the project.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-${ROOT}}"
+mkdir -p "${CCACHE_DIR}"
+
+echo "setup.sh: configuring ${BUILD_DIR} (${BUILD_TYPE})"
+cmake -S . -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" "${CMAKE_EXTRA[@]}" >/dev/null
+
+build_args=(--build "${BUILD_DIR}" -j"${JOBS}")
+if ((${#TARGETS[@]})); then
+  build_args+=(--target "${TARGETS[@]}")
+fi
+echo "setup.sh: building (${JOBS} jobs${TARGETS[*]:+, targets: ${TARGETS[*]}})"
+start=${SECONDS}
+cmake "${build_args[@]}"
+echo "setup.sh: build done in $((SECONDS - start)) s"
