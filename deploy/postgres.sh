@@ -102,7 +102,13 @@ pg_cluster_start() {
     _pg_log "cluster in ${dir} already running (port $(pg_cluster_port "${dir}"))"
     return 0
   fi
-  _pg_as_owner "${PG_BIN}/pg_ctl" -D "${dir}/data" -l "${dir}/postgres.log" -w -t 60 \
+  # setsid: the postmaster gets its own session, so a Ctrl-C in the terminal reaches only the script,
+  # which then stops the server first and PostgreSQL after it.
+  local as_owner=()
+  if [[ "$(id -u)" -eq 0 ]]; then
+    as_owner=(runuser -u postgres --)
+  fi
+  setsid -w "${as_owner[@]}" "${PG_BIN}/pg_ctl" -D "${dir}/data" -l "${dir}/postgres.log" -w -t 60 \
     -o "-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} ${extra}" start >/dev/null || {
     _pg_log "pg_ctl start failed; last lines of ${dir}/postgres.log:"
     tail -n 20 "${dir}/postgres.log" >&2

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# deploy/run.sh — install what is missing, build, start the project's own PostgreSQL, run the Profiles
+# service with a few demo profiles, and keep it running until Ctrl-C.
+#
+#   ./deploy/run.sh [--database-url URL] [--grpc-address HOST:PORT] [--http-address HOST:PORT]
+#                   [--pool-size N] [--no-build] [--no-seed] [-- extra profile_server flags]
+#
+#   --database-url URL  use an existing PostgreSQL (also DATABASE_URL); no local cluster is started
+#   --no-build          skip the build (the apt check still runs)
+#   --no-seed           do not create the demo profiles
+#
+# Without a database URL, a local PostgreSQL 15 cluster owned by the project is used: created on first run,
+# its data kept across runs in PROFILES_DATA_DIR (default /var/lib/profiles/postgres as root, else
+# ${XDG_DATA_HOME:-~/.local/share}/profiles/postgres); reused when it is already running. Its port is
+# PROFILES_PG_PORT (default 55433, or the next free one). Ctrl-C stops the server and the PostgreSQL that
+# this script started.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+DATABASE_URL="${DATABASE_URL:-}"
+GRPC_ADDRESS="${PROFILES_GRPC_ADDRESS:-127.0.0.1:50051}"
+HTTP_ADDRESS="${PROFILES_HTTP_ADDRESS:-127.0.0.1:8080}"
+POOL_SIZE="${PROFILES_POOL_SIZE:-16}"
+BUILD_DIR="${PROFILES_BUILD_DIR:-build}"
+SETUP_ARGS=()
+SEED=1
+SERVER_EXTRA=()
+
+while (($#)); do
+  case "$1" in
+    --database-url) DATABASE_URL="$2"; shift ;;
+    --database-url=*) DATABASE_URL="${1#*=}" ;;
+    --grpc-address) GRPC_ADDRESS="$2"; shift ;;
+    --grpc-address=*) GRPC_ADDRESS="${1#*=}" ;;
+    --http-address) HTTP_ADDRESS="$2"; shift ;;
+    --http-address=*) HTTP_ADDRESS="${1#*=}" ;;
+    --pool-size) POOL_SIZE="$2"; shift ;;
+    --pool-size=*) POOL_SIZE="${1#*=}" ;;
+    --no-build) SETUP_ARGS+=(--no-build) ;;
+    --no-seed) SEED=0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; SERVER_EXTRA=("$@"); break ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+./deploy/setup.sh --build-dir "${BUILD_DIR}" "${SETUP_ARGS[@]}"
+
+[[ "${BUILD_DIR}" == /* ]] || BUILD_DIR="${ROOT}/${BUILD_DIR}"
+SERVER_BIN="${BUILD_DIR}/services/profile/profile_server"
+if [[ ! -x "${SERVER_BIN}" ]]; then
+  echo "run.sh: ${SERVER_BIN} was not built" >&2
+  exit 1
+fi
+
+# shellcheck source=deploy/postgres.sh
+. "${ROOT}/deploy/postgres.sh"
+
+PG_DIR=""
+PG_STARTED=0
+SERVER_PID=""
+
+# shellcheck disable=SC2317  # invoked by trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "${SERVER_PID}" ]] && kill -0 "${SERVER_PID}" 2>/dev/null; then
+    echo "run.sh: stopping profile_server (pid ${SERVER_PID})"
+    kill -TERM "${SERVER_PID}" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "${SERVER_PID}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${SERVER_PID}" 2>/dev/null; then
+      echo "run.sh: profile_server did not stop within 10 s; killing it" >&2
+      kill -KILL "${SERVER_PID}" 2>/dev/null || true
+    fi
+    wait "${SERVER_PID}" 2>/dev/null || true
+  fi
+  if ((PG_STARTED)); then
+    pg_cluster_stop "${PG_DIR}" || true
+  fi
+  exit "${rc}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -z "${DATABASE_URL}" ]]; then
+  if [[ "$(id -u)" -eq 0 ]]; then
+    PG_DIR="${PROFILES_DATA_DIR:-/var/lib/profiles/postgres}"
+  else
+    PG_DIR="${PROFILES_DATA_DIR:-${XDG_DATA_HOME:-${HOME}/.local/share}/profiles/postgres}"
+  fi
+  if pg_cluster_running "${PG_DIR}"; then
+    echo "run.sh: reusing the PostgreSQL already running from ${PG_DIR}"
+  else
+    mkdir -p "$(dirname "${PG_DIR}")"
+    pg_cluster_start "${PG_DIR}" "$(pg_free_port "${PROFILES_PG_PORT:-55433}")"
+    PG_STARTED=1
+  fi
+  pg_ensure_database "${PG_DIR}" profiles
+  DATABASE_URL="$(pg_url "${PG_DIR}" profiles)"
+fi
+
+echo "run.sh: starting profile_server (database ${DATABASE_URL%%\?*})"
+DATABASE_URL="${DATABASE_URL}" "${SERVER_BIN}" \
+  --grpc-address="${GRPC_ADDRESS}" --http-address="${HTTP_ADDRESS}" --pool-size="${POOL_SIZE}" \
+  "${SERVER_EXTRA[@]}" &
+SERVER_PID=$!
+
+BASE="http://${HTTP_ADDRESS}"
+deadline=$((SECONDS + 60))
+until curl -fsS -o /dev/null --max-time 2 "${BASE}/readyz" 2>/dev/null; do
+  if ! kill -0 "${SERVER_PID}" 2>/dev/null; then
+    set +e
+    wait "${SERVER_PID}"
+    rc=$?
+    set -e
+    SERVER_PID=""
+    echo "run.sh: profile_server exited with code ${rc} before it became ready" >&2
+    exit 1
+  fi
+  if ((SECONDS >= deadline)); then
+    echo "run.sh: profile_server not ready after 60 s (GET ${BASE}/readyz)" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+
+# Demo profiles: fixed ids, created once. An existing one answers 428 (no base version) or 409; both fine.
+# The 1x1 PNG gives the first one an avatar.
+PNG_1X1="iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+seed() {
+  local id="$1" body="$2" code
+  code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X PUT "${BASE}/user/${id}" \
+    -H 'Content-Type: application/json' --data "${body}")" || code="curl failed"
+  case "${code}" in
+    200 | 201) echo "run.sh: demo profile ${id} created" ;;
+    409 | 428) ;; # already there
+    *) echo "run.sh: warning: seeding ${id} answered ${code}" >&2 ;;
+  esac
+}
+if ((SEED)); then
+  seed 6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01 \
+    "{\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\",\"avatar\":\"${PNG_1X1}\"}"
+  seed 6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a02 '{"name":"Alan Turing","email":"alan@example.com"}'
+  seed 6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a03 '{"name":"Grace Hopper","email":"grace@example.com"}'
+fi
+
+cat <<EOF
+
+Profiles is running.
+  gRPC  ${GRPC_ADDRESS}   (profile.v1.ProfileService, health, reflection; see proto/profile/v1/profile.proto)
+  HTTP  ${BASE}
+
+Try:
+  curl -i ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01
+  curl -s '${BASE}/user?page_size=10'
+  curl -i -X PATCH ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a02 \\
+       -H 'If-Match: "1"' -H 'Content-Type: application/json' -d '{"name":"Alan M. Turing"}'
+  curl -s ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01/avatar -o avatar.png
+EOF
+
+# The Qt app, if it has been built.
+APP_BIN="$(find "${BUILD_DIR}/apps/qml-client" -maxdepth 2 -type f -executable \
+  ! -name '*test*' ! -path '*/CMakeFiles/*' 2>/dev/null | head -n 1 || true)"
+if [[ -n "${APP_BIN}" ]]; then
+  cat <<EOF
+
+Qt app (another terminal; it talks gRPC to ${GRPC_ADDRESS}):
+  ${APP_BIN#"${ROOT}/"}
+  (headless machine: xvfb-run -a -s "-screen 0 1280x1024x24" ${APP_BIN#"${ROOT}/"})
+EOF
+fi
+echo
+if ((PG_STARTED)); then
+  echo "Ctrl-C stops the server and PostgreSQL (data kept in ${PG_DIR})."
+else
+  echo "Ctrl-C stops the server."
+fi
+
+set +e
+wait "${SERVER_PID}"
+rc=$?
+set -e
+SERVER_PID=""
+echo "run.sh: profile_server exited with code ${rc}"
+exit "${rc}"
