@@ -1,0 +1,500 @@
+#include "apps/qml-client/core/local_store.h"
+
+#include <QtCore/QDateTime>
+#include <QtCore/QDir>
+#include <QtCore/QFileInfo>
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QSaveFile>
+#include <algorithm>
+#include <utility>
+
+#include "apps/qml-client/core/record_io.h"
+
+#if defined(Q_OS_UNIX)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+namespace profiles::client {
+namespace {
+
+Q_LOGGING_CATEGORY(lcStore, "profiles.client.store")
+
+using profile::client::v1::FileHeader;
+using profile::client::v1::JournalRecord;
+using profile::client::v1::PendingMutation;
+
+// Flushes Qt's buffer and then the OS cache. Only POSIX has a portable call
+// for the second step; elsewhere the flush is all we do.
+bool SyncFile(QFileDevice& file) {
+  if (!file.flush()) return false;
+#if defined(Q_OS_UNIX)
+  return ::fsync(file.handle()) == 0;
+#else
+  return true;
+#endif
+}
+
+// Makes a rename inside `directory` durable, so that a compaction's snapshot
+// is on disk before the journal it replaces is reset.
+void SyncDirectory(const QString& directory) {
+#if defined(Q_OS_UNIX)
+  const int fd = ::open(QFile::encodeName(directory).constData(), O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+#else
+  (void)directory;
+#endif
+}
+
+std::string HeaderBytes(const FileHeader& header) {
+  std::string bytes(kFileMagic);
+  bytes += EncodeFrame(header.SerializeAsString());
+  return bytes;
+}
+
+const char* Describe(FrameStatus status) {
+  switch (status) {
+    case FrameStatus::kOk:
+      return "ok";
+    case FrameStatus::kEnd:
+      return "end of file";
+    case FrameStatus::kTorn:
+      return "torn record";
+    case FrameStatus::kCorrupt:
+      return "corrupt record";
+  }
+  return "?";
+}
+
+// Reads one store file: the magic and the header first, then the records.
+class StoreFileReader {
+ public:
+  explicit StoreFileReader(const QString& path) : file_(path), reader_(&file_) {}
+
+  // False (with `problem()` set) if the file cannot be opened or its magic or
+  // header is unreadable.
+  bool ReadHeader(FileHeader* header) {
+    if (!file_.open(QIODevice::ReadOnly))
+      return Fail("cannot open: " + file_.errorString().toStdString());
+    if (file_.read(kFileMagic.size()) != QByteArray(kFileMagic.data(), kFileMagic.size())) {
+      return Fail("bad magic");
+    }
+    reader_ = FrameReader(&file_);
+    std::string payload;
+    const FrameStatus status = reader_.Next(&payload);
+    if (status != FrameStatus::kOk) return Fail(std::string("header: ") + Describe(status));
+    if (!header->ParseFromString(payload)) return Fail("header: unparsable");
+    good_end_ = reader_.good_end();
+    return true;
+  }
+
+  // Reads the next record. At the end, or at a bad record, returns false and
+  // sets `problem()` for a bad one.
+  bool Next(JournalRecord* record) {
+    std::string payload;
+    const FrameStatus status = reader_.Next(&payload);
+    if (status == FrameStatus::kEnd) return false;
+    if (status != FrameStatus::kOk) return Fail(Describe(status));
+    if (!record->ParseFromString(payload)) return Fail("unparsable record");
+    if (record->kind_case() == JournalRecord::KIND_NOT_SET) return Fail("record of no known kind");
+    good_end_ = reader_.good_end();
+    return true;
+  }
+
+  // The end of the last record returned by Next() (or of the header).
+  qint64 good_end() const { return good_end_; }
+  qint64 size() const { return file_.size(); }
+  const std::string& problem() const { return problem_; }
+  void Close() { file_.close(); }
+
+ private:
+  bool Fail(std::string problem) {
+    problem_ = std::move(problem);
+    return false;
+  }
+
+  QFile file_;
+  FrameReader reader_;
+  qint64 good_end_ = 0;
+  std::string problem_;
+};
+
+PendingMutation* FindMutation(const std::string& mutation_id, StoreState* state) {
+  for (auto& [sequence, mutation] : state->pending) {
+    if (mutation.mutation_id() == mutation_id) return &mutation;
+  }
+  return nullptr;
+}
+
+void CacheProfile(const profile::v1::Profile& profile, StoreState* state) {
+  auto [it, inserted] = state->profiles.try_emplace(profile.id(), profile);
+  if (inserted) return;
+  profile::v1::Profile& cached = it->second;
+  if (profile.version() < cached.version()) return;
+  std::string avatar;
+  if (profile.avatar().empty() && !profile.avatar_sha256().empty() &&
+      profile.avatar_sha256() == cached.avatar_sha256()) {
+    avatar = std::move(*cached.mutable_avatar());
+  }
+  cached = profile;
+  if (!avatar.empty()) cached.set_avatar(std::move(avatar));
+}
+
+}  // namespace
+
+void ApplyRecord(const JournalRecord& record, StoreState* state) {
+  switch (record.kind_case()) {
+    case JournalRecord::kProfileCached:
+      CacheProfile(record.profile_cached().profile(), state);
+      break;
+    case JournalRecord::kMutationEnqueued: {
+      const PendingMutation& mutation = record.mutation_enqueued();
+      state->pending[mutation.sequence()] = mutation;
+      state->next_sequence = std::max(state->next_sequence, mutation.sequence() + 1);
+      break;
+    }
+    case JournalRecord::kMutationAcknowledged: {
+      const auto& ack = record.mutation_acknowledged();
+      PendingMutation* mutation = FindMutation(ack.mutation_id(), state);
+      if (mutation == nullptr) break;
+      const std::string profile_id = mutation->profile_id();
+      state->pending.erase(mutation->sequence());
+      CacheProfile(ack.server_profile(), state);
+      // The next edits of this profile apply to the version this write
+      // produced, never to the base the acknowledged one was sent with.
+      for (auto& [sequence, later] : state->pending) {
+        if (later.profile_id() != profile_id) continue;
+        if (later.state() != PendingMutation::STATE_QUEUED) continue;
+        later.set_base_version(ack.server_profile().version());
+        later.set_creates(false);
+      }
+      break;
+    }
+    case JournalRecord::kMutationRejected: {
+      const auto& rejected = record.mutation_rejected();
+      PendingMutation* mutation = FindMutation(rejected.mutation_id(), state);
+      if (mutation == nullptr) break;
+      mutation->set_state(PendingMutation::STATE_PARKED);
+      mutation->set_error_message(rejected.message());
+      *mutation->mutable_field_errors() = rejected.field_errors();
+      break;
+    }
+    case JournalRecord::kMutationConflicted: {
+      const auto& conflicted = record.mutation_conflicted();
+      PendingMutation* mutation = FindMutation(conflicted.mutation_id(), state);
+      if (mutation == nullptr) break;
+      mutation->set_state(PendingMutation::STATE_CONFLICTED);
+      *mutation->mutable_server_profile() = conflicted.server_profile();
+      CacheProfile(conflicted.server_profile(), state);
+      break;
+    }
+    case JournalRecord::kConflictResolved: {
+      const auto& resolved = record.conflict_resolved();
+      bool behind_conflict = false;
+      for (auto it = state->pending.begin(); it != state->pending.end();) {
+        const PendingMutation& mutation = it->second;
+        if (mutation.profile_id() == resolved.profile_id()) {
+          behind_conflict |= mutation.state() == PendingMutation::STATE_CONFLICTED;
+          if (behind_conflict && mutation.state() != PendingMutation::STATE_PARKED) {
+            it = state->pending.erase(it);
+            continue;
+          }
+        }
+        ++it;
+      }
+      if (resolved.choice() == profile::client::v1::ConflictResolved::CHOICE_APPLY_MINE) {
+        JournalRecord enqueue;
+        *enqueue.mutable_mutation_enqueued() = resolved.replacement();
+        ApplyRecord(enqueue, state);
+      }
+      break;
+    }
+    case JournalRecord::kMutationDismissed: {
+      PendingMutation* mutation = FindMutation(record.mutation_dismissed().mutation_id(), state);
+      if (mutation != nullptr && mutation->state() == PendingMutation::STATE_PARKED) {
+        state->pending.erase(mutation->sequence());
+      }
+      break;
+    }
+    case JournalRecord::kCursorUpdated:
+      state->cursor = record.cursor_updated().cursor();
+      break;
+    case JournalRecord::KIND_NOT_SET:
+      break;
+  }
+}
+
+LocalStore::LocalStore(const QString& directory, const Options& options)
+    : directory_(directory), options_(options) {}
+
+LocalStore::~LocalStore() = default;
+
+absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& directory,
+                                                             const Options& options) {
+  if (!QDir().mkpath(directory)) {
+    return absl::InternalError("cannot create the data folder " + directory.toStdString());
+  }
+  std::unique_ptr<LocalStore> store(new LocalStore(QDir(directory).absolutePath(), options));
+  if (absl::Status status = store->Load(); !status.ok()) return status;
+  return store;
+}
+
+QString LocalStore::PathOf(const char* name) const { return QDir(directory_).filePath(name); }
+
+void LocalStore::Quarantine(const QString& path, const std::string& why) {
+  const QString aside = path + ".corrupt-" + QString::number(QDateTime::currentMSecsSinceEpoch());
+  QFile::rename(path, aside);
+  report_.problems.push_back(QFileInfo(path).fileName().toStdString() + ": " + why + "; moved to " +
+                             QFileInfo(aside).fileName().toStdString());
+  qCWarning(lcStore) << "store file" << path << "unreadable:" << why.c_str() << "- moved to"
+                     << aside;
+}
+
+absl::Status LocalStore::Load() {
+  if (absl::Status status = LoadSnapshot(); !status.ok()) return status;
+  bool needs_compaction = false;
+  bool needs_reset = false;
+  if (absl::Status status = LoadJournal(&needs_compaction, &needs_reset); !status.ok()) {
+    return status;
+  }
+  if (needs_compaction) return Compact();
+  if (needs_reset) {
+    if (absl::Status status = ResetJournal(generation_); !status.ok()) return status;
+  }
+  return OpenJournalForAppend();
+}
+
+absl::Status LocalStore::LoadSnapshot() {
+  const QString path = PathOf(kSnapshotFileName);
+  if (!QFileInfo::exists(path)) return absl::OkStatus();
+  StoreFileReader reader(path);
+  FileHeader header;
+  if (!reader.ReadHeader(&header)) {
+    reader.Close();
+    Quarantine(path, reader.problem());
+    return absl::OkStatus();
+  }
+  if (header.schema_version() > kSchemaVersion) {
+    return absl::FailedPreconditionError("the local store was written by a newer release (schema " +
+                                         std::to_string(header.schema_version()) + ")");
+  }
+  if (header.schema_version() != kSchemaVersion || header.kind() != FileHeader::KIND_SNAPSHOT) {
+    reader.Close();
+    Quarantine(path, "not a version " + std::to_string(kSchemaVersion) + " snapshot");
+    return absl::OkStatus();
+  }
+  generation_ = header.generation();
+  state_.next_sequence = std::max<uint64_t>(header.next_sequence(), 1);
+  JournalRecord record;
+  while (reader.Next(&record)) ApplyRecord(record, &state_);
+  if (!reader.problem().empty()) {
+    // Snapshots are renamed into place whole; damage here is the disk's.
+    // Keep what is readable; the next compaction rewrites the file.
+    report_.problems.push_back(std::string("snapshot: ") + reader.problem());
+    qCWarning(lcStore) << "snapshot damaged at offset" << reader.good_end() << ":"
+                       << reader.problem().c_str();
+  }
+  snapshot_bytes_ = reader.size();
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::LoadJournal(bool* needs_compaction, bool* needs_reset) {
+  const QString path = PathOf(kJournalFileName);
+  if (!QFileInfo::exists(path)) {
+    *needs_reset = true;
+    return absl::OkStatus();
+  }
+  qint64 good_end = 0;
+  qint64 size = 0;
+  {
+    StoreFileReader reader(path);
+    FileHeader header;
+    if (!reader.ReadHeader(&header)) {
+      reader.Close();
+      Quarantine(path, reader.problem());
+      *needs_reset = true;
+      return absl::OkStatus();
+    }
+    if (header.schema_version() > kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          "the local store was written by a newer release (schema " +
+          std::to_string(header.schema_version()) + ")");
+    }
+    if (header.schema_version() == 0 ||
+        (header.schema_version() == kSchemaVersion && header.kind() != FileHeader::KIND_JOURNAL)) {
+      reader.Close();
+      Quarantine(path, "not a journal");
+      *needs_reset = true;
+      return absl::OkStatus();
+    }
+    if (header.generation() < generation_) {
+      report_.stale_journal_discarded = true;
+      qCInfo(lcStore) << "journal of generation" << header.generation()
+                      << "already folded into snapshot" << generation_;
+      *needs_reset = true;
+      return absl::OkStatus();
+    }
+    if (header.generation() > generation_) {
+      report_.problems.push_back("journal generation " + std::to_string(header.generation()) +
+                                 " is ahead of the snapshot's " + std::to_string(generation_));
+      qCWarning(lcStore) << "snapshot of generation" << header.generation() << "missing";
+      generation_ = header.generation();
+    }
+    const bool upgrading = header.schema_version() == 1;
+    if (upgrading) {
+      // Version 1 had no created_at; the upgrade time is the best we know.
+      report_.migrated_from_version = 1;
+      *needs_compaction = true;
+      qCInfo(lcStore) << "upgrading the local store from schema 1 to" << kSchemaVersion;
+    }
+    const qint64 now_ms = QDateTime::currentMSecsSinceEpoch();
+    JournalRecord record;
+    while (reader.Next(&record)) {
+      if (upgrading && record.has_mutation_enqueued()) {
+        auto* created_at = record.mutable_mutation_enqueued()->mutable_created_at();
+        created_at->set_seconds(now_ms / 1000);
+        created_at->set_nanos(static_cast<int32_t>(now_ms % 1000) * 1000000);
+      }
+      ApplyRecord(record, &state_);
+    }
+    good_end = reader.good_end();
+    size = reader.size();
+    if (!reader.problem().empty()) {
+      qCWarning(lcStore) << "journal:" << reader.problem().c_str() << "at offset" << good_end
+                         << "of" << size << "- dropping the rest";
+      report_.problems.push_back("journal: " + reader.problem() + " at offset " +
+                                 std::to_string(good_end));
+    }
+  }
+  if (good_end < size) {
+    QFile journal(path);
+    if (!journal.open(QIODevice::ReadWrite)) {
+      return absl::InternalError("cannot repair the journal: " +
+                                 journal.errorString().toStdString());
+    }
+    // Keep the dropped bytes for a post-mortem; they are never replayed.
+    journal.seek(good_end);
+    QSaveFile dropped(PathOf(kDroppedFileName));
+    if (dropped.open(QIODevice::WriteOnly)) {
+      dropped.write(journal.readAll());
+      dropped.commit();
+    }
+    if (!journal.resize(good_end) || !SyncFile(journal)) {
+      return absl::InternalError("cannot truncate the journal: " +
+                                 journal.errorString().toStdString());
+    }
+    report_.dropped_journal_bytes = size - good_end;
+  }
+  journal_bytes_ = good_end;
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::ResetJournal(uint64_t generation) {
+  journal_.close();
+  FileHeader header;
+  header.set_schema_version(kSchemaVersion);
+  header.set_kind(FileHeader::KIND_JOURNAL);
+  header.set_generation(generation);
+  const std::string bytes = HeaderBytes(header);
+  QSaveFile file(PathOf(kJournalFileName));
+  if (!file.open(QIODevice::WriteOnly) ||
+      file.write(bytes.data(), static_cast<qint64>(bytes.size())) !=
+          static_cast<qint64>(bytes.size()) ||
+      !file.commit()) {
+    return absl::InternalError("cannot write the journal: " + file.errorString().toStdString());
+  }
+  SyncDirectory(directory_);
+  journal_bytes_ = static_cast<int64_t>(bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::OpenJournalForAppend() {
+  journal_.setFileName(PathOf(kJournalFileName));
+  if (!journal_.open(QIODevice::WriteOnly | QIODevice::Append)) {
+    return absl::InternalError("cannot open the journal: " + journal_.errorString().toStdString());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::Append(const JournalRecord& record) { return AppendAll({record}); }
+
+absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
+  if (broken_) return absl::FailedPreconditionError("the journal could not be repaired");
+  if (!journal_.isOpen()) {
+    // A compaction wrote its snapshot but could not start the new journal;
+    // the old one is stale now, so finish the compaction before appending.
+    if (absl::Status status = Compact(); !status.ok()) return status;
+  }
+  std::string bytes;
+  for (const JournalRecord& record : records) {
+    const std::string payload = record.SerializeAsString();
+    if (payload.size() > kMaxFramePayload) {
+      return absl::InvalidArgumentError("record too large: " + std::to_string(payload.size()));
+    }
+    bytes += EncodeFrame(payload);
+  }
+  const qint64 written = journal_.write(bytes.data(), static_cast<qint64>(bytes.size()));
+  if (written != static_cast<qint64>(bytes.size()) || !SyncFile(journal_)) {
+    const std::string error = journal_.errorString().toStdString();
+    // Cut the partial write off, or later appends would sit behind garbage
+    // that Open() stops at.
+    if (!journal_.resize(journal_bytes_) || !SyncFile(journal_)) broken_ = true;
+    return absl::InternalError("cannot write the journal: " + error);
+  }
+  journal_bytes_ += written;
+  for (const JournalRecord& record : records) ApplyRecord(record, &state_);
+  if (journal_bytes_ > options_.compaction_min_journal_bytes && journal_bytes_ > snapshot_bytes_) {
+    if (absl::Status status = Compact(); !status.ok()) {
+      // The records are durable; compaction is retried after the next append.
+      qCWarning(lcStore) << "compaction failed:" << status.ToString().c_str();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::Compact() {
+  const uint64_t generation = generation_ + 1;
+  FileHeader header;
+  header.set_schema_version(kSchemaVersion);
+  header.set_kind(FileHeader::KIND_SNAPSHOT);
+  header.set_generation(generation);
+  header.set_next_sequence(state_.next_sequence);
+
+  QSaveFile snapshot(PathOf(kSnapshotFileName));
+  if (!snapshot.open(QIODevice::WriteOnly)) {
+    return absl::InternalError("cannot write a snapshot: " + snapshot.errorString().toStdString());
+  }
+  int64_t snapshot_bytes = 0;
+  auto write = [&](const std::string& bytes) {
+    snapshot.write(bytes.data(), static_cast<qint64>(bytes.size()));
+    snapshot_bytes += static_cast<int64_t>(bytes.size());
+  };
+  write(HeaderBytes(header));
+  JournalRecord record;
+  for (const auto& [id, profile] : state_.profiles) {
+    *record.mutable_profile_cached()->mutable_profile() = profile;
+    write(EncodeFrame(record.SerializeAsString()));
+  }
+  for (const auto& [sequence, mutation] : state_.pending) {
+    *record.mutable_mutation_enqueued() = mutation;
+    write(EncodeFrame(record.SerializeAsString()));
+  }
+  if (!state_.cursor.empty()) {
+    record.mutable_cursor_updated()->set_cursor(state_.cursor);
+    write(EncodeFrame(record.SerializeAsString()));
+  }
+  // QSaveFile remembers a failed write and then refuses to commit.
+  if (!snapshot.commit()) {
+    return absl::InternalError("cannot write a snapshot: " + snapshot.errorString().toStdString());
+  }
+  // The snapshot must be durable before the journal it replaces goes away.
+  SyncDirectory(directory_);
+  generation_ = generation;
+  snapshot_bytes_ = snapshot_bytes;
+  if (absl::Status status = ResetJournal(generation); !status.ok()) return status;
+  return OpenJournalForAppend();
+}
+
+}  // namespace profiles::client

@@ -1,0 +1,157 @@
+#ifndef PROFILES_APPS_QML_CLIENT_CORE_LOCAL_STORE_H_
+#define PROFILES_APPS_QML_CLIENT_CORE_LOCAL_STORE_H_
+
+// LocalStore: the client's crash-safe, on-disk copy of every profile it has
+// seen, its outbox of pending mutations and its sync cursor.
+//
+// Layout in the data folder given by the caller (the app passes
+// QStandardPaths::AppDataLocation or --data-dir):
+//   profiles.snapshot  the whole state at the last compaction, written
+//                      atomically (QSaveFile); absent until the first one
+//   profiles.journal   the records appended since that snapshot
+// Both are "PRFS" + framed protobuf records (record_io.h): a FileHeader, then
+// profile.client.v1.JournalRecords (proto/profile/client/v1/local_store.proto).
+//
+// Durability: Append() returns only after the records are written and
+// fsync'ed, so whatever a caller reported as saved survives a crash. On
+// Open(), a torn or corrupt journal tail is logged, its bytes are copied to
+// profiles.journal.dropped, and it is truncated away; every record before it
+// is kept. Reading stops at the first bad record even if later ones look
+// valid: a later record may depend on the lost one (an acknowledgement of a
+// mutation whose enqueue was lost), so the prefix is the only state known to
+// be consistent.
+//
+// Cost: an append writes only its own records. When the journal has grown
+// past both Options::compaction_min_journal_bytes and the size of the last
+// snapshot, Append() compacts: it writes a new snapshot (generation + 1) and
+// then resets the journal to an empty one of that generation. A journal of an
+// older generation than the snapshot is stale (the compaction was killed
+// between the two steps) and is discarded on Open(), so nothing is applied
+// twice. Compaction cost is proportional to the snapshot, and happens at most
+// once per snapshot-sized amount of appends.
+//
+// Schema versions: see local_store.proto. A version 1 journal is upgraded in
+// place on Open() (all records kept; created_at stamped) and compacted into
+// the version 2 layout. Files of a newer version than kSchemaVersion make
+// Open() fail with FAILED_PRECONDITION without touching them.
+//
+// Thread safety: not thread-safe. One LocalStore is owned and used by one
+// thread (the client's sync thread); two LocalStores must not open the same
+// folder at the same time.
+//
+// Example:
+//   auto store = LocalStore::Open(dir, {});
+//   if (!store.ok()) return store.status();
+//   profile::client::v1::JournalRecord record;
+//   *record.mutable_cursor_updated()->mutable_cursor() = "c42";
+//   absl::Status s = (*store)->Append(record);
+
+#include <QtCore/QFile>
+#include <QtCore/QString>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "profile/client/v1/local_store.pb.h"
+#include "profile/v1/profile.pb.h"
+
+namespace profiles::client {
+
+inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr char kSnapshotFileName[] = "profiles.snapshot";
+inline constexpr char kJournalFileName[] = "profiles.journal";
+inline constexpr char kDroppedFileName[] = "profiles.journal.dropped";
+
+// The state the records describe.
+struct StoreState {
+  // The server's copy of every profile seen, by id.
+  std::map<std::string, profile::v1::Profile> profiles;
+  // Pending mutations by sequence, i.e. in creation order.
+  std::map<uint64_t, profile::client::v1::PendingMutation> pending;
+  std::string cursor;
+  uint64_t next_sequence = 1;
+};
+
+// Applies one record to `state`. Deterministic, the same for replay and for
+// live appends; records naming unknown mutations change nothing. A cached
+// profile never replaces a newer cached version (no going back in time), and
+// a copy without avatar bytes but with the same avatar_sha256 keeps the
+// cached avatar (listings leave avatars out).
+void ApplyRecord(const profile::client::v1::JournalRecord& record, StoreState* state);
+
+class LocalStore {
+ public:
+  struct Options {
+    // Compact once the journal is larger than this and than the snapshot.
+    int64_t compaction_min_journal_bytes = 4 * 1024 * 1024;
+  };
+
+  // What Open() had to repair; all zero/false/empty for a clean open.
+  struct OpenReport {
+    // Bytes of a torn or corrupt journal tail that were truncated away.
+    int64_t dropped_journal_bytes = 0;
+    // A journal of an older generation than the snapshot was discarded.
+    bool stale_journal_discarded = false;
+    // The schema version the files were upgraded from, or 0.
+    uint32_t migrated_from_version = 0;
+    // Human-readable descriptions of anything unexpected (also logged).
+    std::vector<std::string> problems;
+  };
+
+  // Opens (creating if needed) the store in folder `directory`.
+  // FAILED_PRECONDITION if its files come from a newer release; INTERNAL if
+  // the folder or its files cannot be created or written.
+  static absl::StatusOr<std::unique_ptr<LocalStore>> Open(const QString& directory,
+                                                          const Options& options);
+
+  LocalStore(const LocalStore&) = delete;
+  LocalStore& operator=(const LocalStore&) = delete;
+  ~LocalStore();
+
+  // Appends the records durably, then applies them to state(). Either all of
+  // them are written or (on an error, e.g. a full disk) the journal is cut
+  // back to where it was and state() is unchanged. Records are framed one by
+  // one, so a crash during the call may keep a prefix of them: put a record
+  // that depends on the others (a cursor after a page of profiles) last.
+  absl::Status Append(const profile::client::v1::JournalRecord& record);
+  absl::Status AppendAll(const std::vector<profile::client::v1::JournalRecord>& records);
+
+  // Writes a snapshot of state() and starts an empty journal.
+  absl::Status Compact();
+
+  const StoreState& state() const { return state_; }
+  const OpenReport& open_report() const { return report_; }
+  uint64_t generation() const { return generation_; }
+  int64_t journal_bytes() const { return journal_bytes_; }
+  QString directory() const { return directory_; }
+
+ private:
+  LocalStore(const QString& directory, const Options& options);
+
+  absl::Status Load();
+  absl::Status LoadSnapshot();
+  absl::Status LoadJournal(bool* needs_compaction, bool* needs_reset);
+  absl::Status ResetJournal(uint64_t generation);
+  absl::Status OpenJournalForAppend();
+  void Quarantine(const QString& path, const std::string& why);
+  QString PathOf(const char* name) const;
+
+  const QString directory_;
+  const Options options_;
+  StoreState state_;
+  OpenReport report_;
+  QFile journal_;
+  uint64_t generation_ = 0;
+  int64_t journal_bytes_ = 0;
+  int64_t snapshot_bytes_ = 0;
+  // Set when a failed append could not be undone; every later append fails.
+  bool broken_ = false;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_CORE_LOCAL_STORE_H_

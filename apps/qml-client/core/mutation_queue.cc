@@ -1,0 +1,355 @@
+#include "apps/qml-client/core/mutation_queue.h"
+
+#include <QtCore/QDateTime>
+#include <QtCore/QUuid>
+#include <algorithm>
+#include <array>
+#include <string_view>
+#include <utility>
+
+namespace profiles::client {
+namespace {
+
+using profile::client::v1::ConflictResolved;
+using profile::client::v1::JournalRecord;
+using profile::client::v1::PendingMutation;
+using profile::v1::Profile;
+
+constexpr std::array<std::string_view, 3> kWritableFields = {"name", "email", "avatar"};
+
+std::string NewUuid() { return QUuid::createUuid().toString(QUuid::WithoutBraces).toStdString(); }
+
+bool Contains(const google::protobuf::FieldMask& mask, std::string_view path) {
+  for (const std::string& p : mask.paths()) {
+    if (p == path) return true;
+  }
+  return false;
+}
+
+// `mask` with its paths in the canonical order, or INVALID_ARGUMENT.
+absl::StatusOr<google::protobuf::FieldMask> CanonicalMask(const google::protobuf::FieldMask& mask) {
+  if (mask.paths().empty()) return absl::InvalidArgumentError("an edit must name its fields");
+  for (const std::string& path : mask.paths()) {
+    if (std::find(kWritableFields.begin(), kWritableFields.end(), path) == kWritableFields.end()) {
+      return absl::InvalidArgumentError("not a writable field: " + path);
+    }
+  }
+  google::protobuf::FieldMask canonical;
+  for (std::string_view field : kWritableFields) {
+    if (Contains(mask, field)) canonical.add_paths(std::string(field));
+  }
+  return canonical;
+}
+
+// Copies the fields of `source` named by `mask` onto `target`.
+void ApplyMasked(const Profile& source, const google::protobuf::FieldMask& mask, Profile* target) {
+  if (Contains(mask, "name")) target->set_name(source.name());
+  if (Contains(mask, "email")) target->set_email(source.email());
+  if (Contains(mask, "avatar")) {
+    target->set_avatar(source.avatar());
+    // Set by the server once it has the new avatar.
+    target->clear_avatar_sha256();
+  }
+}
+
+void AddPaths(const google::protobuf::FieldMask& from, google::protobuf::FieldMask* to) {
+  for (const std::string& path : from.paths()) {
+    if (!Contains(*to, path)) to->add_paths(path);
+  }
+}
+
+void StampNow(google::protobuf::Timestamp* timestamp) {
+  const qint64 now_ms = QDateTime::currentMSecsSinceEpoch();
+  timestamp->set_seconds(now_ms / 1000);
+  timestamp->set_nanos(static_cast<int32_t>(now_ms % 1000) * 1000000);
+}
+
+bool IsLive(const PendingMutation& mutation) {
+  return mutation.state() != PendingMutation::STATE_PARKED;
+}
+
+}  // namespace
+
+MutationQueue::MutationQueue(LocalStore* store) : store_(store) {}
+
+absl::StatusOr<PendingMutation> MutationQueue::EnqueueCreate(
+    const Profile& fields, const google::protobuf::FieldMask& mask) {
+  PendingMutation mutation;
+  mutation.set_profile_id(NewUuid());
+  mutation.set_creates(true);
+  return Enqueue(std::move(mutation), fields, mask);
+}
+
+absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
+    const std::string& profile_id, int64_t base_version, const Profile& fields,
+    const google::protobuf::FieldMask& mask) {
+  PendingMutation mutation;
+  mutation.set_profile_id(profile_id);
+  mutation.set_base_version(base_version);
+  const StoreState& state = store_->state();
+  if (state.profiles.count(profile_id) != 0) return Enqueue(std::move(mutation), fields, mask);
+
+  const std::vector<PendingMutation> earlier = MutationsOf(profile_id);
+  if (earlier.empty()) return absl::NotFoundError("no profile " + profile_id);
+  if (std::any_of(earlier.begin(), earlier.end(), IsLive)) {
+    // Chained behind the create; rebased when it is acknowledged.
+    return Enqueue(std::move(mutation), fields, mask);
+  }
+  // Every earlier mutation was rejected, the create among them: this edit is
+  // the user's fix, so it becomes the create, with their earlier fields.
+  absl::StatusOr<google::protobuf::FieldMask> canonical = CanonicalMask(mask);
+  if (!canonical.ok()) return canonical.status();
+  Profile merged;
+  google::protobuf::FieldMask merged_mask;
+  for (const PendingMutation& parked : earlier) {
+    ApplyMasked(parked.fields(), parked.mask(), &merged);
+    AddPaths(parked.mask(), &merged_mask);
+  }
+  ApplyMasked(fields, *canonical, &merged);
+  AddPaths(*canonical, &merged_mask);
+  mutation.set_base_version(0);
+  mutation.set_creates(true);
+  return Enqueue(std::move(mutation), merged, merged_mask);
+}
+
+absl::StatusOr<PendingMutation> MutationQueue::Enqueue(PendingMutation mutation,
+                                                       const Profile& fields,
+                                                       const google::protobuf::FieldMask& mask) {
+  absl::StatusOr<google::protobuf::FieldMask> canonical = CanonicalMask(mask);
+  if (!canonical.ok()) return canonical.status();
+  mutation.set_mutation_id(NewUuid());
+  mutation.set_sequence(store_->state().next_sequence);
+  mutation.set_state(PendingMutation::STATE_QUEUED);
+  mutation.mutable_fields()->set_id(mutation.profile_id());
+  ApplyMasked(fields, *canonical, mutation.mutable_fields());
+  *mutation.mutable_mask() = *std::move(canonical);
+  StampNow(mutation.mutable_created_at());
+
+  JournalRecord record;
+  *record.mutable_mutation_enqueued() = mutation;
+  if (absl::Status status = store_->Append(record); !status.ok()) return status;
+  return mutation;
+}
+
+std::optional<PendingMutation> MutationQueue::NextToSend() {
+  std::set<std::string> blocked_profiles;
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.state() == PendingMutation::STATE_PARKED) continue;
+    if (!blocked_profiles.insert(mutation.profile_id()).second) continue;
+    if (mutation.state() == PendingMutation::STATE_CONFLICTED) continue;
+    if (in_flight_.count(mutation.mutation_id()) != 0) continue;
+    in_flight_.insert(mutation.mutation_id());
+    return mutation;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<const PendingMutation*> MutationQueue::Queued(const std::string& mutation_id) const {
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.mutation_id() == mutation_id &&
+        mutation.state() == PendingMutation::STATE_QUEUED) {
+      return &mutation;
+    }
+  }
+  return absl::NotFoundError("no queued mutation " + mutation_id);
+}
+
+absl::Status MutationQueue::Acknowledge(const std::string& mutation_id,
+                                        const Profile& server_profile) {
+  absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id);
+  if (!mutation.ok()) return mutation.status();
+  if ((*mutation)->profile_id() != server_profile.id()) {
+    return absl::InvalidArgumentError("the acknowledgement is of another profile");
+  }
+  JournalRecord record;
+  record.mutable_mutation_acknowledged()->set_mutation_id(mutation_id);
+  *record.mutable_mutation_acknowledged()->mutable_server_profile() = server_profile;
+  if (absl::Status status = store_->Append(record); !status.ok()) return status;
+  in_flight_.erase(mutation_id);
+  return absl::OkStatus();
+}
+
+absl::Status MutationQueue::Reject(const std::string& mutation_id, const std::string& message,
+                                   const std::map<std::string, std::string>& field_errors) {
+  if (absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id); !mutation.ok()) {
+    return mutation.status();
+  }
+  JournalRecord record;
+  auto* rejected = record.mutable_mutation_rejected();
+  rejected->set_mutation_id(mutation_id);
+  rejected->set_message(message);
+  rejected->mutable_field_errors()->insert(field_errors.begin(), field_errors.end());
+  if (absl::Status status = store_->Append(record); !status.ok()) return status;
+  in_flight_.erase(mutation_id);
+  return absl::OkStatus();
+}
+
+absl::Status MutationQueue::Conflict(const std::string& mutation_id,
+                                     const Profile& server_profile) {
+  absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id);
+  if (!mutation.ok()) return mutation.status();
+  if ((*mutation)->profile_id() != server_profile.id()) {
+    return absl::InvalidArgumentError("the conflicting copy is of another profile");
+  }
+  JournalRecord record;
+  record.mutable_mutation_conflicted()->set_mutation_id(mutation_id);
+  *record.mutable_mutation_conflicted()->mutable_server_profile() = server_profile;
+  if (absl::Status status = store_->Append(record); !status.ok()) return status;
+  in_flight_.erase(mutation_id);
+  return absl::OkStatus();
+}
+
+absl::Status MutationQueue::SendFailed(const std::string& mutation_id) {
+  if (absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id); !mutation.ok()) {
+    return mutation.status();
+  }
+  in_flight_.erase(mutation_id);
+  return absl::OkStatus();
+}
+
+const PendingMutation* MutationQueue::ConflictOf(const std::string& profile_id) const {
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.profile_id() == profile_id &&
+        mutation.state() == PendingMutation::STATE_CONFLICTED) {
+      return &mutation;
+    }
+  }
+  return nullptr;
+}
+
+absl::Status MutationQueue::ResolveKeepServer(const std::string& profile_id) {
+  if (ConflictOf(profile_id) == nullptr) {
+    return absl::FailedPreconditionError("no conflict on profile " + profile_id);
+  }
+  JournalRecord record;
+  record.mutable_conflict_resolved()->set_profile_id(profile_id);
+  record.mutable_conflict_resolved()->set_choice(ConflictResolved::CHOICE_KEEP_SERVER);
+  return store_->Append(record);
+}
+
+absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::string& profile_id) {
+  const PendingMutation* conflict = ConflictOf(profile_id);
+  if (conflict == nullptr) {
+    return absl::FailedPreconditionError("no conflict on profile " + profile_id);
+  }
+  const StoreState& state = store_->state();
+  PendingMutation replacement;
+  replacement.set_mutation_id(NewUuid());
+  replacement.set_profile_id(profile_id);
+  replacement.mutable_fields()->set_id(profile_id);
+  for (auto it = state.pending.find(conflict->sequence()); it != state.pending.end(); ++it) {
+    const PendingMutation& mine = it->second;
+    if (mine.profile_id() != profile_id || !IsLive(mine)) continue;
+    ApplyMasked(mine.fields(), mine.mask(), replacement.mutable_fields());
+    AddPaths(mine.mask(), replacement.mutable_mask());
+  }
+  absl::StatusOr<google::protobuf::FieldMask> mask = CanonicalMask(replacement.mask());
+  if (!mask.ok()) return mask.status();
+  *replacement.mutable_mask() = *std::move(mask);
+  // The cache holds the conflict's server copy, or a newer one pulled since.
+  const auto cached = state.profiles.find(profile_id);
+  replacement.set_base_version(cached != state.profiles.end()
+                                   ? cached->second.version()
+                                   : conflict->server_profile().version());
+  replacement.set_sequence(state.next_sequence);
+  replacement.set_state(PendingMutation::STATE_QUEUED);
+  StampNow(replacement.mutable_created_at());
+
+  JournalRecord record;
+  auto* resolved = record.mutable_conflict_resolved();
+  resolved->set_profile_id(profile_id);
+  resolved->set_choice(ConflictResolved::CHOICE_APPLY_MINE);
+  *resolved->mutable_replacement() = replacement;
+  if (absl::Status status = store_->Append(record); !status.ok()) return status;
+  return replacement;
+}
+
+absl::Status MutationQueue::DismissRejected(const std::string& mutation_id) {
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.mutation_id() == mutation_id &&
+        mutation.state() == PendingMutation::STATE_PARKED) {
+      JournalRecord record;
+      record.mutable_mutation_dismissed()->set_mutation_id(mutation_id);
+      return store_->Append(record);
+    }
+  }
+  return absl::NotFoundError("no parked mutation " + mutation_id);
+}
+
+absl::Status MutationQueue::ApplyServerProfiles(const std::vector<Profile>& profiles,
+                                                const std::string& cursor) {
+  std::vector<JournalRecord> records;
+  records.reserve(profiles.size() + 1);
+  for (const Profile& profile : profiles) {
+    if (profile.id().empty()) return absl::InvalidArgumentError("a server profile without id");
+    *records.emplace_back().mutable_profile_cached()->mutable_profile() = profile;
+  }
+  if (!cursor.empty()) records.emplace_back().mutable_cursor_updated()->set_cursor(cursor);
+  if (records.empty()) return absl::OkStatus();
+  return store_->AppendAll(records);
+}
+
+std::optional<Profile> MutationQueue::EffectiveProfile(const std::string& profile_id) const {
+  const StoreState& state = store_->state();
+  std::optional<Profile> profile;
+  if (auto it = state.profiles.find(profile_id); it != state.profiles.end()) profile = it->second;
+  for (const auto& [sequence, mutation] : state.pending) {
+    if (mutation.profile_id() != profile_id || !IsLive(mutation)) continue;
+    if (!profile) {
+      profile.emplace();
+      profile->set_id(profile_id);
+    }
+    ApplyMasked(mutation.fields(), mutation.mask(), &*profile);
+  }
+  return profile;
+}
+
+SyncState MutationQueue::StateOf(const std::string& profile_id) const {
+  SyncState result = SyncState::kSynced;
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.profile_id() != profile_id) continue;
+    SyncState this_one = SyncState::kPending;
+    if (mutation.state() == PendingMutation::STATE_CONFLICTED) {
+      this_one = SyncState::kConflict;
+    } else if (mutation.state() == PendingMutation::STATE_PARKED) {
+      this_one = SyncState::kRejected;
+    } else if (in_flight_.count(mutation.mutation_id()) != 0) {
+      this_one = SyncState::kSyncing;
+    }
+    result = std::max(result, this_one);
+  }
+  return result;
+}
+
+std::vector<PendingMutation> MutationQueue::MutationsOf(const std::string& profile_id) const {
+  std::vector<PendingMutation> result;
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.profile_id() == profile_id) result.push_back(mutation);
+  }
+  return result;
+}
+
+std::vector<std::string> MutationQueue::ProfileIds() const {
+  std::set<std::string> ids;
+  for (const auto& [id, profile] : store_->state().profiles) ids.insert(id);
+  for (const auto& [sequence, mutation] : store_->state().pending)
+    ids.insert(mutation.profile_id());
+  return {ids.begin(), ids.end()};
+}
+
+size_t MutationQueue::PendingCount() const {
+  const auto& pending = store_->state().pending;
+  return static_cast<size_t>(std::count_if(pending.begin(), pending.end(),
+                                           [](const auto& entry) { return IsLive(entry.second); }));
+}
+
+profile::v1::UpdateProfileRequest MutationQueue::ToRequest(const PendingMutation& mutation) {
+  profile::v1::UpdateProfileRequest request;
+  *request.mutable_profile() = mutation.fields();
+  *request.mutable_update_mask() = mutation.mask();
+  request.set_expected_version(mutation.creates() ? 0 : mutation.base_version());
+  request.set_mutation_id(mutation.mutation_id());
+  return request;
+}
+
+}  // namespace profiles::client

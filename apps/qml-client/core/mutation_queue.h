@@ -1,0 +1,156 @@
+#ifndef PROFILES_APPS_QML_CLIENT_CORE_MUTATION_QUEUE_H_
+#define PROFILES_APPS_QML_CLIENT_CORE_MUTATION_QUEUE_H_
+
+// MutationQueue: the outbox of profile creates and edits made on this device,
+// and the optimistic view of profiles the UI shows.
+//
+// Every create or edit becomes a PendingMutation with a client-generated UUID
+// (`mutation_id`, reused on every retry so the server applies it at most
+// once) and the version it is based on. The sync manager drives it:
+//
+//   while (auto m = queue.NextToSend()) {
+//     Send(MutationQueue::ToRequest(*m)) and then, by the answer:
+//       OK                -> queue.Acknowledge(m->mutation_id(), profile)
+//       INVALID_ARGUMENT  -> queue.Reject(m->mutation_id(), message, field_errors)
+//       ABORTED           -> queue.Conflict(m->mutation_id(), server_profile)
+//       UNAVAILABLE, ...  -> queue.SendFailed(m->mutation_id()); back off, retry
+//   }
+//
+// Ordering: mutations are sent in creation order, strictly one at a time per
+// profile: a profile's next mutation waits while an earlier one is in flight
+// or conflicted, and is sent with the version the earlier one produced
+// (rebased on acknowledgement). Mutations of other profiles keep flowing.
+// A parked (rejected) mutation blocks nothing.
+//
+// Durability: every state change is appended to the LocalStore before it is
+// visible here (write-ahead), so a new MutationQueue over a reopened store
+// restores the exact queue. "In flight" is deliberately not persisted: after
+// a restart the mutation that was in flight is simply sent again, with the
+// same mutation_id.
+//
+// Thread safety: not thread-safe. The queue and its store are owned and used
+// by one thread (the client's sync thread); the UI gets copies.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "apps/qml-client/core/local_store.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "profile/client/v1/local_store.pb.h"
+#include "profile/v1/profile.pb.h"
+
+namespace profiles::client {
+
+// What the UI shows beside a profile, from most to least urgent.
+enum class SyncState {
+  kSynced,    // nothing pending
+  kPending,   // edits waiting to be sent
+  kSyncing,   // an edit is in flight
+  kRejected,  // the server rejected an edit as invalid (see MutationsOf)
+  kConflict,  // changed elsewhere; the user must choose (see MutationsOf)
+};
+
+class MutationQueue {
+ public:
+  // `store` must outlive the queue; nothing else may append to it meanwhile.
+  explicit MutationQueue(LocalStore* store);
+
+  MutationQueue(const MutationQueue&) = delete;
+  MutationQueue& operator=(const MutationQueue&) = delete;
+
+  // Queues the creation of a new profile with a new UUID as its id, from the
+  // fields of `fields` named by `mask` (paths "name", "email", "avatar").
+  // Returns the mutation; its profile_id() is the new profile's id.
+  // INVALID_ARGUMENT for an empty mask or an unknown path.
+  absl::StatusOr<profile::client::v1::PendingMutation> EnqueueCreate(
+      const profile::v1::Profile& fields, const google::protobuf::FieldMask& mask);
+
+  // Queues an edit of profile `profile_id`, made by a user who saw version
+  // `base_version` (EffectiveProfile(id)->version()). If earlier mutations of
+  // the profile are still queued, it is rebased when they are acknowledged.
+  // INVALID_ARGUMENT as for EnqueueCreate; NOT_FOUND if the profile is
+  // neither cached nor being created.
+  absl::StatusOr<profile::client::v1::PendingMutation> EnqueueEdit(
+      const std::string& profile_id, int64_t base_version, const profile::v1::Profile& fields,
+      const google::protobuf::FieldMask& mask);
+
+  // The oldest mutation that may be sent now, marked in flight, or nullopt.
+  // Calling it again returns the next one that may be sent concurrently (of
+  // another profile).
+  std::optional<profile::client::v1::PendingMutation> NextToSend();
+
+  // The outcome of sending an in-flight (or at least queued) mutation.
+  // NOT_FOUND if no queued mutation has this id (e.g. already acknowledged);
+  // INVALID_ARGUMENT if `server_profile` is of another profile.
+  // Acknowledge: the server applied it; the cache takes `server_profile`.
+  absl::Status Acknowledge(const std::string& mutation_id,
+                           const profile::v1::Profile& server_profile);
+  // Reject: invalid; parked with the server's messages (field -> message).
+  absl::Status Reject(const std::string& mutation_id, const std::string& message,
+                      const std::map<std::string, std::string>& field_errors);
+  // Conflict: based on a stale version; `server_profile` is the current copy.
+  absl::Status Conflict(const std::string& mutation_id, const profile::v1::Profile& server_profile);
+  // SendFailed: not known to have reached the server; sent again later with
+  // the same mutation_id. Nothing is persisted.
+  absl::Status SendFailed(const std::string& mutation_id);
+
+  // Resolutions of the conflict of `profile_id` (FAILED_PRECONDITION if it
+  // has none). KeepServer drops the conflicted mutation and the later ones of
+  // the profile. ApplyMine replaces them with one new mutation (new id) of
+  // all their fields, based on the server's current version, and returns it.
+  absl::Status ResolveKeepServer(const std::string& profile_id);
+  absl::StatusOr<profile::client::v1::PendingMutation> ResolveApplyMine(
+      const std::string& profile_id);
+
+  // Forgets a parked mutation (the user gave up on it). NOT_FOUND if no
+  // parked mutation has this id.
+  absl::Status DismissRejected(const std::string& mutation_id);
+
+  // Merges the server's copy of profiles (a pull or watch events); `cursor`,
+  // if not empty, is recorded after them, so a crash never advances the
+  // cursor past profiles not stored. Older versions than cached are ignored.
+  absl::Status ApplyServerProfiles(const std::vector<profile::v1::Profile>& profiles,
+                                   const std::string& cursor);
+
+  // The profile as the UI shows it: the server's copy with the queued and
+  // conflicted mutations applied in order (parked ones are not), or nullopt
+  // if there is neither. version() stays the server's.
+  std::optional<profile::v1::Profile> EffectiveProfile(const std::string& profile_id) const;
+  SyncState StateOf(const std::string& profile_id) const;
+  // The profile's mutations in order, e.g. for the conflict's server copy or
+  // a rejection's messages.
+  std::vector<profile::client::v1::PendingMutation> MutationsOf(
+      const std::string& profile_id) const;
+  // Every profile cached or with mutations, sorted by id.
+  std::vector<std::string> ProfileIds() const;
+  // Mutations not yet acknowledged, parked ones excluded.
+  size_t PendingCount() const;
+  const std::string& cursor() const { return store_->state().cursor; }
+
+  // The request that sends `mutation`.
+  static profile::v1::UpdateProfileRequest ToRequest(
+      const profile::client::v1::PendingMutation& mutation);
+
+ private:
+  absl::StatusOr<profile::client::v1::PendingMutation> Enqueue(
+      profile::client::v1::PendingMutation mutation, const profile::v1::Profile& fields,
+      const google::protobuf::FieldMask& mask);
+  // The queued mutation `mutation_id`, or NOT_FOUND.
+  absl::StatusOr<const profile::client::v1::PendingMutation*> Queued(
+      const std::string& mutation_id) const;
+  const profile::client::v1::PendingMutation* ConflictOf(const std::string& profile_id) const;
+
+  LocalStore* const store_;
+  // Ids of mutations handed out by NextToSend() and not yet answered.
+  std::set<std::string> in_flight_;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_CORE_MUTATION_QUEUE_H_

@@ -1,0 +1,71 @@
+#ifndef PROFILES_APPS_QML_CLIENT_CORE_RECORD_IO_H_
+#define PROFILES_APPS_QML_CLIENT_CORE_RECORD_IO_H_
+
+// The framing of the client's store files (journal and snapshot).
+//
+// Written by hand on purpose: protobuf's delimited-message helpers
+// (google/protobuf/util/delimited_message_util.h) write a bare varint length
+// with no checksum, so a torn or bit-flipped tail cannot be told apart from a
+// valid record, and Qt has no record log. A store file is
+//
+//   magic    the 4 bytes "PRFS"
+//   frames   repeated until the end of the file:
+//     length   uint32 little-endian: payload bytes, at most kMaxFramePayload
+//     crc      uint32 little-endian: CRC-32 (IEEE 802.3) of the 4 length
+//              bytes followed by the payload
+//     payload  one serialized protobuf message
+//
+// A reader stops at the first frame that is incomplete (a torn write) or
+// whose length or checksum is wrong (corruption); everything before it is
+// intact. This framing has been the same since schema version 1.
+//
+// All functions are thread-compatible; a FrameReader is used by one thread.
+
+#include <QtCore/QIODevice>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace profiles::client {
+
+inline constexpr std::string_view kFileMagic = "PRFS";
+inline constexpr size_t kFrameHeaderBytes = 8;
+// Far above any real record (an avatar is at most 256 KiB); a larger length
+// can only be corruption.
+inline constexpr uint32_t kMaxFramePayload = 16 * 1024 * 1024;
+
+// CRC-32 (IEEE 802.3, as zlib's crc32) of `data`, continuing from `crc`.
+uint32_t Crc32(std::string_view data, uint32_t crc = 0);
+
+// The frame holding `payload`. REQUIRES: payload.size() <= kMaxFramePayload.
+std::string EncodeFrame(std::string_view payload);
+
+enum class FrameStatus {
+  kOk,       // a frame was read
+  kEnd,      // clean end of the file
+  kTorn,     // the file ends inside a frame
+  kCorrupt,  // a length above kMaxFramePayload or a checksum mismatch
+};
+
+// Reads frames sequentially from `device`, which must stay open and
+// positioned where the reader left it. Does not own `device`.
+class FrameReader {
+ public:
+  explicit FrameReader(QIODevice* device);
+
+  // Reads the next frame's payload into `*payload`. After anything but kOk,
+  // the reader must not be used again.
+  FrameStatus Next(std::string* payload);
+
+  // The offset just after the last good frame (or the start position).
+  qint64 good_end() const { return good_end_; }
+
+ private:
+  QIODevice* device_;
+  qint64 good_end_;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_CORE_RECORD_IO_H_
