@@ -1,0 +1,222 @@
+#include "services/profile/storage/pg_change_feed.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <pqxx/pqxx>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/profile/storage/pg_status.h"
+
+namespace profiles {
+namespace {
+
+constexpr char kChannel[] = "profile_changes";
+constexpr int kPageSize = 500;
+constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+
+// Only wakes the feed; the payload is empty and the feed re-reads storage.
+class WakeOnNotify final : public pqxx::notification_receiver {
+ public:
+  explicit WakeOnNotify(pqxx::connection_base& connection)
+      : pqxx::notification_receiver(connection, kChannel) {}
+  void operator()(const std::string&, int) override {}
+};
+
+struct ListenConnection {
+  std::unique_ptr<pqxx::connection> connection;
+  std::unique_ptr<WakeOnNotify> receiver;  // destroyed before `connection`
+
+  void Close() {
+    try {
+      receiver.reset();  // may try to UNLISTEN on a broken connection
+    } catch (const std::exception&) {
+    }
+    connection.reset();
+  }
+};
+
+int PollTimeoutMillis(absl::Duration timeout) {
+  return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout)));
+}
+
+}  // namespace
+
+struct PgChangeFeed::Queue {
+  absl::Mutex mu;
+  std::vector<ProfileChange> changes ABSL_GUARDED_BY(mu);
+  bool lagged ABSL_GUARDED_BY(mu) = false;
+  bool cancelled ABSL_GUARDED_BY(mu) = false;
+};
+
+class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
+ public:
+  explicit SubscriptionImpl(std::shared_ptr<Queue> queue) : queue_(std::move(queue)) {}
+
+  absl::StatusOr<std::vector<ProfileChange>> Wait(absl::Time deadline) override {
+    Queue& queue = *queue_;
+    absl::MutexLock lock(&queue.mu);
+    const auto ready = [&queue]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue.mu) {
+      return !queue.changes.empty() || queue.lagged || queue.cancelled;
+    };
+    queue.mu.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    if (queue.cancelled) return absl::CancelledError("the change feed is shutting down");
+    if (queue.lagged) {
+      queue.lagged = false;
+      queue.changes.clear();
+      return absl::ResourceExhaustedError(
+          "this watcher fell behind the change feed; catch up from storage");
+    }
+    return std::exchange(queue.changes, {});
+  }
+
+ private:
+  const std::shared_ptr<Queue> queue_;
+};
+
+absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Options options,
+                                                              ProfileRepository* repository) {
+  ChangeCursor start;
+  try {
+    // Every transaction below the snapshot's xmin has finished, and every
+    // later one writes positions at or above (xmin, 1): the current end.
+    pqxx::connection connection(options.database_url);
+    pqxx::nontransaction txn(connection);
+    const pqxx::row row = txn.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
+    if (!absl::SimpleAtoi(row[0].c_str(), &start.txid)) {
+      return absl::InternalError(absl::StrCat("unexpected snapshot xmin ", row[0].c_str()));
+    }
+  } catch (const std::exception& e) {
+    return storage_internal::StatusFromException("start the change feed", e);
+  }
+  int wake_pipe[2];
+  if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
+  }
+  return std::make_unique<PgChangeFeed>(std::move(options), repository, start, wake_pipe);
+}
+
+PgChangeFeed::PgChangeFeed(Options options, ProfileRepository* repository, ChangeCursor start,
+                           const int wake_pipe[2])
+    : options_(std::move(options)),
+      repository_(repository),
+      wake_read_fd_(wake_pipe[0]),
+      wake_write_fd_(wake_pipe[1]),
+      cursor_(start),
+      thread_([this] { Run(); }) {}
+
+PgChangeFeed::~PgChangeFeed() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  const char byte = 0;
+  while (write(wake_write_fd_, &byte, 1) < 0 && errno == EINTR) {
+  }
+  thread_.join();
+  close(wake_read_fd_);
+  close(wake_write_fd_);
+  absl::MutexLock lock(&mu_);
+  for (const std::weak_ptr<Queue>& weak : queues_) {
+    if (std::shared_ptr<Queue> queue = weak.lock()) {
+      absl::MutexLock queue_lock(&queue->mu);
+      queue->cancelled = true;
+    }
+  }
+}
+
+std::unique_ptr<ChangeFeed::Subscription> PgChangeFeed::Subscribe() {
+  auto queue = std::make_shared<Queue>();
+  absl::MutexLock lock(&mu_);
+  std::erase_if(queues_, [](const std::weak_ptr<Queue>& weak) { return weak.expired(); });
+  queues_.push_back(queue);
+  return std::make_unique<SubscriptionImpl>(std::move(queue));
+}
+
+bool PgChangeFeed::stopping() {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+void PgChangeFeed::Run() {
+  ListenConnection listen;
+  absl::Duration backoff = kMinBackoff;
+  absl::Time next_connect_attempt = absl::InfinitePast();
+  while (!stopping()) {
+    if (listen.connection == nullptr && absl::Now() >= next_connect_attempt) {
+      try {
+        listen.connection = std::make_unique<pqxx::connection>(options_.database_url);
+        listen.receiver = std::make_unique<WakeOnNotify>(*listen.connection);
+        backoff = kMinBackoff;
+      } catch (const std::exception&) {
+        listen.Close();
+        next_connect_attempt = absl::Now() + backoff;
+        backoff = std::min(backoff * 2, kMaxBackoff);
+      }
+    }
+    // After (re)connecting too: notifications sent meanwhile were lost.
+    CatchUp();
+
+    absl::Duration timeout = options_.poll_interval;
+    if (listen.connection == nullptr) {
+      timeout =
+          std::min(timeout, std::max(absl::ZeroDuration(), next_connect_attempt - absl::Now()));
+    }
+    pollfd fds[2] = {{wake_read_fd_, POLLIN, 0}, {-1, POLLIN, 0}};
+    if (listen.connection != nullptr) fds[1].fd = listen.connection->sock();
+    if (poll(fds, 2, PollTimeoutMillis(timeout)) < 0 && errno != EINTR) {
+      listen.Close();
+    }
+    if (listen.connection != nullptr) {
+      try {
+        listen.connection->get_notifs();
+        if (!listen.connection->is_open()) listen.Close();
+      } catch (const std::exception&) {
+        listen.Close();
+        next_connect_attempt = absl::Now() + backoff;
+      }
+    }
+  }
+  listen.Close();
+}
+
+void PgChangeFeed::CatchUp() {
+  while (!stopping()) {
+    absl::StatusOr<ChangePage> page =
+        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true);
+    if (!page.ok()) return;  // retried at the next wake-up
+    if (!page->changes.empty()) Publish(page->changes);
+    cursor_ = page->end;
+    if (!page->more) return;
+  }
+}
+
+void PgChangeFeed::Publish(const std::vector<ProfileChange>& changes) {
+  std::vector<std::shared_ptr<Queue>> queues;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::weak_ptr<Queue>& weak : queues_) {
+      if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
+    }
+  }
+  for (const std::shared_ptr<Queue>& queue : queues) {
+    absl::MutexLock lock(&queue->mu);
+    if (queue->lagged) continue;
+    if (queue->changes.size() + changes.size() > options_.max_queued_changes) {
+      queue->lagged = true;
+      queue->changes.clear();
+      continue;
+    }
+    queue->changes.insert(queue->changes.end(), changes.begin(), changes.end());
+  }
+}
+
+}  // namespace profiles

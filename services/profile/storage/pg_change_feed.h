@@ -1,0 +1,63 @@
+#ifndef PROFILES_SERVICES_PROFILE_STORAGE_PG_CHANGE_FEED_H_
+#define PROFILES_SERVICES_PROFILE_STORAGE_PG_CHANGE_FEED_H_
+
+// The ChangeFeed implementation behind ChangeFeed::Start() (change_feed.h).
+//
+// A background thread owns a dedicated connection that LISTENs on the
+// "profile_changes" channel (the schema's trigger NOTIFYs it at every commit
+// that writes a profile). It waits, with poll(2), for a notification, for
+// `poll_interval` to pass, or for the destructor's wake-up pipe; then it
+// reads ProfileRepository::ChangesAfter() from its cursor in pages of 500
+// until nothing more is visible and appends each page to every subscription.
+// If the listen connection breaks, it reconnects with exponential backoff
+// (100 ms doubling to 5 s) and keeps polling meanwhile.
+//
+// Thread-safe. The destructor returns promptly (it wakes the thread through
+// the pipe) and ends every subscription's Wait() with CANCELLED; a
+// Subscription may outlive its feed.
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/profile/storage/change_feed.h"
+
+namespace profiles {
+
+class PgChangeFeed final : public ChangeFeed {
+ public:
+  // Use ChangeFeed::Start(). `wake_pipe` is a pipe(2) pair the feed owns.
+  PgChangeFeed(Options options, ProfileRepository* repository, ChangeCursor start,
+               const int wake_pipe[2]);
+  ~PgChangeFeed() override;
+
+  std::unique_ptr<Subscription> Subscribe() override;
+
+ private:
+  struct Queue;
+  class SubscriptionImpl;
+
+  void Run();
+  // Reads every visible change after cursor_ and publishes it.
+  void CatchUp();
+  void Publish(const std::vector<ProfileChange>& changes);
+  bool stopping();
+
+  const Options options_;
+  ProfileRepository* const repository_;
+  const int wake_read_fd_;
+  const int wake_write_fd_;
+  ChangeCursor cursor_;  // used by the feed thread only
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::weak_ptr<Queue>> queues_ ABSL_GUARDED_BY(mu_);
+
+  std::thread thread_;  // started last, joined first
+};
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_STORAGE_PG_CHANGE_FEED_H_

@@ -1,0 +1,213 @@
+#include "services/profile/storage/pg_profile_repository.h"
+
+#include <cstdint>
+#include <exception>
+#include <pqxx/pqxx>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/profile/domain/status_details.h"
+#include "services/profile/domain/validation.h"
+#include "services/profile/storage/pg_status.h"
+
+namespace profiles {
+namespace {
+
+// The columns RowToProfile() reads; updated_at as microseconds since the
+// Unix epoch (timestamptz has microsecond precision).
+constexpr char kProfileColumns[] =
+    "id::text, name, email, avatar, avatar_sha256, version, "
+    "floor(extract(epoch FROM updated_at) * 1000000)::bigint";
+constexpr char kProfileColumnsWithoutAvatar[] =
+    "id::text, name, email, ''::bytea, avatar_sha256, version, "
+    "floor(extract(epoch FROM updated_at) * 1000000)::bigint";
+
+constexpr char kGet[] = "profile_get";
+constexpr char kApply[] = "profile_apply";
+constexpr char kChanges[] = "profile_changes";
+constexpr char kChangesWithoutAvatars[] = "profile_changes_without_avatars";
+
+std::string ChangesQuery(const char* columns) {
+  // Only rows written by transactions below this statement's snapshot xmin:
+  // every transaction that could still commit a smaller position is at or
+  // above it (see change_cursor.h).
+  return absl::StrCat("SELECT ", columns,
+                      ", change_txid::text, change_seq FROM profiles "
+                      "WHERE (change_txid, change_seq) > ($1::xid8, $2::bigint) "
+                      "AND change_txid < pg_snapshot_xmin(pg_current_snapshot()) "
+                      "ORDER BY change_txid, change_seq LIMIT $3");
+}
+
+void PrepareStatements(pqxx::connection& connection) {
+  connection.prepare(kGet,
+                     absl::StrCat("SELECT ", kProfileColumns, " FROM profiles WHERE id = $1"));
+  connection.prepare(kApply,
+                     "SELECT outcome, r_id::text, r_name, r_email, r_avatar, r_avatar_sha256, "
+                     "r_version, floor(extract(epoch FROM r_updated_at) * 1000000)::bigint "
+                     "FROM profiles_apply_write("
+                     "$1::uuid, $2::bigint, $3::text, $4::text, "
+                     "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid)");
+  connection.prepare(kChanges, ChangesQuery(kProfileColumns));
+  connection.prepare(kChangesWithoutAvatars, ChangesQuery(kProfileColumnsWithoutAvatar));
+}
+
+// Reads the seven profile columns starting at `first`.
+profile::v1::Profile RowToProfile(const pqxx::row& row, int first) {
+  profile::v1::Profile profile;
+  profile.set_id(row[first].as<std::string>());
+  profile.set_name(row[first + 1].as<std::string>());
+  profile.set_email(row[first + 2].as<std::string>());
+  profile.set_avatar(pqxx::binarystring(row[first + 3]).str());
+  profile.set_avatar_sha256(row[first + 4].as<std::string>());
+  profile.set_version(row[first + 5].as<int64_t>());
+  const int64_t micros = row[first + 6].as<int64_t>();
+  int64_t seconds = micros / 1000000;
+  int64_t remainder = micros % 1000000;
+  if (remainder < 0) {
+    --seconds;
+    remainder += 1000000;
+  }
+  profile.mutable_updated_at()->set_seconds(seconds);
+  profile.mutable_updated_at()->set_nanos(static_cast<int32_t>(remainder * 1000));
+  return profile;
+}
+
+const char* NullableText(const std::optional<std::string>& value) {
+  return value.has_value() ? value->c_str() : nullptr;
+}
+
+absl::StatusOr<profile::v1::Profile> ApplyOutcome(const ProfileWrite& write, const pqxx::row& row) {
+  const std::string outcome = row[0].as<std::string>();
+  if (outcome == "applied" || outcome == "replayed") return RowToProfile(row, 1);
+  if (outcome == "conflict") {
+    profile::v1::Profile current = RowToProfile(row, 1);
+    const std::string message =
+        write.creates() ? absl::StrCat("profile ", write.id, " already exists at version ",
+                                       current.version(), ", the write would have created it")
+                        : absl::StrCat("profile ", write.id, " is at version ", current.version(),
+                                       ", the write was based on version ", write.expected_version);
+    return VersionConflict(message, current);
+  }
+  if (outcome == "not_found") {
+    return absl::NotFoundError(absl::StrCat("profile ", write.id, " does not exist"));
+  }
+  if (outcome == "mutation_reused") return MutationIdReused(write.mutation_id);
+  return absl::InternalError(absl::StrCat("profiles_apply_write returned outcome ", outcome));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgProfileRepository>> PgProfileRepository::Create(Options options) {
+  if (options.database_url.empty()) {
+    return absl::InvalidArgumentError("the database URL is empty");
+  }
+  if (options.pool_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the pool size must be at least 1, not ", options.pool_size));
+  }
+  return std::unique_ptr<PgProfileRepository>(new PgProfileRepository(options));
+}
+
+PgProfileRepository::PgProfileRepository(const Options& options)
+    : pool_(ConnectionPool::Options{.database_url = options.database_url,
+                                    .size = options.pool_size,
+                                    .acquire_timeout = options.acquire_timeout,
+                                    .prepare = PrepareStatements}) {}
+
+template <typename T, typename Body>
+absl::StatusOr<T> PgProfileRepository::Run(std::string_view what, Body body) {
+  absl::StatusOr<ConnectionPool::Lease> lease = pool_.Acquire();
+  if (!lease.ok()) return lease.status();
+  try {
+    return body(**lease);
+  } catch (const std::exception& e) {
+    if (storage_internal::IsConnectionFailure(e) || !(*lease)->is_open()) lease->MarkBroken();
+    return storage_internal::StatusFromException(what, e);
+  }
+}
+
+absl::StatusOr<profile::v1::Profile> PgProfileRepository::Get(std::string_view id) {
+  if (!CanonicalUuid(id).has_value()) {
+    FieldViolations violations;
+    violations.Add("id", "must be a UUID");
+    return violations.ToStatus();
+  }
+  return Run<profile::v1::Profile>(
+      "get profile", [&](pqxx::connection& connection) -> absl::StatusOr<profile::v1::Profile> {
+        pqxx::nontransaction txn(connection);
+        const pqxx::result result = txn.exec_prepared(kGet, std::string(id));
+        if (result.empty()) {
+          return absl::NotFoundError(absl::StrCat("no profile has id ", std::string(id)));
+        }
+        return RowToProfile(result[0], 0);
+      });
+}
+
+absl::StatusOr<profile::v1::Profile> PgProfileRepository::Apply(const ProfileWrite& write) {
+  return Run<profile::v1::Profile>(
+      "apply profile write",
+      [&](pqxx::connection& connection) -> absl::StatusOr<profile::v1::Profile> {
+        const pqxx::binarystring avatar(write.avatar.value_or(std::string()));
+        const char* mutation_id = write.mutation_id.empty() ? nullptr : write.mutation_id.c_str();
+        for (int attempt = 1;; ++attempt) {
+          try {
+            // Autocommit: the statement is its own transaction, one round trip.
+            pqxx::nontransaction txn(connection);
+            const pqxx::result result = txn.exec_prepared(
+                kApply, write.id, write.expected_version, NullableText(write.name),
+                NullableText(write.email), write.avatar.has_value(), avatar, mutation_id);
+            if (result.size() != 1) {
+              return absl::InternalError("profiles_apply_write returned no row");
+            }
+            return ApplyOutcome(write, result[0]);
+          } catch (const pqxx::unique_violation&) {
+            // A concurrent first application of the same mutation id won;
+            // the second call finds its record and replays it.
+            if (attempt == 2 || mutation_id == nullptr) throw;
+          }
+        }
+      });
+}
+
+absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor& after, int limit,
+                                                             bool include_avatars) {
+  if (limit < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be at least 1, not ", limit));
+  }
+  return Run<ChangePage>(
+      "read changes", [&](pqxx::connection& connection) -> absl::StatusOr<ChangePage> {
+        pqxx::nontransaction txn(connection);
+        const pqxx::result result =
+            txn.exec_prepared(include_avatars ? kChanges : kChangesWithoutAvatars,
+                              std::to_string(after.txid), after.seq, int64_t{limit} + 1);
+        ChangePage page;
+        page.end = after;
+        page.more = result.size() > static_cast<size_t>(limit);
+        const size_t count = page.more ? static_cast<size_t>(limit) : result.size();
+        page.changes.reserve(count);
+        for (size_t i = 0; i < count; ++i) {
+          const pqxx::row row = result[static_cast<pqxx::result::size_type>(i)];
+          ProfileChange change;
+          change.profile = RowToProfile(row, 0);
+          if (!absl::SimpleAtoi(row[7].c_str(), &change.cursor.txid)) {
+            return absl::InternalError(absl::StrCat("bad change_txid ", row[7].c_str()));
+          }
+          change.cursor.seq = row[8].as<int64_t>();
+          page.end = change.cursor;
+          page.changes.push_back(std::move(change));
+        }
+        return page;
+      });
+}
+
+absl::Status PgProfileRepository::Ping() {
+  return Run<int>("ping",
+                  [](pqxx::connection& connection) -> absl::StatusOr<int> {
+                    pqxx::nontransaction txn(connection);
+                    return txn.exec1("SELECT 1")[0].as<int>();
+                  })
+      .status();
+}
+
+}  // namespace profiles

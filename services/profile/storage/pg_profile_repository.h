@@ -1,0 +1,74 @@
+#ifndef PROFILES_SERVICES_PROFILE_STORAGE_PG_PROFILE_REPOSITORY_H_
+#define PROFILES_SERVICES_PROFILE_STORAGE_PG_PROFILE_REPOSITORY_H_
+
+// ProfileRepository on PostgreSQL (schema: migrations/*.sql, applied by
+// ApplyMigrations() in migrator.h).
+//
+// Every operation is one parameterised statement on a pooled connection in
+// autocommit mode: Apply() calls the SQL function profiles_apply_write(),
+// which checks the mutation id, checks the version and writes in that one
+// statement, so no read-then-write race exists in this process or between
+// replicas. libpqxx exceptions are caught here and returned as statuses:
+// connection failures as UNAVAILABLE ("the database is unreachable"),
+// anything else as INTERNAL. A connection that failed is reopened on a later
+// call, so the repository recovers from a database restart by itself.
+//
+// Example:
+//   auto repository = PgProfileRepository::Create({.database_url = url, .pool_size = 8});
+//   if (!repository.ok()) return repository.status();
+//   absl::StatusOr<profile::v1::Profile> profile = (*repository)->Get(id);
+//
+// Thread-safe.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/profile/storage/connection_pool.h"
+#include "services/profile/storage/profile_repository.h"
+
+namespace profiles {
+
+class PgProfileRepository final : public ProfileRepository {
+ public:
+  struct Options {
+    // A libpq connection string or URL, e.g. postgresql://user@host:5432/db.
+    std::string database_url;
+    // The number of connections, i.e. of concurrent statements.
+    int pool_size = 8;
+    // How long a call waits for a free connection before UNAVAILABLE.
+    absl::Duration acquire_timeout = absl::Seconds(5);
+  };
+
+  // Does not connect yet (see Ping()). INVALID_ARGUMENT for an empty URL or
+  // a pool size below 1.
+  static absl::StatusOr<std::unique_ptr<PgProfileRepository>> Create(Options options);
+
+  PgProfileRepository(const PgProfileRepository&) = delete;
+  PgProfileRepository& operator=(const PgProfileRepository&) = delete;
+
+  // Get() returns INVALID_ARGUMENT when `id` is not a UUID; ChangesAfter()
+  // when `limit` < 1. Otherwise as documented in ProfileRepository.
+  absl::StatusOr<profile::v1::Profile> Get(std::string_view id) override;
+  absl::StatusOr<profile::v1::Profile> Apply(const ProfileWrite& write) override;
+  absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
+                                          bool include_avatars) override;
+  absl::Status Ping() override;
+
+ private:
+  explicit PgProfileRepository(const Options& options);
+
+  // Runs `body(connection)` on a leased connection and turns its exceptions
+  // into a status; a connection that failed is discarded.
+  template <typename T, typename Body>
+  absl::StatusOr<T> Run(std::string_view what, Body body);
+
+  ConnectionPool pool_;
+};
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_STORAGE_PG_PROFILE_REPOSITORY_H_

@@ -1,0 +1,367 @@
+#include "services/profile/storage/pg_profile_repository.h"
+
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "services/profile/domain/status_details.h"
+#include "tests/support/profile_writes.h"
+#include "tests/support/test_database.h"
+
+namespace profiles {
+namespace {
+
+using ::profiles::testing::CreateWrite;
+using ::profiles::testing::RandomUuid;
+using ::profiles::testing::RenameWrite;
+using ::profiles::testing::TestDatabase;
+using ::profiles::testing::UpdateWrite;
+
+// The 8-byte PNG signature and its SHA-256 (printf '\x89PNG\r\n\x1a\n' | sha256sum).
+constexpr char kPngMagic[] = "\x89PNG\r\n\x1a\n";
+constexpr char kPngMagicSha256[] =
+    "4c4b6a3be1314ab86138bef4314dde022e600960d8689a2c8f8631802d20dab6";
+
+class PgProfileRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
+        PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 4});
+    ASSERT_TRUE(repository.ok()) << repository.status();
+    repository_ = *std::move(repository);
+  }
+
+  profile::v1::Profile MustApply(const ProfileWrite& write) {
+    absl::StatusOr<profile::v1::Profile> profile = repository_->Apply(write);
+    EXPECT_TRUE(profile.ok()) << profile.status();
+    return profile.value_or(profile::v1::Profile());
+  }
+
+  // Reads changes after `after` until at least `count` are visible (other
+  // tests' transactions on the same cluster can hold the watermark back for
+  // a moment) or 10 s pass.
+  ChangePage ChangesAfterAtLeast(const ChangeCursor& after, size_t count, int limit = 100) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      absl::StatusOr<ChangePage> page = repository_->ChangesAfter(after, limit, false);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok() || page->changes.size() >= count || absl::Now() > deadline) {
+        return page.value_or(ChangePage());
+      }
+    }
+  }
+
+  static std::vector<std::string> Ids(const ChangePage& page) {
+    std::vector<std::string> ids;
+    for (const ProfileChange& change : page.changes) ids.push_back(change.profile.id());
+    return ids;
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<PgProfileRepository> repository_;
+};
+
+TEST_F(PgProfileRepositoryTest, CreateRejectsBadOptions) {
+  EXPECT_EQ(PgProfileRepository::Create({.database_url = ""}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 0})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PgProfileRepositoryTest, PingAnswers) {
+  const absl::Status status = repository_->Ping();
+  EXPECT_TRUE(status.ok()) << status;
+}
+
+TEST_F(PgProfileRepositoryTest, CreateThenGet) {
+  const std::string id = RandomUuid();
+  const absl::Time before = absl::Now();
+  const profile::v1::Profile created = MustApply(CreateWrite(id, "Ann", "ann@example.com"));
+  EXPECT_EQ(created.id(), id);
+  EXPECT_EQ(created.name(), "Ann");
+  EXPECT_EQ(created.email(), "ann@example.com");
+  EXPECT_EQ(created.avatar(), "");
+  EXPECT_EQ(created.avatar_sha256(), "");
+  EXPECT_EQ(created.version(), 1);
+  const absl::Time updated_at = absl::FromUnixSeconds(created.updated_at().seconds()) +
+                                absl::Nanoseconds(created.updated_at().nanos());
+  EXPECT_GE(updated_at, before - absl::Seconds(5));
+  EXPECT_LE(updated_at, absl::Now() + absl::Seconds(5));
+
+  absl::StatusOr<profile::v1::Profile> fetched = repository_->Get(id);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(fetched->SerializeAsString(), created.SerializeAsString());
+}
+
+TEST_F(PgProfileRepositoryTest, GetUnknownIsNotFound) {
+  EXPECT_EQ(repository_->Get(RandomUuid()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgProfileRepositoryTest, GetMalformedIdIsInvalidArgument) {
+  const absl::Status status = repository_->Get("not-a-uuid").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(BadRequestOf(status).has_value());
+  EXPECT_EQ(BadRequestOf(status)->field_violations(0).field(), "id");
+}
+
+TEST_F(PgProfileRepositoryTest, UpdateWithCurrentVersionBumpsVersion) {
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com"));
+  const profile::v1::Profile updated = MustApply(RenameWrite(id, 1, "Anne"));
+  EXPECT_EQ(updated.version(), 2);
+  EXPECT_EQ(updated.name(), "Anne");
+  EXPECT_EQ(repository_->Get(id)->name(), "Anne");
+}
+
+TEST_F(PgProfileRepositoryTest, StaleVersionIsAbortedWithCurrentProfile) {
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com"));
+  MustApply(RenameWrite(id, 1, "Anne"));
+  const profile::v1::Profile current = MustApply(RenameWrite(id, 2, "Annie"));
+
+  const absl::Status status = repository_->Apply(RenameWrite(id, 1, "Stale")).status();
+  ASSERT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_EQ(status.message(),
+            "profile " + id + " is at version 3, the write was based on version 1");
+  std::optional<profile::v1::Profile> attached = ConflictingProfile(status);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_EQ(attached->SerializeAsString(), current.SerializeAsString());
+  EXPECT_EQ(repository_->Get(id)->name(), "Annie");
+}
+
+TEST_F(PgProfileRepositoryTest, CreateOfExistingIdIsAbortedWithCurrentProfile) {
+  const std::string id = RandomUuid();
+  const profile::v1::Profile first = MustApply(CreateWrite(id, "Ann", "ann@example.com"));
+  const absl::Status status =
+      repository_->Apply(CreateWrite(id, "Bob", "bob@example.com")).status();
+  ASSERT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  std::optional<profile::v1::Profile> attached = ConflictingProfile(status);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_EQ(attached->SerializeAsString(), first.SerializeAsString());
+}
+
+TEST_F(PgProfileRepositoryTest, UpdateOfUnknownIdIsNotFound) {
+  const absl::Status status = repository_->Apply(RenameWrite(RandomUuid(), 1, "Ann")).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+}
+
+TEST_F(PgProfileRepositoryTest, PartialWriteLeavesOtherFieldsAlone) {
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com", kPngMagic));
+  const profile::v1::Profile renamed = MustApply(RenameWrite(id, 1, "Anne"));
+  EXPECT_EQ(renamed.email(), "ann@example.com");
+  EXPECT_EQ(renamed.avatar(), kPngMagic);
+
+  const profile::v1::Profile new_email =
+      MustApply(UpdateWrite(id, 2, std::nullopt, "anne@example.com"));
+  EXPECT_EQ(new_email.name(), "Anne");
+  EXPECT_EQ(new_email.avatar(), kPngMagic);
+
+  const profile::v1::Profile cleared =
+      MustApply(UpdateWrite(id, 3, std::nullopt, std::nullopt, ""));
+  EXPECT_EQ(cleared.name(), "Anne");
+  EXPECT_EQ(cleared.email(), "anne@example.com");
+  EXPECT_EQ(cleared.avatar(), "");
+  EXPECT_EQ(cleared.avatar_sha256(), "");
+  EXPECT_EQ(cleared.version(), 4);
+}
+
+TEST_F(PgProfileRepositoryTest, AvatarSha256IsComputedByTheDatabase) {
+  const std::string id = RandomUuid();
+  const profile::v1::Profile created =
+      MustApply(CreateWrite(id, "Ann", "ann@example.com", std::string(kPngMagic)));
+  EXPECT_EQ(created.avatar(), kPngMagic);
+  EXPECT_EQ(created.avatar_sha256(), kPngMagicSha256);
+  EXPECT_EQ(repository_->Get(id)->avatar_sha256(), kPngMagicSha256);
+}
+
+TEST_F(PgProfileRepositoryTest, AvatarWithEveryByteValueRoundTrips) {
+  std::string avatar(kPngMagic);
+  for (int byte = 0; byte < 256; ++byte) avatar.push_back(static_cast<char>(byte));
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com", avatar));
+  EXPECT_EQ(repository_->Get(id)->avatar(), avatar);
+}
+
+TEST_F(PgProfileRepositoryTest, RetriedMutationReturnsFirstResultAndAppliesOnce) {
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com", kPngMagic));
+  const std::string mutation = RandomUuid();
+  const profile::v1::Profile first = MustApply(RenameWrite(id, 1, "Anne", mutation));
+  EXPECT_EQ(first.version(), 2);
+
+  const profile::v1::Profile replayed = MustApply(RenameWrite(id, 1, "Anne", mutation));
+  EXPECT_EQ(replayed.SerializeAsString(), first.SerializeAsString());
+  EXPECT_EQ(repository_->Get(id)->version(), 2);
+
+  // Someone else writes in between: the replay still returns the first
+  // result, not the current profile, and does not apply again.
+  MustApply(RenameWrite(id, 2, "Annie"));
+  const profile::v1::Profile later = MustApply(RenameWrite(id, 1, "Anne", mutation));
+  EXPECT_EQ(later.version(), 2);
+  EXPECT_EQ(later.name(), "Anne");
+  EXPECT_EQ(later.avatar_sha256(), kPngMagicSha256);
+  EXPECT_EQ(later.avatar(), kPngMagic);
+  EXPECT_EQ(repository_->Get(id)->version(), 3);
+  EXPECT_EQ(repository_->Get(id)->name(), "Annie");
+}
+
+TEST_F(PgProfileRepositoryTest, ReplayOmitsAvatarThatChangedSince) {
+  const std::string id = RandomUuid();
+  const std::string mutation = RandomUuid();
+  const profile::v1::Profile first =
+      MustApply(CreateWrite(id, "Ann", "ann@example.com", kPngMagic, mutation));
+  MustApply(UpdateWrite(id, 1, std::nullopt, std::nullopt, ""));
+
+  const profile::v1::Profile replayed =
+      MustApply(CreateWrite(id, "Ann", "ann@example.com", kPngMagic, mutation));
+  EXPECT_EQ(replayed.version(), 1);
+  EXPECT_EQ(replayed.avatar_sha256(), kPngMagicSha256);
+  EXPECT_EQ(replayed.avatar(), "");
+}
+
+TEST_F(PgProfileRepositoryTest, MutationIdReusedForAnotherWriteIsRefused) {
+  const std::string id = RandomUuid();
+  const std::string mutation = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com", std::nullopt, mutation));
+
+  std::vector<ProfileWrite> different = {
+      CreateWrite(id, "Bob", "ann@example.com", std::nullopt, mutation),
+      CreateWrite(id, "Ann", "ann@example.com", "", mutation),
+      RenameWrite(id, 1, "Ann", mutation),
+      CreateWrite(RandomUuid(), "Ann", "ann@example.com", std::nullopt, mutation),
+  };
+  for (const ProfileWrite& write : different) {
+    const absl::Status status = repository_->Apply(write).status();
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->reason(), kMutationIdReusedReason);
+    EXPECT_EQ(info->metadata().at("mutation_id"), mutation);
+  }
+  EXPECT_EQ(repository_->Get(id)->version(), 1);
+  EXPECT_EQ(repository_->Get(id)->name(), "Ann");
+}
+
+TEST_F(PgProfileRepositoryTest, ChangesAfterNeverSkipsALateCommit) {
+  const std::string w = RandomUuid();
+  MustApply(CreateWrite(w, "Wes", "wes@example.com"));
+  const ChangePage baseline = ChangesAfterAtLeast(ChangeCursor::Start(), 1);
+  ASSERT_EQ(Ids(baseline), std::vector<std::string>{w});
+
+  // Transaction A writes X and stays open.
+  const std::string x = RandomUuid();
+  pqxx::connection connection_a(database_->url());
+  pqxx::work txn_a(connection_a);
+  txn_a.exec_params(
+      "SELECT outcome FROM profiles_apply_write($1::uuid, 0, 'Xena', 'x@example.com', NULL, NULL)",
+      x);
+
+  // Transaction B writes Y and commits first; its txid is larger than A's.
+  const std::string y = RandomUuid();
+  MustApply(CreateWrite(y, "Yves", "y@example.com"));
+
+  // A cursor ordered by a sequence or a timestamp would hand Y out now with a
+  // position past X (X took its sequence number and timestamp first), and a
+  // reader resuming from it would never see X. The watermark holds Y back
+  // while A, with a smaller txid, is still running.
+  absl::StatusOr<ChangePage> while_open = repository_->ChangesAfter(baseline.end, 100, false);
+  ASSERT_TRUE(while_open.ok()) << while_open.status();
+  EXPECT_TRUE(while_open->changes.empty()) << while_open->changes.size();
+  EXPECT_FALSE(while_open->more);
+  EXPECT_EQ(while_open->end, baseline.end);
+
+  txn_a.commit();
+  const ChangePage after_commit = ChangesAfterAtLeast(baseline.end, 2);
+  EXPECT_EQ(Ids(after_commit), (std::vector<std::string>{x, y}));
+  ASSERT_EQ(after_commit.changes.size(), 2u);
+  EXPECT_LT(after_commit.changes[0].cursor.txid, after_commit.changes[1].cursor.txid);
+  EXPECT_EQ(after_commit.end, after_commit.changes[1].cursor);
+}
+
+TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(RandomUuid());
+    MustApply(CreateWrite(ids.back(), "P" + std::to_string(i), "p@example.com"));
+  }
+  ChangesAfterAtLeast(ChangeCursor::Start(), 5);
+
+  std::vector<std::string> seen;
+  ChangeCursor cursor = ChangeCursor::Start();
+  std::vector<bool> more;
+  for (;;) {
+    absl::StatusOr<ChangePage> page = repository_->ChangesAfter(cursor, 2, false);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const ProfileChange& change : page->changes) {
+      EXPECT_GT(change.cursor, cursor);
+      seen.push_back(change.profile.id());
+    }
+    more.push_back(page->more);
+    cursor = page->end;
+    if (!page->more) break;
+  }
+  EXPECT_EQ(seen, ids);
+  EXPECT_EQ(more, (std::vector<bool>{true, true, false}));
+
+  absl::StatusOr<ChangePage> empty = repository_->ChangesAfter(cursor, 2, false);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->changes.empty());
+  EXPECT_EQ(empty->end, cursor);
+}
+
+TEST_F(PgProfileRepositoryTest, ProfileChangedTwiceAppearsOnceAtItsLatestPosition) {
+  const std::string a = RandomUuid();
+  const std::string b = RandomUuid();
+  MustApply(CreateWrite(a, "Ann", "ann@example.com"));
+  MustApply(CreateWrite(b, "Bob", "bob@example.com"));
+  MustApply(RenameWrite(a, 1, "Anne"));
+
+  const ChangePage page = ChangesAfterAtLeast(ChangeCursor::Start(), 2);
+  EXPECT_EQ(Ids(page), (std::vector<std::string>{b, a}));
+  ASSERT_EQ(page.changes.size(), 2u);
+  EXPECT_EQ(page.changes[1].profile.version(), 2);
+  EXPECT_EQ(page.changes[1].profile.name(), "Anne");
+}
+
+TEST_F(PgProfileRepositoryTest, ChangesLeaveAvatarsOutUnlessAsked) {
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com", kPngMagic));
+  ChangesAfterAtLeast(ChangeCursor::Start(), 1);
+
+  for (const bool include_avatars : {false, true}) {
+    absl::StatusOr<ChangePage> page =
+        repository_->ChangesAfter(ChangeCursor::Start(), 10, include_avatars);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_EQ(page->changes.size(), 1u);
+    EXPECT_EQ(page->changes[0].profile.avatar_sha256(), kPngMagicSha256);
+    EXPECT_EQ(page->changes[0].profile.avatar(), include_avatars ? kPngMagic : "");
+  }
+}
+
+TEST_F(PgProfileRepositoryTest, ChangesAfterRejectsNonPositiveLimit) {
+  EXPECT_EQ(repository_->ChangesAfter(ChangeCursor::Start(), 0, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PgProfileRepositoryTest, UnreachableDatabaseIsUnavailable) {
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository = PgProfileRepository::Create(
+      {.database_url = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"});
+  ASSERT_TRUE(repository.ok()) << repository.status();
+  const absl::Status status = (*repository)->Get(RandomUuid()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_NE(status.message().find("the database is unreachable"), absl::string_view::npos)
+      << status;
+  EXPECT_EQ((*repository)->Ping().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace profiles

@@ -1,0 +1,64 @@
+#ifndef PROFILES_TESTS_SUPPORT_TEST_DATABASE_H_
+#define PROFILES_TESTS_SUPPORT_TEST_DATABASE_H_
+
+// A fresh, migrated PostgreSQL database for one test fixture.
+//
+// Create() reads PROFILES_TEST_DATABASE_URL, the admin URL of a running
+// cluster (deploy/test.sh starts one and sets it), creates a database with a
+// unique name, applies the embedded migrations to it, and the destructor
+// drops it again (WITH (FORCE), so connections still open do not keep it).
+// Tests must fail, not skip, when it is unavailable:
+//
+//   absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
+//   ASSERT_TRUE(db.ok()) << db.status();
+//   auto repository = PgProfileRepository::Create({.database_url = (*db)->url()});
+//
+// Thread-safe after construction (url() and ExecuteSql() may be called from
+// many threads).
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace profiles::testing {
+
+class TestDatabase {
+ public:
+  // The environment variable holding the admin URL.
+  static constexpr char kUrlVariable[] = "PROFILES_TEST_DATABASE_URL";
+
+  // FAILED_PRECONDITION when PROFILES_TEST_DATABASE_URL is not set;
+  // UNAVAILABLE when the cluster cannot be reached; INTERNAL when the
+  // migrations fail.
+  static absl::StatusOr<std::unique_ptr<TestDatabase>> Create();
+
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+  ~TestDatabase();
+
+  // A connection string for the new database.
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+
+  // Runs `sql` (one or more statements) in its own transaction on a new
+  // connection to this database; INTERNAL with the server's message if it
+  // fails. For test setup and for probing the schema.
+  absl::Status ExecuteSql(const std::string& sql) const;
+
+ private:
+  TestDatabase(std::string admin_url, std::string name, std::string url)
+      : admin_url_(std::move(admin_url)), name_(std::move(name)), url_(std::move(url)) {}
+
+  const std::string admin_url_;
+  const std::string name_;
+  const std::string url_;
+};
+
+// A random (version 4) UUID in canonical lowercase form. Thread-safe.
+std::string RandomUuid();
+
+}  // namespace profiles::testing
+
+#endif  // PROFILES_TESTS_SUPPORT_TEST_DATABASE_H_
