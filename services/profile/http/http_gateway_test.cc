@@ -1,0 +1,542 @@
+// End to end over real sockets: a Beast HTTP client -> HttpGateway -> gRPC
+// over TCP -> ProfileServiceImpl -> PgProfileRepository -> PostgreSQL
+// (PROFILES_TEST_DATABASE_URL; one fresh database for the suite).
+#include "services/profile/http/http_gateway.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "services/profile/grpc/profile_service.h"
+#include "services/profile/storage/change_feed.h"
+#include "services/profile/storage/pg_profile_repository.h"
+#include "tests/support/test_database.h"
+
+namespace profiles {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using google::protobuf::Struct;
+using testing::RandomUuid;
+
+// A 1x1 PNG.
+const std::string kPng = [] {
+  std::string png;
+  absl::Base64Unescape(
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+"
+      "M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+      &png);
+  return png;
+}();
+
+// One keep-alive HTTP/1.1 connection to the gateway.
+class HttpClient {
+ public:
+  explicit HttpClient(int port) : socket_(io_context_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  HttpResponse Send(HttpRequest request) {
+    request.set(http::field::host, "127.0.0.1");
+    request.prepare_payload();
+    http::write(socket_, request);
+    return Read();
+  }
+
+  // Sends bytes as they are, for requests a well-behaved client cannot make.
+  void SendRaw(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+
+  HttpResponse Read() {
+    HttpResponse response;
+    http::read(socket_, buffer_, response);
+    return response;
+  }
+
+  // True when the server closes the connection (EOF or reset) without
+  // sending anything more.
+  bool ClosedByServer() {
+    char byte;
+    beast::error_code error;
+    const size_t read = socket_.read_some(asio::buffer(&byte, 1), error);
+    return read == 0 && (error == asio::error::eof || error == asio::error::connection_reset);
+  }
+
+ private:
+  asio::io_context io_context_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+HttpRequest Request(http::verb method, std::string target, std::string json = "") {
+  HttpRequest request(method, target, 11);
+  if (!json.empty()) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = std::move(json);
+  }
+  return request;
+}
+
+Struct Json(const HttpResponse& response) {
+  Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(response.body(), &parsed).ok())
+      << response.body();
+  return parsed;
+}
+
+std::string Field(const Struct& object, const std::string& key) {
+  auto it = object.fields().find(key);
+  return it == object.fields().end() ? "<absent>" : it->second.string_value();
+}
+
+const Struct& ErrorOf(const Struct& body) { return body.fields().at("error").struct_value(); }
+
+std::string Header(const HttpResponse& response, http::field field) {
+  return std::string(response[field]);
+}
+
+class HttpGatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::TestDatabase>> database =
+        testing::TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = std::move(*database).release();
+
+    absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
+        PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 4});
+    ASSERT_TRUE(repository.ok()) << repository.status();
+    repository_ = std::move(*repository).release();
+
+    absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
+        ChangeFeed::Start({.database_url = database_->url()}, repository_);
+    ASSERT_TRUE(feed.ok()) << feed.status();
+    feed_ = std::move(*feed).release();
+    service_ = new ProfileServiceImpl(repository_, feed_);
+
+    int grpc_port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &grpc_port);
+    builder.RegisterService(service_);
+    server_ = builder.BuildAndStart().release();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(grpc_port, 0);
+
+    gateway_ = new HttpGateway(
+        {.address = "127.0.0.1:0", .threads = 2},
+        profile::v1::ProfileService::NewStub(grpc::CreateChannel(
+            "127.0.0.1:" + std::to_string(grpc_port), grpc::InsecureChannelCredentials())),
+        [] { return repository_->Ping(); });
+    absl::Status started = gateway_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+  }
+
+  static void TearDownTestSuite() {
+    delete gateway_;
+    if (service_ != nullptr) service_->StopWatches();
+    if (server_ != nullptr) server_->Shutdown();
+    delete server_;
+    delete service_;
+    delete feed_;
+    delete repository_;
+    delete database_;
+  }
+
+  HttpResponse Send(HttpRequest request) { return client_.Send(std::move(request)); }
+
+  // PUTs a new profile and returns its id.
+  std::string Create(const std::string& name, const std::string& avatar_base64 = "") {
+    const std::string id = RandomUuid();
+    HttpResponse response =
+        Send(Request(http::verb::put, "/user/" + id,
+                     R"({"name":")" + name + R"(","email":"someone@example.com","avatar":")" +
+                         avatar_base64 + R"("})"));
+    EXPECT_EQ(response.result(), http::status::created) << response.body();
+    return id;
+  }
+
+  static inline testing::TestDatabase* database_ = nullptr;
+  static inline PgProfileRepository* repository_ = nullptr;
+  static inline ChangeFeed* feed_ = nullptr;
+  static inline ProfileServiceImpl* service_ = nullptr;
+  static inline grpc::Server* server_ = nullptr;
+  static inline HttpGateway* gateway_ = nullptr;
+
+  HttpClient client_{gateway_->port()};
+};
+
+TEST_F(HttpGatewayTest, PutCreatesWith201AndGetReturnsTheProfile) {
+  const std::string id = RandomUuid();
+  HttpResponse created =
+      Send(Request(http::verb::put, "/user/" + id, R"({"name":"Ann","email":"ann@example.com"})"));
+  ASSERT_EQ(created.result(), http::status::created) << created.body();
+  EXPECT_EQ(Header(created, http::field::etag), "\"1\"");
+  EXPECT_EQ(Header(created, http::field::location), "/user/" + id);
+  EXPECT_EQ(Header(created, http::field::content_type), "application/json");
+  EXPECT_EQ(Field(Json(created), "version"), "1");
+
+  HttpResponse got = Send(Request(http::verb::get, "/user/" + id));
+  ASSERT_EQ(got.result(), http::status::ok) << got.body();
+  EXPECT_EQ(Header(got, http::field::etag), "\"1\"");
+  const Struct profile = Json(got);
+  EXPECT_EQ(Field(profile, "id"), id);
+  EXPECT_EQ(Field(profile, "name"), "Ann");
+  EXPECT_EQ(Field(profile, "email"), "ann@example.com");
+  EXPECT_EQ(Field(profile, "avatar"), "");
+  EXPECT_EQ(Field(profile, "version"), "1");
+
+  HttpRequest conditional = Request(http::verb::get, "/user/" + id);
+  conditional.set(http::field::if_none_match, "\"1\"");
+  EXPECT_EQ(Send(conditional).result(), http::status::not_modified);
+}
+
+TEST_F(HttpGatewayTest, GetOfAnUnknownIdIs404AndOfAMalformedOne400) {
+  HttpResponse unknown = Send(Request(http::verb::get, "/user/" + RandomUuid()));
+  EXPECT_EQ(unknown.result(), http::status::not_found);
+  EXPECT_EQ(Field(ErrorOf(Json(unknown)), "code"), "NOT_FOUND");
+
+  HttpResponse malformed = Send(Request(http::verb::get, "/user/not-a-uuid"));
+  EXPECT_EQ(malformed.result(), http::status::bad_request);
+  EXPECT_TRUE(ErrorOf(Json(malformed)).fields().at("fields").struct_value().fields().contains("id"))
+      << malformed.body();
+}
+
+TEST_F(HttpGatewayTest, PutWithTheCurrentIfMatchReplacesAndBumpsTheVersion) {
+  const std::string id = Create("Ann", absl::Base64Escape(kPng));
+  HttpRequest put =
+      Request(http::verb::put, "/user/" + id, R"({"name":"Bo","email":"bo@example.com"})");
+  put.set(http::field::if_match, "\"1\"");
+  HttpResponse response = Send(put);
+  ASSERT_EQ(response.result(), http::status::ok) << response.body();
+  EXPECT_EQ(Header(response, http::field::etag), "\"2\"");
+  const Struct profile = Json(response);
+  EXPECT_EQ(Field(profile, "name"), "Bo");
+  // A PUT replaces: the absent avatar is cleared.
+  EXPECT_EQ(Field(profile, "avatar"), "");
+  EXPECT_EQ(Field(profile, "avatarSha256"), "");
+}
+
+TEST_F(HttpGatewayTest, AGetBodyCanBePutBackWithItsVersion) {
+  const std::string id = Create("Ann");
+  HttpResponse got = Send(Request(http::verb::get, "/user/" + id));
+  HttpResponse put = Send(Request(http::verb::put, "/user/" + id, got.body()));
+  ASSERT_EQ(put.result(), http::status::ok) << put.body();
+  EXPECT_EQ(Field(Json(put), "version"), "2");
+}
+
+TEST_F(HttpGatewayTest, StaleIfMatchIs412WithTheCurrentProfile) {
+  const std::string id = Create("Ann");
+  HttpRequest first =
+      Request(http::verb::put, "/user/" + id, R"({"name":"Bo","email":"b@example.com"})");
+  first.set(http::field::if_match, "\"1\"");
+  ASSERT_EQ(Send(first).result(), http::status::ok);
+
+  HttpRequest stale =
+      Request(http::verb::put, "/user/" + id, R"({"name":"Cy","email":"c@example.com"})");
+  stale.set(http::field::if_match, "\"1\"");
+  HttpResponse response = Send(stale);
+  ASSERT_EQ(response.result(), http::status::precondition_failed) << response.body();
+  EXPECT_EQ(Header(response, http::field::etag), "\"2\"");
+  const Struct& error = ErrorOf(Json(response));
+  EXPECT_EQ(Field(error, "code"), "ABORTED");
+  const Struct& current = error.fields().at("current").struct_value();
+  EXPECT_EQ(Field(current, "name"), "Bo");
+  EXPECT_EQ(Field(current, "version"), "2");
+}
+
+TEST_F(HttpGatewayTest, StaleBodyVersionIs409WithTheCurrentProfile) {
+  const std::string id = Create("Ann", absl::Base64Escape(kPng));
+  ASSERT_EQ(
+      Send(Request(http::verb::patch, "/user/" + id, R"({"name":"Bo","version":"1"})")).result(),
+      http::status::ok);
+  HttpResponse response =
+      Send(Request(http::verb::patch, "/user/" + id, R"({"name":"Cy","version":1})"));
+  ASSERT_EQ(response.result(), http::status::conflict) << response.body();
+  const Struct& current = ErrorOf(Json(response)).fields().at("current").struct_value();
+  EXPECT_EQ(Field(current, "name"), "Bo");
+  EXPECT_EQ(Field(current, "version"), "2");
+  EXPECT_EQ(Field(current, "avatar"), absl::Base64Escape(kPng));
+}
+
+TEST_F(HttpGatewayTest, WritingAnExistingProfileWithoutABaseVersionIs428) {
+  const std::string id = Create("Ann");
+  for (http::verb method : {http::verb::put, http::verb::patch}) {
+    HttpResponse response =
+        Send(Request(method, "/user/" + id, R"({"name":"Bo","email":"bo@example.com"})"));
+    ASSERT_EQ(response.result(), http::status::precondition_required) << response.body();
+    EXPECT_EQ(Field(ErrorOf(Json(response)).fields().at("current").struct_value(), "name"), "Ann");
+  }
+}
+
+TEST_F(HttpGatewayTest, PatchChangesOnlyTheFieldsPresent) {
+  const std::string id = Create("Ann", absl::Base64Escape(kPng));
+  HttpRequest patch = Request(http::verb::patch, "/user/" + id, R"({"email":"new@example.com"})");
+  patch.set(http::field::if_match, "\"1\"");
+  HttpResponse response = Send(patch);
+  ASSERT_EQ(response.result(), http::status::ok) << response.body();
+  const Struct profile = Json(Send(Request(http::verb::get, "/user/" + id)));
+  EXPECT_EQ(Field(profile, "email"), "new@example.com");
+  EXPECT_EQ(Field(profile, "name"), "Ann");
+  EXPECT_EQ(Field(profile, "avatar"), absl::Base64Escape(kPng));
+  EXPECT_EQ(Field(profile, "version"), "2");
+
+  EXPECT_EQ(Send(Request(http::verb::patch, "/user/" + id, "{}")).result(),
+            http::status::bad_request);
+}
+
+TEST_F(HttpGatewayTest, AnIdempotencyKeyReplayReturnsTheSameResponseAndAppliesOnce) {
+  const std::string id = Create("Ann");
+  const std::string key = RandomUuid();
+  auto patch = [&](const std::string& body) {
+    HttpRequest request = Request(http::verb::patch, "/user/" + id, body);
+    request.set(http::field::if_match, "\"1\"");
+    request.set("Idempotency-Key", key);
+    return Send(request);
+  };
+  HttpResponse first = patch(R"({"name":"Bo"})");
+  ASSERT_EQ(first.result(), http::status::ok) << first.body();
+  HttpResponse replay = patch(R"({"name":"Bo"})");
+  ASSERT_EQ(replay.result(), http::status::ok) << replay.body();
+  EXPECT_EQ(replay.body(), first.body());
+  EXPECT_EQ(Header(replay, http::field::etag), "\"2\"");
+  EXPECT_EQ(Field(Json(Send(Request(http::verb::get, "/user/" + id))), "version"), "2");
+
+  HttpResponse reused = patch(R"({"name":"Cy"})");
+  ASSERT_EQ(reused.result(), http::status::unprocessable_entity) << reused.body();
+  EXPECT_EQ(Field(ErrorOf(Json(reused)), "reason"), "MUTATION_ID_REUSED");
+
+  HttpRequest bad_key = Request(http::verb::patch, "/user/" + id, R"({"name":"Cy"})");
+  bad_key.set("Idempotency-Key", "retry-1");
+  HttpResponse rejected = Send(bad_key);
+  EXPECT_EQ(rejected.result(), http::status::bad_request);
+  EXPECT_TRUE(ErrorOf(Json(rejected))
+                  .fields()
+                  .at("fields")
+                  .struct_value()
+                  .fields()
+                  .contains("Idempotency-Key"));
+}
+
+TEST_F(HttpGatewayTest, InvalidBodiesAre400WithTheField) {
+  const std::string path = "/user/" + RandomUuid();
+  HttpResponse malformed = Send(Request(http::verb::put, path, R"({"name":"Ann",)"));
+  EXPECT_EQ(malformed.result(), http::status::bad_request);
+  EXPECT_EQ(Field(ErrorOf(Json(malformed)), "code"), "INVALID_ARGUMENT");
+
+  HttpResponse unknown =
+      Send(Request(http::verb::put, path, R"({"name":"Ann","email":"a@example.com","nick":"A"})"));
+  EXPECT_EQ(unknown.result(), http::status::bad_request);
+  EXPECT_TRUE(
+      ErrorOf(Json(unknown)).fields().at("fields").struct_value().fields().contains("nick"));
+
+  HttpResponse bad_email = Send(Request(http::verb::put, path, R"({"name":"Ann","email":"ann"})"));
+  ASSERT_EQ(bad_email.result(), http::status::bad_request);
+  EXPECT_NE(Field(ErrorOf(Json(bad_email)).fields().at("fields").struct_value(), "email"),
+            "<absent>");
+  EXPECT_EQ(Send(Request(http::verb::get, path)).result(), http::status::not_found)
+      << "a rejected write must change nothing";
+
+  HttpRequest form = Request(http::verb::put, path);
+  form.set(http::field::content_type, "text/plain");
+  form.body() = "name=Ann";
+  EXPECT_EQ(Send(form).result(), http::status::unsupported_media_type);
+}
+
+TEST_F(HttpGatewayTest, ABodyOverOneMebibyteIs413) {
+  const std::string body = R"({"name":")" + std::string(1024 * 1024, 'a') + R"("})";
+  HttpResponse response = Send(Request(http::verb::put, "/user/" + RandomUuid(), body));
+  EXPECT_EQ(response.result(), http::status::payload_too_large);
+  EXPECT_EQ(Field(ErrorOf(Json(response)), "code"), "INVALID_ARGUMENT");
+  EXPECT_FALSE(response.keep_alive());
+}
+
+TEST_F(HttpGatewayTest, ExpectContinueGetsA413BeforeTheBodyIsSent) {
+  HttpClient client(gateway_->port());
+  client.SendRaw("PUT /user/" + RandomUuid() +
+                 " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 2000000\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.Read().result(), http::status::payload_too_large);
+}
+
+TEST_F(HttpGatewayTest, ExpectContinueGetsA100ThenTheResponse) {
+  HttpClient client(gateway_->port());
+  const std::string body = R"({"name":"Ann","email":"ann@example.com"})";
+  client.SendRaw("PUT /user/" + RandomUuid() +
+                 " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.Read().result(), http::status::continue_);
+  client.SendRaw(body);
+  EXPECT_EQ(client.Read().result(), http::status::created);
+}
+
+TEST_F(HttpGatewayTest, UnknownPathIs404AndWrongMethod405WithAllow) {
+  HttpResponse unknown = Send(Request(http::verb::get, "/users/1"));
+  EXPECT_EQ(unknown.result(), http::status::not_found);
+  EXPECT_EQ(Field(ErrorOf(Json(unknown)), "code"), "NOT_FOUND");
+
+  HttpResponse wrong = Send(Request(http::verb::delete_, "/user/" + RandomUuid()));
+  EXPECT_EQ(wrong.result(), http::status::method_not_allowed);
+  EXPECT_EQ(Header(wrong, http::field::allow), "GET, PUT, PATCH");
+  EXPECT_EQ(Header(Send(Request(http::verb::post, "/user")), http::field::allow), "GET");
+}
+
+TEST_F(HttpGatewayTest, AMalformedRequestIs400AndClosesTheConnection) {
+  HttpClient client(gateway_->port());
+  client.SendRaw("GET /healthz HTTP/1.1\r\nHost x\r\n\r\n");
+  EXPECT_EQ(client.Read().result(), http::status::bad_request);
+  EXPECT_TRUE(client.ClosedByServer());
+}
+
+TEST_F(HttpGatewayTest, AvatarRoundTripWithContentTypeETagAnd304) {
+  const std::string id = Create("Ann", absl::Base64Escape(kPng));
+  const Struct profile = Json(Send(Request(http::verb::get, "/user/" + id)));
+  const std::string sha256 = Field(profile, "avatarSha256");
+  ASSERT_EQ(sha256.size(), 64u);
+
+  HttpResponse avatar = Send(Request(http::verb::get, "/user/" + id + "/avatar"));
+  ASSERT_EQ(avatar.result(), http::status::ok);
+  EXPECT_EQ(avatar.body(), kPng);
+  EXPECT_EQ(Header(avatar, http::field::content_type), "image/png");
+  EXPECT_EQ(Header(avatar, http::field::etag), "\"" + sha256 + "\"");
+
+  HttpRequest conditional = Request(http::verb::get, "/user/" + id + "/avatar");
+  conditional.set(http::field::if_none_match, "\"" + sha256 + "\"");
+  HttpResponse not_modified = Send(conditional);
+  EXPECT_EQ(not_modified.result(), http::status::not_modified);
+  EXPECT_EQ(not_modified.body(), "");
+
+  conditional.set(http::field::if_none_match, "\"other\"");
+  EXPECT_EQ(Send(conditional).result(), http::status::ok);
+
+  const std::string plain = Create("Bo");
+  EXPECT_EQ(Send(Request(http::verb::get, "/user/" + plain + "/avatar")).result(),
+            http::status::not_found);
+  EXPECT_EQ(Send(Request(http::verb::get, "/user/" + RandomUuid() + "/avatar")).result(),
+            http::status::not_found);
+}
+
+TEST_F(HttpGatewayTest, ListAndDeltaSinceACursor) {
+  // The end of everything so far, paging through it.
+  std::string cursor;
+  for (std::string token;;) {
+    HttpResponse page = Send(Request(http::verb::get, "/user?page_size=1000&page_token=" + token));
+    ASSERT_EQ(page.result(), http::status::ok) << page.body();
+    const Struct list = Json(page);
+    ASSERT_TRUE(list.fields().contains("profiles"));
+    cursor = Field(list, "cursor");
+    token = Field(list, "nextPageToken");
+    if (token.empty()) break;
+  }
+  ASSERT_FALSE(cursor.empty());
+
+  const std::string first = Create("Ann", absl::Base64Escape(kPng));
+  const std::string second = Create("Bo");
+  HttpResponse delta = Send(Request(http::verb::get, "/user?since=" + cursor));
+  ASSERT_EQ(delta.result(), http::status::ok) << delta.body();
+  const auto& profiles = Json(delta).fields().at("profiles").list_value().values();
+  ASSERT_EQ(profiles.size(), 2);
+  EXPECT_EQ(Field(profiles[0].struct_value(), "id"), first);
+  EXPECT_EQ(Field(profiles[1].struct_value(), "id"), second);
+  // Avatars are left out unless asked for; their hash is always there.
+  EXPECT_EQ(Field(profiles[0].struct_value(), "avatar"), "");
+  EXPECT_EQ(Field(profiles[0].struct_value(), "avatarSha256").size(), 64u);
+
+  HttpResponse with_avatars =
+      Send(Request(http::verb::get, "/user?include_avatars=true&page_size=1&since=" + cursor));
+  const Struct page = Json(with_avatars);
+  const auto& one = page.fields().at("profiles").list_value().values();
+  ASSERT_EQ(one.size(), 1);
+  EXPECT_EQ(Field(one[0].struct_value(), "avatar"), absl::Base64Escape(kPng));
+  EXPECT_FALSE(Field(page, "nextPageToken").empty());
+
+  EXPECT_EQ(Send(Request(http::verb::get, "/user?page_size=many")).result(),
+            http::status::bad_request);
+  EXPECT_EQ(Send(Request(http::verb::get, "/user?since=garbage")).result(),
+            http::status::bad_request);
+}
+
+TEST_F(HttpGatewayTest, HealthzAndReadyz) {
+  HttpResponse health = Send(Request(http::verb::get, "/healthz"));
+  EXPECT_EQ(health.result(), http::status::ok);
+  EXPECT_EQ(Field(Json(health), "status"), "ok");
+  HttpResponse ready = Send(Request(http::verb::get, "/readyz"));
+  EXPECT_EQ(ready.result(), http::status::ok) << ready.body();
+}
+
+TEST_F(HttpGatewayTest, ReadyzIs503WhenTheDatabaseIsUnreachable) {
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> unreachable = PgProfileRepository::Create(
+      {.database_url = "postgresql://postgres@127.0.0.1:1/none", .pool_size = 1});
+  ASSERT_TRUE(unreachable.ok());
+  HttpGateway gateway({.address = "127.0.0.1:0", .threads = 1},
+                      profile::v1::ProfileService::NewStub(
+                          grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())),
+                      [&repository = **unreachable] { return repository.Ping(); });
+  ASSERT_TRUE(gateway.Start().ok());
+  HttpResponse ready = HttpClient(gateway.port()).Send(Request(http::verb::get, "/readyz"));
+  EXPECT_EQ(ready.result(), http::status::service_unavailable);
+  EXPECT_EQ(Field(ErrorOf(Json(ready)), "code"), "UNAVAILABLE");
+}
+
+TEST_F(HttpGatewayTest, OneConnectionServesManyRequests) {
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Send(Request(http::verb::get, "/healthz")).result(), http::status::ok);
+  }
+}
+
+TEST_F(HttpGatewayTest, ASlowClientIsDisconnected) {
+  HttpGateway gateway(
+      {.address = "127.0.0.1:0", .threads = 1, .read_timeout = std::chrono::milliseconds(200)},
+      profile::v1::ProfileService::NewStub(
+          grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())),
+      {});
+  ASSERT_TRUE(gateway.Start().ok());
+  HttpClient client(gateway.port());
+  client.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_TRUE(client.ClosedByServer());
+}
+
+TEST_F(HttpGatewayTest, StartFailsOnAPortInUseNamingTheAddress) {
+  const std::string address = "127.0.0.1:" + std::to_string(gateway_->port());
+  HttpGateway second({.address = address},
+                     profile::v1::ProfileService::NewStub(
+                         grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())),
+                     {});
+  absl::Status started = second.Start();
+  EXPECT_EQ(started.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(started.message().find(address), absl::string_view::npos) << started;
+
+  HttpGateway malformed({.address = "no-port"}, nullptr, {});
+  EXPECT_EQ(malformed.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HttpGatewayTest, StopClosesTheListenerAndTheConnections) {
+  HttpGateway gateway({.address = "127.0.0.1:0", .threads = 1},
+                      profile::v1::ProfileService::NewStub(
+                          grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())),
+                      {});
+  ASSERT_TRUE(gateway.Start().ok());
+  HttpClient client(gateway.port());
+  EXPECT_EQ(client.Send(Request(http::verb::get, "/healthz")).result(), http::status::ok);
+  const int port = gateway.port();
+  gateway.Stop();
+  EXPECT_TRUE(client.ClosedByServer());
+  EXPECT_THROW(HttpClient{port}, boost::system::system_error);
+  gateway.Stop();
+}
+
+}  // namespace
+}  // namespace profiles

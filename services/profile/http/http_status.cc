@@ -1,0 +1,132 @@
+#include "services/profile/http/http_status.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "services/profile/domain/status_details.h"
+
+namespace profiles {
+
+namespace http = boost::beast::http;
+
+http::status HttpStatusForCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return http::status::ok;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return http::status::bad_request;
+    case absl::StatusCode::kNotFound:
+      return http::status::not_found;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return http::status::conflict;
+    case absl::StatusCode::kPermissionDenied:
+      return http::status::forbidden;
+    case absl::StatusCode::kUnauthenticated:
+      return http::status::unauthorized;
+    case absl::StatusCode::kResourceExhausted:
+      return http::status::too_many_requests;
+    // The client is still connected when this answer is written, so the call
+    // was cancelled on the server side (shutting down): retryable, like
+    // UNAVAILABLE. The non-standard 499 would blame the client.
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnavailable:
+      return http::status::service_unavailable;
+    case absl::StatusCode::kDeadlineExceeded:
+      return http::status::gateway_timeout;
+    case absl::StatusCode::kUnimplemented:
+      return http::status::not_implemented;
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kDoNotUseReservedForFutureExpansionUseDefaultInSwitchInstead_:
+      return http::status::internal_server_error;
+  }
+  // A code outside the canonical set (a newer peer).
+  return http::status::internal_server_error;
+}
+
+http::status HttpStatusFor(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+    if (info.has_value() && info->reason() == kMutationIdReusedReason) {
+      return http::status::unprocessable_entity;
+    }
+  }
+  return HttpStatusForCode(status.code());
+}
+
+namespace {
+
+google::protobuf::util::JsonPrintOptions ResponsePrintOptions() {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  return options;
+}
+
+std::string ToJson(const google::protobuf::Message& message,
+                   const google::protobuf::util::JsonPrintOptions& options) {
+  std::string json;
+  // Printing a well-formed message only fails for invalid UTF-8 in a string
+  // field, which the service never stores.
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
+    return "{}";
+  }
+  return json;
+}
+
+}  // namespace
+
+std::string ResponseJson(const google::protobuf::Message& message) {
+  return ToJson(message, ResponsePrintOptions());
+}
+
+std::string ErrorJson(const absl::Status& status) {
+  google::protobuf::Struct body;
+  google::protobuf::Struct* error =
+      body.mutable_fields()->operator[]("error").mutable_struct_value();
+  auto& fields = *error->mutable_fields();
+  fields["code"].set_string_value(absl::StatusCodeToString(status.code()));
+  fields["message"].set_string_value(std::string(status.message()));
+
+  if (std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(status)) {
+    auto& violations = *fields["fields"].mutable_struct_value()->mutable_fields();
+    for (const google::rpc::BadRequest::FieldViolation& violation :
+         bad_request->field_violations()) {
+      violations[violation.field()].set_string_value(violation.description());
+    }
+  }
+  if (std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status)) {
+    fields["reason"].set_string_value(info->reason());
+  }
+  if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
+    // Through the JSON mapping so "current" reads exactly like a GET body.
+    google::protobuf::Value current_json;
+    if (google::protobuf::util::JsonStringToMessage(ResponseJson(*current), &current_json).ok()) {
+      fields["current"] = std::move(current_json);
+    }
+  }
+  return ToJson(body, google::protobuf::util::JsonPrintOptions());
+}
+
+HttpResponse ErrorResponse(http::status http_status, const absl::Status& status,
+                           unsigned http_version, bool keep_alive) {
+  HttpResponse response(http_status, http_version);
+  response.set(http::field::content_type, "application/json");
+  response.keep_alive(keep_alive);
+  response.body() = ErrorJson(status);
+  response.prepare_payload();
+  return response;
+}
+
+HttpResponse ErrorResponse(const absl::Status& status, unsigned http_version, bool keep_alive) {
+  return ErrorResponse(HttpStatusFor(status), status, http_version, keep_alive);
+}
+
+}  // namespace profiles

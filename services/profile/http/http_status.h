@@ -1,0 +1,58 @@
+#ifndef PROFILES_SERVICES_PROFILE_HTTP_HTTP_STATUS_H_
+#define PROFILES_SERVICES_PROFILE_HTTP_HTTP_STATUS_H_
+
+// The one place where the service's canonical status codes become HTTP
+// status codes, and where every error response body is built.
+//
+// Every error the gateway returns has the same JSON body, produced by
+// protobuf's JSON mapping (google.protobuf.Struct), never by hand:
+//   {"error": {"code": "INVALID_ARGUMENT",          canonical code name
+//              "message": "...",                   human-readable
+//              "fields": {"email": "..."},         google.rpc.BadRequest, if any
+//              "reason": "MUTATION_ID_REUSED",     google.rpc.ErrorInfo, if any
+//              "current": {...profile...}}}        profile.v1.Profile on ABORTED
+//
+// All functions are pure and thread-safe.
+
+#include <google/protobuf/message.h>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace profiles {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// The HTTP status for a canonical code: the exhaustive switch. OK is 200.
+boost::beast::http::status HttpStatusForCode(absl::StatusCode code);
+
+// HttpStatusForCode(status.code()), except that a reused mutation id
+// (INVALID_ARGUMENT with ErrorInfo MUTATION_ID_REUSED) is 422.
+boost::beast::http::status HttpStatusFor(const absl::Status& status);
+
+// The JSON error body for a non-OK `status`, including its payloads.
+std::string ErrorJson(const absl::Status& status);
+
+// The JSON of a response message (a Profile, a ListProfilesResponse) as every
+// route returns it: protobuf's JSON mapping with lowerCamelCase names and
+// every primitive field printed, so a profile always has "id", "name",
+// "email", "avatar" (base64) and "version" (a JSON string: the mapping prints
+// int64 as a string; parsers accept a string or a number).
+std::string ResponseJson(const google::protobuf::Message& message);
+
+// A response with `http_status` and the error body of `status`.
+// REQUIRES: !status.ok().
+HttpResponse ErrorResponse(boost::beast::http::status http_status, const absl::Status& status,
+                           unsigned http_version, bool keep_alive);
+
+// ErrorResponse(HttpStatusFor(status), status, ...).
+HttpResponse ErrorResponse(const absl::Status& status, unsigned http_version, bool keep_alive);
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_HTTP_HTTP_STATUS_H_

@@ -1,0 +1,126 @@
+#include "services/profile/http/http_status.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "services/profile/domain/status_details.h"
+
+namespace profiles {
+namespace {
+
+namespace http = boost::beast::http;
+
+google::protobuf::Struct ParseJson(const std::string& json) {
+  google::protobuf::Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok()) << json;
+  return parsed;
+}
+
+const google::protobuf::Struct& ErrorOf(const google::protobuf::Struct& body) {
+  return body.fields().at("error").struct_value();
+}
+
+TEST(HttpStatusTest, EveryCanonicalCodeHasItsHttpStatus) {
+  const std::vector<std::pair<absl::StatusCode, http::status>> expected = {
+      {absl::StatusCode::kOk, http::status::ok},
+      {absl::StatusCode::kInvalidArgument, http::status::bad_request},
+      {absl::StatusCode::kFailedPrecondition, http::status::bad_request},
+      {absl::StatusCode::kOutOfRange, http::status::bad_request},
+      {absl::StatusCode::kNotFound, http::status::not_found},
+      {absl::StatusCode::kAlreadyExists, http::status::conflict},
+      {absl::StatusCode::kAborted, http::status::conflict},
+      {absl::StatusCode::kPermissionDenied, http::status::forbidden},
+      {absl::StatusCode::kUnauthenticated, http::status::unauthorized},
+      {absl::StatusCode::kResourceExhausted, http::status::too_many_requests},
+      {absl::StatusCode::kCancelled, http::status::service_unavailable},
+      {absl::StatusCode::kDeadlineExceeded, http::status::gateway_timeout},
+      {absl::StatusCode::kUnavailable, http::status::service_unavailable},
+      {absl::StatusCode::kUnimplemented, http::status::not_implemented},
+      {absl::StatusCode::kInternal, http::status::internal_server_error},
+      {absl::StatusCode::kUnknown, http::status::internal_server_error},
+      {absl::StatusCode::kDataLoss, http::status::internal_server_error},
+  };
+  for (const auto& [code, status] : expected) {
+    EXPECT_EQ(HttpStatusForCode(code), status) << absl::StatusCodeToString(code);
+  }
+  EXPECT_EQ(HttpStatusForCode(static_cast<absl::StatusCode>(42)),
+            http::status::internal_server_error);
+}
+
+TEST(HttpStatusTest, ReusedMutationIdIsUnprocessableEntity) {
+  EXPECT_EQ(HttpStatusFor(MutationIdReused("123e4567-e89b-12d3-a456-426614174000")),
+            http::status::unprocessable_entity);
+  EXPECT_EQ(HttpStatusFor(absl::InvalidArgumentError("bad")), http::status::bad_request);
+  EXPECT_EQ(HttpStatusFor(absl::AbortedError("stale")), http::status::conflict);
+}
+
+TEST(HttpStatusTest, ErrorJsonHasCodeMessageAndFieldViolations) {
+  FieldViolations violations;
+  violations.Add("email", "must look like name@example.com");
+  violations.Add("name", "must not be empty");
+  const google::protobuf::Struct error = ErrorOf(ParseJson(ErrorJson(violations.ToStatus())));
+
+  EXPECT_EQ(error.fields().at("code").string_value(), "INVALID_ARGUMENT");
+  EXPECT_NE(error.fields().at("message").string_value().find("email"), std::string::npos);
+  const auto& fields = error.fields().at("fields").struct_value().fields();
+  EXPECT_EQ(fields.at("email").string_value(), "must look like name@example.com");
+  EXPECT_EQ(fields.at("name").string_value(), "must not be empty");
+  EXPECT_FALSE(error.fields().contains("current"));
+  EXPECT_FALSE(error.fields().contains("reason"));
+}
+
+TEST(HttpStatusTest, ErrorJsonOfAConflictCarriesTheCurrentProfile) {
+  profile::v1::Profile current;
+  current.set_id("123e4567-e89b-12d3-a456-426614174000");
+  current.set_name("Zoë");
+  current.set_email("zoe@example.com");
+  current.set_avatar(std::string("\x89PNG", 4));
+  current.set_version(9007199254740993);
+  const google::protobuf::Struct error =
+      ErrorOf(ParseJson(ErrorJson(VersionConflict("version 3 is stale", current))));
+
+  EXPECT_EQ(error.fields().at("code").string_value(), "ABORTED");
+  EXPECT_EQ(error.fields().at("message").string_value(), "version 3 is stale");
+  const auto& profile = error.fields().at("current").struct_value().fields();
+  EXPECT_EQ(profile.at("id").string_value(), current.id());
+  EXPECT_EQ(profile.at("name").string_value(), "Zoë");
+  EXPECT_EQ(profile.at("avatar").string_value(), "iVBORw==");
+  // int64 stays exact: the JSON mapping prints it as a string.
+  EXPECT_EQ(profile.at("version").string_value(), "9007199254740993");
+}
+
+TEST(HttpStatusTest, ErrorJsonNamesTheReason) {
+  const google::protobuf::Struct error =
+      ErrorOf(ParseJson(ErrorJson(MutationIdReused("123e4567-e89b-12d3-a456-426614174000"))));
+  EXPECT_EQ(error.fields().at("reason").string_value(), "MUTATION_ID_REUSED");
+}
+
+TEST(HttpStatusTest, ResponseJsonPrintsEveryPrimitiveField) {
+  const google::protobuf::Struct profile = ParseJson(ResponseJson(profile::v1::Profile()));
+  for (const char* key : {"id", "name", "email", "avatar", "avatarSha256", "version"}) {
+    EXPECT_TRUE(profile.fields().contains(key)) << key;
+  }
+  EXPECT_EQ(profile.fields().at("version").string_value(), "0");
+}
+
+TEST(HttpStatusTest, ErrorResponseIsJsonWithTheGivenStatus) {
+  HttpResponse response = ErrorResponse(http::status::payload_too_large,
+                                        absl::InvalidArgumentError("too big"), 11, false);
+  EXPECT_EQ(response.result(), http::status::payload_too_large);
+  EXPECT_EQ(response[http::field::content_type], "application/json");
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_EQ(response[http::field::content_length], std::to_string(response.body().size()));
+  EXPECT_EQ(ErrorOf(ParseJson(response.body())).fields().at("message").string_value(), "too big");
+
+  response = ErrorResponse(absl::NotFoundError("no such profile"), 11, true);
+  EXPECT_EQ(response.result(), http::status::not_found);
+  EXPECT_TRUE(response.keep_alive());
+}
+
+}  // namespace
+}  // namespace profiles

@@ -1,0 +1,285 @@
+#include "services/profile/http/rest_request.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/profile/domain/status_details.h"
+#include "services/profile/domain/validation.h"
+
+namespace profiles {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kIfMatch = "If-Match";
+constexpr std::string_view kIdempotencyKey = "Idempotency-Key";
+// The fields a write may change, by their proto and JSON name (the same).
+constexpr std::string_view kWritableFields[] = {"name", "email", "avatar"};
+
+std::string_view ToStd(boost::beast::string_view text) { return {text.data(), text.size()}; }
+std::string_view ToStd(absl::string_view text) { return {text.data(), text.size()}; }
+absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
+
+std::string_view TrimOws(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+template <typename Int>
+std::optional<Int> ParseDecimal(std::string_view text) {
+  Int value{};
+  const char* end = text.data() + text.size();
+  auto [ptr, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> PercentDecode(std::string_view text) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      decoded.push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int high = HexValue(text[i + 1]);
+    const int low = HexValue(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    decoded.push_back(static_cast<char>(high * 16 + low));
+    i += 2;
+  }
+  return decoded;
+}
+
+// Copies the field violations of `status`, an error about `field`.
+void AddViolations(const absl::Status& status, std::string_view field,
+                   FieldViolations* violations) {
+  std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(status);
+  if (!bad_request.has_value()) {
+    violations->Add(std::string(field), std::string(status.message()));
+    return;
+  }
+  for (const auto& violation : bad_request->field_violations()) {
+    violations->Add(violation.field(), violation.description());
+  }
+}
+
+absl::Status FieldError(std::string_view field, std::string description) {
+  FieldViolations violations;
+  violations.Add(std::string(field), std::move(description));
+  return violations.ToStatus();
+}
+
+bool IsProfileField(const std::string& key) {
+  const google::protobuf::Descriptor* descriptor = profile::v1::Profile::descriptor();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->name() == key || field->json_name() == key) return true;
+  }
+  return false;
+}
+
+bool SameProfileId(std::string_view a, std::string_view b) {
+  std::optional<std::string> canonical_a = CanonicalUuid(a);
+  std::optional<std::string> canonical_b = CanonicalUuid(b);
+  if (canonical_a.has_value() && canonical_b.has_value()) return *canonical_a == *canonical_b;
+  return a == b;
+}
+
+}  // namespace
+
+RequestTarget SplitTarget(std::string_view target) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) return {target, {}};
+  return {target.substr(0, question), target.substr(question + 1)};
+}
+
+std::string EntityTag(std::string_view opaque) { return absl::StrCat("\"", ToAbsl(opaque), "\""); }
+
+absl::StatusOr<int64_t> ParseIfMatch(std::string_view value) {
+  value = TrimOws(value);
+  if (value == "*") {
+    return FieldError(kIfMatch, "\"*\" is not supported: name the version you edit, as \"<n>\"");
+  }
+  if (absl::StartsWith(ToAbsl(value), "W/")) {
+    return FieldError(kIfMatch, "a weak entity tag cannot be used: name the version as \"<n>\"");
+  }
+  std::optional<int64_t> version;
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+    version = ParseDecimal<int64_t>(value.substr(1, value.size() - 2));
+  }
+  if (!version.has_value() || *version < 0) {
+    return FieldError(kIfMatch,
+                      absl::StrCat("must be one entity tag \"<version>\", as sent in ETag; got '",
+                                   ToAbsl(value), "'"));
+  }
+  return *version;
+}
+
+bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
+  for (absl::string_view part : absl::StrSplit(ToAbsl(header), ',')) {
+    std::string_view tag = TrimOws(ToStd(part));
+    if (tag == "*") return true;
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == etag) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> ParseIdempotencyKey(std::string_view value) {
+  std::optional<std::string> key = CanonicalUuid(TrimOws(value));
+  if (!key.has_value()) {
+    return FieldError(kIdempotencyKey,
+                      "must be a UUID (e.g. 123e4567-e89b-12d3-a456-426614174000), "
+                      "new for every distinct write and reused only to retry it");
+  }
+  return *key;
+}
+
+bool IsJsonContentType(std::string_view value) {
+  std::string_view media_type = TrimOws(value.substr(0, value.find(';')));
+  return absl::EqualsIgnoreCase(ToAbsl(media_type), "application/json");
+}
+
+absl::StatusOr<profile::v1::ListProfilesRequest> ParseListQuery(std::string_view query) {
+  profile::v1::ListProfilesRequest request;
+  FieldViolations violations;
+  for (absl::string_view pair : absl::StrSplit(ToAbsl(query), '&', absl::SkipEmpty())) {
+    const size_t equals = pair.find('=');
+    const std::string name(pair.substr(0, equals));
+    std::optional<std::string> value = PercentDecode(
+        equals == absl::string_view::npos ? std::string_view() : ToStd(pair.substr(equals + 1)));
+    if (!value.has_value()) {
+      violations.Add(name, "malformed percent-encoding");
+    } else if (name == "page_size") {
+      std::optional<int32_t> page_size = ParseDecimal<int32_t>(*value);
+      if (page_size.has_value()) {
+        request.set_page_size(*page_size);
+      } else {
+        violations.Add(name, absl::StrCat("must be a whole number; got '", *value, "'"));
+      }
+    } else if (name == "page_token") {
+      request.set_page_token(*value);
+    } else if (name == "since") {
+      request.set_since_cursor(*value);
+    } else if (name == "include_avatars") {
+      if (*value == "true" || *value == "false") {
+        request.set_include_avatars(*value == "true");
+      } else {
+        violations.Add(name, absl::StrCat("must be true or false; got '", *value, "'"));
+      }
+    } else {
+      violations.Add(name,
+                     "unknown query parameter; expected page_size, page_token, since or "
+                     "include_avatars");
+    }
+  }
+  if (!violations.empty()) return violations.ToStatus();
+  return request;
+}
+
+absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view path_id,
+                                               const HttpRequest& request) {
+  // First as a Struct, to learn which keys the body has (a PATCH writes only
+  // those) and to name every unknown one.
+  google::protobuf::Struct keys;
+  google::protobuf::util::Status parsed =
+      google::protobuf::util::JsonStringToMessage(request.body(), &keys);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the body is not a JSON object: ", parsed.message().ToString()));
+  }
+  FieldViolations violations;
+  std::vector<std::string> unknown;
+  for (const auto& [key, value] : keys.fields()) {
+    if (!IsProfileField(key)) unknown.push_back(key);
+  }
+  std::sort(unknown.begin(), unknown.end());
+  for (std::string& key : unknown) {
+    violations.Add(std::move(key),
+                   "unknown field; a profile body has name, email, avatar, version and id");
+  }
+  if (!violations.empty()) return violations.ToStatus();
+
+  WriteRequest write;
+  profile::v1::Profile* profile = write.rpc.mutable_profile();
+  parsed = google::protobuf::util::JsonStringToMessage(request.body(), profile);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the body is not a valid profile: ", parsed.message().ToString()));
+  }
+
+  if (!profile->id().empty() && !SameProfileId(profile->id(), path_id)) {
+    violations.Add("id", absl::StrCat("must name the profile of the path (", ToAbsl(path_id),
+                                      ") or be left out"));
+  }
+  profile->set_id(std::string(path_id));
+  const bool body_has_version = keys.fields().contains("version");
+  const int64_t body_version = profile->version();
+  profile->clear_version();
+  profile->clear_avatar_sha256();
+  profile->clear_updated_at();
+
+  for (std::string_view field : kWritableFields) {
+    if (kind == WriteKind::kReplace || keys.fields().contains(std::string(field))) {
+      write.rpc.mutable_update_mask()->add_paths(std::string(field));
+    }
+  }
+  if (write.rpc.update_mask().paths_size() == 0) {
+    return absl::InvalidArgumentError(
+        "a PATCH body must contain at least one of name, email and avatar");
+  }
+
+  const size_t if_match_count = request.count(http::field::if_match);
+  if (if_match_count > 1) {
+    violations.Add(std::string(kIfMatch), "give exactly one If-Match header");
+  } else if (if_match_count == 1) {
+    absl::StatusOr<int64_t> version = ParseIfMatch(ToStd(request[http::field::if_match]));
+    if (version.ok()) {
+      write.rpc.set_expected_version(*version);
+      write.base_source = BaseVersionSource::kIfMatch;
+    } else {
+      AddViolations(version.status(), kIfMatch, &violations);
+    }
+  } else if (body_has_version) {
+    write.rpc.set_expected_version(body_version);
+    write.base_source = BaseVersionSource::kBody;
+  }
+
+  const boost::beast::string_view key_name(kIdempotencyKey.data(), kIdempotencyKey.size());
+  if (request.count(key_name) > 1) {
+    violations.Add(std::string(kIdempotencyKey), "give exactly one Idempotency-Key header");
+  } else if (request.count(key_name) == 1) {
+    absl::StatusOr<std::string> key = ParseIdempotencyKey(ToStd(request[key_name]));
+    if (key.ok()) {
+      write.rpc.set_mutation_id(*std::move(key));
+    } else {
+      AddViolations(key.status(), kIdempotencyKey, &violations);
+    }
+  }
+
+  if (!violations.empty()) return violations.ToStatus();
+  return write;
+}
+
+}  // namespace profiles

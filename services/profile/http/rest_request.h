@@ -1,0 +1,91 @@
+#ifndef PROFILES_SERVICES_PROFILE_HTTP_REST_REQUEST_H_
+#define PROFILES_SERVICES_PROFILE_HTTP_REST_REQUEST_H_
+
+// Turns the parts of an HTTP request into the gRPC request messages of
+// profile.v1 (the "transcoding" half of the REST gateway that needs no
+// network). JSON is read only through protobuf's JSON mapping.
+//
+// Errors are INVALID_ARGUMENT with a google.rpc.BadRequest payload whose
+// field names are what the caller sent: a JSON key ("email", "bogus"), a
+// header ("If-Match", "Idempotency-Key") or a query parameter ("page_size").
+// The gateway does not repeat the service's validation rules (name, email,
+// avatar, id syntax): values are passed on and the service judges them.
+//
+// All functions are pure and thread-safe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "profile/v1/profile.pb.h"
+#include "services/profile/http/http_status.h"
+
+namespace profiles {
+
+// The path and the query (without '?') of a request target.
+struct RequestTarget {
+  std::string_view path;
+  std::string_view query;
+};
+RequestTarget SplitTarget(std::string_view target);
+
+// The entity tag "\"<opaque>\"" (quotes included), as sent in ETag.
+std::string EntityTag(std::string_view opaque);
+
+// The version named by an If-Match header: exactly one strong entity tag
+// "\"<n>\"" with n a non-negative decimal. Weak tags (W/"n"), "*" and lists
+// are INVALID_ARGUMENT: a write must name the one version it edits.
+absl::StatusOr<int64_t> ParseIfMatch(std::string_view value);
+
+// True when an If-None-Match header value matches `etag` (quotes included)
+// by weak comparison (RFC 9110 13.1.2): "*", or a listed tag equal to it
+// with or without the W/ prefix.
+bool IfNoneMatchMatches(std::string_view header, std::string_view etag);
+
+// The canonical form of an Idempotency-Key header, which must be a UUID.
+absl::StatusOr<std::string> ParseIdempotencyKey(std::string_view value);
+
+// True for "application/json", any case, with or without parameters
+// ("application/json; charset=utf-8").
+bool IsJsonContentType(std::string_view value);
+
+// The ListProfilesRequest of a `GET /user` query string: page_size (int32),
+// page_token, since (a cursor) and include_avatars (true|false), each
+// percent-decoded. Unknown or malformed parameters are INVALID_ARGUMENT.
+absl::StatusOr<profile::v1::ListProfilesRequest> ParseListQuery(std::string_view query);
+
+// Where the version an edit is based on came from. It decides how a version
+// conflict (ABORTED) is reported: 412, 409 or 428.
+enum class BaseVersionSource {
+  kNone,     // neither If-Match nor "version": create, or 428 if it exists
+  kIfMatch,  // If-Match: "<n>"
+  kBody,     // "version" in the JSON body
+};
+
+enum class WriteKind {
+  kReplace,  // PUT: name, email and avatar are written (absent ones cleared)
+  kPatch,    // PATCH: only the fields present in the body are written
+};
+
+struct WriteRequest {
+  profile::v1::UpdateProfileRequest rpc;
+  BaseVersionSource base_source = BaseVersionSource::kNone;
+};
+
+// The UpdateProfileRequest for `PUT|PATCH /user/{path_id}` with a JSON body
+// (REQUIRES: the Content-Type was checked with IsJsonContentType()):
+//   - the body is a profile.v1.Profile in JSON; unknown keys are rejected by
+//     name; "id", if present, must name the same profile as the path; the
+//     server-set "avatarSha256" and "updatedAt" are ignored, so a GET body
+//     can be sent back as it is;
+//   - update_mask: PUT name, email, avatar; PATCH the keys present among
+//     those three (none is INVALID_ARGUMENT);
+//   - expected_version: If-Match, else the body's "version", else 0;
+//   - mutation_id: the Idempotency-Key header, if any.
+absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view path_id,
+                                               const HttpRequest& request);
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_HTTP_REST_REQUEST_H_
