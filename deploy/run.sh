@@ -106,7 +106,9 @@ if [[ -z "${DATABASE_URL}" ]]; then
   DATABASE_URL="$(pg_url "${PG_DIR}" profiles)"
 fi
 
-echo "run.sh: starting profile_server (database ${DATABASE_URL%%\?*})"
+# Shown without a password or query parameters.
+shown_url="$(sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#; s#\?.*##' <<<"${DATABASE_URL}")"
+echo "run.sh: starting profile_server (database ${shown_url})"
 DATABASE_URL="${DATABASE_URL}" "${SERVER_BIN}" \
   --grpc-address="${GRPC_ADDRESS}" --http-address="${HTTP_ADDRESS}" --pool-size="${POOL_SIZE}" \
   "${SERVER_EXTRA[@]}" &
