@@ -40,7 +40,7 @@ while (($#)); do
     --pool-size=*) POOL_SIZE="${1#*=}" ;;
     --no-build) SETUP_ARGS+=(--no-build) ;;
     --no-seed) SEED=0 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; SERVER_EXTRA=("$@"); break ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
