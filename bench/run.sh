@@ -29,7 +29,7 @@ while (($#)); do
     --duration) DURATION="$2"; shift ;;
     --profiles) PROFILES="$2"; shift ;;
     --no-build) SETUP_ARGS+=(--no-build) ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
