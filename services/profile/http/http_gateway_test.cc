@@ -251,7 +251,8 @@ TEST_F(HttpGatewayTest, StaleIfMatchIs412WithTheCurrentProfile) {
   HttpResponse response = Send(stale);
   ASSERT_EQ(response.result(), http::status::precondition_failed) << response.body();
   EXPECT_EQ(Header(response, http::field::etag), "\"2\"");
-  const Struct& error = ErrorOf(Json(response));
+  const Struct body = Json(response);
+  const Struct& error = ErrorOf(body);
   EXPECT_EQ(Field(error, "code"), "ABORTED");
   const Struct& current = error.fields().at("current").struct_value();
   EXPECT_EQ(Field(current, "name"), "Bo");
@@ -266,7 +267,8 @@ TEST_F(HttpGatewayTest, StaleBodyVersionIs409WithTheCurrentProfile) {
   HttpResponse response =
       Send(Request(http::verb::patch, "/user/" + id, R"({"name":"Cy","version":1})"));
   ASSERT_EQ(response.result(), http::status::conflict) << response.body();
-  const Struct& current = ErrorOf(Json(response)).fields().at("current").struct_value();
+  const Struct body = Json(response);
+  const Struct& current = ErrorOf(body).fields().at("current").struct_value();
   EXPECT_EQ(Field(current, "name"), "Bo");
   EXPECT_EQ(Field(current, "version"), "2");
   EXPECT_EQ(Field(current, "avatar"), absl::Base64Escape(kPng));
@@ -447,7 +449,8 @@ TEST_F(HttpGatewayTest, ListAndDeltaSinceACursor) {
   const std::string second = Create("Bo");
   HttpResponse delta = Send(Request(http::verb::get, "/user?since=" + cursor));
   ASSERT_EQ(delta.result(), http::status::ok) << delta.body();
-  const auto& profiles = Json(delta).fields().at("profiles").list_value().values();
+  const Struct list = Json(delta);
+  const auto& profiles = list.fields().at("profiles").list_value().values();
   ASSERT_EQ(profiles.size(), 2);
   EXPECT_EQ(Field(profiles[0].struct_value(), "id"), first);
   EXPECT_EQ(Field(profiles[1].struct_value(), "id"), second);

@@ -173,6 +173,8 @@ HttpResponse RestHandler::Handle(const HttpRequest& request) const {
       absl::UnimplementedError(absl::StrCat(ToAbsl(ToStd(request.method_string())),
                                             " is not allowed here; allowed: ", ToAbsl(allowed))));
   response.set(http::field::allow, ToBeast(allowed));
+  // A response to HEAD has no body (Content-Length still tells its size).
+  if (method == http::verb::head) response.body().clear();
   return response;
 }
 

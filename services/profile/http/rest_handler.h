@@ -29,9 +29,10 @@
 //                            404 when the profile has no avatar.
 //   GET   /healthz           200 {"status":"ok"} while the process serves.
 //   GET   /readyz            200 when the readiness callback is OK, else 503.
-// Other paths are 404; other methods on these paths 405 with Allow. PUT and
-// PATCH bodies must be application/json (else 415). Errors are mapped by
-// http_status.h; the route-specific ones above are the only overrides.
+// Other paths are 404; other methods on these paths (HEAD too) 405 with
+// Allow. PUT and PATCH bodies must be application/json (else 415). Errors are
+// mapped by http_status.h; the route-specific ones above are the only
+// overrides.
 //
 // Identity: the request's Authorization header is forwarded verbatim as the
 // gRPC metadata "authorization" of every call (ForwardIdentity); the gRPC

@@ -71,12 +71,19 @@ TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
         Case{http::verb::delete_, std::string("/user/") + kId, "GET, PUT, PATCH"},
         Case{http::verb::post, "/user", "GET"},
         Case{http::verb::put, std::string("/user/") + kId + "/avatar", "GET"},
-        Case{http::verb::head, "/healthz", "GET"}, Case{http::verb::post, "/readyz", "GET"}}) {
+        Case{http::verb::post, "/healthz", "GET"}, Case{http::verb::post, "/readyz", "GET"}}) {
     HttpResponse response = handler.Handle(Request(test.method, test.target));
     EXPECT_EQ(response.result(), http::status::method_not_allowed) << test.target;
     EXPECT_EQ(response[http::field::allow], test.allow) << test.target;
     EXPECT_EQ(ErrorCode(response), "UNIMPLEMENTED");
   }
+}
+
+TEST(RestHandlerTest, HeadIsNotAllowedAndHasNoBody) {
+  HttpResponse response = MakeHandler().Handle(Request(http::verb::head, "/healthz"));
+  EXPECT_EQ(response.result(), http::status::method_not_allowed);
+  EXPECT_EQ(response.body(), "");
+  EXPECT_NE(response[http::field::content_length], "0");
 }
 
 TEST(RestHandlerTest, HealthzIsOk) {
