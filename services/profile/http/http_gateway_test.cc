@@ -6,8 +6,10 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -15,6 +17,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +47,55 @@ const std::string kPng = [] {
       &png);
   return png;
 }();
+
+// Records the "authorization" metadata of every call the gRPC server
+// receives, to check what the gateway forwards.
+class AuthorizationLog {
+ public:
+  void Add(std::string value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    values_.push_back(std::move(value));
+  }
+  bool Contains(const std::string& value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::find(values_.begin(), values_.end(), value) != values_.end();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> values_;
+};
+
+class AuthorizationRecorder : public grpc::experimental::Interceptor {
+ public:
+  explicit AuthorizationRecorder(AuthorizationLog* log) : log_(log) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      auto [begin, end] = methods->GetRecvInitialMetadata()->equal_range("authorization");
+      for (auto it = begin; it != end; ++it) {
+        log_->Add(std::string(it->second.data(), it->second.size()));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  AuthorizationLog* const log_;
+};
+
+class AuthorizationRecorderFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit AuthorizationRecorderFactory(AuthorizationLog* log) : log_(log) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new AuthorizationRecorder(log_);
+  }
+
+ private:
+  AuthorizationLog* const log_;
+};
 
 // One keep-alive HTTP/1.1 connection to the gateway.
 class HttpClient {
@@ -132,6 +185,10 @@ class HttpGatewayTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &grpc_port);
     builder.RegisterService(service_);
+    authorization_log_ = new AuthorizationLog;
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<AuthorizationRecorderFactory>(authorization_log_));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
     server_ = builder.BuildAndStart().release();
     ASSERT_NE(server_, nullptr);
     ASSERT_NE(grpc_port, 0);
@@ -151,12 +208,18 @@ class HttpGatewayTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown();
     delete server_;
     delete service_;
+    delete authorization_log_;
     delete feed_;
     delete repository_;
     delete database_;
   }
 
-  HttpResponse Send(HttpRequest request) { return client_.Send(std::move(request)); }
+  void SetUp() override {
+    ASSERT_NE(gateway_, nullptr) << "the suite set-up failed";
+    client_.emplace(gateway_->port());
+  }
+
+  HttpResponse Send(HttpRequest request) { return client_->Send(std::move(request)); }
 
   // PUTs a new profile and returns its id.
   std::string Create(const std::string& name, const std::string& avatar_base64 = "") {
@@ -175,8 +238,9 @@ class HttpGatewayTest : public ::testing::Test {
   static inline ProfileServiceImpl* service_ = nullptr;
   static inline grpc::Server* server_ = nullptr;
   static inline HttpGateway* gateway_ = nullptr;
+  static inline AuthorizationLog* authorization_log_ = nullptr;
 
-  HttpClient client_{gateway_->port()};
+  std::optional<HttpClient> client_;
 };
 
 TEST_F(HttpGatewayTest, PutCreatesWith201AndGetReturnsTheProfile) {
@@ -480,7 +544,7 @@ TEST_F(HttpGatewayTest, HealthzAndReadyz) {
   EXPECT_EQ(ready.result(), http::status::ok) << ready.body();
 }
 
-TEST_F(HttpGatewayTest, ReadyzIs503WhenTheDatabaseIsUnreachable) {
+TEST_F(HttpGatewayTest, ReadyzAndCallsAre503WhenTheBackendIsUnreachable) {
   absl::StatusOr<std::unique_ptr<PgProfileRepository>> unreachable = PgProfileRepository::Create(
       {.database_url = "postgresql://postgres@127.0.0.1:1/none", .pool_size = 1});
   ASSERT_TRUE(unreachable.ok());
@@ -489,9 +553,30 @@ TEST_F(HttpGatewayTest, ReadyzIs503WhenTheDatabaseIsUnreachable) {
                           grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())),
                       [&repository = **unreachable] { return repository.Ping(); });
   ASSERT_TRUE(gateway.Start().ok());
-  HttpResponse ready = HttpClient(gateway.port()).Send(Request(http::verb::get, "/readyz"));
+  HttpClient client(gateway.port());
+  HttpResponse ready = client.Send(Request(http::verb::get, "/readyz"));
   EXPECT_EQ(ready.result(), http::status::service_unavailable);
   EXPECT_EQ(Field(ErrorOf(Json(ready)), "code"), "UNAVAILABLE");
+
+  // The gRPC service is unreachable too: a retryable 503, not a 500.
+  HttpResponse get = client.Send(Request(http::verb::get, "/user/" + RandomUuid()));
+  EXPECT_EQ(get.result(), http::status::service_unavailable);
+  EXPECT_EQ(Field(ErrorOf(Json(get)), "code"), "UNAVAILABLE");
+}
+
+TEST_F(HttpGatewayTest, TheAuthorizationHeaderIsForwardedToTheService) {
+  const std::string id = Create("Ann");
+  const std::string read_token = "Bearer read-" + RandomUuid();
+  HttpRequest get = Request(http::verb::get, "/user/" + id);
+  get.set(http::field::authorization, read_token);
+  ASSERT_EQ(Send(get).result(), http::status::ok);
+  EXPECT_TRUE(authorization_log_->Contains(read_token));
+
+  const std::string write_token = "Bearer write-" + RandomUuid();
+  HttpRequest patch = Request(http::verb::patch, "/user/" + id, R"({"name":"Bo","version":1})");
+  patch.set(http::field::authorization, write_token);
+  ASSERT_EQ(Send(patch).result(), http::status::ok);
+  EXPECT_TRUE(authorization_log_->Contains(write_token));
 }
 
 TEST_F(HttpGatewayTest, OneConnectionServesManyRequests) {
