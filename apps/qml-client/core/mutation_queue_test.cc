@@ -1,0 +1,373 @@
+#include "apps/qml-client/core/mutation_queue.h"
+
+#include <QtCore/QDir>
+#include <QtCore/QTemporaryDir>
+#include <QtCore/QUuid>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/qml-client/core/test_util.h"
+#include "gtest/gtest.h"
+
+namespace profiles::client {
+namespace {
+
+using profile::client::v1::PendingMutation;
+using profile::v1::Profile;
+using testing::Digest;
+using testing::MakeProfile;
+using testing::Mask;
+
+constexpr char kAda[] = "00000000-0000-4000-8000-00000000000a";
+constexpr char kBob[] = "00000000-0000-4000-8000-00000000000b";
+constexpr char kCy[] = "00000000-0000-4000-8000-00000000000c";
+
+Profile Name(const std::string& name) { return MakeProfile("", name, "", 0); }
+Profile Email(const std::string& email) { return MakeProfile("", "", email, 0); }
+
+class MutationQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Reopen();
+    ASSERT_TRUE(queue_
+                    ->ApplyServerProfiles({MakeProfile(kAda, "Ada", "ada@example.com", 3),
+                                           MakeProfile(kBob, "Bob", "bob@example.com", 1),
+                                           MakeProfile(kCy, "Cy", "cy@example.com", 1)},
+                                          "")
+                    .ok());
+  }
+
+  // A restart: everything in memory is gone, the folder stays.
+  void Reopen() {
+    queue_.reset();
+    store_.reset();
+    auto store = LocalStore::Open(dir_.path(), {});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    queue_ = std::make_unique<MutationQueue>(store_.get());
+  }
+
+  PendingMutation Edit(const std::string& id, const Profile& fields,
+                       const google::protobuf::FieldMask& mask) {
+    const int64_t base = queue_->EffectiveProfile(id).value_or(Profile()).version();
+    auto mutation = queue_->EnqueueEdit(id, base, fields, mask);
+    EXPECT_TRUE(mutation.ok()) << mutation.status();
+    return mutation.value_or(PendingMutation());
+  }
+
+  std::string NextId() {
+    auto next = queue_->NextToSend();
+    return next ? next->mutation_id() : "none";
+  }
+
+  QTemporaryDir dir_;
+  std::unique_ptr<LocalStore> store_;
+  std::unique_ptr<MutationQueue> queue_;
+};
+
+TEST_F(MutationQueueTest, ACreateGetsNewUuidsAndBaseVersionZero) {
+  auto create =
+      queue_->EnqueueCreate(MakeProfile("", "Nia", "nia@example.com", 0), Mask({"email", "name"}));
+  ASSERT_TRUE(create.ok()) << create.status();
+  EXPECT_FALSE(QUuid::fromString(QString::fromStdString(create->profile_id())).isNull());
+  EXPECT_FALSE(QUuid::fromString(QString::fromStdString(create->mutation_id())).isNull());
+  EXPECT_NE(create->profile_id(), create->mutation_id());
+  EXPECT_TRUE(create->creates());
+  const auto request = MutationQueue::ToRequest(*create);
+  EXPECT_EQ(request.expected_version(), 0);
+  EXPECT_EQ(request.mutation_id(), create->mutation_id());
+  EXPECT_EQ(request.profile().id(), create->profile_id());
+  EXPECT_EQ(request.profile().name(), "Nia");
+  EXPECT_EQ(request.update_mask().ShortDebugString(), R"(paths: "name" paths: "email")");
+  EXPECT_EQ(queue_->EffectiveProfile(create->profile_id())->email(), "nia@example.com");
+  EXPECT_EQ(queue_->StateOf(create->profile_id()), SyncState::kPending);
+}
+
+TEST_F(MutationQueueTest, RejectsBadMasksAndUnknownProfiles) {
+  EXPECT_EQ(queue_->EnqueueEdit(kAda, 3, Name("x"), Mask({})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->EnqueueEdit(kAda, 3, Name("x"), Mask({"version"})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(queue_->EnqueueEdit("no-such-id", 3, Name("x"), Mask({"name"})).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(queue_->PendingCount(), 0u);
+}
+
+TEST_F(MutationQueueTest, SendsInCreationOrder) {
+  const auto b = Edit(kBob, Name("B"), Mask({"name"}));
+  const auto a = Edit(kAda, Name("A"), Mask({"name"}));
+  const auto c = Edit(kCy, Name("C"), Mask({"name"}));
+  EXPECT_EQ(NextId(), b.mutation_id());
+  EXPECT_EQ(NextId(), a.mutation_id());
+  EXPECT_EQ(NextId(), c.mutation_id());
+  EXPECT_EQ(NextId(), "none");
+}
+
+// amplify-js #6363: a second edit queued while the first is in flight must
+// not reuse the first one's base version.
+TEST_F(MutationQueueTest, TheSecondEditWaitsForTheFirstAndIsBasedOnItsResult) {
+  const auto first = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const auto second = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  EXPECT_EQ(second.base_version(), 3);
+
+  auto sent = queue_->NextToSend();
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_EQ(sent->mutation_id(), first.mutation_id());
+  EXPECT_EQ(MutationQueue::ToRequest(*sent).expected_version(), 3);
+  EXPECT_EQ(NextId(), "none") << "the second edit waits while the first is in flight";
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSyncing);
+
+  ASSERT_TRUE(
+      queue_->Acknowledge(first.mutation_id(), MakeProfile(kAda, "Ada L.", "ada@example.com", 4))
+          .ok());
+  auto next = queue_->NextToSend();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->mutation_id(), second.mutation_id());
+  EXPECT_EQ(MutationQueue::ToRequest(*next).expected_version(), 4);
+  ASSERT_TRUE(
+      queue_->Acknowledge(second.mutation_id(), MakeProfile(kAda, "Ada L.", "ada@l.org", 5)).ok());
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSynced);
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->version(), 5);
+}
+
+TEST_F(MutationQueueTest, AnEditOfAProfileBeingCreatedIsBasedOnTheCreatedVersion) {
+  auto create =
+      queue_->EnqueueCreate(MakeProfile("", "Nia", "nia@example.com", 0), Mask({"name", "email"}));
+  ASSERT_TRUE(create.ok());
+  const auto edit = Edit(create->profile_id(), Name("Nia N."), Mask({"name"}));
+  EXPECT_EQ(queue_->EffectiveProfile(create->profile_id())->name(), "Nia N.");
+  EXPECT_EQ(NextId(), create->mutation_id());
+  ASSERT_TRUE(queue_
+                  ->Acknowledge(create->mutation_id(),
+                                MakeProfile(create->profile_id(), "Nia", "nia@example.com", 1))
+                  .ok());
+  auto next = queue_->NextToSend();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->mutation_id(), edit.mutation_id());
+  EXPECT_FALSE(next->creates());
+  EXPECT_EQ(MutationQueue::ToRequest(*next).expected_version(), 1);
+}
+
+// A poison message must not stall the queue (amplify-android #976).
+TEST_F(MutationQueueTest, ARejectedMutationIsParkedAndBlocksNothing) {
+  const auto bad = Edit(kAda, Name(""), Mask({"name"}));
+  const auto later = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  const auto other = Edit(kBob, Name("Bo"), Mask({"name"}));
+  EXPECT_EQ(NextId(), bad.mutation_id());
+  ASSERT_TRUE(queue_->Reject(bad.mutation_id(), "invalid", {{"name", "must not be empty"}}).ok());
+
+  EXPECT_EQ(NextId(), later.mutation_id());
+  EXPECT_EQ(NextId(), other.mutation_id());
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kRejected);
+  EXPECT_EQ(queue_->PendingCount(), 2u);
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->name(), "Ada") << "a rejected value is not shown";
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->email(), "ada@l.org");
+
+  Reopen();
+  const auto mutations = queue_->MutationsOf(kAda);
+  ASSERT_EQ(mutations.size(), 2u);
+  EXPECT_EQ(mutations[0].state(), PendingMutation::STATE_PARKED);
+  EXPECT_EQ(mutations[0].error_message(), "invalid");
+  EXPECT_EQ(mutations[0].field_errors().at("name"), "must not be empty");
+  EXPECT_EQ(NextId(), later.mutation_id()) << "parked stays parked after a restart";
+
+  ASSERT_TRUE(queue_->DismissRejected(bad.mutation_id()).ok());
+  EXPECT_EQ(queue_->MutationsOf(kAda).size(), 1u);
+  EXPECT_EQ(queue_->DismissRejected(bad.mutation_id()).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(MutationQueueTest, AnEditAfterARejectedCreateBecomesTheCreate) {
+  auto create =
+      queue_->EnqueueCreate(MakeProfile("", "", "nia@example.com", 0), Mask({"name", "email"}));
+  ASSERT_TRUE(create.ok());
+  EXPECT_EQ(NextId(), create->mutation_id());
+  ASSERT_TRUE(queue_->Reject(create->mutation_id(), "invalid", {{"name", "required"}}).ok());
+
+  auto fix = queue_->EnqueueEdit(create->profile_id(), 0, Name("Nia"), Mask({"name"}));
+  ASSERT_TRUE(fix.ok()) << fix.status();
+  EXPECT_TRUE(fix->creates());
+  EXPECT_EQ(fix->fields().name(), "Nia");
+  EXPECT_EQ(fix->fields().email(), "nia@example.com");
+  EXPECT_EQ(fix->mask().ShortDebugString(), R"(paths: "name" paths: "email")");
+  EXPECT_EQ(NextId(), fix->mutation_id());
+}
+
+TEST_F(MutationQueueTest, AConflictHoldsBackItsProfileOnly) {
+  const auto mine = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const auto behind = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  const auto other = Edit(kBob, Name("Bo"), Mask({"name"}));
+  EXPECT_EQ(NextId(), mine.mutation_id());
+  ASSERT_TRUE(
+      queue_->Conflict(mine.mutation_id(), MakeProfile(kAda, "Ada K.", "ada@k.org", 7)).ok());
+
+  EXPECT_EQ(NextId(), other.mutation_id());
+  EXPECT_EQ(NextId(), "none") << behind.mutation_id() << " waits behind the conflict";
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kConflict);
+  const Profile shown = *queue_->EffectiveProfile(kAda);
+  EXPECT_EQ(shown.name(), "Ada L.");
+  EXPECT_EQ(shown.email(), "ada@l.org");
+  EXPECT_EQ(shown.version(), 7);
+
+  Reopen();
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kConflict);
+  EXPECT_EQ(queue_->MutationsOf(kAda)[0].server_profile().name(), "Ada K.");
+  EXPECT_EQ(NextId(), other.mutation_id());
+  EXPECT_EQ(NextId(), "none");
+}
+
+TEST_F(MutationQueueTest, KeepServerDropsTheConflictAndTheEditsBehindIt) {
+  const auto mine = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  const auto other = Edit(kBob, Name("Bo"), Mask({"name"}));
+  EXPECT_EQ(NextId(), mine.mutation_id());
+  ASSERT_TRUE(
+      queue_->Conflict(mine.mutation_id(), MakeProfile(kAda, "Ada K.", "ada@k.org", 7)).ok());
+  EXPECT_EQ(queue_->ResolveKeepServer(kBob).code(), absl::StatusCode::kFailedPrecondition);
+
+  ASSERT_TRUE(queue_->ResolveKeepServer(kAda).ok());
+  Reopen();
+  EXPECT_TRUE(queue_->MutationsOf(kAda).empty());
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSynced);
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->ShortDebugString(),
+            MakeProfile(kAda, "Ada K.", "ada@k.org", 7).ShortDebugString());
+  EXPECT_EQ(NextId(), other.mutation_id());
+}
+
+TEST_F(MutationQueueTest, ApplyMineRequeuesAllMyFieldsAsOneMutationOnTheServerVersion) {
+  const auto mine = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const auto behind = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  EXPECT_EQ(NextId(), mine.mutation_id());
+  ASSERT_TRUE(
+      queue_->Conflict(mine.mutation_id(), MakeProfile(kAda, "Ada K.", "ada@k.org", 7)).ok());
+
+  auto replacement = queue_->ResolveApplyMine(kAda);
+  ASSERT_TRUE(replacement.ok()) << replacement.status();
+  EXPECT_NE(replacement->mutation_id(), mine.mutation_id());
+  EXPECT_NE(replacement->mutation_id(), behind.mutation_id());
+  Reopen();
+  const auto mutations = queue_->MutationsOf(kAda);
+  ASSERT_EQ(mutations.size(), 1u);
+  EXPECT_EQ(mutations[0].mutation_id(), replacement->mutation_id());
+  auto next = queue_->NextToSend();
+  ASSERT_TRUE(next.has_value());
+  const auto request = MutationQueue::ToRequest(*next);
+  EXPECT_EQ(request.mutation_id(), replacement->mutation_id());
+  EXPECT_EQ(request.expected_version(), 7);
+  EXPECT_EQ(request.profile().name(), "Ada L.");
+  EXPECT_EQ(request.profile().email(), "ada@l.org");
+  EXPECT_EQ(request.update_mask().ShortDebugString(), R"(paths: "name" paths: "email")");
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->name(), "Ada L.");
+}
+
+// A lost acknowledgement must never apply a change twice: every retry sends
+// the very same request.
+TEST_F(MutationQueueTest, ARetrySendsTheSameMutationId) {
+  const auto edit = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  auto first = queue_->NextToSend();
+  ASSERT_TRUE(first.has_value());
+  const std::string request = MutationQueue::ToRequest(*first).SerializeAsString();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    ASSERT_TRUE(queue_->SendFailed(first->mutation_id()).ok());
+    EXPECT_EQ(queue_->StateOf(kAda), SyncState::kPending);
+    auto retry = queue_->NextToSend();
+    ASSERT_TRUE(retry.has_value());
+    EXPECT_EQ(MutationQueue::ToRequest(*retry).SerializeAsString(), request);
+  }
+  Reopen();
+  auto after_restart = queue_->NextToSend();
+  ASSERT_TRUE(after_restart.has_value());
+  EXPECT_EQ(MutationQueue::ToRequest(*after_restart).SerializeAsString(), request);
+
+  ASSERT_TRUE(
+      queue_->Acknowledge(edit.mutation_id(), MakeProfile(kAda, "Ada L.", "a@b.c", 4)).ok());
+  EXPECT_EQ(queue_->Acknowledge(edit.mutation_id(), MakeProfile(kAda, "Ada L.", "a@b.c", 4)).code(),
+            absl::StatusCode::kNotFound)
+      << "a duplicate acknowledgement changes nothing";
+}
+
+// redux-offline #281 (outbox empty after a restart) and #368 (a persisted
+// "busy" flag leaves the queue stuck).
+TEST_F(MutationQueueTest, ARestartRestoresTheQueueAndResendsWhatWasInFlight) {
+  auto create =
+      queue_->EnqueueCreate(MakeProfile("", "Nia", "nia@example.com", 0), Mask({"name", "email"}));
+  ASSERT_TRUE(create.ok());
+  const auto bob = Edit(kBob, Name("Bo"), Mask({"name"}));
+  const auto nia = Edit(create->profile_id(), Name("Nia N."), Mask({"name"}));
+  EXPECT_EQ(NextId(), create->mutation_id());
+  EXPECT_EQ(NextId(), bob.mutation_id());
+  EXPECT_EQ(queue_->StateOf(create->profile_id()), SyncState::kSyncing);
+  const std::string digest = Digest(store_->state());
+
+  Reopen();
+  EXPECT_EQ(Digest(store_->state()), digest);
+  EXPECT_EQ(queue_->PendingCount(), 3u);
+  EXPECT_EQ(queue_->StateOf(create->profile_id()), SyncState::kPending);
+  EXPECT_EQ(NextId(), create->mutation_id());
+  EXPECT_EQ(NextId(), bob.mutation_id());
+  EXPECT_EQ(NextId(), "none");
+  ASSERT_TRUE(queue_
+                  ->Acknowledge(create->mutation_id(),
+                                MakeProfile(create->profile_id(), "Nia", "nia@example.com", 1))
+                  .ok());
+  auto next = queue_->NextToSend();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->mutation_id(), nia.mutation_id());
+  EXPECT_EQ(next->base_version(), 1);
+}
+
+// Write-ahead: whatever a call returned is already on disk, so a copy of the
+// folder taken right after any call reopens to the same state.
+TEST_F(MutationQueueTest, EveryTransitionIsDurableWhenItReturns) {
+  auto durable = [&] {
+    QTemporaryDir copy;
+    for (const QString& name : QDir(dir_.path()).entryList(QDir::Files)) {
+      QFile::copy(QDir(dir_.path()).filePath(name), QDir(copy.path()).filePath(name));
+    }
+    auto reopened = LocalStore::Open(copy.path(), {});
+    return reopened.ok() && Digest((*reopened)->state()) == Digest(store_->state());
+  };
+  const auto a1 = Edit(kAda, Name("A1"), Mask({"name"}));
+  EXPECT_TRUE(durable());
+  Edit(kAda, Name("A2"), Mask({"name"}));
+  const auto b1 = Edit(kBob, Name(""), Mask({"name"}));
+  EXPECT_EQ(NextId(), a1.mutation_id());
+  ASSERT_TRUE(queue_->Conflict(a1.mutation_id(), MakeProfile(kAda, "X", "x@y.z", 9)).ok());
+  EXPECT_TRUE(durable());
+  EXPECT_EQ(NextId(), b1.mutation_id());
+  ASSERT_TRUE(queue_->Reject(b1.mutation_id(), "invalid", {}).ok());
+  EXPECT_TRUE(durable());
+  ASSERT_TRUE(queue_->ResolveApplyMine(kAda).ok());
+  EXPECT_TRUE(durable());
+  ASSERT_TRUE(queue_
+                  ->Acknowledge(queue_->NextToSend().value().mutation_id(),
+                                MakeProfile(kAda, "A2", "x@y.z", 10))
+                  .ok());
+  EXPECT_TRUE(durable());
+  ASSERT_TRUE(queue_->ApplyServerProfiles({MakeProfile(kCy, "C", "c@d.e", 2)}, "cursor-9").ok());
+  EXPECT_TRUE(durable());
+  EXPECT_EQ(queue_->cursor(), "cursor-9");
+}
+
+TEST_F(MutationQueueTest, PulledServerDataReplacesTheCacheUnderThePendingFields) {
+  Edit(kAda, Name("Mine"), Mask({"name"}));
+  ASSERT_TRUE(queue_
+                  ->ApplyServerProfiles({MakeProfile(kAda, "Theirs", "new@example.com", 4),
+                                         MakeProfile(kBob, "Robert", "bob@example.com", 2)},
+                                        "cursor-1")
+                  .ok());
+  EXPECT_EQ(queue_->EffectiveProfile(kBob)->name(), "Robert");
+  Profile ada = *queue_->EffectiveProfile(kAda);
+  EXPECT_EQ(ada.name(), "Mine");
+  EXPECT_EQ(ada.email(), "new@example.com");
+  EXPECT_EQ(ada.version(), 4);
+  EXPECT_EQ(queue_->MutationsOf(kAda)[0].base_version(), 3)
+      << "a pull never rebases an edit: the server must see that it was stale";
+  Reopen();
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->ShortDebugString(), ada.ShortDebugString());
+  EXPECT_EQ(queue_->cursor(), "cursor-1");
+  EXPECT_EQ(queue_->ProfileIds(), (std::vector<std::string>{kAda, kBob, kCy}));
+}
+
+}  // namespace
+}  // namespace profiles::client
