@@ -1,8 +1,10 @@
 #include "services/profile/grpc/profile_service.h"
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 
+#include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
 #include "services/profile/grpc/grpc_status.h"
 

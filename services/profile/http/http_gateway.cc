@@ -1,5 +1,6 @@
 #include "services/profile/http/http_gateway.h"
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -7,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <utility>

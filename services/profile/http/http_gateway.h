@@ -55,9 +55,13 @@ class HttpGateway {
     std::string address = "127.0.0.1:8080";
     // io_context threads, which also run the handlers (see above).
     int threads = 4;
+    // To read one whole request, and the longest idle keep-alive.
     std::chrono::milliseconds read_timeout{30000};
+    // To write one response.
     std::chrono::milliseconds write_timeout{30000};
+    // Deadline of each RPC; an expired one is answered 504.
     std::chrono::milliseconds rpc_timeout{10000};
+    // Larger request bodies are answered 413.
     size_t body_limit = 1024 * 1024;
   };
 

@@ -22,6 +22,7 @@ constexpr char kChannel[] = "profile_changes";
 constexpr int kPageSize = 500;
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+constexpr absl::Duration kFirstRecheck = absl::Milliseconds(10);
 
 // Only wakes the feed; the payload is empty and the feed re-reads storage.
 class WakeOnNotify final : public pqxx::notification_receiver {
@@ -31,24 +32,20 @@ class WakeOnNotify final : public pqxx::notification_receiver {
   void operator()(const std::string&, int) override {}
 };
 
-struct ListenConnection {
-  std::unique_ptr<pqxx::connection> connection;
-  std::unique_ptr<WakeOnNotify> receiver;  // destroyed before `connection`
-
-  void Close() {
-    try {
-      receiver.reset();  // may try to UNLISTEN on a broken connection
-    } catch (const std::exception&) {
-    }
-    connection.reset();
-  }
-};
-
 int PollTimeoutMillis(absl::Duration timeout) {
   return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout)));
 }
 
 }  // namespace
+
+struct PgChangeFeed::ListenConnection {
+  // Connects and LISTENs. Throws what libpqxx throws.
+  explicit ListenConnection(const std::string& database_url)
+      : connection(database_url), receiver(connection) {}
+
+  pqxx::connection connection;
+  WakeOnNotify receiver;  // declared after `connection`: destroyed before it
+};
 
 struct PgChangeFeed::Queue {
   absl::Mutex mu;
@@ -84,12 +81,15 @@ class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
 
 absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Options options,
                                                               ProfileRepository* repository) {
+  std::unique_ptr<PgChangeFeed::ListenConnection> listen;
   ChangeCursor start;
   try {
-    // Every transaction below the snapshot's xmin has finished, and every
-    // later one writes positions at or above (xmin, 1): the current end.
-    pqxx::connection connection(options.database_url);
-    pqxx::nontransaction txn(connection);
+    listen = std::make_unique<PgChangeFeed::ListenConnection>(options.database_url);
+    // Taken after LISTEN, so a change either notifies or is found by the
+    // first catch-up. Every transaction below the snapshot's xmin has
+    // finished, and every later one writes positions at or above (xmin, 1):
+    // this is the current end of the stream.
+    pqxx::nontransaction txn(listen->connection);
     const pqxx::row row = txn.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
     if (!absl::SimpleAtoi(row[0].c_str(), &start.txid)) {
       return absl::InternalError(absl::StrCat("unexpected snapshot xmin ", row[0].c_str()));
@@ -101,16 +101,18 @@ absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Options options,
   if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
   }
-  return std::make_unique<PgChangeFeed>(std::move(options), repository, start, wake_pipe);
+  return std::make_unique<PgChangeFeed>(std::move(options), repository, start, std::move(listen),
+                                        wake_pipe);
 }
 
 PgChangeFeed::PgChangeFeed(Options options, ProfileRepository* repository, ChangeCursor start,
-                           const int wake_pipe[2])
+                           std::unique_ptr<ListenConnection> listen, const int wake_pipe[2])
     : options_(std::move(options)),
       repository_(repository),
       wake_read_fd_(wake_pipe[0]),
       wake_write_fd_(wake_pipe[1]),
       cursor_(start),
+      listen_(std::move(listen)),
       thread_([this] { Run(); }) {}
 
 PgChangeFeed::~PgChangeFeed() {
@@ -147,56 +149,72 @@ bool PgChangeFeed::stopping() {
 }
 
 void PgChangeFeed::Run() {
-  ListenConnection listen;
   absl::Duration backoff = kMinBackoff;
   absl::Time next_connect_attempt = absl::InfinitePast();
+  // When to read again before the poll interval (zero: not before). After a
+  // notification the change may still be held back by the watermark (an
+  // older transaction, in any database of the cluster, is still running) and
+  // its release sends no notification; a failed read must be retried too.
+  absl::Duration recheck = absl::ZeroDuration();
   while (!stopping()) {
-    if (listen.connection == nullptr && absl::Now() >= next_connect_attempt) {
+    if (listen_ == nullptr && absl::Now() >= next_connect_attempt) {
       try {
-        listen.connection = std::make_unique<pqxx::connection>(options_.database_url);
-        listen.receiver = std::make_unique<WakeOnNotify>(*listen.connection);
+        listen_ = std::make_unique<ListenConnection>(options_.database_url);
         backoff = kMinBackoff;
+        // Notifications sent while disconnected were lost, and their changes
+        // may still be behind the watermark: treat it as a notification.
+        recheck = kFirstRecheck;
       } catch (const std::exception&) {
-        listen.Close();
         next_connect_attempt = absl::Now() + backoff;
         backoff = std::min(backoff * 2, kMaxBackoff);
       }
     }
-    // After (re)connecting too: notifications sent meanwhile were lost.
-    CatchUp();
+    const bool caught_up = CatchUp();
+    if (!caught_up) {
+      recheck = recheck == absl::ZeroDuration() ? kFirstRecheck
+                                                : std::min(recheck * 2, options_.poll_interval);
+    }
 
     absl::Duration timeout = options_.poll_interval;
-    if (listen.connection == nullptr) {
+    if (recheck > absl::ZeroDuration()) timeout = std::min(timeout, recheck);
+    if (listen_ == nullptr) {
       timeout =
           std::min(timeout, std::max(absl::ZeroDuration(), next_connect_attempt - absl::Now()));
     }
     pollfd fds[2] = {{wake_read_fd_, POLLIN, 0}, {-1, POLLIN, 0}};
-    if (listen.connection != nullptr) fds[1].fd = listen.connection->sock();
-    if (poll(fds, 2, PollTimeoutMillis(timeout)) < 0 && errno != EINTR) {
-      listen.Close();
-    }
-    if (listen.connection != nullptr) {
+    if (listen_ != nullptr) fds[1].fd = listen_->connection.sock();
+    poll(fds, 2, PollTimeoutMillis(timeout));
+
+    int notifications = 0;
+    if (listen_ != nullptr) {
       try {
-        listen.connection->get_notifs();
-        if (!listen.connection->is_open()) listen.Close();
+        notifications = listen_->connection.get_notifs();
+        if (!listen_->connection.is_open()) listen_.reset();
       } catch (const std::exception&) {
-        listen.Close();
+        listen_.reset();
         next_connect_attempt = absl::Now() + backoff;
       }
     }
+    if (notifications > 0) {
+      recheck = kFirstRecheck;
+    } else if (caught_up && recheck > absl::ZeroDuration()) {
+      recheck *= 2;
+      if (recheck >= options_.poll_interval) recheck = absl::ZeroDuration();
+    }
   }
-  listen.Close();
+  listen_.reset();
 }
 
-void PgChangeFeed::CatchUp() {
+bool PgChangeFeed::CatchUp() {
   while (!stopping()) {
     absl::StatusOr<ChangePage> page =
         repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true);
-    if (!page.ok()) return;  // retried at the next wake-up
+    if (!page.ok()) return false;
     if (!page->changes.empty()) Publish(page->changes);
     cursor_ = page->end;
-    if (!page->more) return;
+    if (!page->more) return true;
   }
+  return true;
 }
 
 void PgChangeFeed::Publish(const std::vector<ProfileChange>& changes) {

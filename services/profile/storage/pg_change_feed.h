@@ -9,8 +9,18 @@
 // `poll_interval` to pass, or for the destructor's wake-up pipe; then it
 // reads ProfileRepository::ChangesAfter() from its cursor in pages of 500
 // until nothing more is visible and appends each page to every subscription.
-// If the listen connection breaks, it reconnects with exponential backoff
-// (100 ms doubling to 5 s) and keeps polling meanwhile.
+// A notified change can still be hidden behind the visibility watermark (see
+// change_cursor.h) and its release sends no notification, so after each
+// notification the feed also re-reads after 10 ms, 20 ms, 40 ms, ... until
+// that reaches `poll_interval`.
+//
+// Start() begins listening before it takes its start position, so every
+// change committed after Start() returns is delivered without waiting for a
+// poll.
+// A read that fails is retried after the same growing delays. If the listen
+// connection breaks, it reconnects with exponential backoff (100 ms doubling
+// to 5 s) and keeps polling meanwhile; after every (re)connection it reads
+// what it may have missed.
 //
 // Thread-safe. The destructor returns promptly (it wakes the thread through
 // the pipe) and ends every subscription's Wait() with CANCELLED; a
@@ -28,9 +38,13 @@ namespace profiles {
 
 class PgChangeFeed final : public ChangeFeed {
  public:
-  // Use ChangeFeed::Start(). `wake_pipe` is a pipe(2) pair the feed owns.
+  // A connection that LISTENs on the change channel. Internal.
+  struct ListenConnection;
+
+  // Use ChangeFeed::Start(). Takes ownership of `listen` (already
+  // listening) and of the pipe(2) pair `wake_pipe`.
   PgChangeFeed(Options options, ProfileRepository* repository, ChangeCursor start,
-               const int wake_pipe[2]);
+               std::unique_ptr<ListenConnection> listen, const int wake_pipe[2]);
   ~PgChangeFeed() override;
 
   std::unique_ptr<Subscription> Subscribe() override;
@@ -40,8 +54,9 @@ class PgChangeFeed final : public ChangeFeed {
   class SubscriptionImpl;
 
   void Run();
-  // Reads every visible change after cursor_ and publishes it.
-  void CatchUp();
+  // Reads every visible change after cursor_ and publishes it; false if
+  // storage could not be read.
+  bool CatchUp();
   void Publish(const std::vector<ProfileChange>& changes);
   bool stopping();
 
@@ -49,7 +64,9 @@ class PgChangeFeed final : public ChangeFeed {
   ProfileRepository* const repository_;
   const int wake_read_fd_;
   const int wake_write_fd_;
-  ChangeCursor cursor_;  // used by the feed thread only
+  // Used by the feed thread only.
+  ChangeCursor cursor_;
+  std::unique_ptr<ListenConnection> listen_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

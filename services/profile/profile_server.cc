@@ -1,0 +1,171 @@
+// profile_server: the ProfileService over gRPC and its REST gateway over HTTP,
+// on PostgreSQL. Flags and wiring only; everything else lives in the
+// component libraries.
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "services/profile/grpc/profile_service.h"
+#include "services/profile/http/http_gateway.h"
+#include "services/profile/storage/change_feed.h"
+#include "services/profile/storage/migrator.h"
+#include "services/profile/storage/pg_profile_repository.h"
+
+namespace {
+
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
+}
+
+}  // namespace
+
+ABSL_FLAG(std::string, grpc_address, EnvOr("PROFILES_GRPC_ADDRESS", "127.0.0.1:50051"),
+          "host:port for gRPC (env PROFILES_GRPC_ADDRESS); port 0 picks a free one");
+ABSL_FLAG(std::string, http_address, EnvOr("PROFILES_HTTP_ADDRESS", "127.0.0.1:8080"),
+          "host:port for the REST gateway (env PROFILES_HTTP_ADDRESS); port 0 picks a free one");
+ABSL_FLAG(std::string, database_url, EnvOr("DATABASE_URL", ""),
+          "PostgreSQL connection URL, e.g. postgresql://user@host:5432/profiles "
+          "(env DATABASE_URL); required");
+ABSL_FLAG(int, pool_size, std::atoi(EnvOr("PROFILES_POOL_SIZE", "16").c_str()),
+          "PostgreSQL connections in the pool (env PROFILES_POOL_SIZE)");
+ABSL_FLAG(int, http_threads, 4, "threads serving the REST gateway");
+ABSL_FLAG(bool, migrate_only, false, "apply the database migrations and exit");
+
+namespace {
+
+constexpr char kServiceName[] = "profile.v1.ProfileService";
+
+// Abseil spells flags with underscores; people type dashes (--database-url).
+// Both are accepted by rewriting the flag name part of "--a-b=c" arguments.
+std::vector<char*> AcceptDashedFlags(int argc, char** argv, std::vector<std::string>& storage) {
+  storage.assign(argv, argv + argc);
+  std::vector<char*> rewritten;
+  for (std::string& arg : storage) {
+    if (arg.rfind("--", 0) == 0) {
+      const size_t name_end = std::min(arg.find('='), arg.size());
+      for (size_t i = 2; i < name_end; ++i) {
+        if (arg[i] == '-') arg[i] = '_';
+      }
+    }
+    rewritten.push_back(arg.data());
+  }
+  return rewritten;
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "profile_server: " << status << "\n";
+  return 1;
+}
+
+int Run() {
+  const std::string database_url = absl::GetFlag(FLAGS_database_url);
+  if (database_url.empty()) {
+    std::cerr << "profile_server: no database: pass --database-url or set DATABASE_URL "
+                 "(see --help)\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_pool_size) < 1) {
+    std::cerr << "profile_server: --pool-size must be at least 1\n";
+    return 2;
+  }
+
+  if (absl::Status migrated = profiles::ApplyMigrations(database_url); !migrated.ok()) {
+    return Fail(migrated);
+  }
+  if (absl::GetFlag(FLAGS_migrate_only)) {
+    std::cout << "profile_server: database is up to date" << std::endl;
+    return 0;
+  }
+
+  // SIGINT/SIGTERM are taken synchronously by this thread (sigtimedwait
+  // below); blocking them before any thread starts keeps them off the others.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<profiles::PgProfileRepository>> repository =
+      profiles::PgProfileRepository::Create({.database_url = database_url,
+                                             .pool_size = absl::GetFlag(FLAGS_pool_size)});
+  if (!repository.ok()) return Fail(repository.status());
+  absl::StatusOr<std::unique_ptr<profiles::ChangeFeed>> feed =
+      profiles::ChangeFeed::Start({.database_url = database_url}, repository->get());
+  if (!feed.ok()) return Fail(feed.status());
+
+  profiles::ProfileServiceImpl service(repository->get(), feed->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), grpc::InsecureServerCredentials(),
+                           &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) {
+    return Fail(absl::UnavailableError(
+        absl::StrCat("cannot listen for gRPC on ", absl::GetFlag(FLAGS_grpc_address))));
+  }
+  auto host_of = [](const std::string& address) { return address.substr(0, address.rfind(':')); };
+
+  profiles::ProfileRepository* const readiness_source = repository->get();
+  profiles::HttpGateway gateway(
+      {.address = absl::GetFlag(FLAGS_http_address), .threads = absl::GetFlag(FLAGS_http_threads)},
+      profile::v1::ProfileService::NewStub(server->InProcessChannel(grpc::ChannelArguments())),
+      [readiness_source] { return readiness_source->Ping(); });
+  if (absl::Status started = gateway.Start(); !started.ok()) return Fail(started);
+
+  std::cout << "profile_server: gRPC listening on "
+            << host_of(absl::GetFlag(FLAGS_grpc_address)) << ":" << grpc_port << "\n"
+            << "profile_server: HTTP listening on "
+            << host_of(absl::GetFlag(FLAGS_http_address)) << ":" << gateway.port() << std::endl;
+
+  // Health follows the database: not serving while PostgreSQL is unreachable.
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  for (;;) {
+    const bool ready = readiness_source->Ping().ok();
+    health->SetServingStatus(ready);
+    health->SetServingStatus(kServiceName, ready);
+    const timespec interval{2, 0};
+    const int signal = sigtimedwait(&stop_signals, nullptr, &interval);
+    if (signal == SIGINT || signal == SIGTERM) {
+      std::cout << "profile_server: " << strsignal(signal) << ", shutting down" << std::endl;
+      break;
+    }
+  }
+
+  health->Shutdown();
+  service.StopWatches();
+  gateway.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::cout << "profile_server: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves the Profiles API: gRPC (profile.v1.ProfileService, health, reflection) and its "
+      "REST gateway (/user/{id}), on PostgreSQL.\n"
+      "Flags may be written with dashes or underscores (--database-url or --database_url).\n"
+      "Example: profile_server --database-url=postgresql://postgres@127.0.0.1:5432/profiles");
+  std::vector<std::string> storage;
+  std::vector<char*> args = AcceptDashedFlags(argc, argv, storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  return Run();
+}

@@ -1,0 +1,249 @@
+// End-to-end tests of profile_server processes sharing one PostgreSQL: watch
+// streams across replicas, concurrent writers, idempotent retries across
+// replicas, and acknowledged writes surviving a SIGKILL.
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "services/profile/domain/status_details.h"
+#include "services/profile/grpc/grpc_status.h"
+#include "tests/e2e/server_process.h"
+#include "tests/support/test_database.h"
+
+namespace profiles::testing {
+namespace {
+
+using profile::v1::Profile;
+using profile::v1::ProfileEvent;
+using profile::v1::ProfileService;
+using profile::v1::UpdateProfileRequest;
+
+std::string Uuid(int kind, int n) {
+  return absl::StrFormat("%08x-0000-4000-8000-%012x", kind, n);
+}
+
+UpdateProfileRequest Write(const std::string& id, int64_t expected_version, const std::string& name,
+                           const std::string& mutation_id = "") {
+  UpdateProfileRequest request;
+  request.mutable_profile()->set_id(id);
+  request.mutable_profile()->set_name(name);
+  request.mutable_profile()->set_email("someone@example.com");
+  request.set_expected_version(expected_version);
+  request.set_mutation_id(mutation_id);
+  return request;
+}
+
+grpc::Status Call(ProfileService::Stub& stub, const UpdateProfileRequest& request,
+                  Profile* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  return stub.UpdateProfile(&context, request, response);
+}
+
+class ReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    for (auto* replica : {&first_, &second_}) {
+      absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(database_->url());
+      ASSERT_TRUE(server.ok()) << server.status();
+      *replica = *std::move(server);
+    }
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<ServerProcess> first_;
+  std::unique_ptr<ServerProcess> second_;
+};
+
+// A watcher on one replica sees writes accepted by the other one, in order.
+TEST_F(ReplicasTest, WatchOnOneReplicaCarriesWritesOfTheOther) {
+  auto watcher = first_->NewStub();
+  auto writer = second_->NewStub();
+
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = watcher->WatchProfiles(&watch_context, profile::v1::WatchProfilesRequest());
+
+  const std::string id = Uuid(1, 1);
+  Profile written;
+  ASSERT_TRUE(Call(*writer, Write(id, 0, "Grace"), &written).ok());
+  ASSERT_TRUE(Call(*writer, Write(id, 1, "Grace Hopper"), &written).ok());
+
+  std::vector<std::pair<std::string, int64_t>> seen;
+  ProfileEvent event;
+  while (seen.size() < 2 && stream->Read(&event)) {
+    seen.emplace_back(event.profile().name(), event.profile().version());
+    EXPECT_FALSE(event.cursor().empty());
+  }
+  // The first write may be folded into the second if both committed before
+  // the watcher caught up; the latest state must arrive either way.
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), (std::pair<std::string, int64_t>{"Grace Hopper", 2}));
+  watch_context.TryCancel();
+}
+
+// Events resumed from a cursor continue exactly where the last one stopped:
+// no change is skipped and none is delivered twice, across replicas.
+TEST_F(ReplicasTest, WatchResumedFromCursorMissesNothingAndRepeatsNothing) {
+  constexpr int kProfiles = 40;
+  auto a = first_->NewStub();
+  auto b = second_->NewStub();
+
+  std::atomic<bool> writing_done = false;
+  std::thread writers([&] {
+    for (int i = 0; i < kProfiles; ++i) {
+      Profile written;
+      ASSERT_TRUE(Call(i % 2 == 0 ? *a : *b, Write(Uuid(2, i), 0, absl::StrCat("p", i)), &written)
+                      .ok());
+    }
+    writing_done = true;
+  });
+
+  std::map<std::string, int> deliveries;
+  std::string cursor;
+  // Read half the events on replica A, drop the stream, resume on replica B.
+  for (ServerProcess* replica : {first_.get(), second_.get()}) {
+    auto stub = replica->NewStub();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    profile::v1::WatchProfilesRequest request;
+    request.set_since_cursor(cursor);
+    auto stream = stub->WatchProfiles(&context, request);
+    const size_t stop_at = replica == first_.get() ? kProfiles / 2 : kProfiles;
+    ProfileEvent event;
+    while (deliveries.size() < stop_at && stream->Read(&event)) {
+      ++deliveries[event.profile().id()];
+      cursor = event.cursor();
+    }
+    context.TryCancel();
+  }
+  writers.join();
+  ASSERT_TRUE(writing_done);
+  EXPECT_EQ(deliveries.size(), static_cast<size_t>(kProfiles));
+  for (const auto& [id, count] : deliveries) EXPECT_EQ(count, 1) << id;
+}
+
+// Sixteen writers on two replicas, all from the same base version: one wins,
+// every other one is told ABORTED and handed the winner's profile.
+TEST_F(ReplicasTest, SixteenWritersFromOneBaseExactlyOneWins) {
+  const std::string id = Uuid(3, 1);
+  Profile created;
+  ASSERT_TRUE(Call(*first_->NewStub(), Write(id, 0, "base"), &created).ok());
+
+  constexpr int kWriters = 16;
+  std::vector<grpc::Status> results(kWriters);
+  std::vector<Profile> responses(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      auto stub = (i % 2 == 0 ? first_ : second_)->NewStub();
+      results[i] = Call(*stub, Write(id, 1, absl::StrCat("writer ", i)), &responses[i]);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  int winners = 0;
+  std::string winner_name;
+  for (int i = 0; i < kWriters; ++i) {
+    if (results[i].ok()) {
+      ++winners;
+      winner_name = responses[i].name();
+      EXPECT_EQ(responses[i].version(), 2);
+    } else {
+      EXPECT_EQ(results[i].error_code(), grpc::StatusCode::ABORTED) << results[i].error_message();
+    }
+  }
+  ASSERT_EQ(winners, 1);
+  for (int i = 0; i < kWriters; ++i) {
+    if (results[i].ok()) continue;
+    std::optional<Profile> current = ConflictingProfile(FromGrpcStatus(results[i]));
+    ASSERT_TRUE(current.has_value()) << "ABORTED without the current profile";
+    EXPECT_EQ(current->version(), 2);
+    EXPECT_EQ(current->name(), winner_name);
+  }
+}
+
+// A retry of a mutation, even through another replica, returns the first
+// result and does not apply the change again.
+TEST_F(ReplicasTest, RetriedMutationThroughAnotherReplicaAppliesOnce) {
+  const std::string id = Uuid(4, 1);
+  const std::string mutation = Uuid(5, 1);
+  Profile first_result;
+  Profile second_result;
+  ASSERT_TRUE(Call(*first_->NewStub(), Write(id, 0, "once", mutation), &first_result).ok());
+  ASSERT_TRUE(Call(*second_->NewStub(), Write(id, 0, "once", mutation), &second_result).ok());
+  EXPECT_EQ(second_result.version(), 1);
+  EXPECT_EQ(second_result.SerializeAsString(), first_result.SerializeAsString());
+}
+
+// Writes acknowledged before a SIGKILL are all there after a restart, and the
+// one in flight when the server died is applied once when it is retried.
+TEST_F(ReplicasTest, AcknowledgedWritesSurviveSigkillAndInFlightRetryAppliesOnce) {
+  const std::string id = Uuid(6, 1);
+  auto stub = first_->NewStub();
+  Profile latest;
+  ASSERT_TRUE(Call(*stub, Write(id, 0, "v1", Uuid(7, 0)), &latest).ok());
+
+  std::atomic<int> acknowledged = 1;
+  std::atomic<int> attempted = 1;
+  std::thread writer([&] {
+    for (int n = 1;; ++n) {
+      attempted = n + 1;
+      Profile result;
+      if (!Call(*stub, Write(id, n, absl::StrCat("v", n + 1), Uuid(7, n)), &result).ok()) return;
+      acknowledged = n + 1;
+    }
+  });
+  while (acknowledged < 50) std::this_thread::yield();
+  first_->StopWith(SIGKILL);
+  writer.join();
+
+  // Retry the mutation that was in flight, through the surviving replica.
+  const int in_flight = attempted;
+  Profile retried;
+  const grpc::Status retry = Call(*second_->NewStub(),
+                                  Write(id, in_flight - 1, absl::StrCat("v", in_flight),
+                                        Uuid(7, in_flight - 1)),
+                                  &retried);
+  ASSERT_TRUE(retry.ok()) << retry.error_message();
+  EXPECT_EQ(retried.version(), in_flight);
+
+  grpc::ClientContext context;
+  profile::v1::GetProfileRequest get;
+  get.set_id(id);
+  Profile stored;
+  ASSERT_TRUE(second_->NewStub()->GetProfile(&context, get, &stored).ok());
+  EXPECT_GE(stored.version(), acknowledged.load());
+  EXPECT_EQ(stored.version(), in_flight);
+  EXPECT_EQ(stored.name(), absl::StrCat("v", in_flight));
+}
+
+TEST_F(ReplicasTest, SigtermShutsDownCleanly) {
+  auto stub = first_->NewStub();
+  grpc::ClientContext watch_context;
+  auto stream = stub->WatchProfiles(&watch_context, profile::v1::WatchProfilesRequest());
+  const int wait_status = first_->StopWith(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(wait_status));
+  EXPECT_EQ(WEXITSTATUS(wait_status), 0);
+  ProfileEvent event;
+  while (stream->Read(&event)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace profiles::testing

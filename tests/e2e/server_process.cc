@@ -1,0 +1,117 @@
+#include "tests/e2e/server_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace profiles::testing {
+namespace {
+
+// Reads the child's output line by line until both addresses are known.
+// The output is echoed to our stderr so a failing test shows the server log.
+absl::Status ReadAddresses(int fd, absl::Time deadline, std::string& grpc_address,
+                           std::string& http_address) {
+  std::string pending;
+  constexpr std::string_view kGrpc = "gRPC listening on ";
+  constexpr std::string_view kHttp = "HTTP listening on ";
+  while (grpc_address.empty() || http_address.empty()) {
+    const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (wait_ms <= 0) return absl::DeadlineExceededError("profile_server did not become ready");
+    pollfd descriptor{fd, POLLIN, 0};
+    if (poll(&descriptor, 1, static_cast<int>(wait_ms)) <= 0) continue;
+    char buffer[4096];
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n <= 0) return absl::InternalError("profile_server exited before it was ready");
+    std::cerr.write(buffer, n);
+    pending.append(buffer, static_cast<size_t>(n));
+    for (size_t end; (end = pending.find('\n')) != std::string::npos; pending.erase(0, end + 1)) {
+      const std::string line = pending.substr(0, end);
+      if (size_t at = line.find(kGrpc); at != std::string::npos) {
+        grpc_address = line.substr(at + kGrpc.size());
+      }
+      if (size_t at = line.find(kHttp); at != std::string::npos) {
+        http_address = line.substr(at + kHttp.size());
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    const std::string& database_url, absl::Duration ready_timeout) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+
+  std::vector<std::string> args = {PROFILE_SERVER_BINARY, "--database-url=" + database_url,
+                                   "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+                                   "--pool-size=8"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_fds[1]);
+  if (spawned != 0) {
+    close(pipe_fds[0]);
+    return absl::InternalError(absl::StrCat("cannot start profile_server: ", std::strerror(spawned)));
+  }
+  std::unique_ptr<ServerProcess> server(new ServerProcess(pid, pipe_fds[0]));
+  if (absl::Status ready = ReadAddresses(server->output_fd_, absl::Now() + ready_timeout,
+                                         server->grpc_address_, server->http_address_);
+      !ready.ok()) {
+    return ready;
+  }
+  server->log_copier_ = std::thread([fd = server->output_fd_] {
+    char buffer[4096];
+    for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) std::cerr.write(buffer, n);
+  });
+  return server;
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) StopWith(SIGKILL);
+  if (log_copier_.joinable()) log_copier_.join();
+  close(output_fd_);
+}
+
+std::unique_ptr<profile::v1::ProfileService::Stub> ServerProcess::NewStub() const {
+  grpc::ChannelArguments arguments;
+  // A separate connection per stub, as separate devices or services would have.
+  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return profile::v1::ProfileService::NewStub(grpc::CreateCustomChannel(
+      grpc_address_, grpc::InsecureChannelCredentials(), arguments));
+}
+
+int ServerProcess::StopWith(int signal) {
+  int wait_status = 0;
+  if (pid_ <= 0) return wait_status;
+  kill(pid_, signal);
+  while (waitpid(pid_, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = 0;
+  return wait_status;
+}
+
+}  // namespace profiles::testing

@@ -1,0 +1,59 @@
+#ifndef PROFILES_TESTS_E2E_SERVER_PROCESS_H_
+#define PROFILES_TESTS_E2E_SERVER_PROCESS_H_
+
+// ServerProcess runs a real profile_server as a child process, the way it
+// runs in production, for end-to-end and fault tests: several replicas on one
+// database, SIGKILL in the middle of a write, restart.
+//
+// Both ports are chosen by the kernel (address 127.0.0.1:0) and read back
+// from the "listening on" lines the server prints once it is ready, so tests
+// never race for a port and never sleep waiting for readiness.
+//
+// Not thread-safe. The destructor kills the child if it still runs.
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "profile/v1/profile.grpc.pb.h"
+
+namespace profiles::testing {
+
+class ServerProcess {
+ public:
+  // Starts profile_server on `database_url` and waits until it is ready.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::string& database_url, absl::Duration ready_timeout = absl::Seconds(30));
+
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  const std::string& grpc_address() const { return grpc_address_; }
+  const std::string& http_address() const { return http_address_; }
+  // A new stub on a new channel to this server.
+  std::unique_ptr<profile::v1::ProfileService::Stub> NewStub() const;
+
+  // Sends `signal` and waits for the process to end; returns its raw wait
+  // status.
+  int StopWith(int signal);
+
+ private:
+  ServerProcess(pid_t pid, int output_fd) : pid_(pid), output_fd_(output_fd) {}
+
+  pid_t pid_;
+  int output_fd_;
+  // After start-up, copies the server's log to our stderr until it exits, so
+  // the child never blocks on a full pipe and a failing test shows the log.
+  std::thread log_copier_;
+  std::string grpc_address_;
+  std::string http_address_;
+};
+
+}  // namespace profiles::testing
+
+#endif  // PROFILES_TESTS_E2E_SERVER_PROCESS_H_
