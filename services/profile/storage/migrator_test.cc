@@ -1,10 +1,13 @@
 #include "services/profile/storage/migrator.h"
 
 #include <iostream>
+#include <latch>
 #include <memory>
 #include <pqxx/pqxx>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -15,6 +18,9 @@ namespace {
 
 using ::profiles::testing::RandomUuid;
 using ::profiles::testing::TestDatabase;
+
+// Removes everything the migrations created.
+constexpr char kEmptySchema[] = "DROP SCHEMA public CASCADE; CREATE SCHEMA public;";
 
 // Captures what is written to std::cerr while alive.
 class CerrCapture {
@@ -43,6 +49,12 @@ class MigratorTest : public ::testing::Test {
                         RandomUuid(), "', ", name, ", ", email, ", ", avatar, ", 1)");
   }
 
+  size_t SchemaMigrationCount() {
+    pqxx::connection connection(database_->url());
+    pqxx::nontransaction txn(connection);
+    return txn.exec1("SELECT count(*) FROM schema_migrations")[0].as<size_t>();
+  }
+
   std::unique_ptr<TestDatabase> database_;
 };
 
@@ -57,18 +69,34 @@ TEST_F(MigratorTest, EmbeddedMigrationsAreNumberedFromOneInOrder) {
 }
 
 TEST_F(MigratorTest, FirstRunAppliesAndLogsEveryMigration) {
-  absl::StatusOr<std::unique_ptr<TestDatabase>> fresh = TestDatabase::Create();
-  ASSERT_TRUE(fresh.ok()) << fresh.status();
-  ASSERT_TRUE((*fresh)
-                  ->ExecuteSql("DROP TABLE schema_migrations, profiles, applied_mutations; "
-                               "DROP SEQUENCE profile_change_seq; "
-                               "DROP FUNCTION profiles_apply_write, profiles_write_fingerprint, "
-                               "profiles_notify_change")
-                  .ok());
+  ASSERT_TRUE(database_->ExecuteSql(kEmptySchema).ok());
   CerrCapture capture;
-  const absl::Status status = ApplyMigrations((*fresh)->url());
+  const absl::Status status = ApplyMigrations(database_->url());
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_NE(capture.text().find("migrate: applied 0001_init"), std::string::npos) << capture.text();
+  for (const Migration& migration : EmbeddedMigrations()) {
+    EXPECT_NE(capture.text().find("migrate: applied " + migration.name + "\n"), std::string::npos)
+        << capture.text();
+  }
+  EXPECT_EQ(SchemaMigrationCount(), EmbeddedMigrations().size());
+}
+
+TEST_F(MigratorTest, ReplicasStartingTogetherApplyEachMigrationOnce) {
+  ASSERT_TRUE(database_->ExecuteSql(kEmptySchema).ok());
+  constexpr int kReplicas = 4;
+  std::vector<absl::Status> statuses(kReplicas);
+  {
+    std::latch start(kReplicas);
+    std::vector<std::thread> replicas;
+    for (int i = 0; i < kReplicas; ++i) {
+      replicas.emplace_back([&, i] {
+        start.arrive_and_wait();
+        statuses[i] = ApplyMigrations(database_->url());
+      });
+    }
+    for (std::thread& replica : replicas) replica.join();
+  }
+  for (const absl::Status& status : statuses) EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(SchemaMigrationCount(), EmbeddedMigrations().size());
 }
 
 TEST_F(MigratorTest, SecondRunAppliesNothing) {

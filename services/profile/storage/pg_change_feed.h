@@ -12,15 +12,14 @@
 // A notified change can still be hidden behind the visibility watermark (see
 // change_cursor.h) and its release sends no notification, so after each
 // notification the feed also re-reads after 10 ms, 20 ms, 40 ms, ... until
-// that reaches `poll_interval`.
+// that reaches `poll_interval`. A read that fails is retried after the same
+// growing delays. If the listen connection breaks, it reconnects with
+// exponential backoff (100 ms doubling to 5 s) and keeps polling meanwhile;
+// after every (re)connection it reads what it may have missed.
 //
 // Start() begins listening before it takes its start position, so every
 // change committed after Start() returns is delivered without waiting for a
 // poll.
-// A read that fails is retried after the same growing delays. If the listen
-// connection breaks, it reconnects with exponential backoff (100 ms doubling
-// to 5 s) and keeps polling meanwhile; after every (re)connection it reads
-// what it may have missed.
 //
 // Thread-safe. The destructor returns promptly (it wakes the thread through
 // the pipe) and ends every subscription's Wait() with CANCELLED; a
