@@ -53,7 +53,8 @@ class ChangeFeed {
   };
 
   // Starts the feed at the current end of the change stream. `repository`
-  // must outlive the feed. UNAVAILABLE if the database cannot be reached.
+  // must outlive the feed. UNAVAILABLE if the database cannot be reached;
+  // INVALID_ARGUMENT unless poll_interval > 0 and max_queued_changes >= 1.
   static absl::StatusOr<std::unique_ptr<ChangeFeed>> Start(Options options,
                                                            ProfileRepository* repository);
 

@@ -163,5 +163,35 @@ TEST_F(ConcurrencyTest, ConcurrentRetriesOfOneCreateApplyOnce) {
   EXPECT_EQ(AppliedMutationCount(), 1);
 }
 
+TEST_F(ConcurrencyTest, OneMutationIdOnDifferentProfilesAppliesOnlyOne) {
+  constexpr int kWriters = 8;
+  const std::string mutation = RandomUuid();
+  std::vector<std::string> ids;
+  for (int i = 0; i < kWriters; ++i) ids.push_back(RandomUuid());
+
+  // No record exists when they start, so each writes its own profile; the
+  // idempotency record's key lets one commit, the others are refused.
+  std::vector<absl::StatusOr<profile::v1::Profile>> results(kWriters);
+  RunTogether(kWriters, [&](int i) {
+    results[i] =
+        repository_->Apply(CreateWrite(ids[i], "Ann", "ann@example.com", std::nullopt, mutation));
+  });
+
+  int applied = 0;
+  for (int i = 0; i < kWriters; ++i) {
+    if (results[i].ok()) {
+      ++applied;
+      continue;
+    }
+    ASSERT_EQ(results[i].status().code(), absl::StatusCode::kInvalidArgument)
+        << results[i].status();
+    ASSERT_TRUE(ErrorInfoOf(results[i].status()).has_value());
+    EXPECT_EQ(ErrorInfoOf(results[i].status())->reason(), kMutationIdReusedReason);
+    EXPECT_EQ(repository_->Get(ids[i]).status().code(), absl::StatusCode::kNotFound);
+  }
+  EXPECT_EQ(applied, 1);
+  EXPECT_EQ(AppliedMutationCount(), 1);
+}
+
 }  // namespace
 }  // namespace profiles

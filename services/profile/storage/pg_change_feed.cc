@@ -81,6 +81,10 @@ class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
 
 absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Options options,
                                                               ProfileRepository* repository) {
+  if (options.poll_interval <= absl::ZeroDuration() || options.max_queued_changes < 1) {
+    return absl::InvalidArgumentError(
+        "the change feed needs a positive poll interval and max_queued_changes");
+  }
   std::unique_ptr<PgChangeFeed::ListenConnection> listen;
   ChangeCursor start;
   try {

@@ -196,5 +196,22 @@ TEST_F(PgChangeFeedTest, StartFailsWhenDatabaseIsUnreachable) {
   EXPECT_EQ(feed.status().code(), absl::StatusCode::kUnavailable) << feed.status();
 }
 
+TEST_F(PgChangeFeedTest, StartRejectsOptionsThatWouldSpinOrDropEverything) {
+  EXPECT_EQ(ChangeFeed::Start({.database_url = database_->url(),
+                               .poll_interval = absl::ZeroDuration(),
+                               .max_queued_changes = 10},
+                              feed_repository_.get())
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChangeFeed::Start({.database_url = database_->url(),
+                               .poll_interval = absl::Seconds(1),
+                               .max_queued_changes = 0},
+                              feed_repository_.get())
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace profiles
