@@ -232,16 +232,26 @@ TEST_F(ReplicasTest, AcknowledgedWritesSurviveSigkillAndInFlightRetryAppliesOnce
   EXPECT_EQ(stored.name(), absl::StrCat("v", in_flight));
 }
 
-TEST_F(ReplicasTest, SigtermShutsDownCleanly) {
+// SIGTERM ends open watch streams with UNAVAILABLE (clients resume from their
+// cursor on another replica) and the server exits with status 0.
+TEST_F(ReplicasTest, SigtermEndsWatchesAndExitsCleanly) {
   auto stub = first_->NewStub();
   grpc::ClientContext watch_context;
   auto stream = stub->WatchProfiles(&watch_context, profile::v1::WatchProfilesRequest());
+  Profile written;
+  ASSERT_TRUE(Call(*stub, Write(Uuid(8, 1), 0, "live"), &written).ok());
+  ProfileEvent event;
+  ASSERT_TRUE(stream->Read(&event));  // the stream is live when the signal comes
+
+  // A real client keeps reading; the server waits for it to take the status.
+  std::thread reader([&] {
+    while (stream->Read(&event)) {
+    }
+  });
   const int wait_status = first_->StopWith(SIGTERM);
+  reader.join();
   ASSERT_TRUE(WIFEXITED(wait_status));
   EXPECT_EQ(WEXITSTATUS(wait_status), 0);
-  ProfileEvent event;
-  while (stream->Read(&event)) {
-  }
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
