@@ -225,8 +225,6 @@ absl::Status HttpGateway::Start() {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     threads_.emplace_back([this] { io_context_->run(); });
   }
-  LogLine(absl::StrCat("http: listening on ", endpoint.address().to_string(), ":", port_, " (",
-                       threads_.size(), " threads)"));
   return absl::OkStatus();
 }
 

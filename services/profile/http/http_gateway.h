@@ -20,8 +20,8 @@
 // also the number of requests transcoded at once; the in-process channel
 // makes each call short, and more threads than cores are fine.
 //
-// Logging: the listening address at Start(), and one line per 5xx response
-// (stderr). Nothing per successful request.
+// Logging: one line per 5xx response (stderr), nothing per successful
+// request. The caller prints the address it listens on (see port()).
 //
 // Example:
 //   HttpGateway gateway({.address = "127.0.0.1:8080"},
