@@ -243,19 +243,23 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
 
 QString LocalStore::PathOf(const char* name) const { return QDir(directory_).filePath(name); }
 
-void LocalStore::Quarantine(const QString& path, const std::string& why) {
+absl::Status LocalStore::Quarantine(const QString& path, const std::string& why) {
   const QString aside = path + ".corrupt-" + QString::number(QDateTime::currentMSecsSinceEpoch());
-  QFile::rename(path, aside);
+  qCWarning(lcStore) << "store file" << path << "unreadable:" << why.c_str() << "- moving it to"
+                     << aside;
+  // Never start over on top of a file that could not be set aside.
+  if (!QFile::rename(path, aside)) {
+    return absl::InternalError("cannot set aside the unreadable " + path.toStdString());
+  }
   report_.problems.push_back(QFileInfo(path).fileName().toStdString() + ": " + why + "; moved to " +
                              QFileInfo(aside).fileName().toStdString());
-  qCWarning(lcStore) << "store file" << path << "unreadable:" << why.c_str() << "- moved to"
-                     << aside;
+  return absl::OkStatus();
 }
 
 absl::Status LocalStore::Load() {
-  if (absl::Status status = LoadSnapshot(); !status.ok()) return status;
   bool needs_compaction = false;
   bool needs_reset = false;
+  if (absl::Status status = LoadSnapshot(&needs_compaction); !status.ok()) return status;
   if (absl::Status status = LoadJournal(&needs_compaction, &needs_reset); !status.ok()) {
     return status;
   }
@@ -266,15 +270,14 @@ absl::Status LocalStore::Load() {
   return OpenJournalForAppend();
 }
 
-absl::Status LocalStore::LoadSnapshot() {
+absl::Status LocalStore::LoadSnapshot(bool* needs_compaction) {
   const QString path = PathOf(kSnapshotFileName);
   if (!QFileInfo::exists(path)) return absl::OkStatus();
   StoreFileReader reader(path);
   FileHeader header;
   if (!reader.ReadHeader(&header)) {
     reader.Close();
-    Quarantine(path, reader.problem());
-    return absl::OkStatus();
+    return Quarantine(path, reader.problem());
   }
   if (header.schema_version() > kSchemaVersion) {
     return absl::FailedPreconditionError("the local store was written by a newer release (schema " +
@@ -282,8 +285,7 @@ absl::Status LocalStore::LoadSnapshot() {
   }
   if (header.schema_version() != kSchemaVersion || header.kind() != FileHeader::KIND_SNAPSHOT) {
     reader.Close();
-    Quarantine(path, "not a version " + std::to_string(kSchemaVersion) + " snapshot");
-    return absl::OkStatus();
+    return Quarantine(path, "not a version " + std::to_string(kSchemaVersion) + " snapshot");
   }
   generation_ = header.generation();
   state_.next_sequence = std::max<uint64_t>(header.next_sequence(), 1);
@@ -291,7 +293,8 @@ absl::Status LocalStore::LoadSnapshot() {
   while (reader.Next(&record)) ApplyRecord(record, &state_);
   if (!reader.problem().empty()) {
     // Snapshots are renamed into place whole; damage here is the disk's.
-    // Keep what is readable; the next compaction rewrites the file.
+    // Keep what is readable and write a sound snapshot of it.
+    *needs_compaction = true;
     report_.problems.push_back(std::string("snapshot: ") + reader.problem());
     qCWarning(lcStore) << "snapshot damaged at offset" << reader.good_end() << ":"
                        << reader.problem().c_str();
@@ -313,9 +316,8 @@ absl::Status LocalStore::LoadJournal(bool* needs_compaction, bool* needs_reset) 
     FileHeader header;
     if (!reader.ReadHeader(&header)) {
       reader.Close();
-      Quarantine(path, reader.problem());
       *needs_reset = true;
-      return absl::OkStatus();
+      return Quarantine(path, reader.problem());
     }
     if (header.schema_version() > kSchemaVersion) {
       return absl::FailedPreconditionError(
@@ -325,9 +327,8 @@ absl::Status LocalStore::LoadJournal(bool* needs_compaction, bool* needs_reset) 
     if (header.schema_version() == 0 ||
         (header.schema_version() == kSchemaVersion && header.kind() != FileHeader::KIND_JOURNAL)) {
       reader.Close();
-      Quarantine(path, "not a journal");
       *needs_reset = true;
-      return absl::OkStatus();
+      return Quarantine(path, "not a journal");
     }
     if (header.generation() < generation_) {
       report_.stale_journal_discarded = true;
@@ -341,6 +342,7 @@ absl::Status LocalStore::LoadJournal(bool* needs_compaction, bool* needs_reset) 
                                  " is ahead of the snapshot's " + std::to_string(generation_));
       qCWarning(lcStore) << "snapshot of generation" << header.generation() << "missing";
       generation_ = header.generation();
+      *needs_compaction = true;
     }
     const bool upgrading = header.schema_version() == 1;
     if (upgrading) {

@@ -133,11 +133,12 @@ class LocalStore {
   LocalStore(const QString& directory, const Options& options);
 
   absl::Status Load();
-  absl::Status LoadSnapshot();
+  absl::Status LoadSnapshot(bool* needs_compaction);
   absl::Status LoadJournal(bool* needs_compaction, bool* needs_reset);
   absl::Status ResetJournal(uint64_t generation);
   absl::Status OpenJournalForAppend();
-  void Quarantine(const QString& path, const std::string& why);
+  // Renames an unreadable store file aside (never deletes it).
+  absl::Status Quarantine(const QString& path, const std::string& why);
   QString PathOf(const char* name) const;
 
   const QString directory_;

@@ -24,6 +24,9 @@ using testing::Digest;
 using testing::MakeProfile;
 using testing::Mask;
 
+constexpr char kAda[] = "00000000-0000-4000-8000-00000000000a";
+constexpr char kNew[] = "00000000-0000-4000-8000-00000000000b";
+
 constexpr LocalStore::Options kNeverCompact{.compaction_min_journal_bytes = int64_t{1} << 40};
 
 std::string ReadAll(const QString& path) {
@@ -357,7 +360,37 @@ TEST(LocalStore, AJournalAheadOfItsSnapshotIsReplayedAndReported) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->state().cursor, "kept");
   EXPECT_EQ(store->open_report().problems.size(), 1u);
-  EXPECT_EQ(store->generation(), 2u);
+  EXPECT_EQ(store->generation(), 3u) << "a sound snapshot was written at once";
+  store.reset();
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(reopened->state().cursor, "kept");
+  EXPECT_TRUE(reopened->open_report().problems.empty());
+}
+
+TEST(LocalStore, ADamagedSnapshotKeepsItsReadablePrefixAndIsRewritten) {
+  QTemporaryDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    MutationQueue queue(store.get());
+    ASSERT_TRUE(queue
+                    .ApplyServerProfiles({MakeProfile(kAda, "Ada", "a@x.org", 1),
+                                          MakeProfile(kNew, "Nia", "n@x.org", 1)},
+                                         "")
+                    .ok());
+    ASSERT_TRUE(store->Compact().ok());
+  }
+  std::string snapshot = ReadAll(In(dir, kSnapshotFileName));
+  snapshot.back() = static_cast<char>(snapshot.back() ^ 1);
+  WriteAll(In(dir, kSnapshotFileName), snapshot);
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->state().profiles.size(), 1u);
+    EXPECT_EQ(store->open_report().problems.size(), 1u);
+  }
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(reopened->state().profiles.size(), 1u);
+  EXPECT_TRUE(reopened->open_report().problems.empty());
 }
 
 // Version 1 wrote one journal, with a header of only a schema version and
@@ -372,9 +405,6 @@ std::string V1Frame(const google::protobuf::Message& message) {
   for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
   return frame + payload;
 }
-
-constexpr char kAda[] = "00000000-0000-4000-8000-00000000000a";
-constexpr char kNew[] = "00000000-0000-4000-8000-00000000000b";
 
 std::string V1Journal() {
   FileHeader header;
