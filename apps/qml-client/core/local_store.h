@@ -87,7 +87,7 @@ class LocalStore {
  public:
   struct Options {
     // Compact once the journal is larger than this and than the snapshot.
-    int64_t compaction_min_journal_bytes = 4 * 1024 * 1024;
+    int64_t compaction_min_journal_bytes = int64_t{4} * 1024 * 1024;
   };
 
   // What Open() had to repair; all zero/false/empty for a clean open.

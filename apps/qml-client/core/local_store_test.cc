@@ -230,7 +230,7 @@ TEST(LocalStore, AnUnreadableHeaderIsSetAsideNotFatal) {
 // journal takes one small record, the snapshot is not rewritten.
 TEST(LocalStore, AnEditAppendsOneSmallRecordWhateverTheCacheSize) {
   QTemporaryDir dir;
-  auto store = OpenOrDie(dir.path(), {.compaction_min_journal_bytes = 64 * 1024});
+  auto store = OpenOrDie(dir.path(), {.compaction_min_journal_bytes = int64_t{64} * 1024});
   std::vector<profile::v1::Profile> profiles;
   for (int i = 0; i < 10000; ++i) {
     char id[37];
