@@ -13,7 +13,9 @@ namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+// Catch-up pages with avatars hold up to 256 KiB per profile.
 constexpr int kCatchUpPageSize = 500;
+constexpr int kCatchUpPageSizeWithAvatars = 50;
 // How often a watch stream looks up from waiting to notice a cancelled call
 // or a shutting-down server.
 constexpr absl::Duration kWatchWakeInterval = absl::Milliseconds(250);
@@ -124,7 +126,9 @@ grpc::Status ProfileServiceImpl::WatchProfiles(
     if (catch_up) {
       for (bool more = true; more;) {
         absl::StatusOr<ChangePage> page =
-            repository_->ChangesAfter(*cursor, kCatchUpPageSize, include_avatars);
+            repository_->ChangesAfter(
+            *cursor, include_avatars ? kCatchUpPageSizeWithAvatars : kCatchUpPageSize,
+            include_avatars);
         if (!page.ok()) return Reply("WatchProfiles", page.status());
         for (const ProfileChange& change : page->changes) {
           if (!send(change)) return grpc::Status::CANCELLED;

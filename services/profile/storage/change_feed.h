@@ -15,7 +15,8 @@
 // A watcher subscribes first and then catches up from its own cursor with
 // ChangesAfter(); after that, the feed's batches contain every change it has
 // not seen (it drops changes at or before its cursor). A subscription that
-// falls more than `max_queued_changes` behind is marked lagged instead of
+// holds more than `max_queued_bytes` of unread changes (avatars make the
+// size of a change vary from bytes to 256 KiB) is marked lagged instead of
 // growing without bound; its owner catches up from storage again.
 //
 // Thread-safe. Destroying the feed stops the thread and ends every
@@ -38,7 +39,7 @@ class ChangeFeed {
   struct Options {
     std::string database_url;
     absl::Duration poll_interval = absl::Seconds(1);
-    size_t max_queued_changes = 10000;
+    size_t max_queued_bytes = 64 << 20;
   };
 
   class Subscription {
@@ -54,7 +55,7 @@ class ChangeFeed {
 
   // Starts the feed at the current end of the change stream. `repository`
   // must outlive the feed. UNAVAILABLE if the database cannot be reached;
-  // INVALID_ARGUMENT unless poll_interval > 0 and max_queued_changes >= 1.
+  // INVALID_ARGUMENT unless poll_interval > 0 and max_queued_bytes >= 1.
   static absl::StatusOr<std::unique_ptr<ChangeFeed>> Start(Options options,
                                                            ProfileRepository* repository);
 

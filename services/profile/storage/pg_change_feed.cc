@@ -19,7 +19,9 @@ namespace profiles {
 namespace {
 
 constexpr char kChannel[] = "profile_changes";
-constexpr int kPageSize = 500;
+// Pages carry avatars (up to 256 KiB each): small pages bound the memory a
+// read holds.
+constexpr int kPageSize = 100;
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 constexpr absl::Duration kFirstRecheck = absl::Milliseconds(10);
@@ -50,6 +52,7 @@ struct PgChangeFeed::ListenConnection {
 struct PgChangeFeed::Queue {
   absl::Mutex mu;
   std::vector<ProfileChange> changes ABSL_GUARDED_BY(mu);
+  size_t bytes ABSL_GUARDED_BY(mu) = 0;  // serialized size of `changes`
   bool lagged ABSL_GUARDED_BY(mu) = false;
   bool cancelled ABSL_GUARDED_BY(mu) = false;
 };
@@ -69,9 +72,11 @@ class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
     if (queue.lagged) {
       queue.lagged = false;
       queue.changes.clear();
+      queue.bytes = 0;
       return absl::ResourceExhaustedError(
           "this watcher fell behind the change feed; catch up from storage");
     }
+    queue.bytes = 0;
     return std::exchange(queue.changes, {});
   }
 
@@ -81,9 +86,9 @@ class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
 
 absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Options options,
                                                               ProfileRepository* repository) {
-  if (options.poll_interval <= absl::ZeroDuration() || options.max_queued_changes < 1) {
+  if (options.poll_interval <= absl::ZeroDuration() || options.max_queued_bytes < 1) {
     return absl::InvalidArgumentError(
-        "the change feed needs a positive poll interval and max_queued_changes");
+        "the change feed needs a positive poll interval and max_queued_bytes");
   }
   std::unique_ptr<PgChangeFeed::ListenConnection> listen;
   ChangeCursor start;
@@ -222,6 +227,8 @@ bool PgChangeFeed::CatchUp() {
 }
 
 void PgChangeFeed::Publish(const std::vector<ProfileChange>& changes) {
+  size_t batch_bytes = 0;
+  for (const ProfileChange& change : changes) batch_bytes += change.profile.ByteSizeLong();
   std::vector<std::shared_ptr<Queue>> queues;
   {
     absl::MutexLock lock(&mu_);
@@ -232,12 +239,14 @@ void PgChangeFeed::Publish(const std::vector<ProfileChange>& changes) {
   for (const std::shared_ptr<Queue>& queue : queues) {
     absl::MutexLock lock(&queue->mu);
     if (queue->lagged) continue;
-    if (queue->changes.size() + changes.size() > options_.max_queued_changes) {
+    if (queue->bytes + batch_bytes > options_.max_queued_bytes) {
       queue->lagged = true;
       queue->changes.clear();
+      queue->bytes = 0;
       continue;
     }
     queue->changes.insert(queue->changes.end(), changes.begin(), changes.end());
+    queue->bytes += batch_bytes;
   }
 }
 

@@ -46,11 +46,11 @@ class PgChangeFeedTest : public ::testing::Test {
     return repository.ok() ? *std::move(repository) : nullptr;
   }
 
-  std::unique_ptr<ChangeFeed> StartFeed(size_t max_queued_changes = 10000) {
+  std::unique_ptr<ChangeFeed> StartFeed(size_t max_queued_bytes = 64 << 20) {
     absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
         ChangeFeed::Start({.database_url = database_->url(),
                            .poll_interval = kNoPolling,
-                           .max_queued_changes = max_queued_changes},
+                           .max_queued_bytes = max_queued_bytes},
                           feed_repository_.get());
     EXPECT_TRUE(feed.ok()) << feed.status();
     return feed.ok() ? *std::move(feed) : nullptr;
@@ -134,7 +134,8 @@ TEST_F(PgChangeFeedTest, WaitTimesOutEmptyWithoutChanges) {
 }
 
 TEST_F(PgChangeFeedTest, LaggingSubscriptionIsToldOnceAndThenContinues) {
-  std::unique_ptr<ChangeFeed> feed = StartFeed(/*max_queued_changes=*/2);
+  // Room for one small profile (about 70 bytes), not three.
+  std::unique_ptr<ChangeFeed> feed = StartFeed(/*max_queued_bytes=*/150);
   ASSERT_NE(feed, nullptr);
   std::unique_ptr<ChangeFeed::Subscription> subscription = feed->Subscribe();
 
@@ -199,14 +200,14 @@ TEST_F(PgChangeFeedTest, StartFailsWhenDatabaseIsUnreachable) {
 TEST_F(PgChangeFeedTest, StartRejectsOptionsThatWouldSpinOrDropEverything) {
   EXPECT_EQ(ChangeFeed::Start({.database_url = database_->url(),
                                .poll_interval = absl::ZeroDuration(),
-                               .max_queued_changes = 10},
+                               .max_queued_bytes = 10},
                               feed_repository_.get())
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ChangeFeed::Start({.database_url = database_->url(),
                                .poll_interval = absl::Seconds(1),
-                               .max_queued_changes = 0},
+                               .max_queued_bytes = 0},
                               feed_repository_.get())
                 .status()
                 .code(),
