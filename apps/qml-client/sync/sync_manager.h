@@ -1,0 +1,126 @@
+#ifndef PROFILES_APPS_QML_CLIENT_SYNC_SYNC_MANAGER_H_
+#define PROFILES_APPS_QML_CLIENT_SYNC_SYNC_MANAGER_H_
+
+// SyncManager is the app's one door to profile data: it owns the device's
+// LocalStore and MutationQueue (apps/qml-client/core) on a worker thread,
+// talks to the ProfileService over gRPC from that thread, and publishes
+// immutable snapshots of what the UI shows.
+//
+//   * Edits apply at once: createProfile()/editProfile() append the mutation
+//     to the local store (durably) on the worker thread, then publish a new
+//     snapshot in which the profile shows the edit and state kPending. The UI
+//     shows an edit as saved only once a snapshot contains it, so a crash
+//     never loses an edit the UI showed as saved.
+//   * When the server is reachable (QNetworkInformation where available, the
+//     gRPC channel state and the health service) and work-offline is off, the
+//     queue is drained in order, exactly once (mutation_id), with exponential
+//     backoff and jitter while it is not; draining resumes by itself when the
+//     server comes back, not only at the next local edit.
+//   * After draining, changes since the stored cursor are pulled
+//     (ListProfiles) and merged: server data replaces cached data, except
+//     that a profile with pending edits keeps showing the user's version.
+//     Live changes arrive through WatchProfiles; periodic polling takes over
+//     while the stream cannot be held.
+//   * ABORTED marks the mutation conflicted with the server's profile beside
+//     it (state kConflict); nothing is overwritten until the user calls
+//     resolveKeepServer() or resolveApplyMine(). INVALID_ARGUMENT parks the
+//     mutation with the server's per-field messages (state kRejected).
+//
+// Thread safety: the SyncManager object itself lives on (and must be used
+// from) the thread that created it, normally the UI thread; snapshot() is
+// cheap and never blocks on the network or the disk. All network and disk
+// work happens on the internal worker thread.
+
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "apps/qml-client/core/mutation_queue.h"
+#include "profile/v1/profile.pb.h"
+
+namespace profiles::client {
+
+// What the UI knows about one profile.
+struct ProfileView {
+  profile::v1::Profile profile;  // the user's view: server data with pending edits on top
+  SyncState state = SyncState::kSynced;
+  // kConflict: the server's current profile, to compare field by field.
+  std::optional<profile::v1::Profile> server_profile;
+  // kRejected: the server's message and per-field messages ("name", "email",
+  // "avatar") of the rejected edit.
+  std::string error;
+  std::map<std::string, std::string> field_errors;
+};
+
+enum class ConnectionState {
+  kOffline,  // work-offline is on, or the server cannot be reached
+  kOnline,   // reachable, nothing to send
+  kSyncing,  // sending edits or pulling changes
+};
+
+// An immutable picture of the client, published after every change.
+struct ClientSnapshot {
+  std::vector<ProfileView> profiles;  // sorted by name, then id
+  size_t pending_count = 0;           // mutations not yet acknowledged
+  ConnectionState connection = ConnectionState::kOffline;
+  std::string last_error;             // why the last sync attempt failed, if it did
+};
+
+class SyncManager : public QObject {
+  Q_OBJECT
+
+ public:
+  struct Options {
+    // Folder of the local store (QStandardPaths::AppDataLocation by default
+    // in the app; a --data-dir flag in tests and for side-by-side devices).
+    QString data_dir;
+    // host:port of the gRPC ProfileService.
+    QString server_address = QStringLiteral("127.0.0.1:50051");
+    bool work_offline = false;
+  };
+
+  // Opens the local store (FAILED_PRECONDITION/INTERNAL/... from LocalStore)
+  // and starts the worker thread.
+  static absl::StatusOr<std::unique_ptr<SyncManager>> Open(Options options);
+
+  // Stops the worker thread: waits for the write in progress, if any; every
+  // acknowledged local edit is already on disk.
+  ~SyncManager() override;
+
+  std::shared_ptr<const ClientSnapshot> snapshot() const;
+
+  // Queues a new profile with a fresh UUID; returns the id at once.
+  QString createProfile(const QString& name, const QString& email, const QByteArray& avatar);
+  // Queues an edit of the fields in `mask` ("name", "email", "avatar"),
+  // based on the version the user sees.
+  void editProfile(const QString& id, const QString& name, const QString& email,
+                   const QByteArray& avatar, const QStringList& mask);
+  void resolveKeepServer(const QString& id);
+  void resolveApplyMine(const QString& id);
+  void dismissRejected(const QString& id);
+
+  void setWorkOffline(bool offline);
+  void setServerAddress(const QString& address);
+  // Pull now (pull-to-refresh), and retry at once if backing off.
+  void refresh();
+
+ signals:
+  // A new snapshot() is available.
+  void snapshotChanged();
+  // A local operation failed (e.g. the disk is full); the message is for the user.
+  void operationFailed(const QString& message);
+
+ private:
+  class Worker;
+  explicit SyncManager(QObject* parent = nullptr);
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_SYNC_SYNC_MANAGER_H_
