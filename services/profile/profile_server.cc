@@ -100,8 +100,8 @@ int Run() {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<profiles::PgProfileRepository>> repository =
-      profiles::PgProfileRepository::Create({.database_url = database_url,
-                                             .pool_size = absl::GetFlag(FLAGS_pool_size)});
+      profiles::PgProfileRepository::Create(
+          {.database_url = database_url, .pool_size = absl::GetFlag(FLAGS_pool_size)});
   if (!repository.ok()) return Fail(repository.status());
   absl::StatusOr<std::unique_ptr<profiles::ChangeFeed>> feed =
       profiles::ChangeFeed::Start({.database_url = database_url}, repository->get());
@@ -129,23 +129,28 @@ int Run() {
       [readiness_source] { return readiness_source->Ping(); });
   if (absl::Status started = gateway.Start(); !started.ok()) return Fail(started);
 
-  std::cout << "profile_server: gRPC listening on "
-            << host_of(absl::GetFlag(FLAGS_grpc_address)) << ":" << grpc_port << "\n"
-            << "profile_server: HTTP listening on "
-            << host_of(absl::GetFlag(FLAGS_http_address)) << ":" << gateway.port() << std::endl;
-
   // Health follows the database: not serving while PostgreSQL is unreachable.
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  for (;;) {
+  auto refresh_health = [health, readiness_source] {
     const bool ready = readiness_source->Ping().ok();
     health->SetServingStatus(ready);
     health->SetServingStatus(kServiceName, ready);
+  };
+  refresh_health();
+
+  std::cout << "profile_server: gRPC listening on " << host_of(absl::GetFlag(FLAGS_grpc_address))
+            << ":" << grpc_port << "\n"
+            << "profile_server: HTTP listening on " << host_of(absl::GetFlag(FLAGS_http_address))
+            << ":" << gateway.port() << std::endl;
+
+  for (;;) {
     const timespec interval{2, 0};
     const int signal = sigtimedwait(&stop_signals, nullptr, &interval);
     if (signal == SIGINT || signal == SIGTERM) {
       std::cout << "profile_server: " << strsignal(signal) << ", shutting down" << std::endl;
       break;
     }
+    refresh_health();
   }
 
   health->Shutdown();

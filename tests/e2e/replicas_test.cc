@@ -29,9 +29,7 @@ using profile::v1::ProfileEvent;
 using profile::v1::ProfileService;
 using profile::v1::UpdateProfileRequest;
 
-std::string Uuid(int kind, int n) {
-  return absl::StrFormat("%08x-0000-4000-8000-%012x", kind, n);
-}
+std::string Uuid(int kind, int n) { return absl::StrFormat("%08x-0000-4000-8000-%012x", kind, n); }
 
 UpdateProfileRequest Write(const std::string& id, int64_t expected_version, const std::string& name,
                            const std::string& mutation_id = "") {
@@ -58,7 +56,8 @@ class ReplicasTest : public ::testing::Test {
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = *std::move(database);
     for (auto* replica : {&first_, &second_}) {
-      absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(database_->url());
+      absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+          ServerProcess::Start(database_->url());
       ASSERT_TRUE(server.ok()) << server.status();
       *replica = *std::move(server);
     }
@@ -107,8 +106,8 @@ TEST_F(ReplicasTest, WatchResumedFromCursorMissesNothingAndRepeatsNothing) {
   std::thread writers([&] {
     for (int i = 0; i < kProfiles; ++i) {
       Profile written;
-      ASSERT_TRUE(Call(i % 2 == 0 ? *a : *b, Write(Uuid(2, i), 0, absl::StrCat("p", i)), &written)
-                      .ok());
+      ASSERT_TRUE(
+          Call(i % 2 == 0 ? *a : *b, Write(Uuid(2, i), 0, absl::StrCat("p", i)), &written).ok());
     }
     writing_done = true;
   });
@@ -215,10 +214,9 @@ TEST_F(ReplicasTest, AcknowledgedWritesSurviveSigkillAndInFlightRetryAppliesOnce
   // Retry the mutation that was in flight, through the surviving replica.
   const int in_flight = attempted;
   Profile retried;
-  const grpc::Status retry = Call(*second_->NewStub(),
-                                  Write(id, in_flight - 1, absl::StrCat("v", in_flight),
-                                        Uuid(7, in_flight - 1)),
-                                  &retried);
+  const grpc::Status retry = Call(
+      *second_->NewStub(),
+      Write(id, in_flight - 1, absl::StrCat("v", in_flight), Uuid(7, in_flight - 1)), &retried);
   ASSERT_TRUE(retry.ok()) << retry.error_message();
   EXPECT_EQ(retried.version(), in_flight);
 

@@ -1,6 +1,7 @@
 #include "tests/e2e/server_process.h"
 
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,8 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -52,8 +51,8 @@ absl::Status ReadAddresses(int fd, absl::Time deadline, std::string& grpc_addres
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::string& database_url, absl::Duration ready_timeout) {
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& database_url,
+                                                                    absl::Duration ready_timeout) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
 
@@ -75,7 +74,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   close(pipe_fds[1]);
   if (spawned != 0) {
     close(pipe_fds[0]);
-    return absl::InternalError(absl::StrCat("cannot start profile_server: ", std::strerror(spawned)));
+    return absl::InternalError(
+        absl::StrCat("cannot start profile_server: ", std::strerror(spawned)));
   }
   std::unique_ptr<ServerProcess> server(new ServerProcess(pid, pipe_fds[0]));
   if (absl::Status ready = ReadAddresses(server->output_fd_, absl::Now() + ready_timeout,
@@ -100,8 +100,8 @@ std::unique_ptr<profile::v1::ProfileService::Stub> ServerProcess::NewStub() cons
   grpc::ChannelArguments arguments;
   // A separate connection per stub, as separate devices or services would have.
   arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return profile::v1::ProfileService::NewStub(grpc::CreateCustomChannel(
-      grpc_address_, grpc::InsecureChannelCredentials(), arguments));
+  return profile::v1::ProfileService::NewStub(
+      grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), arguments));
 }
 
 int ServerProcess::StopWith(int signal) {

@@ -1,0 +1,126 @@
+// End-to-end tests of the profile_server program itself: its command line,
+// migrations on start, the standard health and reflection services, and the
+// REST gateway answering on the same data as gRPC.
+
+#include <grpcpp/grpcpp.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/server_process.h"
+#include "tests/support/test_database.h"
+
+namespace profiles::testing {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs profile_server with `arguments` to completion, stdout and stderr
+// together.
+CommandResult RunServer(const std::string& arguments) {
+  CommandResult result;
+  const std::string command = absl::StrCat(PROFILE_SERVER_BINARY, " ", arguments, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer;
+  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
+    result.output.append(buffer.data(), n);
+  }
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+TEST(ServerCommandLine, HelpDescribesEveryFlag) {
+  const CommandResult help = RunServer("--help");
+  for (const char* flag : {"--grpc_address", "--http_address", "--database_url", "--pool_size",
+                           "--migrate_only", "DATABASE_URL"}) {
+    EXPECT_TRUE(absl::StrContains(help.output, flag)) << flag << " missing from:\n" << help.output;
+  }
+}
+
+TEST(ServerCommandLine, NoDatabaseIsAClearErrorNotACrash) {
+  const CommandResult run = RunServer("--database-url=");
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(run.output, "--database-url")) << run.output;
+}
+
+TEST(ServerCommandLine, UnreachableDatabaseFailsWithTheReason) {
+  const CommandResult run =
+      RunServer("--database-url=postgresql://nobody@127.0.0.1:1/none --migrate-only");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(run.output, "UNAVAILABLE")) << run.output;
+}
+
+TEST(ServerCommandLine, MigrateOnlyMigratesOnceAndExits) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+  ASSERT_TRUE(database.ok()) << database.status();
+  // TestDatabase has migrated already: a second run must find nothing to do.
+  const CommandResult run =
+      RunServer(absl::StrCat("--migrate-only '--database-url=", (*database)->url(), "'"));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(absl::StrContains(run.output, "up to date")) << run.output;
+  EXPECT_FALSE(absl::StrContains(run.output, "applied")) << run.output;
+}
+
+class RunningServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(database_->url());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(server_->grpc_address(), grpc::InsecureChannelCredentials());
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<ServerProcess> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(RunningServerTest, HealthReportsTheProfileServiceServing) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const char* service : {"", "profile.v1.ProfileService"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status status = health->Check(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << service << ": " << status.error_message();
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+}
+
+TEST_F(RunningServerTest, ReflectionListsTheProfileService) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  bool listed = false;
+  for (const auto& service : response.list_services_response().service()) {
+    listed = listed || service.name() == "profile.v1.ProfileService";
+  }
+  EXPECT_TRUE(listed) << response.DebugString();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace profiles::testing
