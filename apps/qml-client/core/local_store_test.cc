@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "apps/qml-client/core/mutation_queue.h"
 #include "apps/qml-client/core/record_io.h"
 #include "apps/qml-client/core/test_util.h"
@@ -235,8 +236,8 @@ TEST(LocalStore, AnEditAppendsOneSmallRecordWhateverTheCacheSize) {
   for (int i = 0; i < 10000; ++i) {
     char id[37];
     std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", i);
-    profiles.push_back(MakeProfile(id, "Person " + std::to_string(i),
-                                   "p" + std::to_string(i) + "@example.com", 1));
+    profiles.push_back(
+        MakeProfile(id, absl::StrCat("Person ", i), absl::StrCat("p", i, "@example.com"), 1));
   }
   MutationQueue queue(store.get());
   ASSERT_TRUE(queue.ApplyServerProfiles(profiles, "cursor").ok());

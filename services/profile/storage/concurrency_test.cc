@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/storage/pg_profile_repository.h"
@@ -102,7 +103,7 @@ TEST_F(ConcurrencyTest, InterleavedReadModifyWriteLosesNoUpdate) {
   RunTogether(kWriters, [&](int writer) {
     int64_t known_version = 1;
     for (int attempt = 0; attempt < kAttemptsPerWriter; ++attempt) {
-      const std::string name = "w" + std::to_string(writer) + "-" + std::to_string(attempt);
+      const std::string name = absl::StrCat("w", writer, "-", attempt);
       absl::StatusOr<profile::v1::Profile> result =
           repository_->Apply(RenameWrite(id, known_version, name));
       if (result.ok()) {

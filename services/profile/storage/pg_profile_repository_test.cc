@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "services/profile/domain/status_details.h"
@@ -291,7 +292,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
     ids.push_back(RandomUuid());
-    MustApply(CreateWrite(ids.back(), "P" + std::to_string(i), "p@example.com"));
+    MustApply(CreateWrite(ids.back(), absl::StrCat("P", i), "p@example.com"));
   }
   ChangesAfterAtLeast(ChangeCursor::Start(), 5);
 
