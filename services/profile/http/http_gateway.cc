@@ -29,7 +29,7 @@ constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 // are drained (for at most this long and this much) before closing, so the
 // client reads the response instead of a connection reset.
 constexpr std::chrono::seconds kLingerTime{2};
-constexpr size_t kLingerBytes = 4 * 1024 * 1024;
+constexpr size_t kLingerBytes = size_t{4} * 1024 * 1024;
 
 void LogLine(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
@@ -107,7 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Close();
   }
 
-  void WriteAndClose(http::status status, std::string message) {
+  void WriteAndClose(http::status status, const std::string& message) {
     Write(ErrorResponse(status, absl::InvalidArgumentError(message), 11, false));
   }
 
@@ -135,7 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Drain() {
     buffer_.consume(buffer_.size());
-    stream_.async_read_some(buffer_.prepare(64 * 1024),
+    stream_.async_read_some(buffer_.prepare(size_t{64} * 1024),
                             [self = shared_from_this()](beast::error_code error, size_t bytes) {
                               self->drained_ += bytes;
                               if (error || self->drained_ > kLingerBytes) return self->Close();

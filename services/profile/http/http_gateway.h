@@ -62,7 +62,7 @@ class HttpGateway {
     // Deadline of each RPC; an expired one is answered 504.
     std::chrono::milliseconds rpc_timeout{10000};
     // Larger request bodies are answered 413.
-    size_t body_limit = 1024 * 1024;
+    size_t body_limit = size_t{1024} * 1024;
   };
 
   // Takes ownership of `stub`. `readiness` answers GET /readyz (empty: always

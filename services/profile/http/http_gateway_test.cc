@@ -137,7 +137,7 @@ class HttpClient {
   beast::flat_buffer buffer_;
 };
 
-HttpRequest Request(http::verb method, std::string target, std::string json = "") {
+HttpRequest Request(http::verb method, const std::string& target, std::string json = "") {
   HttpRequest request(method, target, 11);
   if (!json.empty()) {
     request.set(http::field::content_type, "application/json");
@@ -225,7 +225,7 @@ class HttpGatewayTest : public ::testing::Test {
 
   // PUTs a new profile and returns its id.
   std::string Create(const std::string& name, const std::string& avatar_base64 = "") {
-    const std::string id = RandomUuid();
+    std::string id = RandomUuid();
     HttpResponse response =
         Send(Request(http::verb::put, "/user/" + id,
                      R"({"name":")" + name + R"(","email":"someone@example.com","avatar":")" +
@@ -425,7 +425,7 @@ TEST_F(HttpGatewayTest, InvalidBodiesAre400WithTheField) {
 }
 
 TEST_F(HttpGatewayTest, ABodyOverOneMebibyteIs413) {
-  const std::string body = R"({"name":")" + std::string(1024 * 1024, 'a') + R"("})";
+  const std::string body = R"({"name":")" + std::string(size_t{1024} * 1024, 'a') + R"("})";
   HttpResponse response = Send(Request(http::verb::put, "/user/" + RandomUuid(), body));
   EXPECT_EQ(response.result(), http::status::payload_too_large);
   EXPECT_EQ(Field(ErrorOf(Json(response)), "code"), "INVALID_ARGUMENT");

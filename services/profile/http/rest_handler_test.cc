@@ -25,8 +25,8 @@ RestHandler MakeHandler(std::function<absl::Status()> readiness = {}) {
                      std::move(readiness), {.rpc_timeout = std::chrono::milliseconds(2000)});
 }
 
-HttpRequest Request(http::verb method, std::string target, std::string body = "",
-                    std::string content_type = "application/json") {
+HttpRequest Request(http::verb method, const std::string& target, std::string body = "",
+                    const std::string& content_type = "application/json") {
   HttpRequest request(method, target, 11);
   if (!body.empty()) {
     request.set(http::field::content_type, content_type);
