@@ -34,14 +34,19 @@
 #include <QObject>
 #include <QString>
 #include <QStringList>
+#include <QThread>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "apps/qml-client/core/mutation_queue.h"
+#include "apps/qml-client/sync/backoff.h"
 #include "profile/v1/profile.pb.h"
 
 namespace profiles::client {
@@ -69,7 +74,7 @@ struct ClientSnapshot {
   std::vector<ProfileView> profiles;  // sorted by name, then id
   size_t pending_count = 0;           // mutations not yet acknowledged
   ConnectionState connection = ConnectionState::kOffline;
-  std::string last_error;             // why the last sync attempt failed, if it did
+  std::string last_error;  // why the last sync attempt failed, if it did
 };
 
 class SyncManager : public QObject {
@@ -83,10 +88,20 @@ class SyncManager : public QObject {
     // host:port of the gRPC ProfileService.
     QString server_address = QStringLiteral("127.0.0.1:50051");
     bool work_offline = false;
+    // Tuning (the defaults suit the app; tests shorten them).
+    // Retry delays while the server cannot be reached (full jitter).
+    Backoff::Policy backoff;
+    // How often changes are pulled while WatchProfiles cannot be held.
+    std::chrono::milliseconds poll_interval{10000};
+    // Deadline of each call, and how long a health check waits to connect.
+    std::chrono::milliseconds call_timeout{10000};
+    std::chrono::milliseconds connect_timeout{2000};
   };
 
   // Opens the local store (FAILED_PRECONDITION/INTERNAL/... from LocalStore)
-  // and starts the worker thread.
+  // and starts the worker thread. snapshot() is complete when it returns.
+  // Reachability comes from QNetworkInformation when a backend with the
+  // Reachability feature loads (it is loaded here, once per process).
   static absl::StatusOr<std::unique_ptr<SyncManager>> Open(Options options);
 
   // Stops the worker thread: waits for the write in progress, if any; every
@@ -95,12 +110,16 @@ class SyncManager : public QObject {
 
   std::shared_ptr<const ClientSnapshot> snapshot() const;
 
-  // Queues a new profile with a fresh UUID; returns the id at once.
+  // Queues a new profile with a fresh UUID; returns the id at once (the
+  // worker generates it: this waits for the durable append, never for the
+  // network). Returns an empty id, and emits operationFailed, on failure.
   QString createProfile(const QString& name, const QString& email, const QByteArray& avatar);
   // Queues an edit of the fields in `mask` ("name", "email", "avatar"),
   // based on the version the user sees.
   void editProfile(const QString& id, const QString& name, const QString& email,
                    const QByteArray& avatar, const QStringList& mask);
+  // The resolutions of a kConflict profile, and forgetting the parked
+  // (kRejected) edits of a profile. `id` is the profile's id.
   void resolveKeepServer(const QString& id);
   void resolveApplyMine(const QString& id);
   void dismissRejected(const QString& id);
@@ -119,6 +138,14 @@ class SyncManager : public QObject {
  private:
   class Worker;
   explicit SyncManager(QObject* parent = nullptr);
+  // Called by the worker (on its thread): stores `snapshot` and signals it.
+  void Publish(std::shared_ptr<const ClientSnapshot> snapshot);
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const ClientSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  QThread thread_;
+  // Lives on thread_; destroyed after thread_ has finished.
+  std::unique_ptr<Worker> worker_;
 };
 
 }  // namespace profiles::client

@@ -1,0 +1,162 @@
+#include "apps/qml-client/sync/profile_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <utility>
+
+#include "services/profile/domain/status_details.h"
+#include "services/profile/grpc/grpc_status.h"
+
+namespace profiles::client {
+namespace {
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  // gRPC's own reconnect backoff grows to 120 s; the sync manager has its
+  // own backoff, so the channel must be ready to reconnect soon after the
+  // server returns.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Pages with avatars (up to 256 KiB each) exceed the 4 MiB default.
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::chrono::system_clock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
+  return std::chrono::system_clock::now() + timeout;
+}
+
+// The outcome of a non-OK answer to UpdateProfile: one exhaustive switch
+// over the canonical codes.
+SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
+  const absl::Status status = FromGrpcStatus(grpc_status);
+  switch (status.code()) {
+    case absl::StatusCode::kAborted:
+      if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
+        return Conflicted{*std::move(current)};
+      }
+      // A conflict the user could not resolve; parking it beats retrying forever.
+      return Rejected{std::string(status.message()), {}};
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnimplemented: {
+      Rejected rejected{std::string(status.message()), {}};
+      if (std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(status)) {
+        for (const auto& violation : bad_request->field_violations()) {
+          rejected.field_errors[violation.field()] = violation.description();
+        }
+      }
+      return rejected;
+    }
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDataLoss:
+    default:  // absl's reserved enumerator
+      break;
+  }
+  return Failed{status};
+}
+
+}  // namespace
+
+class ProfileClient::ActiveCall {
+ public:
+  ActiveCall(ProfileClient* client, grpc::ClientContext* context)
+      : client_(client), context_(context) {
+    absl::MutexLock lock(&client_->mu_);
+    // Cancelled before it starts: the call then fails at once with CANCELLED.
+    if (client_->shut_down_) context_->TryCancel();
+    client_->active_.insert(context_);
+  }
+  ~ActiveCall() {
+    absl::MutexLock lock(&client_->mu_);
+    client_->active_.erase(context_);
+  }
+  ActiveCall(const ActiveCall&) = delete;
+  ActiveCall& operator=(const ActiveCall&) = delete;
+
+ private:
+  ProfileClient* const client_;
+  grpc::ClientContext* const context_;
+};
+
+ProfileClient::ProfileClient(Options options)
+    : options_(std::move(options)),
+      channel_(NewChannel(options_.address)),
+      stub_(profile::v1::ProfileService::NewStub(channel_)) {}
+
+ProfileClient::~ProfileClient() = default;
+
+SendOutcome ProfileClient::Send(const profile::v1::UpdateProfileRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineAfter(options_.call_timeout));
+  ActiveCall active(this, &context);
+  profile::v1::Profile written;
+  const grpc::Status status = stub_->UpdateProfile(&context, request, &written);
+  if (status.ok()) return Acknowledged{std::move(written)};
+  return OutcomeOf(status);
+}
+
+absl::Status ProfileClient::Pull(
+    const std::string& cursor,
+    const std::function<void(profile::v1::ListProfilesResponse)>& on_page) {
+  profile::v1::ListProfilesRequest request;
+  request.set_page_size(options_.page_size);
+  request.set_since_cursor(cursor);
+  request.set_include_avatars(true);
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineAfter(options_.call_timeout));
+    ActiveCall active(this, &context);
+    profile::v1::ListProfilesResponse page;
+    const grpc::Status status = stub_->ListProfiles(&context, request, &page);
+    if (!status.ok()) return FromGrpcStatus(status);
+    std::string next = page.next_page_token();
+    on_page(std::move(page));
+    if (next.empty()) return absl::OkStatus();
+    request.set_page_token(std::move(next));
+  }
+}
+
+absl::Status ProfileClient::CheckHealth() {
+  channel_->GetState(/*try_to_connect=*/true);
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineAfter(options_.connect_timeout));
+  context.set_wait_for_ready(true);
+  ActiveCall active(this, &context);
+  profile::v1::ListProfilesRequest request;
+  request.set_page_size(1);
+  profile::v1::ListProfilesResponse response;
+  return FromGrpcStatus(stub_->ListProfiles(&context, request, &response));
+}
+
+absl::Status ProfileClient::Watch(const std::string& cursor, grpc::ClientContext* context,
+                                  const std::function<void(profile::v1::ProfileEvent)>& on_event) {
+  profile::v1::WatchProfilesRequest request;
+  request.set_since_cursor(cursor);
+  request.set_include_avatars(true);
+  std::unique_ptr<grpc::ClientReader<profile::v1::ProfileEvent>> reader =
+      stub_->WatchProfiles(context, request);
+  profile::v1::ProfileEvent event;
+  while (reader->Read(&event)) on_event(std::move(event));
+  return FromGrpcStatus(reader->Finish());
+}
+
+void ProfileClient::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  for (grpc::ClientContext* context : active_) context->TryCancel();
+}
+
+}  // namespace profiles::client

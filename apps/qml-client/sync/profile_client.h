@@ -1,0 +1,126 @@
+#ifndef PROFILES_APPS_QML_CLIENT_SYNC_PROFILE_CLIENT_H_
+#define PROFILES_APPS_QML_CLIENT_SYNC_PROFILE_CLIENT_H_
+
+// ProfileClient: the sync manager's gRPC transport to the ProfileService
+// (proto/profile/v1/profile.proto). One channel to one server address; every
+// call has a deadline; answers are values, never exceptions.
+//
+//   ProfileClient client({.address = "127.0.0.1:50051"});
+//   SendOutcome outcome = client.Send(MutationQueue::ToRequest(mutation));
+//   if (auto* ack = std::get_if<Acknowledged>(&outcome)) ...
+//
+// Send() maps the server's answer to what the outbox does with it:
+//   OK                                   -> Acknowledged{written profile}
+//   ABORTED with the server's profile    -> Conflicted{server profile}
+//   INVALID_ARGUMENT, NOT_FOUND and the  -> Rejected{message, field errors}
+//   other codes a retry cannot fix          (parked; blocks nothing)
+//   UNAVAILABLE, DEADLINE_EXCEEDED,      -> Failed{status}: retry later with
+//   CANCELLED, ...                          the same mutation_id
+//
+// Health: Debian 12 ships no generated grpc.health.v1 stubs, so CheckHealth()
+// asks the channel to connect (GetState(true)) and then makes the cheapest
+// real call, ListProfiles{page_size: 1}, waiting for the connection up to
+// Options::connect_timeout. That proves more than the health service would:
+// the server answers and reaches its database.
+//
+// Thread safety: thread-safe. Send/Pull/CheckHealth block the calling thread
+// (the sync manager's transport thread) until the answer or the deadline;
+// Watch blocks its own thread. Shutdown() may be called from any thread: it
+// cancels the unary calls in progress and every later one (they return
+// Failed/CANCELLED), so a discarded client never holds its caller up.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "profile/v1/profile.grpc.pb.h"
+#include "profile/v1/profile.pb.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+}  // namespace grpc
+
+namespace profiles::client {
+
+// The server applied the mutation (now or, for a replayed mutation_id, before).
+struct Acknowledged {
+  profile::v1::Profile profile;
+};
+// The server can never apply it as it is.
+struct Rejected {
+  std::string message;
+  std::map<std::string, std::string> field_errors;  // "name" -> message
+};
+// Based on a stale version; `server_profile` is the server's current copy.
+struct Conflicted {
+  profile::v1::Profile server_profile;
+};
+// Not known to have reached the server; safe to retry with the same mutation_id.
+struct Failed {
+  absl::Status status;
+};
+using SendOutcome = std::variant<Acknowledged, Rejected, Conflicted, Failed>;
+
+class ProfileClient {
+ public:
+  struct Options {
+    std::string address;  // host:port
+    // Deadline of each unary call, and of each page of a pull.
+    std::chrono::milliseconds call_timeout{10000};
+    // How long CheckHealth() waits for a connection.
+    std::chrono::milliseconds connect_timeout{2000};
+    // Profiles per ListProfiles page (avatars are included, up to 256 KiB each).
+    int page_size = 16;
+  };
+
+  explicit ProfileClient(Options options);
+  ProfileClient(const ProfileClient&) = delete;
+  ProfileClient& operator=(const ProfileClient&) = delete;
+  ~ProfileClient();
+
+  const std::string& address() const { return options_.address; }
+
+  SendOutcome Send(const profile::v1::UpdateProfileRequest& request);
+
+  // Lists the changes after `cursor` page by page (avatars included) until
+  // next_page_token is empty, calling `on_page` with each page in order.
+  // Stops at the first failed call and returns its status.
+  absl::Status Pull(const std::string& cursor,
+                    const std::function<void(profile::v1::ListProfilesResponse)>& on_page);
+
+  // OK when the server answers a real call; see the file comment.
+  absl::Status CheckHealth();
+
+  // Streams the changes after `cursor`, then live changes, calling
+  // `on_event` for each, until the stream ends; returns why it ended
+  // (CANCELLED after context->TryCancel()). `context` must be fresh and
+  // outlive the call; TryCancel() on it is the way to stop a watch.
+  absl::Status Watch(const std::string& cursor, grpc::ClientContext* context,
+                     const std::function<void(profile::v1::ProfileEvent)>& on_event);
+
+  // Cancels every Send/Pull/CheckHealth in progress or to come. Thread-safe.
+  void Shutdown();
+
+ private:
+  // Registers a unary call's context so Shutdown() can reach it.
+  class ActiveCall;
+
+  const Options options_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::unique_ptr<profile::v1::ProfileService::Stub> stub_;
+  absl::Mutex mu_;
+  std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_SYNC_PROFILE_CLIENT_H_

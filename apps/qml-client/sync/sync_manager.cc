@@ -1,0 +1,579 @@
+#include "apps/qml-client/sync/sync_manager.h"
+
+#include <grpcpp/client_context.h>
+
+#include <QMetaObject>
+#include <QNetworkInformation>
+#include <QTimer>
+#include <QtDebug>
+#include <algorithm>
+#include <thread>
+#include <utility>
+#include <variant>
+
+#include "apps/qml-client/core/local_store.h"
+#include "apps/qml-client/sync/profile_client.h"
+#include "google/protobuf/field_mask.pb.h"
+
+namespace profiles::client {
+namespace {
+
+using profile::client::v1::PendingMutation;
+using profile::v1::Profile;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+google::protobuf::FieldMask ToMask(const QStringList& paths) {
+  google::protobuf::FieldMask mask;
+  for (const QString& path : paths) mask.add_paths(path.toStdString());
+  return mask;
+}
+
+Profile ToFields(const QString& name, const QString& email, const QByteArray& avatar) {
+  Profile fields;
+  fields.set_name(name.toStdString());
+  fields.set_email(email.toStdString());
+  fields.set_avatar(avatar.toStdString());
+  return fields;
+}
+
+bool NetworkReachable() {
+  const QNetworkInformation* info = QNetworkInformation::instance();
+  return info == nullptr || info->reachability() != QNetworkInformation::Reachability::Disconnected;
+}
+
+}  // namespace
+
+// The sync thread's state machine. Lives on SyncManager::thread_ and owns
+// the store and the queue; every method runs on that thread unless noted.
+// gRPC calls run one at a time on the transport thread (so edits never wait
+// for the network) and their answers are posted back here; the watch stream
+// has a thread of its own.
+//
+// A pass: health check if the server was not known to be reachable, then
+// send the queue one mutation per round trip, then pull since the cursor,
+// then (re)open the watch. NextToSend() already hands out the next sendable
+// mutation of another profile while one is in flight, so pipelining is a
+// matter of issuing several sends in Step() and counting the answers.
+class SyncManager::Worker : public QObject {
+ public:
+  Worker(SyncManager* manager, Options options, std::unique_ptr<LocalStore> store,
+         bool network_reachable)
+      : manager_(manager),
+        options_(std::move(options)),
+        store_(std::move(store)),
+        queue_(std::make_unique<MutationQueue>(store_.get())),
+        client_(NewClient(options_.server_address.toStdString())),
+        backoff_(options_.backoff),
+        retry_timer_(new QTimer(this)),
+        poll_timer_(new QTimer(this)),
+        work_offline_(options_.work_offline),
+        network_reachable_(network_reachable) {
+    retry_timer_->setSingleShot(true);
+    connect(retry_timer_, &QTimer::timeout, this, [this] { RunPass(); });
+    poll_timer_->setInterval(options_.poll_interval);
+    connect(poll_timer_, &QTimer::timeout, this, [this] { RunPass(); });
+  }
+
+  ~Worker() override = default;
+
+  // Safe before the thread starts (nothing else touches the queue yet).
+  std::shared_ptr<const ClientSnapshot> BuildSnapshot() const {
+    auto snapshot = std::make_shared<ClientSnapshot>();
+    for (const std::string& id : queue_->ProfileIds()) {
+      std::optional<Profile> effective = queue_->EffectiveProfile(id);
+      if (!effective) continue;
+      ProfileView& view = snapshot->profiles.emplace_back();
+      view.profile = *std::move(effective);
+      view.state = queue_->StateOf(id);
+      if (view.state == SyncState::kConflict || view.state == SyncState::kRejected) {
+        for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
+          if (mutation.state() == PendingMutation::STATE_CONFLICTED) {
+            view.server_profile = mutation.server_profile();
+          } else if (mutation.state() == PendingMutation::STATE_PARKED && view.error.empty()) {
+            view.error = mutation.error_message();
+            view.field_errors.insert(mutation.field_errors().begin(),
+                                     mutation.field_errors().end());
+          }
+        }
+      }
+    }
+    std::sort(snapshot->profiles.begin(), snapshot->profiles.end(),
+              [](const ProfileView& a, const ProfileView& b) {
+                return std::tie(a.profile.name(), a.profile.id()) <
+                       std::tie(b.profile.name(), b.profile.id());
+              });
+    snapshot->pending_count = queue_->PendingCount();
+    if (!CanTry()) {
+      snapshot->connection = ConnectionState::kOffline;
+    } else if (phase_ == Phase::kSending || phase_ == Phase::kPulling) {
+      snapshot->connection = ConnectionState::kSyncing;
+    } else {
+      snapshot->connection = server_ok_ ? ConnectionState::kOnline : ConnectionState::kOffline;
+    }
+    snapshot->last_error = last_error_;
+    return snapshot;
+  }
+
+  void Start() {
+    transport_context_ = std::make_unique<QObject>();
+    transport_context_->moveToThread(&transport_thread_);
+    transport_thread_.setObjectName(QStringLiteral("profiles-transport"));
+    transport_thread_.start();
+    RunPass();
+  }
+
+  // Ends all network activity; the thread may then be stopped.
+  void Stop() {
+    stopping_ = true;
+    transport_thread_.quit();
+    client_->Shutdown();
+    StopWatch();
+    retry_timer_->stop();
+    poll_timer_->stop();
+    transport_thread_.wait();
+    transport_context_.reset();
+  }
+
+  void Create(const Profile& fields, const google::protobuf::FieldMask& mask, QString* id) {
+    absl::StatusOr<PendingMutation> mutation = queue_->EnqueueCreate(fields, mask);
+    if (!mutation.ok()) return ReportLocalError(mutation.status());
+    *id = QString::fromStdString(mutation->profile_id());
+    Changed();
+  }
+
+  void Edit(const std::string& id, const Profile& fields, const google::protobuf::FieldMask& mask) {
+    const std::optional<Profile> seen = queue_->EffectiveProfile(id);
+    absl::StatusOr<PendingMutation> mutation =
+        queue_->EnqueueEdit(id, seen ? seen->version() : 0, fields, mask);
+    if (!mutation.ok()) return ReportLocalError(mutation.status());
+    Changed();
+  }
+
+  void KeepServer(const std::string& id) {
+    if (absl::Status status = queue_->ResolveKeepServer(id); !status.ok()) {
+      return ReportLocalError(status);
+    }
+    Changed();
+  }
+
+  void ApplyMine(const std::string& id) {
+    if (absl::StatusOr<PendingMutation> mutation = queue_->ResolveApplyMine(id); !mutation.ok()) {
+      return ReportLocalError(mutation.status());
+    }
+    Changed();
+  }
+
+  void DismissRejected(const std::string& id) {
+    for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
+      if (mutation.state() != PendingMutation::STATE_PARKED) continue;
+      if (absl::Status status = queue_->DismissRejected(mutation.mutation_id()); !status.ok()) {
+        return ReportLocalError(status);
+      }
+    }
+    Changed();
+  }
+
+  void SetWorkOffline(bool offline) {
+    if (offline == work_offline_) return;
+    work_offline_ = offline;
+    ReachabilityChanged();
+  }
+
+  void SetNetworkReachable(bool reachable) {
+    if (reachable == network_reachable_) return;
+    network_reachable_ = reachable;
+    ReachabilityChanged();
+  }
+
+  void SetServerAddress(const std::string& address) {
+    if (address == client_->address()) return;
+    ReplaceClient(address);
+    backoff_.Reset();
+    RunPass();
+  }
+
+  void Refresh() {
+    retry_timer_->stop();
+    RunPass();
+  }
+
+ private:
+  enum class Phase { kIdle, kChecking, kSending, kPulling };
+
+  std::shared_ptr<ProfileClient> NewClient(const std::string& address) const {
+    return std::make_shared<ProfileClient>(ProfileClient::Options{
+        .address = address,
+        .call_timeout = options_.call_timeout,
+        .connect_timeout = options_.connect_timeout,
+    });
+  }
+
+  bool CanTry() const { return !work_offline_ && network_reachable_; }
+
+  void Publish() { manager_->Publish(BuildSnapshot()); }
+
+  // A local edit or resolution was stored: show it, then send it.
+  void Changed() {
+    Publish();
+    RunPass();
+  }
+
+  void ReportLocalError(const absl::Status& status) {
+    qWarning() << "profiles sync:" << status.ToString().c_str();
+    SyncManager* manager = manager_;
+    const QString message = QString::fromStdString(std::string(status.message()));
+    QMetaObject::invokeMethod(
+        manager, [manager, message] { emit manager->operationFailed(message); },
+        Qt::QueuedConnection);
+  }
+
+  // Discards the current client: its calls in progress end with CANCELLED
+  // and their answers are then ignored (a new generation has begun).
+  void ReplaceClient(const std::string& address) {
+    client_->Shutdown();
+    StopWatch();
+    client_ = NewClient(address);
+    ++generation_;
+    server_ok_ = false;
+    retry_timer_->stop();
+  }
+
+  void ReachabilityChanged() {
+    if (CanTry()) {
+      backoff_.Reset();
+      retry_timer_->stop();
+      RunPass();
+    } else {
+      // Stop every network activity now, not at the next deadline.
+      ReplaceClient(client_->address());
+      poll_timer_->stop();
+    }
+    Publish();
+  }
+
+  // Runs `work` on the transport thread.
+  template <typename Work>
+  void OnTransport(Work work) {
+    QMetaObject::invokeMethod(transport_context_.get(), std::move(work), Qt::QueuedConnection);
+  }
+
+  // Runs `done` on this thread; callable from any thread.
+  template <typename Done>
+  void Post(Done done) {
+    QMetaObject::invokeMethod(this, std::move(done), Qt::QueuedConnection);
+  }
+
+  // Starts a pass unless one is running (it then runs again when this one
+  // ends) or a retry is scheduled.
+  void RunPass() {
+    if (stopping_) return;
+    if (phase_ != Phase::kIdle) {
+      pass_wanted_ = true;
+      return;
+    }
+    pass_wanted_ = false;
+    if (!CanTry() || retry_timer_->isActive()) return;
+    if (!server_ok_) return CheckHealth();
+    Step();
+  }
+
+  void CheckHealth() {
+    phase_ = Phase::kChecking;
+    OnTransport([this, client = client_, generation = generation_] {
+      absl::Status status = client->CheckHealth();
+      Post([this, status, generation] { OnHealth(status, generation); });
+    });
+  }
+
+  void OnHealth(const absl::Status& status, uint64_t generation) {
+    phase_ = Phase::kIdle;
+    if (!status.ok()) return OnFailure(status, generation);
+    if (generation != generation_) return RunPass();
+    server_ok_ = true;
+    Step();
+  }
+
+  // Sends the next mutation, or pulls once none can be sent.
+  void Step() {
+    if (stopping_ || !CanTry()) return;
+    if (std::optional<PendingMutation> mutation = queue_->NextToSend()) {
+      phase_ = Phase::kSending;
+      Publish();
+      OnTransport([this, client = client_, generation = generation_,
+                   request = MutationQueue::ToRequest(*mutation),
+                   mutation_id = mutation->mutation_id()] {
+        SendOutcome outcome = client->Send(request);
+        Post(
+            [this, mutation_id, outcome, generation] { OnSent(mutation_id, outcome, generation); });
+      });
+      return;
+    }
+    phase_ = Phase::kPulling;
+    Publish();
+    OnTransport([this, client = client_, generation = generation_, cursor = queue_->cursor()] {
+      absl::Status status = client->Pull(cursor, [this](profile::v1::ListProfilesResponse page) {
+        Post([this, page] { OnPage(page); });
+      });
+      Post([this, status, generation] { OnPulled(status, generation); });
+    });
+  }
+
+  void OnSent(const std::string& mutation_id, const SendOutcome& outcome, uint64_t generation) {
+    phase_ = Phase::kIdle;
+    absl::Status failure;
+    const absl::Status recorded = std::visit(
+        Overloaded{
+            [&](const Acknowledged& ack) { return queue_->Acknowledge(mutation_id, ack.profile); },
+            [&](const Rejected& rejected) {
+              return queue_->Reject(mutation_id, rejected.message, rejected.field_errors);
+            },
+            [&](const Conflicted& conflict) {
+              return queue_->Conflict(mutation_id, conflict.server_profile);
+            },
+            [&](const Failed& failed) {
+              failure = failed.status;
+              return queue_->SendFailed(mutation_id);
+            },
+        },
+        outcome);
+    if (!recorded.ok()) ReportLocalError(recorded);
+    if (!failure.ok()) return OnFailure(failure, generation);
+    if (generation != generation_) return RunPass();
+    Step();
+  }
+
+  void OnPage(const profile::v1::ListProfilesResponse& page) {
+    const std::vector<Profile> profiles(page.profiles().begin(), page.profiles().end());
+    if (absl::Status status = queue_->ApplyServerProfiles(profiles, page.cursor()); !status.ok()) {
+      ReportLocalError(status);
+    }
+    Publish();
+  }
+
+  void OnPulled(const absl::Status& status, uint64_t generation) {
+    phase_ = Phase::kIdle;
+    if (!status.ok()) return OnFailure(status, generation);
+    if (generation != generation_) return RunPass();
+    backoff_.Reset();
+    last_error_.clear();
+    EnsureWatch();
+    Publish();
+    if (pass_wanted_) RunPass();
+  }
+
+  // A call failed: retry after a backoff delay, unless it was cancelled by
+  // us (offline, new address, shutting down).
+  void OnFailure(const absl::Status& status, uint64_t generation) {
+    if (stopping_) return;
+    if (generation != generation_) return RunPass();
+    server_ok_ = false;
+    last_error_ = std::string(status.message());
+    retry_timer_->start(backoff_.NextDelay());
+    Publish();
+  }
+
+  void EnsureWatch() {
+    if (watch_thread_.joinable()) return;
+    poll_timer_->stop();
+    watch_context_ = std::make_unique<grpc::ClientContext>();
+    const uint64_t watch = ++watch_generation_;
+    watch_thread_ = std::thread([this, client = client_, context = watch_context_.get(),
+                                 cursor = queue_->cursor(), watch] {
+      absl::Status status = client->Watch(cursor, context, [this](profile::v1::ProfileEvent event) {
+        absl::MutexLock lock(&events_mu_);
+        if (events_.empty()) Post([this] { ApplyEvents(); });
+        events_.push_back(std::move(event));
+      });
+      Post([this, status, watch] { OnWatchEnded(status, watch); });
+    });
+  }
+
+  void ApplyEvents() {
+    std::vector<profile::v1::ProfileEvent> events;
+    {
+      absl::MutexLock lock(&events_mu_);
+      events.swap(events_);
+    }
+    if (events.empty()) return;
+    std::vector<Profile> profiles;
+    profiles.reserve(events.size());
+    for (profile::v1::ProfileEvent& event : events) {
+      profiles.push_back(std::move(*event.mutable_profile()));
+    }
+    if (absl::Status status = queue_->ApplyServerProfiles(profiles, events.back().cursor());
+        !status.ok()) {
+      ReportLocalError(status);
+    }
+    Publish();
+  }
+
+  void OnWatchEnded(const absl::Status& status, uint64_t watch) {
+    if (watch != watch_generation_) return;
+    watch_thread_.join();
+    watch_context_.reset();
+    if (stopping_ || !CanTry()) return;
+    // Poll until a pass can open the stream again.
+    qInfo() << "profiles sync: watch ended:" << status.ToString().c_str();
+    poll_timer_->start();
+  }
+
+  void StopWatch() {
+    poll_timer_->stop();
+    if (!watch_thread_.joinable()) return;
+    ++watch_generation_;
+    watch_context_->TryCancel();
+    watch_thread_.join();
+    watch_context_.reset();
+  }
+
+  SyncManager* const manager_;
+  const Options options_;
+  const std::unique_ptr<LocalStore> store_;
+  const std::unique_ptr<MutationQueue> queue_;
+  std::shared_ptr<ProfileClient> client_;
+  Backoff backoff_;
+  QTimer* const retry_timer_;
+  QTimer* const poll_timer_;
+  QThread transport_thread_;
+  std::unique_ptr<QObject> transport_context_;
+
+  bool work_offline_;
+  bool network_reachable_;
+  // The last call reached the server; otherwise a pass starts with a health check.
+  bool server_ok_ = false;
+  bool stopping_ = false;
+  Phase phase_ = Phase::kIdle;
+  // Something happened during a pass that needs another one.
+  bool pass_wanted_ = false;
+  // Bumped whenever the client is replaced; answers of older ones are stale.
+  uint64_t generation_ = 0;
+  std::string last_error_;
+
+  std::thread watch_thread_;
+  std::unique_ptr<grpc::ClientContext> watch_context_;
+  uint64_t watch_generation_ = 0;
+  absl::Mutex events_mu_;
+  std::vector<profile::v1::ProfileEvent> events_ ABSL_GUARDED_BY(events_mu_);
+};
+
+SyncManager::SyncManager(QObject* parent) : QObject(parent) {}
+
+absl::StatusOr<std::unique_ptr<SyncManager>> SyncManager::Open(Options options) {
+  absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(options.data_dir, {});
+  if (!store.ok()) return store.status();
+
+  if (QNetworkInformation::instance() == nullptr) {
+    QNetworkInformation::loadBackendByFeatures(QNetworkInformation::Feature::Reachability);
+  }
+  std::unique_ptr<SyncManager> manager(new SyncManager());
+  manager->worker_ = std::make_unique<Worker>(manager.get(), std::move(options), *std::move(store),
+                                              NetworkReachable());
+  Worker* worker = manager->worker_.get();
+  manager->snapshot_ = worker->BuildSnapshot();
+  if (const QNetworkInformation* info = QNetworkInformation::instance()) {
+    connect(info, &QNetworkInformation::reachabilityChanged, worker,
+            [worker](QNetworkInformation::Reachability reachability) {
+              worker->SetNetworkReachable(reachability !=
+                                          QNetworkInformation::Reachability::Disconnected);
+            });
+  }
+  worker->moveToThread(&manager->thread_);
+  manager->thread_.setObjectName(QStringLiteral("profiles-sync"));
+  manager->thread_.start();
+  QMetaObject::invokeMethod(
+      worker, [worker] { worker->Start(); }, Qt::QueuedConnection);
+  return manager;
+}
+
+SyncManager::~SyncManager() {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker] { worker->Stop(); }, Qt::BlockingQueuedConnection);
+  thread_.quit();
+  thread_.wait();
+}
+
+std::shared_ptr<const ClientSnapshot> SyncManager::snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+void SyncManager::Publish(std::shared_ptr<const ClientSnapshot> snapshot) {
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot_ = std::move(snapshot);
+  }
+  QMetaObject::invokeMethod(this, &SyncManager::snapshotChanged, Qt::QueuedConnection);
+}
+
+QString SyncManager::createProfile(const QString& name, const QString& email,
+                                   const QByteArray& avatar) {
+  QStringList mask = {QStringLiteral("name"), QStringLiteral("email")};
+  if (!avatar.isEmpty()) mask.append(QStringLiteral("avatar"));
+  QString id;
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker,
+      [worker, fields = ToFields(name, email, avatar), mask = ToMask(mask), &id] {
+        worker->Create(fields, mask, &id);
+      },
+      Qt::BlockingQueuedConnection);
+  return id;
+}
+
+void SyncManager::editProfile(const QString& id, const QString& name, const QString& email,
+                              const QByteArray& avatar, const QStringList& mask) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker,
+      [worker, id = id.toStdString(), fields = ToFields(name, email, avatar), mask = ToMask(mask)] {
+        worker->Edit(id, fields, mask);
+      },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::resolveKeepServer(const QString& id) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, id = id.toStdString()] { worker->KeepServer(id); }, Qt::QueuedConnection);
+}
+
+void SyncManager::resolveApplyMine(const QString& id) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, id = id.toStdString()] { worker->ApplyMine(id); }, Qt::QueuedConnection);
+}
+
+void SyncManager::dismissRejected(const QString& id) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, id = id.toStdString()] { worker->DismissRejected(id); },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::setWorkOffline(bool offline) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, offline] { worker->SetWorkOffline(offline); }, Qt::QueuedConnection);
+}
+
+void SyncManager::setServerAddress(const QString& address) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, address = address.toStdString()] { worker->SetServerAddress(address); },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::refresh() {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker] { worker->Refresh(); }, Qt::QueuedConnection);
+}
+
+}  // namespace profiles::client

@@ -1,0 +1,436 @@
+// SyncManager against the real profile_server on a real PostgreSQL
+// (PROFILES_TEST_DATABASE_URL): the scenarios of issue 3 and of "Where users
+// get hurt" in PRIOR_ART.md that concern syncing.
+
+#include "apps/qml-client/sync/sync_manager.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <QDeadlineTimer>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/qml-client/sync/profile_client.h"
+#include "apps/qml-client/sync/tcp_forwarder.h"
+#include "tests/e2e/server_process.h"
+#include "tests/support/test_database.h"
+
+namespace profiles::client {
+namespace {
+
+using namespace std::chrono_literals;
+using profile::v1::Profile;
+using profiles::testing::RandomUuid;
+using profiles::testing::ServerProcess;
+using profiles::testing::TestDatabase;
+
+const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
+  for (const ProfileView& view : snapshot.profiles) {
+    if (view.profile.id() == id.toStdString()) return &view;
+  }
+  return nullptr;
+}
+
+// Processes events until `condition` holds for the manager's snapshot or
+// `timeout` passes; woken by snapshotChanged.
+bool WaitFor(SyncManager& manager, const std::function<bool(const ClientSnapshot&)>& condition,
+             std::chrono::milliseconds timeout = 30s) {
+  const QDeadlineTimer deadline(timeout);
+  while (!condition(*manager.snapshot())) {
+    if (deadline.hasExpired()) return false;
+    QSignalSpy spy(&manager, &SyncManager::snapshotChanged);
+    spy.wait(static_cast<int>(std::min<qint64>(deadline.remainingTime(), 200)));
+  }
+  return true;
+}
+
+// The profile `id` is shown with `state` (and, if given, `name` and `version`).
+std::function<bool(const ClientSnapshot&)> Shows(const QString& id, SyncState state,
+                                                 const std::string& name = "",
+                                                 int64_t version = 0) {
+  return [=](const ClientSnapshot& snapshot) {
+    const ProfileView* view = Find(snapshot, id);
+    return view != nullptr && view->state == state &&
+           (name.empty() || view->profile.name() == name) &&
+           (version == 0 || view->profile.version() == version);
+  };
+}
+
+bool AllSynced(const ClientSnapshot& snapshot) {
+  if (snapshot.pending_count != 0 || snapshot.connection != ConnectionState::kOnline) return false;
+  for (const ProfileView& view : snapshot.profiles) {
+    if (view.state != SyncState::kSynced) return false;
+  }
+  return true;
+}
+
+const QStringList kName = {QStringLiteral("name")};
+
+class SyncManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(database_->url());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  QString NewDataDir() {
+    directories_.push_back(std::make_unique<QTemporaryDir>());
+    EXPECT_TRUE(directories_.back()->isValid());
+    return directories_.back()->path();
+  }
+
+  SyncManager::Options ClientOptions(const QString& data_dir, bool work_offline) {
+    SyncManager::Options options;
+    options.data_dir = data_dir;
+    options.server_address = QString::fromStdString(server_->grpc_address());
+    options.work_offline = work_offline;
+    options.backoff = {.initial = 20ms, .max = 500ms};
+    options.poll_interval = 500ms;
+    options.call_timeout = 5s;
+    options.connect_timeout = 1s;
+    return options;
+  }
+
+  std::unique_ptr<SyncManager> Open(SyncManager::Options options) {
+    absl::StatusOr<std::unique_ptr<SyncManager>> manager = SyncManager::Open(std::move(options));
+    EXPECT_TRUE(manager.ok()) << manager.status();
+    return manager.ok() ? *std::move(manager) : nullptr;
+  }
+
+  std::unique_ptr<SyncManager> Open(const QString& data_dir, bool work_offline = false) {
+    return Open(ClientOptions(data_dir, work_offline));
+  }
+
+  // The server's copy of profile `id`, read directly.
+  Profile ServerCopy(const QString& id) {
+    auto stub = server_->NewStub();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    profile::v1::GetProfileRequest request;
+    request.set_id(id.toStdString());
+    Profile profile;
+    const grpc::Status status = stub->GetProfile(&context, request, &profile);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return profile;
+  }
+
+  // Another device writes `name` to profile `id` (based on `version`).
+  void WriteElsewhere(const QString& id, const std::string& name, int64_t version) {
+    ProfileClient other({.address = server_->grpc_address()});
+    profile::v1::UpdateProfileRequest request;
+    request.mutable_profile()->set_id(id.toStdString());
+    request.mutable_profile()->set_name(name);
+    request.mutable_update_mask()->add_paths("name");
+    request.set_expected_version(version);
+    request.set_mutation_id(RandomUuid());
+    const SendOutcome outcome = other.Send(request);
+    ASSERT_TRUE(std::holds_alternative<Acknowledged>(outcome)) << outcome.index();
+  }
+
+  // A synced profile created through `manager`.
+  QString CreateSynced(SyncManager& manager, const QString& name) {
+    const QString id = manager.createProfile(name, name + "@example.com", {});
+    EXPECT_FALSE(id.isEmpty());
+    EXPECT_TRUE(WaitFor(manager, Shows(id, SyncState::kSynced, name.toStdString(), 1)));
+    return id;
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<ServerProcess> server_;
+  std::vector<std::unique_ptr<QTemporaryDir>> directories_;
+};
+
+// redux-offline #281 (outbox lost on restart), sorodrigo/redux-offline #40
+// (duplicates across sessions).
+TEST_F(SyncManagerTest, OfflineEditsSurviveARestartAndAreAppliedExactlyOnce) {
+  const QString dir = NewDataDir();
+  auto client = Open(dir);
+  const QString id = CreateSynced(*client, "Ada");
+
+  client = Open(dir, /*work_offline=*/true);
+  for (const char* name : {"e1", "e2", "e3"}) client->editProfile(id, name, {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 3; }));
+
+  // "Restart the client process": a new manager on the same data folder.
+  client.reset();
+  client = Open(dir, /*work_offline=*/true);
+  {
+    const auto snapshot = client->snapshot();
+    EXPECT_EQ(snapshot->pending_count, 3u);
+    EXPECT_EQ(snapshot->connection, ConnectionState::kOffline);
+    const ProfileView* view = Find(*snapshot, id);
+    ASSERT_NE(view, nullptr);
+    EXPECT_EQ(view->profile.name(), "e3");
+    EXPECT_EQ(view->state, SyncState::kPending);
+  }
+  EXPECT_EQ(ServerCopy(id).version(), 1) << "work offline sent something";
+
+  client->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client, AllSynced));
+  EXPECT_TRUE(Shows(id, SyncState::kSynced, "e3", 4)(*client->snapshot()));
+  Profile server_copy = ServerCopy(id);
+  EXPECT_EQ(server_copy.version(), 4);
+  EXPECT_EQ(server_copy.name(), "e3");
+
+  // Nothing is sent again by a later session.
+  client.reset();
+  client = Open(dir);
+  ASSERT_TRUE(WaitFor(*client, AllSynced));
+  EXPECT_EQ(ServerCopy(id).version(), 4);
+}
+
+class ConflictTest : public SyncManagerTest {
+ protected:
+  // Two devices edit the name of the same profile offline; A syncs first.
+  void MakeConflict() {
+    a_ = Open(NewDataDir());
+    id_ = CreateSynced(*a_, "Original");
+    b_ = Open(NewDataDir());
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Original", 1)));
+
+    a_->setWorkOffline(true);
+    b_->setWorkOffline(true);
+    a_->editProfile(id_, "From A", {}, {}, kName);
+    b_->editProfile(id_, "From B", {}, {}, kName);
+    ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kPending, "From A")));
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kPending, "From B")));
+
+    a_->setWorkOffline(false);
+    ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "From A", 2)));
+    b_->setWorkOffline(false);
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kConflict)));
+
+    const auto snapshot = b_->snapshot();
+    const ProfileView* view = Find(*snapshot, id_);
+    ASSERT_NE(view, nullptr);
+    EXPECT_EQ(view->profile.name(), "From B") << "the user's edit is kept until they decide";
+    ASSERT_TRUE(view->server_profile.has_value());
+    EXPECT_EQ(view->server_profile->name(), "From A");
+    EXPECT_EQ(view->server_profile->version(), 2);
+    EXPECT_EQ(ServerCopy(id_).name(), "From A") << "a stale edit must not overwrite";
+  }
+
+  std::unique_ptr<SyncManager> a_;
+  std::unique_ptr<SyncManager> b_;
+  QString id_;
+};
+
+// amplify-js #6278/#5945 (conflict handler never runs), rxdb PR #8742
+// (conflicts resolved silently).
+TEST_F(ConflictTest, KeepServerShowsTheServerVersionWithNothingPending) {
+  ASSERT_NO_FATAL_FAILURE(MakeConflict());
+  b_->resolveKeepServer(id_);
+  ASSERT_TRUE(WaitFor(*b_, AllSynced));
+  EXPECT_TRUE(Shows(id_, SyncState::kSynced, "From A", 2)(*b_->snapshot()));
+  EXPECT_EQ(ServerCopy(id_).version(), 2);
+}
+
+TEST_F(ConflictTest, ApplyMineWritesTheUsersFieldsOnTop) {
+  ASSERT_NO_FATAL_FAILURE(MakeConflict());
+  b_->resolveApplyMine(id_);
+  ASSERT_TRUE(WaitFor(*b_, AllSynced));
+  EXPECT_TRUE(Shows(id_, SyncState::kSynced, "From B", 3)(*b_->snapshot()));
+  const Profile server_copy = ServerCopy(id_);
+  EXPECT_EQ(server_copy.name(), "From B");
+  EXPECT_EQ(server_copy.email(), "Original@example.com");
+  EXPECT_EQ(server_copy.version(), 3);
+  // A sees it too (watch or pull).
+  EXPECT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "From B", 3)));
+}
+
+// powersync.dart #253 / sorodrigo #40 (duplicates), amplify-js #6363
+// (reordered or dropped edits): every edit is based on the version the one
+// before it produced, so a duplicate or a reordering would be ABORTED (a
+// conflict) or show in the final versions.
+TEST_F(SyncManagerTest, ServerKilledWhileDraining500MutationsAppliesEachOnceInOrder) {
+  constexpr int kProfiles = 5;
+  constexpr int kEdits = 500;
+  auto client = Open(NewDataDir());
+  std::vector<QString> ids;
+  for (int p = 0; p < kProfiles; ++p) ids.push_back(CreateSynced(*client, QString("p%1").arg(p)));
+
+  client->setWorkOffline(true);
+  for (int k = 1; k <= kEdits; ++k) {
+    client->editProfile(ids[(k - 1) % kProfiles], QString("n%1").arg(k), {}, {}, kName);
+  }
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == kEdits; }));
+
+  bool conflict_or_rejection = false;
+  QObject::connect(client.get(), &SyncManager::snapshotChanged, [&] {
+    for (const ProfileView& view : client->snapshot()->profiles) {
+      if (view.state == SyncState::kConflict || view.state == SyncState::kRejected) {
+        conflict_or_rejection = true;
+      }
+    }
+  });
+
+  client->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count <= 400; }));
+  server_->StopWith(SIGKILL);
+  EXPECT_GT(client->snapshot()->pending_count, 0u) << "the kill must land mid-drain";
+
+  absl::StatusOr<std::unique_ptr<ServerProcess>> restarted = ServerProcess::Start(database_->url());
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  server_ = *std::move(restarted);
+  client->setServerAddress(QString::fromStdString(server_->grpc_address()));
+
+  ASSERT_TRUE(WaitFor(*client, AllSynced, 180s)) << client->snapshot()->last_error;
+  EXPECT_FALSE(conflict_or_rejection);
+  constexpr int kEditsPerProfile = kEdits / kProfiles;
+  for (int p = 0; p < kProfiles; ++p) {
+    const Profile server_copy = ServerCopy(ids[p]);
+    EXPECT_EQ(server_copy.version(), 1 + kEditsPerProfile) << "profile " << p;
+    EXPECT_EQ(server_copy.name(), "n" + std::to_string(kEdits - kProfiles + 1 + p));
+    EXPECT_TRUE(Shows(ids[p], SyncState::kSynced, server_copy.name(),
+                      1 + kEditsPerProfile)(*client->snapshot()));
+  }
+}
+
+// amplify-android PR #976/#1794, replicache-old #59: one mutation that can
+// never succeed must not block the outbox.
+TEST_F(SyncManagerTest, RejectedEditIsParkedAndLaterEditsStillGoThrough) {
+  auto client = Open(NewDataDir());
+  const QString bad = CreateSynced(*client, "Pat");
+  const QString good = CreateSynced(*client, "Quinn");
+
+  client->setWorkOffline(true);
+  client->editProfile(bad, "", {}, {}, kName);  // names need 1 to 100 characters
+  client->editProfile(good, "Quinn 2", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 2; }));
+  client->setWorkOffline(false);
+
+  ASSERT_TRUE(WaitFor(*client, [&](const ClientSnapshot& s) {
+    return s.pending_count == 0 && Shows(bad, SyncState::kRejected)(s) &&
+           Shows(good, SyncState::kSynced, "Quinn 2", 2)(s);
+  }));
+  {
+    const auto snapshot = client->snapshot();
+    const ProfileView* view = Find(*snapshot, bad);
+    EXPECT_FALSE(view->error.empty());
+    EXPECT_EQ(view->field_errors.count("name"), 1u);
+    EXPECT_EQ(view->profile.name(), "Pat") << "a parked edit is not shown as applied";
+  }
+  EXPECT_EQ(ServerCopy(good).name(), "Quinn 2");
+  EXPECT_EQ(ServerCopy(bad).version(), 1);
+
+  client->dismissRejected(bad);
+  ASSERT_TRUE(WaitFor(*client, AllSynced));
+  EXPECT_TRUE(Shows(bad, SyncState::kSynced, "Pat", 1)(*client->snapshot()));
+}
+
+// Server data replaces cached data, except under a pending edit.
+TEST_F(SyncManagerTest, ChangesFromAnotherWriterArriveButPendingEditsKeepTheUsersVersion) {
+  SyncManager::Options options = ClientOptions(NewDataDir(), false);
+  // No polling within the test's time: what arrives came through the watch.
+  options.poll_interval = 3600s;
+  auto client = Open(options);
+  const QString mine = CreateSynced(*client, "Mine");
+  const QString theirs = CreateSynced(*client, "Theirs");
+
+  WriteElsewhere(theirs, "Theirs, changed elsewhere", 1);
+  EXPECT_TRUE(WaitFor(*client, Shows(theirs, SyncState::kSynced, "Theirs, changed elsewhere", 2)));
+
+  // A pending edit of `mine` that cannot be sent yet: it waits behind a
+  // conflict, then another writer changes the profile again.
+  client->setWorkOffline(true);
+  client->editProfile(mine, "My edit", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, Shows(mine, SyncState::kPending, "My edit")));
+  WriteElsewhere(mine, "Elsewhere 1", 1);
+  client->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client, Shows(mine, SyncState::kConflict, "My edit")));
+  WriteElsewhere(mine, "Elsewhere 2", 2);
+
+  // The new server version (3) arrives, the user's fields stay on top.
+  ASSERT_TRUE(WaitFor(*client, Shows(mine, SyncState::kConflict, "My edit", 3)));
+  EXPECT_EQ(client->snapshot()->pending_count, 1u);
+  // Keeping the server's copy now shows the newest one.
+  client->resolveKeepServer(mine);
+  EXPECT_TRUE(WaitFor(*client, Shows(mine, SyncState::kSynced, "Elsewhere 2", 3)));
+}
+
+// powersync-swift #160, powersync-native #15: after a failed upload the
+// queue must be retried without waiting for the next local write.
+TEST_F(SyncManagerTest, DrainResumesByItselfWhenTheServerIsReachableAgain) {
+  absl::StatusOr<std::unique_ptr<testing::TcpForwarder>> forwarder =
+      testing::TcpForwarder::Start(server_->grpc_address());
+  ASSERT_TRUE(forwarder.ok()) << forwarder.status();
+  SyncManager::Options options = ClientOptions(NewDataDir(), false);
+  options.server_address = QString::fromStdString((*forwarder)->address());
+  auto client = Open(options);
+  const QString id = CreateSynced(*client, "Ada");
+
+  (*forwarder)->Cut();
+  client->editProfile(id, "Sent later", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, [&](const ClientSnapshot& s) {
+    return s.connection == ConnectionState::kOffline && !s.last_error.empty() &&
+           Shows(id, SyncState::kPending, "Sent later")(s);
+  }));
+  EXPECT_EQ(ServerCopy(id).version(), 1);
+
+  // No new edit, no refresh(): only the retry loop can send it.
+  (*forwarder)->Restore(server_->grpc_address());
+  ASSERT_TRUE(WaitFor(*client, AllSynced, 20s)) << client->snapshot()->last_error;
+  EXPECT_EQ(ServerCopy(id).name(), "Sent later");
+  EXPECT_EQ(ServerCopy(id).version(), 2);
+}
+
+// The transport's mapping of answers, against the real server.
+TEST_F(SyncManagerTest, ProfileClientMapsTheServersAnswers) {
+  ProfileClient client({.address = server_->grpc_address()});
+  ASSERT_TRUE(client.CheckHealth().ok());
+
+  profile::v1::UpdateProfileRequest create;
+  create.mutable_profile()->set_id(RandomUuid());
+  create.mutable_profile()->set_name("Ada");
+  create.mutable_profile()->set_email("ada@example.com");
+  create.set_mutation_id(RandomUuid());
+  SendOutcome outcome = client.Send(create);
+  ASSERT_TRUE(std::holds_alternative<Acknowledged>(outcome));
+  EXPECT_EQ(std::get<Acknowledged>(outcome).profile.version(), 1);
+  // A replay is acknowledged with the first result, not applied again.
+  outcome = client.Send(create);
+  ASSERT_TRUE(std::holds_alternative<Acknowledged>(outcome));
+  EXPECT_EQ(std::get<Acknowledged>(outcome).profile.version(), 1);
+
+  profile::v1::UpdateProfileRequest invalid = create;
+  invalid.set_mutation_id(RandomUuid());
+  invalid.set_expected_version(1);
+  invalid.mutable_profile()->set_email("not an address");
+  outcome = client.Send(invalid);
+  ASSERT_TRUE(std::holds_alternative<Rejected>(outcome));
+  EXPECT_EQ(std::get<Rejected>(outcome).field_errors.count("email"), 1u);
+
+  profile::v1::UpdateProfileRequest stale = create;
+  stale.set_mutation_id(RandomUuid());
+  stale.set_expected_version(0);
+  outcome = client.Send(stale);
+  ASSERT_TRUE(std::holds_alternative<Conflicted>(outcome));
+  EXPECT_EQ(std::get<Conflicted>(outcome).server_profile.version(), 1);
+
+  std::vector<profile::v1::ListProfilesResponse> pages;
+  ASSERT_TRUE(
+      client
+          .Pull("",
+                [&](profile::v1::ListProfilesResponse page) { pages.push_back(std::move(page)); })
+          .ok());
+  ASSERT_FALSE(pages.empty());
+  EXPECT_EQ(pages.back().profiles_size(), 1);
+
+  server_->StopWith(SIGKILL);
+  outcome = client.Send(create);
+  ASSERT_TRUE(std::holds_alternative<Failed>(outcome));
+  EXPECT_FALSE(client.CheckHealth().ok());
+}
+
+}  // namespace
+}  // namespace profiles::client
