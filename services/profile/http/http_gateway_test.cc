@@ -350,6 +350,23 @@ TEST_F(HttpGatewayTest, WritingAnExistingProfileWithoutABaseVersionIs428) {
   }
 }
 
+// A partial PATCH with no base version cannot be a create; on an existing
+// profile the missing piece is the base version, so the answer is 428 with
+// the current profile, not the create's validation errors.
+TEST_F(HttpGatewayTest, PartialPatchOfAnExistingProfileWithoutABaseVersionIs428) {
+  const std::string id = Create("Ann");
+  HttpResponse response = Send(Request(http::verb::patch, "/user/" + id, R"({"name":"Bo"})"));
+  ASSERT_EQ(response.result(), http::status::precondition_required) << response.body();
+  EXPECT_EQ(response[http::field::etag], "\"1\"");
+  EXPECT_EQ(Field(ErrorOf(Json(response)).fields().at("current").struct_value(), "name"), "Ann");
+
+  const std::string unknown = "5e0b8c9a-0000-4000-8000-000000000001";
+  response = Send(Request(http::verb::patch, "/user/" + unknown, R"({"name":"Bo"})"));
+  ASSERT_EQ(response.result(), http::status::bad_request) << response.body();
+  EXPECT_TRUE(
+      ErrorOf(Json(response)).fields().at("fields").struct_value().fields().contains("email"));
+}
+
 TEST_F(HttpGatewayTest, PatchChangesOnlyTheFieldsPresent) {
   const std::string id = Create("Ann", absl::Base64Escape(kPng));
   HttpRequest patch = Request(http::verb::patch, "/user/" + id, R"({"email":"new@example.com"})");

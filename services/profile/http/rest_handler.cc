@@ -202,6 +202,17 @@ HttpResponse RestHandler::GetProfile(const HttpRequest& request, std::string_vie
   return response;
 }
 
+std::optional<profile::v1::Profile> RestHandler::ExistingProfile(const HttpRequest& request,
+                                                                 std::string_view id) const {
+  grpc::ClientContext context;
+  if (!PrepareCall(request, &context).ok()) return std::nullopt;
+  profile::v1::GetProfileRequest rpc;
+  rpc.set_id(std::string(id));
+  profile::v1::Profile profile;
+  if (!stub_->GetProfile(&context, rpc, &profile).ok()) return std::nullopt;
+  return profile;
+}
+
 HttpResponse RestHandler::WriteProfile(const HttpRequest& request, WriteKind kind,
                                        std::string_view id) const {
   absl::StatusOr<WriteRequest> write = ParseWriteRequest(kind, id, request);
@@ -218,6 +229,22 @@ HttpResponse RestHandler::WriteProfile(const HttpRequest& request, WriteKind kin
       response.set(http::field::etag, VersionTag(*current));
     }
     return response;
+  }
+  if (kind == WriteKind::kPatch && write->base_source == BaseVersionSource::kNone &&
+      status.code() == absl::StatusCode::kInvalidArgument) {
+    // A PATCH without a base version is a create, and a partial body makes
+    // an invalid one. If the profile exists, what the caller really lacks is
+    // the base version: say so (428) rather than list the create's rules.
+    if (std::optional<profile::v1::Profile> current = ExistingProfile(request, id)) {
+      HttpResponse response = Error(
+          request, http::status::precondition_required,
+          VersionConflict(absl::StrCat("profile ", std::string(id),
+                                       " exists: send If-Match or \"version\" with the version "
+                                       "your edit is based on"),
+                          *current));
+      response.set(http::field::etag, VersionTag(*current));
+      return response;
+    }
   }
   if (!status.ok()) return Error(request, status);
 
