@@ -216,7 +216,9 @@ class SyncManager::Worker : public QObject {
 
   bool CanTry() const { return !work_offline_ && network_reachable_; }
 
-  void Publish() { manager_->Publish(BuildSnapshot()); }
+  void Publish() {
+    if (!stopping_) manager_->Publish(BuildSnapshot());
+  }
 
   // A local edit or resolution was stored: show it, then send it.
   void Changed() {
@@ -379,7 +381,7 @@ class SyncManager::Worker : public QObject {
   }
 
   void EnsureWatch() {
-    if (watch_thread_.joinable()) return;
+    if (stopping_ || watch_thread_.joinable()) return;
     poll_timer_->stop();
     watch_context_ = std::make_unique<grpc::ClientContext>();
     const uint64_t watch = ++watch_generation_;
