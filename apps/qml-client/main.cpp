@@ -1,0 +1,64 @@
+// profiles_app: the offline-first Profiles app. Flags and wiring only; the
+// app is the ProfilesApp QML module (models/ and qml/).
+
+#include <QCommandLineParser>
+#include <QGuiApplication>
+#include <QQmlApplicationEngine>
+#include <QQuickStyle>
+#include <QStandardPaths>
+#include <QtQml/qqmlextensionplugin.h>
+#include <cstdio>
+
+#include "apps/qml-client/models/app_controller.h"
+
+Q_IMPORT_QML_PLUGIN(ProfilesAppPlugin)
+
+int main(int argc, char* argv[]) {
+  QGuiApplication app(argc, argv);
+  QGuiApplication::setOrganizationName(QStringLiteral("Profiles"));
+  QGuiApplication::setApplicationName(QStringLiteral("Profiles"));
+  QQuickStyle::setStyle(QStringLiteral("Material"));
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription(QStringLiteral(
+      "Offline-first Profiles app. Edits are kept on this device and sent to the profile "
+      "service when it can be reached."));
+  parser.addHelpOption();
+  const QCommandLineOption server_option(
+      QStringLiteral("server"),
+      QStringLiteral("host:port of the gRPC profile service for this run (default: "
+                     "$PROFILES_SERVER, else the address saved in Settings, else "
+                     "127.0.0.1:50051)."),
+      QStringLiteral("ADDRESS"));
+  const QCommandLineOption data_dir_option(
+      QStringLiteral("data-dir"),
+      QStringLiteral("Folder of the local store and settings; two folders are two devices "
+                     "(default: %1).")
+          .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)),
+      QStringLiteral("DIR"));
+  parser.addOption(server_option);
+  parser.addOption(data_dir_option);
+  parser.process(app);
+
+  profiles::client::AppController::Options options;
+  options.data_dir = parser.isSet(data_dir_option)
+                         ? parser.value(data_dir_option)
+                         : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+  options.server_address = parser.isSet(server_option)
+                               ? parser.value(server_option)
+                               : qEnvironmentVariable("PROFILES_SERVER");
+  auto controller = profiles::client::AppController::Open(options);
+  if (!controller.ok()) {
+    std::fprintf(stderr, "profiles_app: cannot open %s: %s\n", qPrintable(options.data_dir),
+                 std::string(controller.status().message()).c_str());
+    return 1;
+  }
+
+  QQmlApplicationEngine engine;
+  (*controller)->registerWith(engine);
+  QObject::connect(
+      &engine, &QQmlApplicationEngine::objectCreationFailed, &app,
+      [] { QCoreApplication::exit(1); }, Qt::QueuedConnection);
+  engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/qml/Main.qml")));
+  return QGuiApplication::exec();
+}

@@ -1,0 +1,108 @@
+#include "apps/qml-client/models/app_controller.h"
+
+#include <QDir>
+
+namespace profiles::client {
+namespace {
+
+constexpr char kServerAddressKey[] = "server/address";
+constexpr char kWorkOfflineKey[] = "server/workOffline";
+
+// The controller QML engines get as their singleton; set by registerWith().
+AppController* registered_instance = nullptr;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AppController>> AppController::Open(const Options& options) {
+  if (!QDir().mkpath(options.data_dir)) {
+    return absl::FailedPreconditionError("cannot create the data folder " +
+                                         options.data_dir.toStdString());
+  }
+  auto settings = std::make_unique<QSettings>(
+      QDir(options.data_dir).filePath(QStringLiteral("settings.ini")), QSettings::IniFormat);
+  SyncManager::Options sync_options;
+  sync_options.data_dir = options.data_dir;
+  sync_options.server_address =
+      !options.server_address.isEmpty()
+          ? options.server_address
+          : settings->value(kServerAddressKey, sync_options.server_address).toString();
+  sync_options.work_offline = settings->value(kWorkOfflineKey, false).toBool();
+  absl::StatusOr<std::unique_ptr<SyncManager>> sync = SyncManager::Open(sync_options);
+  if (!sync.ok()) return sync.status();
+  return std::unique_ptr<AppController>(
+      new AppController(std::move(*sync), std::move(settings), options.data_dir,
+                        sync_options.server_address, sync_options.work_offline));
+}
+
+AppController::AppController(std::unique_ptr<SyncManager> sync,
+                             std::unique_ptr<QSettings> settings, QString data_dir,
+                             QString server_address, bool work_offline)
+    : sync_(std::move(sync)),
+      settings_(std::move(settings)),
+      data_dir_(std::move(data_dir)),
+      server_address_(std::move(server_address)),
+      work_offline_(work_offline),
+      snapshot_(sync_->snapshot()) {
+  connect(sync_.get(), &SyncManager::snapshotChanged, this, &AppController::onSnapshotChanged);
+  connect(sync_.get(), &SyncManager::operationFailed, this, &AppController::operationFailed);
+}
+
+AppController::~AppController() {
+  if (registered_instance == this) registered_instance = nullptr;
+}
+
+AppController* AppController::create(QQmlEngine*, QJSEngine*) {
+  Q_ASSERT_X(registered_instance, "AppController::create",
+             "call AppController::registerWith(engine) before loading QML");
+  QJSEngine::setObjectOwnership(registered_instance, QJSEngine::CppOwnership);
+  return registered_instance;
+}
+
+void AppController::registerWith(QQmlEngine& engine) {
+  registered_instance = this;
+  engine.addImageProvider(QLatin1String(AvatarCache::kProviderName),
+                          new AvatarImageProvider(avatars_));
+}
+
+AppController::Connection AppController::connection() const {
+  switch (snapshot_->connection) {
+    case ConnectionState::kOffline:
+      return Connection::Offline;
+    case ConnectionState::kOnline:
+      return Connection::Online;
+    case ConnectionState::kSyncing:
+      return Connection::Syncing;
+  }
+  return Connection::Offline;
+}
+
+int AppController::pendingCount() const { return static_cast<int>(snapshot_->pending_count); }
+
+QString AppController::lastError() const { return QString::fromStdString(snapshot_->last_error); }
+
+void AppController::setWorkOffline(bool offline) {
+  if (offline == work_offline_) return;
+  work_offline_ = offline;
+  settings_->setValue(kWorkOfflineKey, offline);
+  sync_->setWorkOffline(offline);
+  emit workOfflineChanged();
+}
+
+void AppController::setServerAddress(const QString& address) {
+  const QString trimmed = address.trimmed();
+  if (trimmed.isEmpty() || trimmed == server_address_) return;
+  server_address_ = trimmed;
+  settings_->setValue(kServerAddressKey, trimmed);
+  sync_->setServerAddress(trimmed);
+  emit serverAddressChanged();
+}
+
+void AppController::refresh() { sync_->refresh(); }
+
+void AppController::onSnapshotChanged() {
+  snapshot_ = sync_->snapshot();
+  emit snapshotChanged();
+  emit statusChanged();
+}
+
+}  // namespace profiles::client

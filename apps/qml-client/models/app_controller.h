@@ -1,0 +1,110 @@
+#ifndef PROFILES_APPS_QML_CLIENT_MODELS_APP_CONTROLLER_H_
+#define PROFILES_APPS_QML_CLIENT_MODELS_APP_CONTROLLER_H_
+
+// AppController is the app-wide backend, the QML singleton `AppController`:
+// it owns the SyncManager and the avatar cache, shows the connection state
+// (online / offline / syncing and the count of pending changes), and keeps
+// the settings (server address, work offline) in <data dir>/settings.ini, so
+// two instances with two data folders are two independent devices.
+//
+//   auto controller = AppController::Open({.data_dir = dir});
+//   QQmlApplicationEngine engine;
+//   (*controller)->registerWith(engine);   // before loading any QML
+//   engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/qml/Main.qml")));
+//
+// The per-screen backends (ProfileListModel, ProfileEditor) take it as their
+// `app` property and follow snapshotChanged().
+//
+// Thread safety: lives on and must be used from the UI thread.
+
+#include <QObject>
+#include <QQmlEngine>
+#include <QSettings>
+#include <QString>
+#include <QtQml/qqmlregistration.h>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "apps/qml-client/models/avatar_cache.h"
+#include "apps/qml-client/sync/sync_manager.h"
+
+namespace profiles::client {
+
+class AppController : public QObject {
+  Q_OBJECT
+  QML_ELEMENT
+  QML_SINGLETON
+
+  Q_PROPERTY(Connection connection READ connection NOTIFY statusChanged)
+  Q_PROPERTY(int pendingCount READ pendingCount NOTIFY statusChanged)
+  Q_PROPERTY(QString lastError READ lastError NOTIFY statusChanged)
+  Q_PROPERTY(bool workOffline READ workOffline WRITE setWorkOffline NOTIFY workOfflineChanged)
+  Q_PROPERTY(QString serverAddress READ serverAddress WRITE setServerAddress NOTIFY
+                 serverAddressChanged)
+  Q_PROPERTY(QString dataDir READ dataDir CONSTANT)
+
+ public:
+  enum class Connection { Offline, Online, Syncing };
+  Q_ENUM(Connection)
+
+  struct Options {
+    // Folder of the local store and settings.ini.
+    QString data_dir;
+    // Overrides the saved server address for this run when not empty
+    // (--server, PROFILES_SERVER).
+    QString server_address;
+  };
+
+  // Reads the settings and opens the SyncManager; its errors as they are.
+  static absl::StatusOr<std::unique_ptr<AppController>> Open(const Options& options);
+  ~AppController() override;
+
+  // The instance registerWith() installed. For the QML engine only.
+  static AppController* create(QQmlEngine* qml_engine, QJSEngine* js_engine);
+
+  // Makes this the AppController singleton of QML engines created from now
+  // on and adds the avatar image provider to `engine`. Must outlive `engine`.
+  void registerWith(QQmlEngine& engine);
+
+  SyncManager& sync() { return *sync_; }
+  AvatarCache& avatars() { return *avatars_; }
+  std::shared_ptr<const ClientSnapshot> snapshot() const { return snapshot_; }
+
+  Connection connection() const;
+  int pendingCount() const;
+  QString lastError() const;
+  bool workOffline() const { return work_offline_; }
+  void setWorkOffline(bool offline);
+  QString serverAddress() const { return server_address_; }
+  void setServerAddress(const QString& address);
+  QString dataDir() const { return data_dir_; }
+
+  // Pull now (pull-to-refresh) and retry at once if backing off.
+  Q_INVOKABLE void refresh();
+
+ signals:
+  // snapshot() changed.
+  void snapshotChanged();
+  void statusChanged();
+  void workOfflineChanged();
+  void serverAddressChanged();
+  // A local operation failed; the message is for the user.
+  void operationFailed(const QString& message);
+
+ private:
+  AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<QSettings> settings,
+                QString data_dir, QString server_address, bool work_offline);
+  void onSnapshotChanged();
+
+  const std::unique_ptr<SyncManager> sync_;
+  const std::unique_ptr<QSettings> settings_;
+  const std::shared_ptr<AvatarCache> avatars_ = std::make_shared<AvatarCache>();
+  const QString data_dir_;
+  QString server_address_;
+  bool work_offline_;
+  std::shared_ptr<const ClientSnapshot> snapshot_;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_MODELS_APP_CONTROLLER_H_

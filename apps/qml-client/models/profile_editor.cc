@@ -1,0 +1,256 @@
+#include "apps/qml-client/models/profile_editor.h"
+
+#include <QVariantMap>
+#include <atomic>
+
+#include "apps/qml-client/models/avatar_image.h"
+#include "services/profile/domain/validation.h"
+
+namespace profiles::client {
+namespace {
+
+// The domain's messages are sentence fragments ("must not be empty"); beside
+// a field they read as sentences.
+QString Sentence(const std::string& message) {
+  QString text = QString::fromStdString(message);
+  if (!text.isEmpty()) text[0] = text[0].toUpper();
+  return text;
+}
+
+QByteArray Bytes(const std::string& bytes) {
+  return QByteArray(bytes.data(), static_cast<qsizetype>(bytes.size()));
+}
+
+std::string StdString(const QString& text) { return text.toStdString(); }
+std::string StdString(const QByteArray& bytes) { return bytes.toStdString(); }
+
+QString NextDraftSlot() {
+  static std::atomic<quint64> next{0};
+  return QStringLiteral("draft-%1").arg(++next);
+}
+
+const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
+  const std::string wanted = id.toStdString();
+  for (const ProfileView& view : snapshot.profiles) {
+    if (view.profile.id() == wanted) return &view;
+  }
+  return nullptr;
+}
+
+QVariantMap ConflictField(const QString& field, const QString& label, const QVariant& mine,
+                          const QVariant& server, bool differs, bool is_image) {
+  return {{QStringLiteral("field"), field},   {QStringLiteral("label"), label},
+          {QStringLiteral("mine"), mine},     {QStringLiteral("server"), server},
+          {QStringLiteral("differs"), differs}, {QStringLiteral("isImage"), is_image}};
+}
+
+}  // namespace
+
+ProfileEditor::ProfileEditor(QObject* parent) : QObject(parent), draft_slot_(NextDraftSlot()) {
+  validate();
+}
+
+ProfileEditor::~ProfileEditor() {
+  if (app_) app_->avatars().remove(draft_slot_);
+}
+
+template <typename T>
+QString ProfileEditor::ErrorOf(const Field<T>& field) {
+  if (!field.server_error.isEmpty()) return field.server_error;
+  if (field.shown && field.problem) return Sentence(*field.problem);
+  return {};
+}
+
+QString ProfileEditor::nameError() const { return ErrorOf(name_); }
+QString ProfileEditor::emailError() const { return ErrorOf(email_); }
+QString ProfileEditor::avatarError() const { return ErrorOf(avatar_); }
+
+void ProfileEditor::setApp(AppController* app) {
+  if (app == app_) return;
+  if (app_) disconnect(app_, nullptr, this, nullptr);
+  app_ = app;
+  if (app_) {
+    connect(app_, &AppController::snapshotChanged, this,
+            [this] { applySnapshot(*app_->snapshot(), app_->avatars()); });
+    applySnapshot(*app_->snapshot(), app_->avatars());
+  }
+  emit appChanged();
+}
+
+void ProfileEditor::setProfileId(const QString& id) {
+  if (id == profile_id_) return;
+  profile_id_ = id;
+  emit profileIdChanged();
+  if (app_) applySnapshot(*app_->snapshot(), app_->avatars());
+}
+
+void ProfileEditor::setName(const QString& name) {
+  if (name == name_.value) return;
+  name_.value = name;
+  name_.shown = true;
+  name_.server_error.clear();
+  validate();
+  emit fieldsChanged();
+}
+
+void ProfileEditor::setEmail(const QString& email) {
+  if (email == email_.value) return;
+  email_.value = email;
+  email_.shown = true;
+  email_.server_error.clear();
+  validate();
+  emit fieldsChanged();
+}
+
+bool ProfileEditor::modified() const {
+  return name_.value != name_.base || email_.value != email_.base ||
+         avatar_.value != avatar_.base;
+}
+
+bool ProfileEditor::canSave() const {
+  if (!isNew() && (!found_ || !modified())) return false;
+  if (state_ == SyncState::kConflict) return false;
+  return !name_.problem && !email_.problem && !avatar_.problem;
+}
+
+void ProfileEditor::validate() {
+  name_.problem = NameProblem(StdString(name_.value));
+  email_.problem = EmailProblem(StdString(email_.value));
+  avatar_.problem = AvatarProblem(StdString(avatar_.value));
+}
+
+bool ProfileEditor::save() {
+  name_.shown = email_.shown = avatar_.shown = true;
+  if (!app_ || !canSave()) {
+    emit fieldsChanged();
+    return false;
+  }
+  const QString name = QString::fromStdString(TrimWhitespace(StdString(name_.value)));
+  const QString email = QString::fromStdString(TrimWhitespace(StdString(email_.value)));
+  if (isNew()) {
+    // An empty id: the store refused the write; operationFailed says why.
+    const QString id = app_->sync().createProfile(name, email, avatar_.value);
+    if (id.isEmpty()) return false;
+    profile_id_ = id;
+    emit profileIdChanged();
+  } else {
+    QStringList mask;
+    if (name_.value != name_.base) mask << QStringLiteral("name");
+    if (email_.value != email_.base) mask << QStringLiteral("email");
+    if (avatar_.value != avatar_.base) mask << QStringLiteral("avatar");
+    // This edit replaces the one the server rejected.
+    if (state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
+    app_->sync().editProfile(profile_id_, name, email, avatar_.value, mask);
+  }
+  name_.base = name_.value = name;
+  email_.base = email_.value = email;
+  avatar_.base = avatar_.value;
+  name_.shown = email_.shown = avatar_.shown = false;
+  validate();
+  emit fieldsChanged();
+  emit saved();
+  return true;
+}
+
+bool ProfileEditor::pickAvatar(const QUrl& file) {
+  avatar_.shown = true;
+  avatar_.server_error.clear();
+  absl::StatusOr<QByteArray> bytes =
+      file.isLocalFile() ? LoadAvatar(file.toLocalFile())
+                         : absl::InvalidArgumentError("choose a picture on this device");
+  if (!bytes.ok()) {
+    validate();
+    avatar_.problem = std::string(bytes.status().message());
+    emit fieldsChanged();
+    return false;
+  }
+  avatar_.value = *bytes;
+  validate();
+  publishAvatar();
+  emit fieldsChanged();
+  return true;
+}
+
+void ProfileEditor::removeAvatar() {
+  avatar_.value.clear();
+  avatar_.shown = true;
+  avatar_.server_error.clear();
+  validate();
+  publishAvatar();
+  emit fieldsChanged();
+}
+
+void ProfileEditor::keepServer() {
+  if (app_ && state_ == SyncState::kConflict) app_->sync().resolveKeepServer(profile_id_);
+}
+
+void ProfileEditor::applyMine() {
+  if (app_ && state_ == SyncState::kConflict) app_->sync().resolveApplyMine(profile_id_);
+}
+
+void ProfileEditor::dismissRejected() {
+  if (app_ && state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
+}
+
+void ProfileEditor::publishAvatar() {
+  if (app_) avatar_source_ = app_->avatars().sourceFor(draft_slot_, StdString(avatar_.value));
+}
+
+void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& avatars) {
+  if (isNew()) return;
+  const ProfileView* view = Find(snapshot, profile_id_);
+  found_ = view != nullptr;
+  if (!view) {
+    emit profileStateChanged();
+    return;
+  }
+  const profile::v1::Profile& profile = view->profile;
+  auto follow = [](auto& field, const auto& base) {
+    if (field.value == field.base) field.value = base;
+    field.base = base;
+  };
+  follow(name_, QString::fromStdString(profile.name()));
+  follow(email_, QString::fromStdString(profile.email()));
+  follow(avatar_, Bytes(profile.avatar()));
+  avatar_source_ = avatars.sourceFor(draft_slot_, StdString(avatar_.value));
+
+  const bool newly_rejected = view->state == SyncState::kRejected &&
+                              (state_ != SyncState::kRejected ||
+                               server_error_ != QString::fromStdString(view->error));
+  state_ = view->state;
+  server_error_ = state_ == SyncState::kRejected ? QString::fromStdString(view->error) : QString();
+  for (auto [key, field_error] : {std::pair{"name", &name_.server_error},
+                                  std::pair{"email", &email_.server_error},
+                                  std::pair{"avatar", &avatar_.server_error}}) {
+    const auto it = view->field_errors.find(key);
+    if (state_ != SyncState::kRejected) {
+      field_error->clear();
+    } else if (newly_rejected && it != view->field_errors.end()) {
+      *field_error = Sentence(it->second);
+    }
+  }
+  validate();
+
+  conflict_fields_.clear();
+  if (state_ == SyncState::kConflict && view->server_profile) {
+    const profile::v1::Profile& server = *view->server_profile;
+    conflict_fields_ << ConflictField(QStringLiteral("name"), tr("Name"),
+                                      QString::fromStdString(profile.name()),
+                                      QString::fromStdString(server.name()),
+                                      profile.name() != server.name(), false);
+    conflict_fields_ << ConflictField(QStringLiteral("email"), tr("Email"),
+                                      QString::fromStdString(profile.email()),
+                                      QString::fromStdString(server.email()),
+                                      profile.email() != server.email(), false);
+    const QString id = QString::fromStdString(profile.id());
+    conflict_fields_ << ConflictField(
+        QStringLiteral("avatar"), tr("Avatar"),
+        avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar()),
+        avatars.sourceFor(QStringLiteral("server-") + id, server.avatar()),
+        profile.avatar() != server.avatar(), true);
+  }
+  emit fieldsChanged();
+  emit profileStateChanged();
+}
+
+}  // namespace profiles::client

@@ -1,0 +1,146 @@
+#ifndef PROFILES_APPS_QML_CLIENT_MODELS_PROFILE_EDITOR_H_
+#define PROFILES_APPS_QML_CLIENT_MODELS_PROFILE_EDITOR_H_
+
+// ProfileEditor: the backend of one profile page (view, edit, or create when
+// `profileId` is empty). The page binds to a property per field and a
+// per-field error string, and forwards the user's intent to the invokables.
+//
+//   ProfileEditor { id: editor; app: AppController; profileId: page.profileId }
+//   TextField { text: editor.name; onTextEdited: editor.name = text }
+//   Label { text: editor.nameError }
+//   Button { enabled: editor.canSave; onClicked: editor.save() }
+//
+// Validation as you type uses the server's own rules (profile_domain). A
+// field's error shows once the user has changed it (or tried to save); when
+// the server rejected the last edit, its per-field messages replace the
+// local ones until the user changes that field again. Fields the user has
+// not changed follow the profile's snapshots; changed ones are kept.
+//
+// Thread safety: UI thread only.
+
+#include <QObject>
+#include <QPointer>
+#include <QString>
+#include <QUrl>
+#include <QVariantList>
+#include <QtQml/qqmlregistration.h>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "apps/qml-client/models/app_controller.h"
+
+namespace profiles::client {
+
+class ProfileEditor : public QObject {
+  Q_OBJECT
+  QML_ELEMENT
+
+  Q_PROPERTY(profiles::client::AppController* app READ app WRITE setApp NOTIFY appChanged)
+  Q_PROPERTY(QString profileId READ profileId WRITE setProfileId NOTIFY profileIdChanged)
+  Q_PROPERTY(bool isNew READ isNew NOTIFY profileIdChanged)
+  // False when `profileId` names no profile this device knows.
+  Q_PROPERTY(bool found READ found NOTIFY profileStateChanged)
+
+  Q_PROPERTY(QString name READ name WRITE setName NOTIFY fieldsChanged)
+  Q_PROPERTY(QString email READ email WRITE setEmail NOTIFY fieldsChanged)
+  Q_PROPERTY(QUrl avatarSource READ avatarSource NOTIFY fieldsChanged)
+  Q_PROPERTY(bool hasAvatar READ hasAvatar NOTIFY fieldsChanged)
+  Q_PROPERTY(QString nameError READ nameError NOTIFY fieldsChanged)
+  Q_PROPERTY(QString emailError READ emailError NOTIFY fieldsChanged)
+  Q_PROPERTY(QString avatarError READ avatarError NOTIFY fieldsChanged)
+  Q_PROPERTY(bool modified READ modified NOTIFY fieldsChanged)
+  Q_PROPERTY(bool canSave READ canSave NOTIFY fieldsChanged)
+
+  // A SyncStatus value.
+  Q_PROPERTY(int syncState READ syncState NOTIFY profileStateChanged)
+  // Rejected: the server's message about the edit it did not accept.
+  Q_PROPERTY(QString serverError READ serverError NOTIFY profileStateChanged)
+  // Conflict: one map per field {field, label, mine, server, differs, isImage}
+  // (image fields hold image URLs, empty for no avatar).
+  Q_PROPERTY(QVariantList conflictFields READ conflictFields NOTIFY profileStateChanged)
+
+ public:
+  explicit ProfileEditor(QObject* parent = nullptr);
+  ~ProfileEditor() override;
+
+  AppController* app() const { return app_; }
+  void setApp(AppController* app);
+  QString profileId() const { return profile_id_; }
+  void setProfileId(const QString& id);
+  bool isNew() const { return profile_id_.isEmpty(); }
+  bool found() const { return found_; }
+
+  QString name() const { return name_.value; }
+  void setName(const QString& name);
+  QString email() const { return email_.value; }
+  void setEmail(const QString& email);
+  QUrl avatarSource() const { return avatar_source_; }
+  bool hasAvatar() const { return !avatar_.value.isEmpty(); }
+  QString nameError() const;
+  QString emailError() const;
+  QString avatarError() const;
+  bool modified() const;
+  bool canSave() const;
+
+  int syncState() const { return static_cast<int>(state_); }
+  QString serverError() const { return server_error_; }
+  QVariantList conflictFields() const { return conflict_fields_; }
+
+  // Queues the create or the edit of the changed fields; false (and every
+  // error shown) if it cannot be saved. A new profile gets its id here.
+  Q_INVOKABLE bool save();
+  // Loads, scales and encodes the picture at `file` (a local file URL) as
+  // the new avatar; false with avatarError set if it cannot be used.
+  Q_INVOKABLE bool pickAvatar(const QUrl& file);
+  Q_INVOKABLE void removeAvatar();
+  // Conflict resolutions: drop my edit, or re-queue my fields on top of the
+  // server's version.
+  Q_INVOKABLE void keepServer();
+  Q_INVOKABLE void applyMine();
+  // Forgets the edit the server rejected.
+  Q_INVOKABLE void dismissRejected();
+
+  // Shows `snapshot`; `app` follows the controller's snapshots by itself.
+  void applySnapshot(const ClientSnapshot& snapshot, AvatarCache& avatars);
+
+ signals:
+  void appChanged();
+  void profileIdChanged();
+  void fieldsChanged();
+  void profileStateChanged();
+  // An edit or a create was queued.
+  void saved();
+
+ private:
+  // One form field: what the profile holds, what the user typed, and the
+  // messages about it.
+  template <typename T>
+  struct Field {
+    T base;
+    T value;
+    bool shown = false;  // the user changed it, or tried to save
+    std::optional<std::string> problem;
+    QString server_error;
+  };
+  template <typename T>
+  static QString ErrorOf(const Field<T>& field);
+  void validate();
+  void publishAvatar();
+
+  QPointer<AppController> app_;
+  QString profile_id_;
+  bool found_ = false;
+  Field<QString> name_;
+  Field<QString> email_;
+  Field<QByteArray> avatar_;
+  QUrl avatar_source_;
+  const QString draft_slot_;
+  SyncState state_ = SyncState::kSynced;
+  QString server_error_;
+  QVariantList conflict_fields_;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_MODELS_PROFILE_EDITOR_H_

@@ -1,0 +1,96 @@
+#ifndef PROFILES_APPS_QML_CLIENT_MODELS_PROFILE_LIST_MODEL_H_
+#define PROFILES_APPS_QML_CLIENT_MODELS_PROFILE_LIST_MODEL_H_
+
+// ProfileListModel: the profiles list screen's backend. One row per profile
+// the device knows (cached, so it is browsable offline), in the snapshot's
+// order (by name), narrowed by `filter` (case-insensitive, name or email).
+//
+//   ProfileListModel { app: AppController; filter: filterField.text }
+//   delegate: required property string profileId, name, email;
+//             required property url avatarSource; required property int syncState
+//
+// Rows are updated in place, inserted and removed as snapshots arrive, so
+// the list keeps its scroll position and delegates while syncing.
+//
+// Thread safety: UI thread only.
+
+#include <QAbstractListModel>
+#include <QPointer>
+#include <QString>
+#include <QUrl>
+#include <QtQml/qqmlregistration.h>
+#include <memory>
+#include <vector>
+
+#include "apps/qml-client/models/app_controller.h"
+
+namespace profiles::client {
+
+class ProfileListModel : public QAbstractListModel {
+  Q_OBJECT
+  QML_ELEMENT
+
+  Q_PROPERTY(profiles::client::AppController* app READ app WRITE setApp NOTIFY appChanged)
+  Q_PROPERTY(QString filter READ filter WRITE setFilter NOTIFY filterChanged)
+  Q_PROPERTY(int count READ count NOTIFY countChanged)
+  // Profiles before filtering: tells "no profiles yet" from "no match".
+  Q_PROPERTY(int totalCount READ totalCount NOTIFY countChanged)
+
+ public:
+  enum Role {
+    ProfileIdRole = Qt::UserRole + 1,
+    NameRole,
+    EmailRole,
+    AvatarSourceRole,  // image://avatars/... or empty
+    SyncStateRole,     // a SyncStatus value
+  };
+  Q_ENUM(Role)
+
+  explicit ProfileListModel(QObject* parent = nullptr);
+
+  int rowCount(const QModelIndex& parent = {}) const override;
+  QVariant data(const QModelIndex& index, int role) const override;
+  QHash<int, QByteArray> roleNames() const override;
+
+  AppController* app() const { return app_; }
+  void setApp(AppController* app);
+  QString filter() const { return filter_; }
+  void setFilter(const QString& filter);
+  int count() const { return static_cast<int>(rows_.size()); }
+  int totalCount() const { return total_count_; }
+
+  // Shows `snapshot`; `app` follows the controller's snapshots by itself.
+  // `avatars` publishes the avatar URLs.
+  void applySnapshot(std::shared_ptr<const ClientSnapshot> snapshot, AvatarCache& avatars);
+
+  // Pull-to-refresh.
+  Q_INVOKABLE void refresh();
+
+ signals:
+  void appChanged();
+  void filterChanged();
+  void countChanged();
+
+ private:
+  struct Row {
+    QString id;
+    QString name;
+    QString email;
+    QUrl avatar_source;
+    int sync_state = 0;
+    bool operator==(const Row&) const = default;
+  };
+  void rebuild();
+  void update(std::vector<Row> rows);
+
+  QPointer<AppController> app_;
+  QString filter_;
+  std::shared_ptr<const ClientSnapshot> snapshot_;
+  AvatarCache* avatars_ = nullptr;
+  std::vector<Row> rows_;
+  int total_count_ = 0;
+};
+
+}  // namespace profiles::client
+
+#endif  // PROFILES_APPS_QML_CLIENT_MODELS_PROFILE_LIST_MODEL_H_

@@ -1,0 +1,167 @@
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Controls.Material
+import QtQuick.Layouts
+import ProfilesApp
+
+// The conflict card: my edit was not applied because the profile changed
+// elsewhere; both versions field by field, and the two ways out.
+Rectangle {
+    id: root
+
+    // ProfileEditor.conflictFields.
+    required property var fields
+
+    signal keepServer()
+    signal applyMine()
+
+    objectName: "conflictBanner"
+    implicitHeight: layout.implicitHeight + 2 * Theme.spacingM
+    radius: Theme.radius
+    color: Theme.errorSurface
+    border.color: Qt.rgba(Theme.conflict.r, Theme.conflict.g, Theme.conflict.b, 0.35)
+
+    Accessible.role: Accessible.AlertMessage
+    Accessible.name: title.text
+
+    ColumnLayout {
+        id: layout
+
+        anchors.fill: parent
+        anchors.margins: Theme.spacingM
+        spacing: Theme.spacingM
+
+        RowLayout {
+            spacing: Theme.spacingM
+
+            Label {
+                Layout.alignment: Qt.AlignTop
+                text: Theme.icons.syncProblem
+                color: Theme.conflict
+                font.family: Theme.iconFontFamily
+                font.pixelSize: Theme.iconSize
+            }
+
+            Label {
+                id: title
+
+                Layout.fillWidth: true
+                text: qsTr("This profile was changed elsewhere; your edit was not applied")
+                color: Theme.textPrimary
+                font.pixelSize: Theme.fontBody
+                font.weight: Font.Medium
+                wrapMode: Text.Wrap
+            }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: Theme.spacingM
+
+            Item { Layout.preferredWidth: 56 }
+
+            Label {
+                Layout.fillWidth: true
+                Layout.preferredWidth: 1
+                text: qsTr("Yours")
+                color: Theme.textSecondary
+                font.pixelSize: Theme.fontCaption
+                font.weight: Font.Medium
+            }
+
+            Label {
+                Layout.fillWidth: true
+                Layout.preferredWidth: 1
+                text: qsTr("On the server")
+                color: Theme.textSecondary
+                font.pixelSize: Theme.fontCaption
+                font.weight: Font.Medium
+            }
+        }
+
+        Repeater {
+            model: root.fields
+
+            delegate: RowLayout {
+                id: fieldRow
+
+                required property var modelData
+
+                Layout.fillWidth: true
+                spacing: Theme.spacingM
+                opacity: modelData.differs ? 1 : 0.6
+
+                Accessible.role: Accessible.Row
+                Accessible.name: modelData.differs
+                    ? qsTr("%1: yours %2, on the server %3").arg(modelData.label)
+                        .arg(modelData.isImage ? qsTr("picture") : modelData.mine)
+                        .arg(modelData.isImage ? qsTr("another picture") : modelData.server)
+                    : qsTr("%1: the same").arg(modelData.label)
+
+                Label {
+                    Layout.preferredWidth: 56
+                    text: fieldRow.modelData.label
+                    color: Theme.textSecondary
+                    font.pixelSize: Theme.fontCaption
+                    font.weight: Font.Medium
+                }
+
+                Repeater {
+                    model: [fieldRow.modelData.mine, fieldRow.modelData.server]
+
+                    delegate: Item {
+                        required property var modelData
+
+                        Layout.fillWidth: true
+                        Layout.preferredWidth: 1
+                        implicitHeight: fieldRow.modelData.isImage ? 40 : value.implicitHeight
+
+                        AvatarImage {
+                            visible: fieldRow.modelData.isImage
+                            source: fieldRow.modelData.isImage ? parent.modelData : ""
+                            name: "?"
+                            size: 40
+                        }
+
+                        Label {
+                            id: value
+
+                            visible: !fieldRow.modelData.isImage
+                            width: parent.width
+                            text: fieldRow.modelData.isImage ? "" : parent.modelData
+                            color: Theme.textPrimary
+                            font.pixelSize: Theme.fontBody
+                            font.weight: fieldRow.modelData.differs ? Font.Medium : Font.Normal
+                            elide: Text.ElideRight
+                        }
+                    }
+                }
+            }
+        }
+
+        Flow {
+            Layout.fillWidth: true
+            spacing: Theme.spacingS
+
+            Button {
+                objectName: "keepServerButton"
+                text: qsTr("Keep server version")
+                flat: true
+                Material.foreground: Theme.conflict
+                onClicked: root.keepServer()
+
+                Accessible.name: text
+            }
+
+            Button {
+                objectName: "applyMineButton"
+                text: qsTr("Apply mine on top")
+                highlighted: true
+                Material.accent: Theme.conflict
+                onClicked: root.applyMine()
+
+                Accessible.name: text
+            }
+        }
+    }
+}

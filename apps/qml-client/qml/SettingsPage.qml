@@ -1,0 +1,141 @@
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Controls.Material
+import QtQuick.Layouts
+import ProfilesApp
+
+// Server address and "Work offline".
+Page {
+    id: page
+
+    signal done()
+
+    objectName: "settingsPage"
+    background: Rectangle { color: Theme.background }
+
+    header: ToolBar {
+        Material.background: Theme.primary
+        Material.foreground: Theme.textOnPrimary
+
+        RowLayout {
+            anchors.fill: parent
+            spacing: 0
+
+            IconButton {
+                objectName: "backButton"
+                glyph: Theme.icons.back
+                label: qsTr("Back")
+                onClicked: page.done()
+            }
+
+            Label {
+                Layout.fillWidth: true
+                Layout.leftMargin: Theme.spacingS
+                text: qsTr("Settings")
+                font.pixelSize: Theme.fontTitle
+                font.weight: Font.Medium
+            }
+        }
+    }
+
+    ColumnLayout {
+        anchors.left: parent.left
+        anchors.right: parent.right
+        anchors.top: parent.top
+        anchors.margins: Theme.spacingM
+        spacing: Theme.spacingM
+
+        Pane {
+            Layout.fillWidth: true
+            padding: Theme.spacingM
+            Material.elevation: 1
+            Material.background: Theme.surface
+
+            ColumnLayout {
+                anchors.left: parent.left
+                anchors.right: parent.right
+                spacing: Theme.spacingS
+
+                RowLayout {
+                    Layout.fillWidth: true
+                    spacing: Theme.spacingM
+
+                    ColumnLayout {
+                        Layout.fillWidth: true
+                        spacing: 2
+
+                        Label {
+                            text: qsTr("Work offline")
+                            color: Theme.textPrimary
+                            font.pixelSize: Theme.fontSubtitle
+                        }
+
+                        Label {
+                            Layout.fillWidth: true
+                            text: qsTr("Keep changes on this device and send nothing, e.g. on a metered connection.")
+                            color: Theme.textSecondary
+                            font.pixelSize: Theme.fontBody
+                            wrapMode: Text.Wrap
+                        }
+                    }
+
+                    Switch {
+                        objectName: "workOfflineSwitch"
+                        checked: AppController.workOffline
+                        Layout.minimumHeight: Theme.touchTarget
+                        onToggled: AppController.workOffline = checked
+
+                        Accessible.name: qsTr("Work offline")
+                    }
+                }
+            }
+        }
+
+        Pane {
+            Layout.fillWidth: true
+            padding: Theme.spacingM
+            Material.elevation: 1
+            Material.background: Theme.surface
+
+            ColumnLayout {
+                anchors.left: parent.left
+                anchors.right: parent.right
+                spacing: Theme.spacingS
+
+                FieldWithError {
+                    id: address
+
+                    objectName: "serverAddressField"
+                    Layout.fillWidth: true
+                    label: qsTr("Server address")
+                    text: AppController.serverAddress
+                    placeholderText: qsTr("host:port")
+                    inputMethodHints: Qt.ImhUrlCharactersOnly | Qt.ImhNoAutoUppercase
+                    error: AppController.connection === AppController.Offline && !AppController.workOffline
+                        ? AppController.lastError : ""
+                    onAccepted: AppController.serverAddress = address.text
+                }
+
+                Button {
+                    objectName: "applyServerButton"
+                    Layout.alignment: Qt.AlignRight
+                    Layout.minimumHeight: Theme.touchTarget
+                    text: qsTr("Connect")
+                    enabled: address.text.trim().length > 0 && address.text.trim() !== AppController.serverAddress
+                    highlighted: true
+                    onClicked: AppController.serverAddress = address.text
+
+                    Accessible.name: qsTr("Connect to this server")
+                }
+            }
+        }
+
+        Label {
+            Layout.fillWidth: true
+            text: qsTr("Data folder: %1").arg(AppController.dataDir)
+            color: Theme.textSecondary
+            font.pixelSize: Theme.fontCaption
+            wrapMode: Text.WrapAnywhere
+        }
+    }
+}

@@ -1,0 +1,338 @@
+// Unit tests of the app's backends: avatar scaling, the profiles list model
+// and the profile editor's validation, server errors and conflict view.
+
+#include <QBuffer>
+#include <QImage>
+#include <QPainter>
+#include <QRandomGenerator>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "apps/qml-client/models/avatar_cache.h"
+#include "apps/qml-client/models/avatar_image.h"
+#include "apps/qml-client/models/profile_editor.h"
+#include "apps/qml-client/models/profile_list_model.h"
+#include "apps/qml-client/models/sync_status.h"
+#include "services/profile/domain/validation.h"
+
+namespace profiles::client {
+namespace {
+
+std::string_view View(const QByteArray& bytes) {
+  return std::string_view(bytes.constData(), static_cast<size_t>(bytes.size()));
+}
+
+// A photo-like picture that compresses badly: gradients plus noise.
+QImage NoisyPicture(int width, int height, QImage::Format format) {
+  QImage image(width, height, format);
+  QRandomGenerator random(42);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const int noise = static_cast<int>(random.bounded(64));
+      image.setPixel(x, y,
+                     qRgba((x * 255 / width + noise) % 256, (y * 255 / height + noise) % 256,
+                           (x + y + noise) % 256, 255));
+    }
+  }
+  return image;
+}
+
+ProfileView View(const std::string& id, const std::string& name, const std::string& email,
+                 SyncState state = SyncState::kSynced, const std::string& avatar = {}) {
+  ProfileView view;
+  view.profile.set_id(id);
+  view.profile.set_name(name);
+  view.profile.set_email(email);
+  view.profile.set_avatar(avatar);
+  view.profile.set_version(1);
+  view.state = state;
+  return view;
+}
+
+std::shared_ptr<const ClientSnapshot> Snapshot(std::vector<ProfileView> views) {
+  auto snapshot = std::make_shared<ClientSnapshot>();
+  snapshot->profiles = std::move(views);
+  return snapshot;
+}
+
+QStringList Ids(const ProfileListModel& model) {
+  QStringList ids;
+  for (int row = 0; row < model.rowCount(); ++row) {
+    ids << model.data(model.index(row), ProfileListModel::ProfileIdRole).toString();
+  }
+  return ids;
+}
+
+}  // namespace
+
+class ModelsTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void avatarFromLargePngFitsTheServerLimits() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("big.png"));
+    QVERIFY(NoisyPicture(2000, 1500, QImage::Format_ARGB32).save(path, "PNG"));
+    QVERIFY(QFileInfo(path).size() > static_cast<qint64>(kMaxAvatarBytes));
+
+    absl::StatusOr<QByteArray> avatar = LoadAvatar(path);
+    QVERIFY2(avatar.ok(), std::string(avatar.status().message()).c_str());
+    QVERIFY(static_cast<size_t>(avatar->size()) < kMaxAvatarBytes);
+    QVERIFY(ImageMimeType(View(*avatar)).has_value());
+    QVERIFY(!AvatarProblem(View(*avatar)).has_value());
+    const QImage decoded = QImage::fromData(*avatar);
+    QCOMPARE(decoded.width(), kMaxAvatarSide);
+    QCOMPARE(decoded.height(), kMaxAvatarSide * 1500 / 2000);
+  }
+
+  void smallTransparentAvatarStaysPng() {
+    QImage image(64, 48, QImage::Format_ARGB32);
+    image.fill(Qt::transparent);
+    QPainter(&image).fillRect(8, 8, 32, 24, Qt::red);
+    absl::StatusOr<QByteArray> avatar = EncodeAvatar(image);
+    QVERIFY(avatar.ok());
+    QCOMPARE(ImageMimeType(View(*avatar)), std::optional<std::string_view>("image/png"));
+    QCOMPARE(QImage::fromData(*avatar).size(), QSize(64, 48));
+  }
+
+  void avatarFromNonImageIsRefused() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("notes.png"));
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("not a picture");
+    file.close();
+    ExpectInvalidArgument(LoadAvatar(path));
+    ExpectInvalidArgument(EncodeAvatar(QImage()));
+  }
+
+  void avatarCacheUrlChangesWithTheBytes() {
+    AvatarCache cache;
+    const QUrl first = cache.sourceFor(QStringLiteral("p-1"), "one");
+    QCOMPARE(cache.sourceFor(QStringLiteral("p-1"), "one"), first);
+    const QUrl second = cache.sourceFor(QStringLiteral("p-1"), "two");
+    QVERIFY(second != first);
+    QCOMPARE(cache.bytesFor(second.path().mid(1)), QByteArray("two"));
+    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), "").isEmpty());
+    QVERIFY(cache.bytesFor(second.path().mid(1)).isEmpty());
+  }
+
+  void listModelShowsRolesOfTheSnapshot() {
+    AvatarCache avatars;
+    ProfileListModel model;
+    model.applySnapshot(Snapshot({View("a", "Ada", "ada@example.com", SyncState::kPending, "img"),
+                                  View("b", "Bob", "bob@example.com", SyncState::kConflict)}),
+                        avatars);
+    QCOMPARE(model.rowCount(), 2);
+    QCOMPARE(model.totalCount(), 2);
+    const QHash<int, QByteArray> roles = model.roleNames();
+    QCOMPARE(roles.value(ProfileListModel::ProfileIdRole), QByteArray("profileId"));
+    QCOMPARE(roles.value(ProfileListModel::SyncStateRole), QByteArray("syncState"));
+    const QModelIndex ada = model.index(0);
+    QCOMPARE(model.data(ada, ProfileListModel::NameRole).toString(), QStringLiteral("Ada"));
+    QCOMPARE(model.data(ada, ProfileListModel::EmailRole).toString(),
+             QStringLiteral("ada@example.com"));
+    QCOMPARE(model.data(ada, ProfileListModel::SyncStateRole).toInt(),
+             static_cast<int>(SyncStatus::Pending));
+    const QUrl avatar = model.data(ada, ProfileListModel::AvatarSourceRole).toUrl();
+    QCOMPARE(avatar.scheme(), QStringLiteral("image"));
+    QCOMPARE(avatars.bytesFor(avatar.path().mid(1)), QByteArray("img"));
+    QVERIFY(model.data(model.index(1), ProfileListModel::AvatarSourceRole).toUrl().isEmpty());
+    QCOMPARE(model.data(model.index(1), ProfileListModel::SyncStateRole).toInt(),
+             static_cast<int>(SyncStatus::Conflict));
+  }
+
+  void listModelFiltersByNameOrEmail() {
+    AvatarCache avatars;
+    ProfileListModel model;
+    model.applySnapshot(Snapshot({View("a", "Ada Lovelace", "ada@example.com"),
+                                  View("b", "Bob", "bob@work.org"),
+                                  View("c", "Carol", "carol@example.com")}),
+                        avatars);
+    QSignalSpy count_changed(&model, &ProfileListModel::countChanged);
+    model.setFilter(QStringLiteral("LOVE"));
+    QCOMPARE(Ids(model), QStringList({"a"}));
+    model.setFilter(QStringLiteral("example"));
+    QCOMPARE(Ids(model), QStringList({"a", "c"}));
+    model.setFilter(QStringLiteral("nobody"));
+    QCOMPARE(model.rowCount(), 0);
+    QCOMPARE(model.totalCount(), 3);
+    model.setFilter(QString());
+    QCOMPARE(Ids(model), QStringList({"a", "b", "c"}));
+    QCOMPARE(count_changed.count(), 4);
+  }
+
+  void listModelUpdatesRowsInPlace() {
+    AvatarCache avatars;
+    ProfileListModel model;
+    model.applySnapshot(Snapshot({View("a", "Ada", "a@x.org"), View("c", "Carol", "c@x.org")}),
+                        avatars);
+    QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(&model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
+
+    // A new profile between the two, and Carol's edit becomes pending.
+    model.applySnapshot(Snapshot({View("a", "Ada", "a@x.org"), View("b", "Bob", "b@x.org"),
+                                  View("c", "Carol", "c@x.org", SyncState::kPending)}),
+                        avatars);
+    QCOMPARE(Ids(model), QStringList({"a", "b", "c"}));
+    QCOMPARE(inserted.count(), 1);
+    QCOMPARE(inserted.at(0).at(1).toInt(), 1);
+    QCOMPARE(changed.count(), 1);
+    QCOMPARE(changed.at(0).at(0).toModelIndex().row(), 2);
+
+    // Ada goes away (e.g. filtered out elsewhere); nothing else moves.
+    model.applySnapshot(Snapshot({View("b", "Bob", "b@x.org"),
+                                  View("c", "Carol", "c@x.org", SyncState::kPending)}),
+                        avatars);
+    QCOMPARE(Ids(model), QStringList({"b", "c"}));
+    QCOMPARE(removed.count(), 1);
+    QCOMPARE(removed.at(0).at(1).toInt(), 0);
+    QCOMPARE(reset.count(), 0);
+
+    // A rename that reorders resets.
+    model.applySnapshot(
+        Snapshot({View("c", "Alice", "c@x.org"), View("b", "Bob", "b@x.org")}), avatars);
+    QCOMPARE(Ids(model), QStringList({"c", "b"}));
+    QCOMPARE(reset.count(), 1);
+  }
+
+  void editorValidatesAsYouTypeWithTheServerRules() {
+    ProfileEditor editor;
+    QVERIFY(editor.isNew());
+    // Nothing is shown before the user types, but nothing can be saved.
+    QCOMPARE(editor.nameError(), QString());
+    QCOMPARE(editor.emailError(), QString());
+    QVERIFY(!editor.canSave());
+
+    editor.setName(QStringLiteral("   "));
+    QCOMPARE(editor.nameError(), Sentence(NameProblem("   ")));
+    editor.setName(QString(101, QLatin1Char('x')));
+    QVERIFY(editor.nameError().contains(QStringLiteral("100")));
+    editor.setName(QStringLiteral("Ada\tLovelace"));
+    QCOMPARE(editor.nameError(), Sentence(NameProblem("Ada\tLovelace")));
+    editor.setName(QStringLiteral("Ada Lovelace"));
+    QCOMPARE(editor.nameError(), QString());
+    QVERIFY(!editor.canSave());
+
+    editor.setEmail(QStringLiteral("ada@"));
+    QCOMPARE(editor.emailError(), Sentence(EmailProblem("ada@")));
+    editor.setEmail(QStringLiteral("ada@example"));
+    QCOMPARE(editor.emailError(), Sentence(EmailProblem("ada@example")));
+    editor.setEmail(QStringLiteral("ada@example.com"));
+    QCOMPARE(editor.emailError(), QString());
+    QVERIFY(editor.canSave());
+  }
+
+  void editorShowsEveryErrorWhenSavingAnEmptyForm() {
+    ProfileEditor editor;
+    QVERIFY(!editor.save());
+    QCOMPARE(editor.nameError(), Sentence(NameProblem("")));
+    QCOMPARE(editor.emailError(), Sentence(EmailProblem("")));
+  }
+
+  void editorRefusesAPictureThatIsNotOne() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("notes.txt"));
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("plain text");
+    file.close();
+    ProfileEditor editor;
+    QVERIFY(!editor.pickAvatar(QUrl::fromLocalFile(path)));
+    QVERIFY(!editor.avatarError().isEmpty());
+    QVERIFY(!editor.hasAvatar());
+  }
+
+  void editorFollowsTheSnapshotButKeepsWhatTheUserTyped() {
+    AvatarCache avatars;
+    ProfileEditor editor;
+    editor.setProfileId(QStringLiteral("a"));
+    editor.applySnapshot(*Snapshot({View("a", "Ada", "ada@example.com")}), avatars);
+    QVERIFY(editor.found());
+    QCOMPARE(editor.name(), QStringLiteral("Ada"));
+    QVERIFY(!editor.modified());
+    QVERIFY(!editor.canSave());
+
+    editor.setName(QStringLiteral("Ada L."));
+    QVERIFY(editor.modified());
+    QVERIFY(editor.canSave());
+    // Someone else changes both fields: the typed name stays, the email follows.
+    editor.applySnapshot(*Snapshot({View("a", "Ada King", "ada@king.org")}), avatars);
+    QCOMPARE(editor.name(), QStringLiteral("Ada L."));
+    QCOMPARE(editor.email(), QStringLiteral("ada@king.org"));
+  }
+
+  void editorShowsTheServersFieldErrorsUntilTheFieldChanges() {
+    AvatarCache avatars;
+    ProfileEditor editor;
+    editor.setProfileId(QStringLiteral("a"));
+    ProfileView rejected = View("a", "Ada", "ada@example.com", SyncState::kRejected);
+    rejected.error = "invalid profile";
+    rejected.field_errors = {{"email", "is already used by another profile"}};
+    editor.applySnapshot(*Snapshot({rejected}), avatars);
+    QCOMPARE(editor.syncState(), static_cast<int>(SyncStatus::Rejected));
+    QCOMPARE(editor.serverError(), QStringLiteral("invalid profile"));
+    QCOMPARE(editor.emailError(), QStringLiteral("Is already used by another profile"));
+    QCOMPARE(editor.nameError(), QString());
+
+    editor.setEmail(QStringLiteral("ada@other.org"));
+    QCOMPARE(editor.emailError(), QString());
+    // The same rejection published again does not bring the message back.
+    editor.applySnapshot(*Snapshot({rejected}), avatars);
+    QCOMPARE(editor.emailError(), QString());
+    // Once the rejection is gone, so is everything about it.
+    editor.applySnapshot(*Snapshot({View("a", "Ada", "ada@example.com")}), avatars);
+    QCOMPARE(editor.serverError(), QString());
+  }
+
+  void editorComparesMineAndTheServersFieldByField() {
+    AvatarCache avatars;
+    ProfileEditor editor;
+    editor.setProfileId(QStringLiteral("a"));
+    ProfileView conflict = View("a", "Ada Mine", "ada@example.com", SyncState::kConflict, "mine");
+    conflict.server_profile = conflict.profile;
+    conflict.server_profile->set_name("Ada Theirs");
+    conflict.server_profile->set_avatar("theirs");
+    editor.applySnapshot(*Snapshot({conflict}), avatars);
+
+    QCOMPARE(editor.syncState(), static_cast<int>(SyncStatus::Conflict));
+    const QVariantList fields = editor.conflictFields();
+    QCOMPARE(fields.size(), 3);
+    const QVariantMap name = fields.at(0).toMap();
+    QCOMPARE(name.value("field").toString(), QStringLiteral("name"));
+    QCOMPARE(name.value("mine").toString(), QStringLiteral("Ada Mine"));
+    QCOMPARE(name.value("server").toString(), QStringLiteral("Ada Theirs"));
+    QVERIFY(name.value("differs").toBool());
+    QVERIFY(!fields.at(1).toMap().value("differs").toBool());
+    const QVariantMap avatar = fields.at(2).toMap();
+    QVERIFY(avatar.value("isImage").toBool());
+    QCOMPARE(avatars.bytesFor(avatar.value("server").toUrl().path().mid(1)), QByteArray("theirs"));
+    QCOMPARE(avatars.bytesFor(avatar.value("mine").toUrl().path().mid(1)), QByteArray("mine"));
+
+    // Editing is blocked until the user chooses.
+    editor.setName(QStringLiteral("Ada Third"));
+    QVERIFY(!editor.canSave());
+  }
+
+ private:
+  static QString Sentence(std::optional<std::string> problem) {
+    if (!problem) return {};
+    QString text = QString::fromStdString(*problem);
+    text[0] = text[0].toUpper();
+    return text;
+  }
+  template <typename T>
+  static void ExpectInvalidArgument(const absl::StatusOr<T>& result) {
+    QVERIFY(!result.ok());
+    QCOMPARE(result.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+};
+
+}  // namespace profiles::client
+
+QTEST_MAIN(profiles::client::ModelsTest)
+#include "models_test.moc"
