@@ -74,13 +74,13 @@ class ProfileClient::ActiveCall {
  public:
   ActiveCall(ProfileClient* client, grpc::ClientContext* context)
       : client_(client), context_(context) {
-    absl::MutexLock lock(&client_->mu_);
+    std::lock_guard<std::mutex> lock(client_->mu_);
     // Cancelled before it starts: the call then fails at once with CANCELLED.
     if (client_->shut_down_) context_->TryCancel();
     client_->active_.insert(context_);
   }
   ~ActiveCall() {
-    absl::MutexLock lock(&client_->mu_);
+    std::lock_guard<std::mutex> lock(client_->mu_);
     client_->active_.erase(context_);
   }
   ActiveCall(const ActiveCall&) = delete;
@@ -154,7 +154,7 @@ absl::Status ProfileClient::Watch(const std::string& cursor, grpc::ClientContext
 }
 
 void ProfileClient::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   shut_down_ = true;
   for (grpc::ClientContext* context : active_) context->TryCancel();
 }

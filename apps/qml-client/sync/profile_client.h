@@ -33,13 +33,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <variant>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "profile/v1/profile.grpc.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -116,7 +116,7 @@ class ProfileClient {
   const Options options_;
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<profile::v1::ProfileService::Stub> stub_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -388,7 +388,7 @@ class SyncManager::Worker : public QObject {
     watch_thread_ = std::thread([this, client = client_, context = watch_context_.get(),
                                  cursor = queue_->cursor(), watch] {
       absl::Status status = client->Watch(cursor, context, [this](profile::v1::ProfileEvent event) {
-        absl::MutexLock lock(&events_mu_);
+        std::lock_guard<std::mutex> lock(events_mu_);
         if (events_.empty()) Post([this] { ApplyEvents(); });
         events_.push_back(std::move(event));
       });
@@ -399,7 +399,7 @@ class SyncManager::Worker : public QObject {
   void ApplyEvents() {
     std::vector<profile::v1::ProfileEvent> events;
     {
-      absl::MutexLock lock(&events_mu_);
+      std::lock_guard<std::mutex> lock(events_mu_);
       events.swap(events_);
     }
     if (events.empty()) return;
@@ -460,7 +460,7 @@ class SyncManager::Worker : public QObject {
   std::thread watch_thread_;
   std::unique_ptr<grpc::ClientContext> watch_context_;
   uint64_t watch_generation_ = 0;
-  absl::Mutex events_mu_;
+  std::mutex events_mu_;
   std::vector<profile::v1::ProfileEvent> events_ ABSL_GUARDED_BY(events_mu_);
 };
 
@@ -502,13 +502,13 @@ SyncManager::~SyncManager() {
 }
 
 std::shared_ptr<const ClientSnapshot> SyncManager::snapshot() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return snapshot_;
 }
 
 void SyncManager::Publish(std::shared_ptr<const ClientSnapshot> snapshot) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     snapshot_ = std::move(snapshot);
   }
   QMetaObject::invokeMethod(this, &SyncManager::snapshotChanged, Qt::QueuedConnection);

@@ -38,13 +38,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "apps/qml-client/core/mutation_queue.h"
 #include "apps/qml-client/sync/backoff.h"
 #include "profile/v1/profile.pb.h"
@@ -141,7 +141,9 @@ class SyncManager : public QObject {
   // Called by the worker (on its thread): stores `snapshot` and signals it.
   void Publish(std::shared_ptr<const ClientSnapshot> snapshot);
 
-  mutable absl::Mutex mu_;
+  // std::mutex rather than absl::Mutex: ThreadSanitizer checks it (Debian's
+  // Abseil is not instrumented).
+  mutable std::mutex mu_;
   std::shared_ptr<const ClientSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   QThread thread_;
   // Lives on thread_; destroyed after thread_ has finished.

@@ -92,7 +92,7 @@ TcpForwarder::TcpForwarder(int listen_fd, int wake_read, int wake_write, std::st
 
 TcpForwarder::~TcpForwarder() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   Wake();
@@ -104,7 +104,7 @@ TcpForwarder::~TcpForwarder() {
 
 void TcpForwarder::Cut() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     cut_ = true;
     ++cuts_;
   }
@@ -112,7 +112,7 @@ void TcpForwarder::Cut() {
 }
 
 void TcpForwarder::Restore(const std::string& target) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   cut_ = false;
   target_ = target;
 }
@@ -142,7 +142,7 @@ void TcpForwarder::Run() {
     std::string target;
     bool cut = false;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
       target = target_;
       cut = cut_;

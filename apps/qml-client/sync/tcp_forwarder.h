@@ -9,12 +9,12 @@
 // Thread safety: thread-safe. One internal thread relays all connections.
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 
 namespace profiles::client::testing {
 
@@ -44,7 +44,7 @@ class TcpForwarder {
   const int wake_read_;
   const int wake_write_;
   const std::string address_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::string target_ ABSL_GUARDED_BY(mu_);
   bool cut_ ABSL_GUARDED_BY(mu_) = false;
   // Bumped by Cut(): the relay thread then closes the connections it has.
