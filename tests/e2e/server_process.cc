@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
                                    "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
                                    "--pool-size=8"};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
 

@@ -26,7 +26,7 @@ namespace profiles {
 
 inline constexpr size_t kMaxNameCharacters = 100;
 inline constexpr size_t kMaxEmailBytes = 254;
-inline constexpr size_t kMaxAvatarBytes = 256 * 1024;
+inline constexpr size_t kMaxAvatarBytes = size_t{256} * 1024;
 
 // The canonical lowercase 8-4-4-4-12 form of a UUID, or nullopt if `text` is
 // not one.

@@ -39,6 +39,7 @@ struct ChangeCursor {
 
   std::string ToString() const;
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>.
   friend auto operator<=>(const ChangeCursor&, const ChangeCursor&) = default;
 };
 

@@ -98,7 +98,8 @@ absl::StatusOr<profile::v1::Profile> ApplyOutcome(const ProfileWrite& write, con
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PgProfileRepository>> PgProfileRepository::Create(Options options) {
+absl::StatusOr<std::unique_ptr<PgProfileRepository>> PgProfileRepository::Create(
+    const Options& options) {
   if (options.database_url.empty()) {
     return absl::InvalidArgumentError("the database URL is empty");
   }

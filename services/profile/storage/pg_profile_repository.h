@@ -45,7 +45,7 @@ class PgProfileRepository final : public ProfileRepository {
 
   // Does not connect yet (see Ping()). INVALID_ARGUMENT for an empty URL or
   // a pool size below 1.
-  static absl::StatusOr<std::unique_ptr<PgProfileRepository>> Create(Options options);
+  static absl::StatusOr<std::unique_ptr<PgProfileRepository>> Create(const Options& options);
 
   PgProfileRepository(const PgProfileRepository&) = delete;
   PgProfileRepository& operator=(const PgProfileRepository&) = delete;
