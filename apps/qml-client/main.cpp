@@ -1,12 +1,13 @@
 // profiles_app: the offline-first Profiles app. Flags and wiring only; the
 // app is the ProfilesApp QML module (models/ and qml/).
 
+#include <QtQml/qqmlextensionplugin.h>
+
 #include <QCommandLineParser>
 #include <QGuiApplication>
 #include <QQmlApplicationEngine>
 #include <QQuickStyle>
 #include <QStandardPaths>
-#include <QtQml/qqmlextensionplugin.h>
 #include <cstdio>
 
 #include "apps/qml-client/models/app_controller.h"
@@ -44,9 +45,8 @@ int main(int argc, char* argv[]) {
   options.data_dir = parser.isSet(data_dir_option)
                          ? parser.value(data_dir_option)
                          : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-  options.server_address = parser.isSet(server_option)
-                               ? parser.value(server_option)
-                               : qEnvironmentVariable("PROFILES_SERVER");
+  options.server_address = parser.isSet(server_option) ? parser.value(server_option)
+                                                       : qEnvironmentVariable("PROFILES_SERVER");
   auto controller = profiles::client::AppController::Open(options);
   if (!controller.ok()) {
     std::fprintf(stderr, "profiles_app: cannot open %s: %s\n", qPrintable(options.data_dir),
@@ -59,6 +59,6 @@ int main(int argc, char* argv[]) {
   QObject::connect(
       &engine, &QQmlApplicationEngine::objectCreationFailed, &app,
       [] { QCoreApplication::exit(1); }, Qt::QueuedConnection);
-  engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/qml/Main.qml")));
+  engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/Main.qml")));
   return QGuiApplication::exec();
 }

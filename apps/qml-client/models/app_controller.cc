@@ -34,9 +34,8 @@ absl::StatusOr<std::unique_ptr<AppController>> AppController::Open(const Options
                         sync_options.server_address, sync_options.work_offline));
 }
 
-AppController::AppController(std::unique_ptr<SyncManager> sync,
-                             std::unique_ptr<QSettings> settings, QString data_dir,
-                             QString server_address, bool work_offline)
+AppController::AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<QSettings> settings,
+                             QString data_dir, QString server_address, bool work_offline)
     : sync_(std::move(sync)),
       settings_(std::move(settings)),
       data_dir_(std::move(data_dir)),

@@ -10,18 +10,19 @@
 //   auto controller = AppController::Open({.data_dir = dir});
 //   QQmlApplicationEngine engine;
 //   (*controller)->registerWith(engine);   // before loading any QML
-//   engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/qml/Main.qml")));
+//   engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/Main.qml")));
 //
 // The per-screen backends (ProfileListModel, ProfileEditor) take it as their
 // `app` property and follow snapshotChanged().
 //
 // Thread safety: lives on and must be used from the UI thread.
 
+#include <QtQml/qqmlregistration.h>
+
 #include <QObject>
 #include <QQmlEngine>
 #include <QSettings>
 #include <QString>
-#include <QtQml/qqmlregistration.h>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -39,8 +40,8 @@ class AppController : public QObject {
   Q_PROPERTY(int pendingCount READ pendingCount NOTIFY statusChanged)
   Q_PROPERTY(QString lastError READ lastError NOTIFY statusChanged)
   Q_PROPERTY(bool workOffline READ workOffline WRITE setWorkOffline NOTIFY workOfflineChanged)
-  Q_PROPERTY(QString serverAddress READ serverAddress WRITE setServerAddress NOTIFY
-                 serverAddressChanged)
+  Q_PROPERTY(
+      QString serverAddress READ serverAddress WRITE setServerAddress NOTIFY serverAddressChanged)
   Q_PROPERTY(QString dataDir READ dataDir CONSTANT)
 
  public:

@@ -39,8 +39,8 @@ const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
 
 QVariantMap ConflictField(const QString& field, const QString& label, const QVariant& mine,
                           const QVariant& server, bool differs, bool is_image) {
-  return {{QStringLiteral("field"), field},   {QStringLiteral("label"), label},
-          {QStringLiteral("mine"), mine},     {QStringLiteral("server"), server},
+  return {{QStringLiteral("field"), field},     {QStringLiteral("label"), label},
+          {QStringLiteral("mine"), mine},       {QStringLiteral("server"), server},
           {QStringLiteral("differs"), differs}, {QStringLiteral("isImage"), is_image}};
 }
 
@@ -103,8 +103,7 @@ void ProfileEditor::setEmail(const QString& email) {
 }
 
 bool ProfileEditor::modified() const {
-  return name_.value != name_.base || email_.value != email_.base ||
-         avatar_.value != avatar_.base;
+  return name_.value != name_.base || email_.value != email_.base || avatar_.value != avatar_.base;
 }
 
 bool ProfileEditor::canSave() const {
@@ -214,14 +213,14 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   follow(avatar_, Bytes(profile.avatar()));
   avatar_source_ = avatars.sourceFor(draft_slot_, StdString(avatar_.value));
 
-  const bool newly_rejected = view->state == SyncState::kRejected &&
-                              (state_ != SyncState::kRejected ||
-                               server_error_ != QString::fromStdString(view->error));
+  const bool newly_rejected =
+      view->state == SyncState::kRejected &&
+      (state_ != SyncState::kRejected || server_error_ != QString::fromStdString(view->error));
   state_ = view->state;
   server_error_ = state_ == SyncState::kRejected ? QString::fromStdString(view->error) : QString();
-  for (auto [key, field_error] : {std::pair{"name", &name_.server_error},
-                                  std::pair{"email", &email_.server_error},
-                                  std::pair{"avatar", &avatar_.server_error}}) {
+  for (auto [key, field_error] :
+       {std::pair{"name", &name_.server_error}, std::pair{"email", &email_.server_error},
+        std::pair{"avatar", &avatar_.server_error}}) {
     const auto it = view->field_errors.find(key);
     if (state_ != SyncState::kRejected) {
       field_error->clear();
@@ -234,14 +233,12 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   conflict_fields_.clear();
   if (state_ == SyncState::kConflict && view->server_profile) {
     const profile::v1::Profile& server = *view->server_profile;
-    conflict_fields_ << ConflictField(QStringLiteral("name"), tr("Name"),
-                                      QString::fromStdString(profile.name()),
-                                      QString::fromStdString(server.name()),
-                                      profile.name() != server.name(), false);
-    conflict_fields_ << ConflictField(QStringLiteral("email"), tr("Email"),
-                                      QString::fromStdString(profile.email()),
-                                      QString::fromStdString(server.email()),
-                                      profile.email() != server.email(), false);
+    conflict_fields_ << ConflictField(
+        QStringLiteral("name"), tr("Name"), QString::fromStdString(profile.name()),
+        QString::fromStdString(server.name()), profile.name() != server.name(), false);
+    conflict_fields_ << ConflictField(
+        QStringLiteral("email"), tr("Email"), QString::fromStdString(profile.email()),
+        QString::fromStdString(server.email()), profile.email() != server.email(), false);
     const QString id = QString::fromStdString(profile.id());
     conflict_fields_ << ConflictField(
         QStringLiteral("avatar"), tr("Avatar"),

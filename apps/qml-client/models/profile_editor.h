@@ -18,12 +18,13 @@
 //
 // Thread safety: UI thread only.
 
+#include <QtQml/qqmlregistration.h>
+
 #include <QObject>
 #include <QPointer>
 #include <QString>
 #include <QUrl>
 #include <QVariantList>
-#include <QtQml/qqmlregistration.h>
 #include <map>
 #include <optional>
 #include <string>

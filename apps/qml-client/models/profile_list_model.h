@@ -14,11 +14,12 @@
 //
 // Thread safety: UI thread only.
 
+#include <QtQml/qqmlregistration.h>
+
 #include <QAbstractListModel>
 #include <QPointer>
 #include <QString>
 #include <QUrl>
-#include <QtQml/qqmlregistration.h>
 #include <memory>
 #include <vector>
 

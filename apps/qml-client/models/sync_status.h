@@ -4,8 +4,9 @@
 // SyncStatus: the per-profile sync state as QML sees it (SyncStatus.Pending,
 // ...), the same values as profiles::client::SyncState.
 
-#include <QObject>
 #include <QtQml/qqmlregistration.h>
+
+#include <QObject>
 
 #include "apps/qml-client/core/mutation_queue.h"
 

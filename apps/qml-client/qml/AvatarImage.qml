@@ -44,7 +44,7 @@ Item {
         source: root.source
         sourceSize.width: root.size * Screen.devicePixelRatio
         sourceSize.height: root.size * Screen.devicePixelRatio
-        visible: root.source.toString() !== "" && status === Image.Ready
+        visible: String(root.source) !== "" && status === Image.Ready
         fillMode: Image.PreserveAspectFit
         smooth: true
     }

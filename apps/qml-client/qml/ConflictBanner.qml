@@ -106,35 +106,20 @@ Rectangle {
                     font.weight: Font.Medium
                 }
 
-                Repeater {
-                    model: [fieldRow.modelData.mine, fieldRow.modelData.server]
+                ConflictValue {
+                    Layout.fillWidth: true
+                    Layout.preferredWidth: 1
+                    value: fieldRow.modelData.mine
+                    isImage: fieldRow.modelData.isImage
+                    differs: fieldRow.modelData.differs
+                }
 
-                    delegate: Item {
-                        required property var modelData
-
-                        Layout.fillWidth: true
-                        Layout.preferredWidth: 1
-                        implicitHeight: fieldRow.modelData.isImage ? 40 : value.implicitHeight
-
-                        AvatarImage {
-                            visible: fieldRow.modelData.isImage
-                            source: fieldRow.modelData.isImage ? parent.modelData : ""
-                            name: "?"
-                            size: 40
-                        }
-
-                        Label {
-                            id: value
-
-                            visible: !fieldRow.modelData.isImage
-                            width: parent.width
-                            text: fieldRow.modelData.isImage ? "" : parent.modelData
-                            color: Theme.textPrimary
-                            font.pixelSize: Theme.fontBody
-                            font.weight: fieldRow.modelData.differs ? Font.Medium : Font.Normal
-                            elide: Text.ElideRight
-                        }
-                    }
+                ConflictValue {
+                    Layout.fillWidth: true
+                    Layout.preferredWidth: 1
+                    value: fieldRow.modelData.server
+                    isImage: fieldRow.modelData.isImage
+                    differs: fieldRow.modelData.differs
                 }
             }
         }

@@ -37,7 +37,7 @@ ApplicationWindow {
         id: editPage
 
         ProfileEditPage {
-            onDone: stack.pop()
+            onDone: StackView.view.pop()
         }
     }
 
@@ -45,7 +45,7 @@ ApplicationWindow {
         id: settingsPage
 
         SettingsPage {
-            onDone: stack.pop()
+            onDone: StackView.view.pop()
         }
     }
 

@@ -48,15 +48,23 @@ Page {
                 elide: Text.ElideRight
             }
 
-            Button {
+            ToolButton {
+                id: saveButton
+
                 objectName: "saveButton"
-                flat: true
                 enabled: editor.canSave
                 text: qsTr("Save")
                 Layout.minimumHeight: Theme.touchTarget
                 Layout.rightMargin: Theme.spacingXs
-                Material.foreground: Theme.textOnPrimary
-                opacity: enabled ? 1 : 0.5
+                contentItem: Label {
+                    text: saveButton.text.toUpperCase()
+                    color: Theme.textOnPrimary
+                    opacity: saveButton.enabled ? 1 : 0.5
+                    font.pixelSize: Theme.fontBody
+                    font.weight: Font.Medium
+                    horizontalAlignment: Text.AlignHCenter
+                    verticalAlignment: Text.AlignVCenter
+                }
                 onClicked: editor.save()
 
                 Accessible.name: qsTr("Save")
@@ -113,7 +121,6 @@ Page {
                 padding: Theme.spacingM
                 Material.elevation: 1
                 Material.background: Theme.surface
-                Material.roundedScale: Material.SmallScale
 
                 ColumnLayout {
                     anchors.left: parent.left

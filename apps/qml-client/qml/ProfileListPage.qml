@@ -111,6 +111,10 @@ Page {
                 width: ListView.view.width
                 onClicked: page.openProfile(profileId)
             }
+            // Room to scroll the last row clear of the floating button.
+            footer: Item {
+                height: Theme.fabSize + 2 * Theme.spacingM
+            }
 
             onDragEnded: {
                 if (pulledFarEnough)

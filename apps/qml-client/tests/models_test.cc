@@ -147,10 +147,10 @@ class ModelsTest : public QObject {
   void listModelFiltersByNameOrEmail() {
     AvatarCache avatars;
     ProfileListModel model;
-    model.applySnapshot(Snapshot({View("a", "Ada Lovelace", "ada@example.com"),
-                                  View("b", "Bob", "bob@work.org"),
-                                  View("c", "Carol", "carol@example.com")}),
-                        avatars);
+    model.applySnapshot(
+        Snapshot({View("a", "Ada Lovelace", "ada@example.com"), View("b", "Bob", "bob@work.org"),
+                  View("c", "Carol", "carol@example.com")}),
+        avatars);
     QSignalSpy count_changed(&model, &ProfileListModel::countChanged);
     model.setFilter(QStringLiteral("LOVE"));
     QCOMPARE(Ids(model), QStringList({"a"}));
@@ -185,17 +185,17 @@ class ModelsTest : public QObject {
     QCOMPARE(changed.at(0).at(0).toModelIndex().row(), 2);
 
     // Ada goes away (e.g. filtered out elsewhere); nothing else moves.
-    model.applySnapshot(Snapshot({View("b", "Bob", "b@x.org"),
-                                  View("c", "Carol", "c@x.org", SyncState::kPending)}),
-                        avatars);
+    model.applySnapshot(
+        Snapshot({View("b", "Bob", "b@x.org"), View("c", "Carol", "c@x.org", SyncState::kPending)}),
+        avatars);
     QCOMPARE(Ids(model), QStringList({"b", "c"}));
     QCOMPARE(removed.count(), 1);
     QCOMPARE(removed.at(0).at(1).toInt(), 0);
     QCOMPARE(reset.count(), 0);
 
     // A rename that reorders resets.
-    model.applySnapshot(
-        Snapshot({View("c", "Alice", "c@x.org"), View("b", "Bob", "b@x.org")}), avatars);
+    model.applySnapshot(Snapshot({View("c", "Alice", "c@x.org"), View("b", "Bob", "b@x.org")}),
+                        avatars);
     QCOMPARE(Ids(model), QStringList({"c", "b"}));
     QCOMPARE(reset.count(), 1);
   }
