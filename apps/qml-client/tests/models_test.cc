@@ -9,6 +9,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include "apps/qml-client/models/app_controller.h"
 #include "apps/qml-client/models/avatar_cache.h"
 #include "apps/qml-client/models/avatar_image.h"
 #include "apps/qml-client/models/profile_editor.h"
@@ -316,6 +317,38 @@ class ModelsTest : public QObject {
     // Editing is blocked until the user chooses.
     editor.setName(QStringLiteral("Ada Third"));
     QVERIFY(!editor.canSave());
+  }
+
+  void controllerKeepsItsSettingsInTheDataFolder() {
+    QTemporaryDir dir;
+    {
+      auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+      QVERIFY2(controller.ok(), std::string(controller.status().message()).c_str());
+      QCOMPARE((*controller)->serverAddress(), QStringLiteral("127.0.0.1:50051"));
+      QVERIFY(!(*controller)->workOffline());
+      QSignalSpy offline_changed(controller->get(), &AppController::workOfflineChanged);
+      (*controller)->setWorkOffline(true);
+      (*controller)->setServerAddress(QStringLiteral("  profiles.example.com:443 "));
+      QCOMPARE(offline_changed.count(), 1);
+      QCOMPARE((*controller)->serverAddress(), QStringLiteral("profiles.example.com:443"));
+    }
+    {
+      auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+      QVERIFY(controller.ok());
+      QVERIFY((*controller)->workOffline());
+      QCOMPARE((*controller)->serverAddress(), QStringLiteral("profiles.example.com:443"));
+      QCOMPARE((*controller)->connection(), AppController::Connection::Offline);
+    }
+    {
+      // A --server flag wins for the run and is not saved.
+      auto controller = AppController::Open(
+          {.data_dir = dir.path(), .server_address = QStringLiteral("127.0.0.1:9")});
+      QVERIFY(controller.ok());
+      QCOMPARE((*controller)->serverAddress(), QStringLiteral("127.0.0.1:9"));
+    }
+    auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+    QVERIFY(controller.ok());
+    QCOMPARE((*controller)->serverAddress(), QStringLiteral("profiles.example.com:443"));
   }
 
  private:

@@ -393,6 +393,12 @@ class UiTest : public QObject {
     }
     save(window, "profile-list.png");
 
+    Click(window, Button(window, QStringLiteral("Settings")));
+    WaitForStack(window);
+    save(window, "settings.png");
+    Click(window, Button(window, QStringLiteral("Back")));
+    WaitForStack(window);
+
     // Offline with two edits waiting.
     app->controller->setWorkOffline(true);
     app->controller->sync().editProfile(QString::fromStdString(alan.id),
