@@ -62,11 +62,17 @@ fi
 PG_DIR=""
 PG_STARTED=0
 SERVER_PID=""
+APP_PID=""
 
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [[ -n "${APP_PID}" ]] && kill -0 "${APP_PID}" 2>/dev/null; then
+    echo "run.sh: closing the Qt app (pid ${APP_PID})"
+    kill -TERM "${APP_PID}" 2>/dev/null || true
+    wait "${APP_PID}" 2>/dev/null || true
+  fi
   if [[ -n "${SERVER_PID}" ]] && kill -0 "${SERVER_PID}" 2>/dev/null; then
     echo "run.sh: stopping profile_server (pid ${SERVER_PID})"
     kill -TERM "${SERVER_PID}" 2>/dev/null || true
@@ -167,16 +173,23 @@ Try:
   curl -s ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01/avatar -o avatar.png
 EOF
 
-# The Qt app, if it has been built.
-APP_BIN="$(find "${BUILD_DIR}/apps/qml-client" -maxdepth 2 -type f -executable \
-  ! -name '*test*' ! -path '*/CMakeFiles/*' 2>/dev/null | head -n 1 || true)"
-if [[ -n "${APP_BIN}" ]]; then
-  cat <<EOF
+# The Qt app: opened against this server when there is a display, otherwise explained.
+APP_BIN="${BUILD_DIR}/apps/qml-client/profiles_app"
+if [[ -x "${APP_BIN}" ]]; then
+  if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+    "${APP_BIN}" --server "${GRPC_ADDRESS}" &
+    APP_PID=$!
+    echo
+    echo "Qt app opened (pid ${APP_PID}); it talks gRPC to ${GRPC_ADDRESS}."
+  else
+    cat <<EOF
 
-Qt app (another terminal; it talks gRPC to ${GRPC_ADDRESS}):
-  ${APP_BIN#"${ROOT}/"}
-  (headless machine: xvfb-run -a -s "-screen 0 1280x1024x24" ${APP_BIN#"${ROOT}/"})
+Qt app: no display here. On a desktop it opens by itself; to open it by hand:
+  ${APP_BIN#"${ROOT}/"} --server ${GRPC_ADDRESS}
+  (headless: xvfb-run -a -s "-screen 0 1280x1024x24" ${APP_BIN#"${ROOT}/"} --server ${GRPC_ADDRESS})
+  Two devices side by side: add --data-dir DIR with a different DIR for each.
 EOF
+  fi
 fi
 echo
 if ((PG_STARTED)); then
