@@ -2,8 +2,9 @@
 #define PROFILES_APPS_QML_CLIENT_MODELS_AVATAR_CACHE_H_
 
 // AvatarCache holds the avatar bytes the UI shows, by slot ("p-<id>" for a
-// profile, "server-<id>" for the server's side of a conflict, "draft-<n>" for
-// an editor's unsaved pick), and hands out image://avatars/ URLs for them.
+// list row, "mine-<id>" and "server-<id>" for the two sides of a conflict,
+// "draft-<n>" for an editor's picture), and hands out image://avatars/ URLs
+// for them.
 // AvatarImageProvider serves those URLs as round images, so avatars come from
 // the local store and show offline.
 //
