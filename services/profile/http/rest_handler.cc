@@ -185,15 +185,9 @@ absl::Status RestHandler::PrepareCall(const HttpRequest& request,
 }
 
 HttpResponse RestHandler::GetProfile(const HttpRequest& request, std::string_view id) const {
-  grpc::ClientContext context;
-  if (absl::Status prepared = PrepareCall(request, &context); !prepared.ok()) {
-    return Error(request, prepared);
-  }
-  profile::v1::GetProfileRequest rpc;
-  rpc.set_id(std::string(id));
-  profile::v1::Profile profile;
-  absl::Status status = FromGrpcStatus(stub_->GetProfile(&context, rpc, &profile));
-  if (!status.ok()) return Error(request, status);
+  absl::StatusOr<profile::v1::Profile> fetched = FetchProfile(request, id);
+  if (!fetched.ok()) return Error(request, fetched.status());
+  const profile::v1::Profile& profile = *fetched;
 
   const std::string etag = VersionTag(profile);
   if (RequestIfNoneMatches(request, etag)) return NotModified(request, etag);
@@ -202,14 +196,15 @@ HttpResponse RestHandler::GetProfile(const HttpRequest& request, std::string_vie
   return response;
 }
 
-std::optional<profile::v1::Profile> RestHandler::ExistingProfile(const HttpRequest& request,
-                                                                 std::string_view id) const {
+absl::StatusOr<profile::v1::Profile> RestHandler::FetchProfile(const HttpRequest& request,
+                                                               std::string_view id) const {
   grpc::ClientContext context;
-  if (!PrepareCall(request, &context).ok()) return std::nullopt;
+  if (absl::Status prepared = PrepareCall(request, &context); !prepared.ok()) return prepared;
   profile::v1::GetProfileRequest rpc;
   rpc.set_id(std::string(id));
   profile::v1::Profile profile;
-  if (!stub_->GetProfile(&context, rpc, &profile).ok()) return std::nullopt;
+  absl::Status status = FromGrpcStatus(stub_->GetProfile(&context, rpc, &profile));
+  if (!status.ok()) return status;
   return profile;
 }
 
@@ -235,7 +230,7 @@ HttpResponse RestHandler::WriteProfile(const HttpRequest& request, WriteKind kin
     // A PATCH without a base version is a create, and a partial body makes
     // an invalid one. If the profile exists, what the caller really lacks is
     // the base version: say so (428) rather than list the create's rules.
-    if (std::optional<profile::v1::Profile> current = ExistingProfile(request, id)) {
+    if (absl::StatusOr<profile::v1::Profile> current = FetchProfile(request, id); current.ok()) {
       HttpResponse response = Error(
           request, http::status::precondition_required,
           VersionConflict(absl::StrCat("profile ", std::string(id),
@@ -270,15 +265,9 @@ HttpResponse RestHandler::ListProfiles(const HttpRequest& request, std::string_v
 }
 
 HttpResponse RestHandler::GetAvatar(const HttpRequest& request, std::string_view id) const {
-  grpc::ClientContext context;
-  if (absl::Status prepared = PrepareCall(request, &context); !prepared.ok()) {
-    return Error(request, prepared);
-  }
-  profile::v1::GetProfileRequest rpc;
-  rpc.set_id(std::string(id));
-  profile::v1::Profile profile;
-  absl::Status status = FromGrpcStatus(stub_->GetProfile(&context, rpc, &profile));
-  if (!status.ok()) return Error(request, status);
+  absl::StatusOr<profile::v1::Profile> fetched = FetchProfile(request, id);
+  if (!fetched.ok()) return Error(request, fetched.status());
+  profile::v1::Profile& profile = *fetched;
   if (profile.avatar().empty()) {
     return Error(request,
                  absl::NotFoundError(absl::StrCat("profile ", profile.id(), " has no avatar")));

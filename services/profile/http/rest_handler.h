@@ -46,10 +46,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "profile/v1/profile.grpc.pb.h"
 #include "services/profile/http/http_status.h"
 #include "services/profile/http/rest_request.h"
@@ -75,9 +75,9 @@ class RestHandler {
   HttpResponse ListProfiles(const HttpRequest& request, std::string_view query) const;
   HttpResponse GetAvatar(const HttpRequest& request, std::string_view id) const;
   HttpResponse Ready(const HttpRequest& request) const;
-  // The profile `id` as it is now, or nullopt if it cannot be read.
-  std::optional<profile::v1::Profile> ExistingProfile(const HttpRequest& request,
-                                                      std::string_view id) const;
+  // GetProfile on behalf of `request`.
+  absl::StatusOr<profile::v1::Profile> FetchProfile(const HttpRequest& request,
+                                                    std::string_view id) const;
 
   // A context for one RPC made on behalf of `request`: its deadline and the
   // caller's identity. INVALID_ARGUMENT if the identity cannot be forwarded.
