@@ -358,6 +358,78 @@ TEST_F(SyncManagerTest, ChangesFromAnotherWriterArriveButPendingEditsKeepTheUser
   EXPECT_TRUE(WaitFor(*client, Shows(mine, SyncState::kSynced, "Elsewhere 2", 3)));
 }
 
+// A gRPC front for the real server that refuses WatchProfiles, as a proxy
+// that cannot hold streams would, and forwards every unary call.
+class StreamlessProxy final : public profile::v1::ProfileService::Service {
+ public:
+  explicit StreamlessProxy(const std::string& target)
+      : stub_(profile::v1::ProfileService::NewStub(
+            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
+
+  grpc::Status GetProfile(grpc::ServerContext* context,
+                          const profile::v1::GetProfileRequest* request,
+                          Profile* response) override {
+    return Forward(&Stub::GetProfile, *context, *request, response);
+  }
+  grpc::Status UpdateProfile(grpc::ServerContext* context,
+                             const profile::v1::UpdateProfileRequest* request,
+                             Profile* response) override {
+    return Forward(&Stub::UpdateProfile, *context, *request, response);
+  }
+  grpc::Status ListProfiles(grpc::ServerContext* context,
+                            const profile::v1::ListProfilesRequest* request,
+                            profile::v1::ListProfilesResponse* response) override {
+    return Forward(&Stub::ListProfiles, *context, *request, response);
+  }
+  grpc::Status WatchProfiles(grpc::ServerContext* /*context*/,
+                             const profile::v1::WatchProfilesRequest* /*request*/,
+                             grpc::ServerWriter<profile::v1::ProfileEvent>* /*writer*/) override {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this proxy cannot hold streams");
+  }
+
+ private:
+  using Stub = profile::v1::ProfileService::Stub;
+
+  template <typename Request, typename Response>
+  grpc::Status Forward(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                    Response*),
+                       const grpc::ServerContext& server_context, const Request& request,
+                       Response* response) {
+    grpc::ClientContext context;
+    context.set_deadline(server_context.deadline());
+    return (stub_.get()->*method)(&context, request, response);
+  }
+
+  const std::unique_ptr<Stub> stub_;
+};
+
+// When the watch cannot be held, changes made elsewhere still arrive: polling
+// takes over.
+TEST_F(SyncManagerTest, PollingTakesOverWhenTheWatchCannotBeHeld) {
+  StreamlessProxy proxy(server_->grpc_address());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&proxy);
+  const std::unique_ptr<grpc::Server> front = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+
+  SyncManager::Options options = ClientOptions(NewDataDir(), false);
+  options.server_address = QStringLiteral("127.0.0.1:%1").arg(port);
+  options.poll_interval = 300ms;
+  auto client = Open(options);
+  const QString id = CreateSynced(*client, "Ada");
+
+  // The first change may still ride on the pull that follows the create;
+  // once it is shown, that pass is over and only polling can bring the next.
+  WriteElsewhere(id, "Changed elsewhere", 1);
+  ASSERT_TRUE(WaitFor(*client, Shows(id, SyncState::kSynced, "Changed elsewhere", 2), 20s));
+  WriteElsewhere(id, "Changed again", 2);
+  EXPECT_TRUE(WaitFor(*client, Shows(id, SyncState::kSynced, "Changed again", 3), 20s));
+  client.reset();
+  front->Shutdown();
+}
+
 // powersync-swift #160, powersync-native #15: after a failed upload the
 // queue must be retried without waiting for the next local write.
 TEST_F(SyncManagerTest, DrainResumesByItselfWhenTheServerIsReachableAgain) {
