@@ -106,10 +106,11 @@ std::string ErrorJson(const absl::Status& status) {
     fields["reason"].set_string_value(info->reason());
   }
   if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
+    // Beside "error", not in it: the profile is data the client goes on with.
     // Through the JSON mapping so "current" reads exactly like a GET body.
     google::protobuf::Value current_json;
     if (google::protobuf::util::JsonStringToMessage(ResponseJson(*current), &current_json).ok()) {
-      fields["current"] = std::move(current_json);
+      (*body.mutable_fields())["current"] = std::move(current_json);
     }
   }
   return ToJson(body, google::protobuf::util::JsonPrintOptions());

@@ -9,8 +9,8 @@
 //   {"error": {"code": "INVALID_ARGUMENT",          canonical code name
 //              "message": "...",                   human-readable
 //              "fields": {"email": "..."},         google.rpc.BadRequest, if any
-//              "reason": "MUTATION_ID_REUSED",     google.rpc.ErrorInfo, if any
-//              "current": {...profile...}}}        profile.v1.Profile on ABORTED
+//              "reason": "MUTATION_ID_REUSED"},    google.rpc.ErrorInfo, if any
+//    "current": {...profile...}}                   profile.v1.Profile on ABORTED
 //
 // All functions are pure and thread-safe.
 

@@ -81,12 +81,14 @@ TEST(HttpStatusTest, ErrorJsonOfAConflictCarriesTheCurrentProfile) {
   current.set_email("zoe@example.com");
   current.set_avatar(std::string("\x89PNG", 4));
   current.set_version(9007199254740993);
-  const google::protobuf::Struct error =
-      ErrorOf(ParseJson(ErrorJson(VersionConflict("version 3 is stale", current))));
+  const google::protobuf::Struct body =
+      ParseJson(ErrorJson(VersionConflict("version 3 is stale", current)));
+  const google::protobuf::Struct error = ErrorOf(body);
 
   EXPECT_EQ(error.fields().at("code").string_value(), "ABORTED");
   EXPECT_EQ(error.fields().at("message").string_value(), "version 3 is stale");
-  const auto& profile = error.fields().at("current").struct_value().fields();
+  EXPECT_FALSE(error.fields().contains("current"));
+  const auto& profile = body.fields().at("current").struct_value().fields();
   EXPECT_EQ(profile.at("id").string_value(), current.id());
   EXPECT_EQ(profile.at("name").string_value(), "Zoë");
   EXPECT_EQ(profile.at("avatar").string_value(), "iVBORw==");
