@@ -1,5 +1,8 @@
 #include "services/profile/storage/connection_pool.h"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <exception>
 #include <utility>
 
@@ -7,6 +10,23 @@
 #include "services/profile/storage/pg_status.h"
 
 namespace profiles {
+namespace {
+
+// Whether an idle connection may still be used (see the header for why a
+// readable socket means it may not). Never blocks.
+bool IdleConnectionIsAlive(const pqxx::connection& connection) {
+  if (!connection.is_open()) return false;
+  pollfd descriptor{connection.sock(), POLLIN | POLLRDHUP, 0};
+  int ready;
+  do {
+    ready = poll(&descriptor, 1, /*timeout=*/0);
+  } while (ready < 0 && errno == EINTR);
+  // Nothing to read and no hang-up: alive. (An error from poll itself is not
+  // a verdict on the connection; the statement will tell.)
+  return ready <= 0;
+}
+
+}  // namespace
 
 ConnectionPool::Lease::Lease(Lease&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)),
@@ -26,7 +46,7 @@ ConnectionPool::ConnectionPool(Options options) : options_(std::move(options)) {
 
 ConnectionPool::~ConnectionPool() = default;
 
-absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(Reuse reuse) {
   int slot;
   std::unique_ptr<pqxx::connection> connection;
   {
@@ -43,7 +63,12 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
     free_slots_.pop_back();
     connection = std::move(connections_[slot]);
   }
-  if (connection != nullptr && !connection->is_open()) connection.reset();
+  if (connection != nullptr && reuse == Reuse::kNever) connection.reset();
+  if (connection != nullptr && !IdleConnectionIsAlive(*connection)) {
+    connection.reset();
+    absl::MutexLock lock(&mu_);
+    ++dead_connections_replaced_;
+  }
   if (connection == nullptr) {
     // Opened outside the lock: connecting can take a while.
     try {
@@ -60,6 +85,11 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
     connections_[slot] = std::move(connection);
   }
   return Lease(this, slot, raw);
+}
+
+int64_t ConnectionPool::dead_connections_replaced() const {
+  absl::MutexLock lock(&mu_);
+  return dead_connections_replaced_;
 }
 
 void ConnectionPool::Release(int slot, bool broken) {

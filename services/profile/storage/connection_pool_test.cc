@@ -2,7 +2,10 @@
 
 #include <memory>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -26,14 +29,16 @@ class ConnectionPoolTest : public ::testing::Test {
   }
 
   // Terminates every other session on the test database, as a database
-  // restart or failover would.
+  // restart or failover would, and waits until their processes are gone
+  // (so their sockets are closed).
   void TerminateOtherSessions() {
     pqxx::connection connection(database_->url());
     pqxx::nontransaction txn(connection);
     const pqxx::result terminated = txn.exec(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()");
     ASSERT_FALSE(terminated.empty());
+    for (const pqxx::row& row : terminated) ASSERT_TRUE(row[0].as<bool>());
   }
 
   static int BackendPid(ConnectionPool::Lease& lease) {
@@ -105,34 +110,177 @@ TEST_F(ConnectionPoolTest, UnreachableDatabaseIsUnavailableAndFreesTheSlot) {
   }
 }
 
-TEST_F(ConnectionPoolTest, RepositoryRecoversAfterSessionsAreTerminated) {
+TEST_F(ConnectionPoolTest, DeadPooledConnectionsAreReplacedBeforeUse) {
+  constexpr int kSize = 4;
+  int prepared = 0;
+  ConnectionPool pool({.database_url = database_->url(),
+                       .size = kSize,
+                       .acquire_timeout = absl::Seconds(5),
+                       .prepare = [&prepared](pqxx::connection&) { ++prepared; }});
+  std::set<int> old_pids;
+  {
+    std::vector<ConnectionPool::Lease> leases;
+    for (int i = 0; i < kSize; ++i) {
+      absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+      ASSERT_TRUE(lease.ok()) << lease.status();
+      old_pids.insert(BackendPid(*lease));
+      leases.push_back(*std::move(lease));
+    }
+  }
+  ASSERT_EQ(old_pids.size(), static_cast<size_t>(kSize));
+
+  TerminateOtherSessions();
+
+  // Every lease works at once: no statement meets a dead connection.
+  std::vector<ConnectionPool::Lease> leases;
+  for (int i = 0; i < kSize; ++i) {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    int pid = 0;
+    ASSERT_NO_THROW(pid = BackendPid(*lease));
+    EXPECT_EQ(old_pids.count(pid), 0u);
+    leases.push_back(*std::move(lease));
+  }
+  EXPECT_EQ(pool.dead_connections_replaced(), kSize);
+  EXPECT_EQ(prepared, 2 * kSize);
+}
+
+TEST_F(ConnectionPoolTest, LiveIdleConnectionsAreNotReplaced) {
+  ConnectionPool pool({.database_url = database_->url(),
+                       .size = 1,
+                       .acquire_timeout = absl::Seconds(5),
+                       .prepare = nullptr});
+  int first_pid = 0;
+  {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    first_pid = BackendPid(*lease);
+  }
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    EXPECT_EQ(BackendPid(*lease), first_pid);
+  }
+  EXPECT_EQ(pool.dead_connections_replaced(), 0);
+}
+
+TEST_F(ConnectionPoolTest, NewConnectionIsOpenedWhenAsked) {
+  ConnectionPool pool({.database_url = database_->url(),
+                       .size = 1,
+                       .acquire_timeout = absl::Seconds(5),
+                       .prepare = nullptr});
+  int first_pid = 0;
+  {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    first_pid = BackendPid(*lease);
+  }
+  absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire(ConnectionPool::Reuse::kNever);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_NE(BackendPid(*lease), first_pid);
+}
+
+// Finding 5: after a restart each stale pooled connection used to fail one
+// request ("Could not obtain client encoding: not connected").
+TEST_F(ConnectionPoolTest, RepositoryFailsNoCallAfterSessionsAreTerminated) {
   absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
-      PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 1});
+      PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 4});
+  ASSERT_TRUE(repository.ok()) << repository.status();
+  const std::string id = RandomUuid();
+  ASSERT_TRUE((*repository)->Apply(CreateWrite(id, "Ann", "ann@example.com")).ok());
+  // Open every pooled connection.
+  {
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t) {
+      readers.emplace_back([&] {
+        for (int i = 0; i < 20; ++i) EXPECT_TRUE((*repository)->Get(id).ok());
+      });
+    }
+    for (std::thread& reader : readers) reader.join();
+  }
+
+  TerminateOtherSessions();
+  for (int i = 0; i < 8; ++i) {
+    const absl::StatusOr<profile::v1::Profile> read = (*repository)->Get(id);
+    ASSERT_TRUE(read.ok()) << i << ": " << read.status();
+    EXPECT_EQ(read->name(), "Ann");
+  }
+  EXPECT_TRUE((*repository)->Ping().ok());
+
+  // A write without a mutation id is safe here too: the dead connection is
+  // found before the write is sent, so it runs on a new one.
+  TerminateOtherSessions();
+  const absl::StatusOr<profile::v1::Profile> renamed =
+      (*repository)->Apply(testing::RenameWrite(id, 1, "Anne"));
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->version(), 2);
+}
+
+// A connection that breaks while the write runs: the write may or may not
+// have been applied. Here a trigger terminates the session in the middle of
+// the statement (once, counted by a sequence, which no rollback undoes), so
+// the first attempt is rolled back and the test can count the attempts.
+class ConnectionLostMidWriteTest : public ConnectionPoolTest {
+ protected:
+  void SetUp() override {
+    ConnectionPoolTest::SetUp();
+    ASSERT_TRUE(database_
+                    ->ExecuteSql(R"sql(
+      CREATE SEQUENCE write_attempts;
+      CREATE FUNCTION terminate_first_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.name = 'Doomed' AND nextval('write_attempts') = 1 THEN
+          PERFORM pg_terminate_backend(pg_backend_pid());
+          PERFORM pg_sleep(30);  -- the termination interrupts this
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER terminate_first_write BEFORE INSERT OR UPDATE ON profiles
+        FOR EACH ROW EXECUTE FUNCTION terminate_first_write();
+    )sql")
+                    .ok());
+  }
+
+  int64_t WriteAttempts() {
+    pqxx::connection connection(database_->url());
+    pqxx::nontransaction txn(connection);
+    return txn.exec1("SELECT last_value FROM write_attempts")[0].as<int64_t>();
+  }
+};
+
+TEST_F(ConnectionLostMidWriteTest, WriteWithAMutationIdIsRetriedOnANewConnection) {
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
+      PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 2});
   ASSERT_TRUE(repository.ok()) << repository.status();
   const std::string id = RandomUuid();
   ASSERT_TRUE((*repository)->Apply(CreateWrite(id, "Ann", "ann@example.com")).ok());
 
-  TerminateOtherSessions();
+  const absl::StatusOr<profile::v1::Profile> written =
+      (*repository)->Apply(testing::RenameWrite(id, 1, "Doomed", RandomUuid()));
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->version(), 2);
+  EXPECT_EQ(WriteAttempts(), 2);
+  EXPECT_EQ((*repository)->Get(id)->name(), "Doomed");
+}
 
-  // The pooled connection is dead: the first call may report it (and drop
-  // the connection); the retry runs on a new one.
-  const absl::StatusOr<profile::v1::Profile> first = (*repository)->Get(id);
-  if (!first.ok()) {
-    EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable) << first.status();
-    EXPECT_NE(first.status().message().find("the database is unreachable"), absl::string_view::npos)
-        << first.status();
-  }
-  absl::StatusOr<profile::v1::Profile> retried = (*repository)->Get(id);
-  ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->name(), "Ann");
+TEST_F(ConnectionLostMidWriteTest, WriteWithoutAMutationIdIsNotRetried) {
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
+      PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 2});
+  ASSERT_TRUE(repository.ok()) << repository.status();
+  const std::string id = RandomUuid();
+  ASSERT_TRUE((*repository)->Apply(CreateWrite(id, "Ann", "ann@example.com")).ok());
 
-  TerminateOtherSessions();
-  if (!(*repository)->Apply(testing::RenameWrite(id, 1, "Anne")).ok()) {
-    // Not applied (the statement never reached the server), so the retry
-    // with the same base version is accepted.
-    ASSERT_TRUE((*repository)->Apply(testing::RenameWrite(id, 1, "Anne")).ok());
-  }
-  EXPECT_EQ((*repository)->Get(id)->version(), 2);
+  const absl::StatusOr<profile::v1::Profile> written =
+      (*repository)->Apply(testing::RenameWrite(id, 1, "Doomed"));
+  EXPECT_EQ(written.status().code(), absl::StatusCode::kUnavailable) << written.status();
+  EXPECT_NE(written.status().message().find("the database is unreachable"), absl::string_view::npos)
+      << written.status();
+  EXPECT_EQ(WriteAttempts(), 1);
+  // This time it was not applied (the trigger rolled it back), and the
+  // repository is usable again at once.
+  const absl::StatusOr<profile::v1::Profile> current = (*repository)->Get(id);
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->version(), 1);
 }
 
 }  // namespace

@@ -116,16 +116,49 @@ PgProfileRepository::PgProfileRepository(const Options& options)
                                     .acquire_timeout = options.acquire_timeout,
                                     .prepare = PrepareStatements}) {}
 
+namespace {
+
+// Whether an operation may run a second time after its connection was lost
+// while it ran. The pool has already replaced every connection it could see
+// was dead before handing it out (connection_pool.h), so what is left is a
+// connection that broke while the statement was on its way or running: it
+// may or may not have been executed.
+enum class Retry {
+  kNever,            // a write that cannot be recognised when replayed
+  kOnNewConnection,  // a read, or a write that carries a mutation id
+};
+
+// Runs `body(connection)` on a pooled connection and turns its exceptions
+// into a status. A connection that failed is discarded; with
+// Retry::kOnNewConnection the body then runs once more on a newly opened
+// connection (not another pooled one, which may have died the same way).
+template <typename T, typename Body>
+absl::StatusOr<T> RunOnPool(ConnectionPool& pool, std::string_view what, Retry retry, Body& body) {
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<ConnectionPool::Lease> lease =
+        pool.Acquire(attempt == 1 ? ConnectionPool::Reuse::kPooled : ConnectionPool::Reuse::kNever);
+    if (!lease.ok()) return lease.status();
+    try {
+      return body(**lease);
+    } catch (const std::exception& e) {
+      // libpq marks the connection bad when it sees the server go, but
+      // libpqxx does not always throw broken_connection for it.
+      const bool lost = storage_internal::IsConnectionFailure(e) || !(*lease)->is_open();
+      if (!lost) return storage_internal::StatusFromException(what, e);
+      lease->MarkBroken();
+      if (retry == Retry::kNever || attempt == 2) {
+        return storage_internal::UnreachableStatus(what, e);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 template <typename T, typename Body>
 absl::StatusOr<T> PgProfileRepository::Run(std::string_view what, Body body) {
-  absl::StatusOr<ConnectionPool::Lease> lease = pool_.Acquire();
-  if (!lease.ok()) return lease.status();
-  try {
-    return body(**lease);
-  } catch (const std::exception& e) {
-    if (storage_internal::IsConnectionFailure(e) || !(*lease)->is_open()) lease->MarkBroken();
-    return storage_internal::StatusFromException(what, e);
-  }
+  // Every caller but Apply() only reads: running it twice is harmless.
+  return RunOnPool<T>(pool_, what, Retry::kOnNewConnection, body);
 }
 
 absl::StatusOr<profile::v1::Profile> PgProfileRepository::Get(std::string_view id) {
@@ -146,29 +179,34 @@ absl::StatusOr<profile::v1::Profile> PgProfileRepository::Get(std::string_view i
 }
 
 absl::StatusOr<profile::v1::Profile> PgProfileRepository::Apply(const ProfileWrite& write) {
-  return Run<profile::v1::Profile>(
-      "apply profile write",
-      [&](pqxx::connection& connection) -> absl::StatusOr<profile::v1::Profile> {
-        const pqxx::binarystring avatar(write.avatar.value_or(std::string()));
-        const char* mutation_id = write.mutation_id.empty() ? nullptr : write.mutation_id.c_str();
-        for (int attempt = 1;; ++attempt) {
-          try {
-            // Autocommit: the statement is its own transaction, one round trip.
-            pqxx::nontransaction txn(connection);
-            const pqxx::result result = txn.exec_prepared(
-                kApply, write.id, write.expected_version, NullableText(write.name),
-                NullableText(write.email), write.avatar.has_value(), avatar, mutation_id);
-            if (result.size() != 1) {
-              return absl::InternalError("profiles_apply_write returned no row");
-            }
-            return ApplyOutcome(write, result[0]);
-          } catch (const pqxx::unique_violation&) {
-            // A concurrent first application of the same mutation id won;
-            // the second call finds its record and replays it.
-            if (attempt == 2 || mutation_id == nullptr) throw;
-          }
+  // A write whose connection broke under it may have been applied. Sent
+  // again with its mutation id, it is recognised and its first result
+  // returned (the idempotency record commits with the write), so it is safe
+  // to retry; without one it could be applied twice, so the caller gets
+  // UNAVAILABLE and decides.
+  const Retry retry = write.mutation_id.empty() ? Retry::kNever : Retry::kOnNewConnection;
+  auto body = [&](pqxx::connection& connection) -> absl::StatusOr<profile::v1::Profile> {
+    const pqxx::binarystring avatar(write.avatar.value_or(std::string()));
+    const char* mutation_id = write.mutation_id.empty() ? nullptr : write.mutation_id.c_str();
+    for (int attempt = 1;; ++attempt) {
+      try {
+        // Autocommit: the statement is its own transaction, one round trip.
+        pqxx::nontransaction txn(connection);
+        const pqxx::result result = txn.exec_prepared(
+            kApply, write.id, write.expected_version, NullableText(write.name),
+            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id);
+        if (result.size() != 1) {
+          return absl::InternalError("profiles_apply_write returned no row");
         }
-      });
+        return ApplyOutcome(write, result[0]);
+      } catch (const pqxx::unique_violation&) {
+        // A concurrent first application of the same mutation id won;
+        // the second call finds its record and replays it.
+        if (attempt == 2 || mutation_id == nullptr) throw;
+      }
+    }
+  };
+  return RunOnPool<profile::v1::Profile>(pool_, "apply profile write", retry, body);
 }
 
 absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor& after, int limit,

@@ -10,8 +10,15 @@
 // statement, so no read-then-write race exists in this process or between
 // replicas. libpqxx exceptions are caught here and returned as statuses:
 // connection failures as UNAVAILABLE ("the database is unreachable"),
-// anything else as INTERNAL. A connection that failed is reopened on a later
-// call, so the repository recovers from a database restart by itself.
+// anything else as INTERNAL.
+//
+// After a database restart no call fails for a stale connection: the pool
+// replaces connections it finds dead before handing them out
+// (connection_pool.h). A connection that breaks while a statement runs is
+// discarded, and the statement runs once more on a new connection if that is
+// safe: for reads, and for writes that carry a mutation id (a replay returns
+// the first result). A write without one may have been applied, so it fails
+// with UNAVAILABLE and the caller decides.
 //
 // Example:
 //   auto repository = PgProfileRepository::Create({.database_url = url, .pool_size = 8});

@@ -18,11 +18,13 @@ bool IsConnectionFailure(const std::exception& e) {
 }
 
 absl::Status StatusFromException(std::string_view what, const std::exception& e) {
-  if (IsConnectionFailure(e)) {
-    return absl::UnavailableError(
-        absl::StrCat("the database is unreachable (", std::string(what), "): ", e.what()));
-  }
+  if (IsConnectionFailure(e)) return UnreachableStatus(what, e);
   return absl::InternalError(absl::StrCat(std::string(what), " failed: ", e.what()));
+}
+
+absl::Status UnreachableStatus(std::string_view what, const std::exception& e) {
+  return absl::UnavailableError(
+      absl::StrCat("the database is unreachable (", std::string(what), "): ", e.what()));
 }
 
 }  // namespace profiles::storage_internal

@@ -20,6 +20,11 @@ bool IsConnectionFailure(const std::exception& e);
 // INTERNAL with the message otherwise. `what` names the operation.
 absl::Status StatusFromException(std::string_view what, const std::exception& e);
 
+// UNAVAILABLE ("the database is unreachable (what): ...") whatever `e` is:
+// for failures known to be a lost connection by other means, e.g. libpq has
+// marked the connection bad but libpqxx threw a plain pqxx::failure.
+absl::Status UnreachableStatus(std::string_view what, const std::exception& e);
+
 }  // namespace profiles::storage_internal
 
 #endif  // PROFILES_SERVICES_PROFILE_STORAGE_PG_STATUS_H_
