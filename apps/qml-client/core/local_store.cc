@@ -24,6 +24,10 @@ using profile::client::v1::FileHeader;
 using profile::client::v1::JournalRecord;
 using profile::client::v1::PendingMutation;
 
+// Snapshots and generations exist since version 2; version 2 files hold a
+// subset of version 3's records.
+constexpr uint32_t kFirstSnapshotSchemaVersion = 2;
+
 // Flushes Qt's buffer and then the OS cache. Only POSIX has a portable call
 // for the second step; elsewhere the flush is all we do.
 bool SyncFile(QFileDevice& file) {
@@ -160,18 +164,66 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       PendingMutation* mutation = FindMutation(ack.mutation_id(), state);
       if (mutation == nullptr) break;
       const std::string profile_id = mutation->profile_id();
+      const int64_t acknowledged_base = mutation->base_version();
+      const bool rebased = mutation->rebased();
+      std::vector<std::string> changed_elsewhere(mutation->changed_elsewhere().begin(),
+                                                 mutation->changed_elsewhere().end());
       state->pending.erase(mutation->sequence());
       CacheProfile(ack.server_profile(), state);
-      // The next edits of this profile apply to the version this write
-      // produced, never to the base the acknowledged one was sent with.
+      // The next edits of this profile that were made on the same base
+      // apply to the version this write produced. Not so when the
+      // acknowledged one had been rebased over changes made elsewhere: the
+      // later edits never saw those, so they keep their base and the server
+      // sends them through the merge rule (ABORTED) like any stale edit.
       for (auto& [sequence, later] : state->pending) {
         if (later.profile_id() != profile_id) continue;
         if (later.state() != PendingMutation::STATE_QUEUED) continue;
+        if (later.base_version() != acknowledged_base && !later.creates()) continue;
         later.set_base_version(ack.server_profile().version());
         later.set_creates(false);
       }
+      if (rebased) state->merge_notes[profile_id] = std::move(changed_elsewhere);
       break;
     }
+    case JournalRecord::kMutationRebased: {
+      const auto& rebase = record.mutation_rebased();
+      PendingMutation* mutation = FindMutation(rebase.mutation_id(), state);
+      if (mutation == nullptr) break;
+      mutation->set_mutation_id(rebase.new_mutation_id());
+      mutation->set_base_version(rebase.server_profile().version());
+      *mutation->mutable_mask() = rebase.mask();
+      // What the rebased edit is based on now: the copy it was merged onto.
+      auto* base = mutation->mutable_base_fields();
+      base->set_name(rebase.server_profile().name());
+      base->set_email(rebase.server_profile().email());
+      base->set_avatar_sha256(rebase.server_profile().avatar_sha256());
+      mutation->set_rebased(true);
+      for (const std::string& field : rebase.changed_elsewhere()) {
+        if (std::find(mutation->changed_elsewhere().begin(), mutation->changed_elsewhere().end(),
+                      field) == mutation->changed_elsewhere().end()) {
+          mutation->add_changed_elsewhere(field);
+        }
+      }
+      CacheProfile(rebase.server_profile(), state);
+      break;
+    }
+    case JournalRecord::kMutationRetried: {
+      PendingMutation* mutation = FindMutation(record.mutation_retried().mutation_id(), state);
+      if (mutation == nullptr || mutation->state() != PendingMutation::STATE_PARKED) break;
+      mutation->set_state(PendingMutation::STATE_QUEUED);
+      mutation->clear_error_message();
+      mutation->clear_field_errors();
+      mutation->clear_error_code();
+      break;
+    }
+    case JournalRecord::kMergeNoted: {
+      const auto& note = record.merge_noted();
+      state->merge_notes[note.profile_id()] = {note.fields().begin(), note.fields().end()};
+      break;
+    }
+    case JournalRecord::kMergeNoteDismissed:
+      state->merge_notes.erase(record.merge_note_dismissed().profile_id());
+      break;
     case JournalRecord::kMutationRejected: {
       const auto& rejected = record.mutation_rejected();
       PendingMutation* mutation = FindMutation(rejected.mutation_id(), state);
@@ -179,6 +231,7 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       mutation->set_state(PendingMutation::STATE_PARKED);
       mutation->set_error_message(rejected.message());
       *mutation->mutable_field_errors() = rejected.field_errors();
+      mutation->set_error_code(rejected.code());
       break;
     }
     case JournalRecord::kMutationConflicted: {
@@ -283,10 +336,13 @@ absl::Status LocalStore::LoadSnapshot(bool* needs_compaction) {
     return absl::FailedPreconditionError("the local store was written by a newer release (schema " +
                                          std::to_string(header.schema_version()) + ")");
   }
-  if (header.schema_version() != kSchemaVersion || header.kind() != FileHeader::KIND_SNAPSHOT) {
+  if (header.schema_version() < kFirstSnapshotSchemaVersion ||
+      header.kind() != FileHeader::KIND_SNAPSHOT) {
     reader.Close();
-    return Quarantine(path, "not a version " + std::to_string(kSchemaVersion) + " snapshot");
+    return Quarantine(path, "not a snapshot");
   }
+  // An older (but compatible) snapshot is rewritten in the current version.
+  if (header.schema_version() != kSchemaVersion) *needs_compaction = true;
   generation_ = header.generation();
   state_.next_sequence = std::max<uint64_t>(header.next_sequence(), 1);
   JournalRecord record;
@@ -324,8 +380,8 @@ absl::Status LocalStore::LoadJournal(bool* needs_compaction, bool* needs_reset) 
           "the local store was written by a newer release (schema " +
           std::to_string(header.schema_version()) + ")");
     }
-    if (header.schema_version() == 0 ||
-        (header.schema_version() == kSchemaVersion && header.kind() != FileHeader::KIND_JOURNAL)) {
+    if (header.schema_version() == 0 || (header.schema_version() >= kFirstSnapshotSchemaVersion &&
+                                         header.kind() != FileHeader::KIND_JOURNAL)) {
       reader.Close();
       *needs_reset = true;
       return Quarantine(path, "not a journal");
@@ -350,6 +406,11 @@ absl::Status LocalStore::LoadJournal(bool* needs_compaction, bool* needs_reset) 
       report_.migrated_from_version = 1;
       *needs_compaction = true;
       qCInfo(lcStore) << "upgrading the local store from schema 1 to" << kSchemaVersion;
+    } else if (header.schema_version() != kSchemaVersion) {
+      // Same records, newer kinds possible: rewrite the files as the
+      // current version so an older release refuses them.
+      report_.migrated_from_version = header.schema_version();
+      *needs_compaction = true;
     }
     const qint64 now_ms = QDateTime::currentMSecsSinceEpoch();
     JournalRecord record;
@@ -481,6 +542,12 @@ absl::Status LocalStore::Compact() {
   }
   for (const auto& [sequence, mutation] : state_.pending) {
     *record.mutable_mutation_enqueued() = mutation;
+    write(EncodeFrame(record.SerializeAsString()));
+  }
+  for (const auto& [id, fields] : state_.merge_notes) {
+    auto* note = record.mutable_merge_noted();
+    note->set_profile_id(id);
+    note->mutable_fields()->Assign(fields.begin(), fields.end());
     write(EncodeFrame(record.SerializeAsString()));
   }
   if (!state_.cursor.empty()) {

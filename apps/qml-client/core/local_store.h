@@ -32,7 +32,8 @@
 //
 // Schema versions: see local_store.proto. A version 1 journal is upgraded in
 // place on Open() (all records kept; created_at stamped) and compacted into
-// the version 2 layout. Files of a newer version than kSchemaVersion make
+// the current layout; version 2 files are read as they are and compacted into
+// version 3 files. Files of a newer version than kSchemaVersion make
 // Open() fail with FAILED_PRECONDITION without touching them.
 //
 // Thread safety: not thread-safe. One LocalStore is owned and used by one
@@ -61,7 +62,7 @@
 
 namespace profiles::client {
 
-inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr uint32_t kSchemaVersion = 3;
 inline constexpr char kSnapshotFileName[] = "profiles.snapshot";
 inline constexpr char kJournalFileName[] = "profiles.journal";
 inline constexpr char kDroppedFileName[] = "profiles.journal.dropped";
@@ -74,6 +75,9 @@ struct StoreState {
   std::map<uint64_t, profile::client::v1::PendingMutation> pending;
   std::string cursor;
   uint64_t next_sequence = 1;
+  // Profiles whose last acknowledged edit was merged with changes made
+  // elsewhere, by id: the fields changed elsewhere (maybe none named).
+  std::map<std::string, std::vector<std::string>> merge_notes;
 };
 
 // Applies one record to `state`. Deterministic, the same for replay and for

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "apps/qml-client/core/merge.h"
+
 namespace profiles::client {
 namespace {
 
@@ -68,6 +70,26 @@ bool IsLive(const PendingMutation& mutation) {
   return mutation.state() != PendingMutation::STATE_PARKED;
 }
 
+// The merge base of an edit: what the form showed, without avatar bytes.
+Profile BaseFieldsOf(const Profile& shown) {
+  Profile base;
+  base.set_name(shown.name());
+  base.set_email(shown.email());
+  base.set_avatar_sha256(!shown.avatar_sha256().empty() ? shown.avatar_sha256()
+                                                        : AvatarSha256(shown.avatar()));
+  return base;
+}
+
+// The id of `mutation_id` rebased onto `version`: a UUIDv5, so the same
+// rebase always yields the same request (see MutationRebased).
+std::string RebasedId(const std::string& mutation_id, int64_t version) {
+  QUuid ns = QUuid::fromString(QString::fromStdString(mutation_id));
+  if (ns.isNull()) ns = QUuid::createUuidV5(QUuid(), QByteArray::fromStdString(mutation_id));
+  return QUuid::createUuidV5(ns, "rebased onto version " + QByteArray::number(version))
+      .toString(QUuid::WithoutBraces)
+      .toStdString();
+}
+
 }  // namespace
 
 MutationQueue::MutationQueue(LocalStore* store) : store_(store) {}
@@ -83,9 +105,17 @@ absl::StatusOr<PendingMutation> MutationQueue::EnqueueCreate(
 absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
     const std::string& profile_id, int64_t base_version, const Profile& fields,
     const google::protobuf::FieldMask& mask) {
+  return EnqueueEdit(profile_id, base_version, EffectiveProfile(profile_id).value_or(Profile()),
+                     fields, mask);
+}
+
+absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
+    const std::string& profile_id, int64_t base_version, const Profile& base, const Profile& fields,
+    const google::protobuf::FieldMask& mask) {
   PendingMutation mutation;
   mutation.set_profile_id(profile_id);
   mutation.set_base_version(base_version);
+  *mutation.mutable_base_fields() = BaseFieldsOf(base);
   const StoreState& state = store_->state();
   if (state.profiles.count(profile_id) != 0) return Enqueue(std::move(mutation), fields, mask);
 
@@ -109,6 +139,7 @@ absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
   AddPaths(*canonical, &merged_mask);
   mutation.set_base_version(0);
   mutation.set_creates(true);
+  mutation.clear_base_fields();
   return Enqueue(std::move(mutation), merged, merged_mask);
 }
 
@@ -170,7 +201,8 @@ absl::Status MutationQueue::Acknowledge(const std::string& mutation_id,
 }
 
 absl::Status MutationQueue::Reject(const std::string& mutation_id, const std::string& message,
-                                   const std::map<std::string, std::string>& field_errors) {
+                                   const std::map<std::string, std::string>& field_errors,
+                                   absl::StatusCode code) {
   if (absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id); !mutation.ok()) {
     return mutation.status();
   }
@@ -179,24 +211,49 @@ absl::Status MutationQueue::Reject(const std::string& mutation_id, const std::st
   rejected->set_mutation_id(mutation_id);
   rejected->set_message(message);
   rejected->mutable_field_errors()->insert(field_errors.begin(), field_errors.end());
+  rejected->set_code(static_cast<int32_t>(code));
   if (absl::Status status = store_->Append(record); !status.ok()) return status;
   in_flight_.erase(mutation_id);
   return absl::OkStatus();
 }
 
-absl::Status MutationQueue::Conflict(const std::string& mutation_id,
-                                     const Profile& server_profile) {
-  absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id);
-  if (!mutation.ok()) return mutation.status();
-  if ((*mutation)->profile_id() != server_profile.id()) {
+absl::StatusOr<MutationQueue::Merged> MutationQueue::Conflict(const std::string& mutation_id,
+                                                              const Profile& server_profile) {
+  absl::StatusOr<const PendingMutation*> queued = Queued(mutation_id);
+  if (!queued.ok()) return queued.status();
+  const PendingMutation& mutation = **queued;
+  if (mutation.profile_id() != server_profile.id()) {
     return absl::InvalidArgumentError("the conflicting copy is of another profile");
   }
   JournalRecord record;
-  record.mutable_mutation_conflicted()->set_mutation_id(mutation_id);
-  *record.mutable_mutation_conflicted()->mutable_server_profile() = server_profile;
+  Merged merged = Merged::kConflict;
+  // A create that finds the id taken, or an edit from before merge bases
+  // were recorded, cannot be merged: the user decides, as always.
+  if (!mutation.creates() && mutation.has_base_fields()) {
+    const MergeOutcome outcome =
+        MergeEdit(mutation.base_fields(), mutation.mask(), mutation.fields(), server_profile);
+    if (!outcome.conflicted() && outcome.mask.paths().empty()) {
+      merged = Merged::kNothingLeft;
+      record.mutable_mutation_acknowledged()->set_mutation_id(mutation_id);
+      *record.mutable_mutation_acknowledged()->mutable_server_profile() = server_profile;
+    } else if (!outcome.conflicted()) {
+      merged = Merged::kRebased;
+      auto* rebase = record.mutable_mutation_rebased();
+      rebase->set_mutation_id(mutation_id);
+      rebase->set_new_mutation_id(RebasedId(mutation_id, server_profile.version()));
+      *rebase->mutable_server_profile() = server_profile;
+      *rebase->mutable_mask() = outcome.mask;
+      rebase->mutable_changed_elsewhere()->Assign(outcome.changed_elsewhere.begin(),
+                                                  outcome.changed_elsewhere.end());
+    }
+  }
+  if (merged == Merged::kConflict) {
+    record.mutable_mutation_conflicted()->set_mutation_id(mutation_id);
+    *record.mutable_mutation_conflicted()->mutable_server_profile() = server_profile;
+  }
   if (absl::Status status = store_->Append(record); !status.ok()) return status;
   in_flight_.erase(mutation_id);
-  return absl::OkStatus();
+  return merged;
 }
 
 absl::Status MutationQueue::SendFailed(const std::string& mutation_id) {
@@ -248,9 +305,11 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
   *replacement.mutable_mask() = *std::move(mask);
   // The cache holds the conflict's server copy, or a newer one pulled since.
   const auto cached = state.profiles.find(profile_id);
-  replacement.set_base_version(cached != state.profiles.end()
-                                   ? cached->second.version()
-                                   : conflict->server_profile().version());
+  const Profile& theirs =
+      cached != state.profiles.end() ? cached->second : conflict->server_profile();
+  replacement.set_base_version(theirs.version());
+  // The user chose knowing the server's copy: that is the new merge base.
+  *replacement.mutable_base_fields() = BaseFieldsOf(theirs);
   replacement.set_sequence(state.next_sequence);
   replacement.set_state(PendingMutation::STATE_QUEUED);
   StampNow(replacement.mutable_created_at());
@@ -274,6 +333,42 @@ absl::Status MutationQueue::DismissRejected(const std::string& mutation_id) {
     }
   }
   return absl::NotFoundError("no parked mutation " + mutation_id);
+}
+
+absl::Status MutationQueue::RetryParked(const std::string& mutation_id) {
+  for (const auto& [sequence, mutation] : store_->state().pending) {
+    if (mutation.mutation_id() == mutation_id &&
+        mutation.state() == PendingMutation::STATE_PARKED) {
+      JournalRecord record;
+      record.mutable_mutation_retried()->set_mutation_id(mutation_id);
+      return store_->Append(record);
+    }
+  }
+  return absl::NotFoundError("no parked mutation " + mutation_id);
+}
+
+std::optional<std::vector<std::string>> MutationQueue::MergeNoteOf(
+    const std::string& profile_id) const {
+  const StoreState& state = store_->state();
+  std::optional<std::vector<std::string>> note;
+  if (auto it = state.merge_notes.find(profile_id); it != state.merge_notes.end()) {
+    note = it->second;
+  }
+  for (const auto& [sequence, mutation] : state.pending) {
+    if (mutation.profile_id() != profile_id || !mutation.rebased()) continue;
+    if (!note) note.emplace();
+    for (const std::string& field : mutation.changed_elsewhere()) {
+      if (std::find(note->begin(), note->end(), field) == note->end()) note->push_back(field);
+    }
+  }
+  return note;
+}
+
+absl::Status MutationQueue::DismissMergeNote(const std::string& profile_id) {
+  if (store_->state().merge_notes.count(profile_id) == 0) return absl::OkStatus();
+  JournalRecord record;
+  record.mutable_merge_note_dismissed()->set_profile_id(profile_id);
+  return store_->Append(record);
 }
 
 absl::Status MutationQueue::ApplyServerProfiles(const std::vector<Profile>& profiles,

@@ -11,10 +11,22 @@
 //   while (auto m = queue.NextToSend()) {
 //     Send(MutationQueue::ToRequest(*m)) and then, by the answer:
 //       OK                -> queue.Acknowledge(m->mutation_id(), profile)
-//       INVALID_ARGUMENT  -> queue.Reject(m->mutation_id(), message, field_errors)
 //       ABORTED           -> queue.Conflict(m->mutation_id(), server_profile)
-//       UNAVAILABLE, ...  -> queue.SendFailed(m->mutation_id()); back off, retry
+//       UNAVAILABLE, DEADLINE_EXCEEDED (may not have reached the server)
+//                         -> queue.SendFailed(m->mutation_id()); back off, retry
+//       any other answer  -> queue.Reject(m->mutation_id(), message, field_errors,
+//                                         code): parked until RetryParked/DismissRejected
 //   }
+//
+// Merging: an edit records the version and the field values the user saw
+// (EnqueueEdit's `base`). When the server answers ABORTED, Conflict() applies
+// the three-way rule of merge.h to base, the edit and the server's copy:
+// fields changed only here are rebased onto the server's version (sent again
+// under a new, derived mutation id; see MutationRebased in local_store.proto),
+// fields changed on both sides make it a conflict for the user. The rule runs
+// only on the server's ABORTED, never on a newer cached copy alone: ABORTED
+// is the proof that the mutation was not applied, while a cached copy may
+// already contain this very mutation from an attempt whose answer was lost.
 //
 // Ordering: mutations are sent in creation order, strictly one at a time per
 // profile: a profile's next mutation waits while an earlier one is in flight
@@ -71,11 +83,18 @@ class MutationQueue {
   absl::StatusOr<profile::client::v1::PendingMutation> EnqueueCreate(
       const profile::v1::Profile& fields, const google::protobuf::FieldMask& mask);
 
-  // Queues an edit of profile `profile_id`, made by a user who saw version
-  // `base_version` (EffectiveProfile(id)->version()). If earlier mutations of
-  // the profile are still queued, it is rebased when they are acknowledged.
+  // Queues an edit of profile `profile_id`, made by a user whose form showed
+  // version `base_version` (EffectiveProfile(id)->version() then) with the
+  // name, email and avatar_sha256 of `base` (the merge base; avatar bytes in
+  // `base` are hashed when its avatar_sha256 is empty, e.g. for an avatar
+  // still pending here). If earlier mutations of the profile are still
+  // queued, it is rebased when they are acknowledged.
   // INVALID_ARGUMENT as for EnqueueCreate; NOT_FOUND if the profile is
   // neither cached nor being created.
+  absl::StatusOr<profile::client::v1::PendingMutation> EnqueueEdit(
+      const std::string& profile_id, int64_t base_version, const profile::v1::Profile& base,
+      const profile::v1::Profile& fields, const google::protobuf::FieldMask& mask);
+  // As above, with the profile as shown now (EffectiveProfile) as the base.
   absl::StatusOr<profile::client::v1::PendingMutation> EnqueueEdit(
       const std::string& profile_id, int64_t base_version, const profile::v1::Profile& fields,
       const google::protobuf::FieldMask& mask);
@@ -91,11 +110,22 @@ class MutationQueue {
   // Acknowledge: the server applied it; the cache takes `server_profile`.
   absl::Status Acknowledge(const std::string& mutation_id,
                            const profile::v1::Profile& server_profile);
-  // Reject: invalid; parked with the server's messages (field -> message).
+  // Reject: an answer that is neither success, conflict nor a transport
+  // failure (`code`, e.g. INVALID_ARGUMENT with per-field messages, INTERNAL,
+  // RESOURCE_EXHAUSTED); parked with the server's messages (field -> message).
   absl::Status Reject(const std::string& mutation_id, const std::string& message,
-                      const std::map<std::string, std::string>& field_errors);
-  // Conflict: based on a stale version; `server_profile` is the current copy.
-  absl::Status Conflict(const std::string& mutation_id, const profile::v1::Profile& server_profile);
+                      const std::map<std::string, std::string>& field_errors,
+                      absl::StatusCode code = absl::StatusCode::kInvalidArgument);
+  // Conflict: ABORTED, based on a stale version; `server_profile` is the
+  // current copy (its avatar bytes may be left out; avatar_sha256 counts).
+  // Applies the merge rule (see the file comment) and says what it did.
+  enum class Merged {
+    kConflict,     // STATE_CONFLICTED: the user chooses
+    kRebased,      // queued again on top of server_profile, under a new id
+    kNothingLeft,  // the server already holds every value of the edit: done
+  };
+  absl::StatusOr<Merged> Conflict(const std::string& mutation_id,
+                                  const profile::v1::Profile& server_profile);
   // SendFailed: not known to have reached the server; sent again later with
   // the same mutation_id. Nothing is persisted.
   absl::Status SendFailed(const std::string& mutation_id);
@@ -111,6 +141,17 @@ class MutationQueue {
   // Forgets a parked mutation (the user gave up on it). NOT_FOUND if no
   // parked mutation has this id.
   absl::Status DismissRejected(const std::string& mutation_id);
+  // Queues a parked mutation again, with the same id and base (the server may
+  // have applied it though its answer was unreadable; the id keeps that
+  // exactly-once). NOT_FOUND if no parked mutation has this id.
+  absl::Status RetryParked(const std::string& mutation_id);
+
+  // The note "merged with a change from elsewhere" of a profile: the fields
+  // changed elsewhere (maybe none named), or nullopt. Shown while a rebased
+  // edit is pending and after it was acknowledged, until dismissed.
+  std::optional<std::vector<std::string>> MergeNoteOf(const std::string& profile_id) const;
+  // OK if there is none.
+  absl::Status DismissMergeNote(const std::string& profile_id);
 
   // Merges the server's copy of profiles (a pull or watch events); `cursor`,
   // if not empty, is recorded after them, so a crash never advances the

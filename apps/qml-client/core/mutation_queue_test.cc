@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/qml-client/core/merge.h"
 #include "apps/qml-client/core/test_util.h"
 #include "gtest/gtest.h"
 
@@ -367,6 +368,198 @@ TEST_F(MutationQueueTest, PulledServerDataReplacesTheCacheUnderThePendingFields)
   EXPECT_EQ(queue_->EffectiveProfile(kAda)->ShortDebugString(), ada.ShortDebugString());
   EXPECT_EQ(queue_->cursor(), "cursor-1");
   EXPECT_EQ(queue_->ProfileIds(), (std::vector<std::string>{kAda, kBob, kCy}));
+}
+
+// Issue 6, finding 1: an edit is merged with what changed since the user saw
+// the profile, field by field.
+TEST_F(MutationQueueTest, AnEditOfAnotherFieldIsRebasedOntoTheNewerVersionUnderADerivedId) {
+  const auto mine = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  EXPECT_EQ(mine.base_fields().name(), "Ada");
+  EXPECT_EQ(NextId(), mine.mutation_id());
+  auto merged =
+      queue_->Conflict(mine.mutation_id(), MakeProfile(kAda, "Ada K.", "ada@example.com", 4));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(*merged, MutationQueue::Merged::kRebased);
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kPending);
+  EXPECT_EQ(queue_->MergeNoteOf(kAda), std::vector<std::string>{"name"});
+  Reopen();
+
+  auto next = queue_->NextToSend();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_NE(next->mutation_id(), mine.mutation_id()) << "a rebased request is another request";
+  EXPECT_FALSE(QUuid::fromString(QString::fromStdString(next->mutation_id())).isNull());
+  const auto request = MutationQueue::ToRequest(*next);
+  EXPECT_EQ(request.expected_version(), 4);
+  EXPECT_EQ(request.update_mask().ShortDebugString(), R"(paths: "email")")
+      << "the stale name must not be written";
+  EXPECT_EQ(request.profile().email(), "ada@l.org");
+  const Profile shown = *queue_->EffectiveProfile(kAda);
+  EXPECT_EQ(shown.name(), "Ada K.");
+  EXPECT_EQ(shown.email(), "ada@l.org");
+
+  ASSERT_TRUE(
+      queue_->Acknowledge(next->mutation_id(), MakeProfile(kAda, "Ada K.", "ada@l.org", 5)).ok());
+  Reopen();
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSynced);
+  EXPECT_EQ(queue_->MergeNoteOf(kAda), std::vector<std::string>{"name"})
+      << "the note stays after the acknowledgement";
+  ASSERT_TRUE(queue_->DismissMergeNote(kAda).ok());
+  Reopen();
+  EXPECT_FALSE(queue_->MergeNoteOf(kAda).has_value());
+}
+
+TEST_F(MutationQueueTest, TheSameRebaseAlwaysGetsTheSameId) {
+  std::string first_id;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    QTemporaryDir dir;
+    auto store = LocalStore::Open(dir.path(), {});
+    ASSERT_TRUE(store.ok());
+    MutationQueue queue(store->get());
+    ASSERT_TRUE(queue.ApplyServerProfiles({MakeProfile(kAda, "Ada", "a@x.org", 3)}, "").ok());
+    // The same enqueued mutation (same id) on both attempts.
+    profile::client::v1::JournalRecord record;
+    auto* m = record.mutable_mutation_enqueued();
+    m->set_mutation_id("11111111-1111-4111-8111-111111111111");
+    m->set_profile_id(kAda);
+    m->set_base_version(3);
+    m->set_sequence(1);
+    m->set_state(PendingMutation::STATE_QUEUED);
+    *m->mutable_fields() = Email("b@x.org");
+    *m->mutable_mask() = Mask({"email"});
+    *m->mutable_base_fields() = MakeProfile("", "Ada", "a@x.org", 0);
+    ASSERT_TRUE((*store)->Append(record).ok());
+    ASSERT_TRUE(queue.NextToSend().has_value());
+    ASSERT_TRUE(queue.Conflict(m->mutation_id(), MakeProfile(kAda, "Zed", "a@x.org", 4)).ok());
+    const std::string id = queue.NextToSend().value().mutation_id();
+    if (attempt == 0) first_id = id;
+    EXPECT_EQ(id, first_id);
+  }
+}
+
+TEST_F(MutationQueueTest, AFieldChangedHereAndElsewhereIsAConflictWithTheServersCopy) {
+  const auto mine = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  EXPECT_EQ(NextId(), mine.mutation_id());
+  auto merged =
+      queue_->Conflict(mine.mutation_id(), MakeProfile(kAda, "Ada K.", "ada@example.com", 4));
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(*merged, MutationQueue::Merged::kConflict);
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kConflict);
+  EXPECT_EQ(queue_->MutationsOf(kAda)[0].server_profile().name(), "Ada K.");
+  EXPECT_FALSE(queue_->MergeNoteOf(kAda).has_value());
+}
+
+TEST_F(MutationQueueTest, AnEditTheServerAlreadyHoldsIsDoneWithoutSending) {
+  const auto mine = Edit(kAda, Name("Ada K."), Mask({"name"}));
+  EXPECT_EQ(NextId(), mine.mutation_id());
+  auto merged =
+      queue_->Conflict(mine.mutation_id(), MakeProfile(kAda, "Ada K.", "ada@example.com", 4));
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(*merged, MutationQueue::Merged::kNothingLeft);
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSynced);
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->version(), 4);
+  EXPECT_EQ(NextId(), "none");
+}
+
+// Issue 6, finding 2: the server's copy in a conflict has no avatar bytes.
+TEST_F(MutationQueueTest, AConflictCopyWithoutAvatarBytesIsNotAnAvatarRemoval) {
+  Profile with_avatar = MakeProfile(kAda, "Ada", "ada@example.com", 5);
+  with_avatar.set_avatar(std::string(120 * 1024, '\x42'));
+  with_avatar.set_avatar_sha256(AvatarSha256(with_avatar.avatar()));
+  ASSERT_TRUE(queue_->ApplyServerProfiles({with_avatar}, "").ok());
+  const auto mine = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  EXPECT_EQ(mine.base_fields().avatar_sha256(), with_avatar.avatar_sha256());
+  EXPECT_TRUE(mine.base_fields().avatar().empty()) << "the base never holds picture bytes";
+  EXPECT_EQ(NextId(), mine.mutation_id());
+
+  Profile details = with_avatar;  // as the server sends it in ABORTED
+  details.clear_avatar();
+  details.set_email("moved@example.com");
+  details.set_version(6);
+  auto merged = queue_->Conflict(mine.mutation_id(), details);
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(*merged, MutationQueue::Merged::kRebased);
+  const Profile shown = *queue_->EffectiveProfile(kAda);
+  EXPECT_EQ(shown.avatar(), with_avatar.avatar()) << "the cached picture is still the current one";
+  EXPECT_EQ(shown.email(), "moved@example.com");
+  EXPECT_EQ(MutationQueue::ToRequest(queue_->NextToSend().value()).update_mask().ShortDebugString(),
+            R"(paths: "name")");
+}
+
+// An edit queued behind one that gets rebased never saw the changes made
+// elsewhere: it must meet the merge rule too, not be rebased blindly.
+TEST_F(MutationQueueTest, EditsBehindARebasedEditAreMergedNotBlindlyRebased) {
+  const auto first = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const auto second = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  EXPECT_EQ(second.base_fields().name(), "Ada L.") << "what the form showed";
+  EXPECT_EQ(NextId(), first.mutation_id());
+  ASSERT_EQ(queue_->Conflict(first.mutation_id(), MakeProfile(kAda, "Ada", "other@example.com", 4))
+                .value(),
+            MutationQueue::Merged::kRebased);
+  const auto rebased = queue_->NextToSend().value();
+  ASSERT_TRUE(
+      queue_
+          ->Acknowledge(rebased.mutation_id(), MakeProfile(kAda, "Ada L.", "other@example.com", 5))
+          .ok());
+  const auto next = queue_->NextToSend().value();
+  EXPECT_EQ(next.mutation_id(), second.mutation_id());
+  EXPECT_EQ(MutationQueue::ToRequest(next).expected_version(), 3)
+      << "still based on what the user saw, so the server says it is stale";
+  ASSERT_EQ(
+      queue_->Conflict(next.mutation_id(), MakeProfile(kAda, "Ada L.", "other@example.com", 5))
+          .value(),
+      MutationQueue::Merged::kConflict);
+}
+
+TEST_F(MutationQueueTest, EditsBehindADirectlyAppliedEditFollowItsVersion) {
+  const auto first = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const auto second = Edit(kAda, Email("ada@l.org"), Mask({"email"}));
+  EXPECT_EQ(NextId(), first.mutation_id());
+  ASSERT_TRUE(
+      queue_->Acknowledge(first.mutation_id(), MakeProfile(kAda, "Ada L.", "ada@example.com", 4))
+          .ok());
+  EXPECT_EQ(MutationQueue::ToRequest(queue_->NextToSend().value()).expected_version(), 4);
+}
+
+// Stores written before merge bases existed: any ABORTED stays a conflict.
+TEST_F(MutationQueueTest, AnEditWithoutAMergeBaseIsAlwaysAConflict) {
+  profile::client::v1::JournalRecord record;
+  auto* old = record.mutable_mutation_enqueued();
+  old->set_mutation_id("44444444-4444-4444-8444-444444444444");
+  old->set_profile_id(kBob);
+  old->set_base_version(1);
+  old->set_sequence(100);
+  old->set_state(PendingMutation::STATE_QUEUED);
+  *old->mutable_fields() = Email("b@x.org");
+  *old->mutable_mask() = Mask({"email"});
+  ASSERT_TRUE(store_->Append(record).ok());
+  EXPECT_EQ(NextId(), old->mutation_id());
+  EXPECT_EQ(queue_->Conflict(old->mutation_id(), MakeProfile(kBob, "Robert", "bob@example.com", 2))
+                .value(),
+            MutationQueue::Merged::kConflict);
+}
+
+// Issue 6, finding 2/3: an answer the client does not expect parks the one
+// mutation, with the server's message, until the user retries or discards.
+TEST_F(MutationQueueTest, AParkedAnswerCanBeRetriedWithTheSameId) {
+  const auto stuck = Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const auto other = Edit(kBob, Name("Bo"), Mask({"name"}));
+  EXPECT_EQ(NextId(), stuck.mutation_id());
+  ASSERT_TRUE(queue_
+                  ->Reject(stuck.mutation_id(), "trailer too large", {},
+                           absl::StatusCode::kResourceExhausted)
+                  .ok());
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kRejected);
+  EXPECT_EQ(NextId(), other.mutation_id()) << "the rest of the queue flows";
+  Reopen();
+  const auto parked = queue_->MutationsOf(kAda)[0];
+  EXPECT_EQ(parked.error_message(), "trailer too large");
+  EXPECT_EQ(parked.error_code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(queue_->RetryParked(other.mutation_id()).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(queue_->RetryParked(stuck.mutation_id()).ok());
+  Reopen();
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kPending);
+  EXPECT_TRUE(queue_->MutationsOf(kAda)[0].error_message().empty());
+  EXPECT_EQ(NextId(), stuck.mutation_id());
 }
 
 }  // namespace

@@ -36,6 +36,11 @@ inline std::string Digest(const StoreState& state) {
   for (const auto& [sequence, mutation] : state.pending) {
     digest += std::to_string(sequence) + ": " + mutation.ShortDebugString() + "\n";
   }
+  for (const auto& [id, fields] : state.merge_notes) {
+    digest += "merged " + id + ":";
+    for (const std::string& field : fields) digest += " " + field;
+    digest += "\n";
+  }
   digest += "cursor=" + state.cursor + " next=" + std::to_string(state.next_sequence);
   return digest;
 }
