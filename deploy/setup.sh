@@ -42,7 +42,7 @@ PACKAGES=(
   qml6-module-qtquick-layouts qml6-module-qtquick-dialogs qml6-module-qtquick-window
   qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
   qml6-module-qt-labs-folderlistmodel qml6-module-qtcore qml6-module-qttest
-  libboost-dev libcpp-httplib-dev nginx wrk xvfb xauth libgl1-mesa-dri curl
+  libboost-dev libcpp-httplib-dev zlib1g-dev nginx wrk xvfb xauth libgl1-mesa-dri curl
   fonts-roboto fonts-material-design-icons-iconfont
 )
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
@@ -56,23 +56,35 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
+SUDO=()
+if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+fi
 if ((${#missing[@]})); then
   echo "setup.sh: installing ${#missing[@]} missing package(s): ${missing[*]}"
-  SUDO=()
-  if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-      SUDO=(sudo)
-    else
-      echo "setup.sh: these packages are missing and you are not root and sudo is not available:" >&2
-      echo "  ${missing[*]}" >&2
-      echo "Install them as root with: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
-      exit 1
-    fi
+  if [[ "$(id -u)" -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+    echo "setup.sh: these packages are missing and you are not root and sudo is not available:" >&2
+    echo "  ${missing[*]}" >&2
+    echo "Install them as root with: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
   fi
   "${SUDO[@]}" apt-get update
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 else
   echo "setup.sh: all ${#PACKAGES[@]} apt packages already installed"
+fi
+
+# tests/grpc-js: a grpc-js client with default settings, for the end-to-end tests. Debian's nodejs/npm
+# only when the machine has no Node.js of its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "setup.sh: installing Node.js and npm for tests/grpc-js"
+  "${SUDO[@]}" apt-get update
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+if [[ ! -d tests/grpc-js/node_modules || tests/grpc-js/package-lock.json -nt tests/grpc-js/node_modules ]]; then
+  echo "setup.sh: installing tests/grpc-js's npm packages"
+  npm ci --prefix tests/grpc-js --no-audit --no-fund --loglevel=error
+  touch tests/grpc-js/node_modules
 fi
 
 if ((DO_BUILD == 0)); then

@@ -48,6 +48,14 @@ absl::Status VersionConflict(std::string_view message, const profile::v1::Profil
   return status;
 }
 
+absl::Status WithoutConflictAvatar(absl::Status status) {
+  std::optional<profile::v1::Profile> current = ConflictingProfile(status);
+  if (!current.has_value() || current->avatar().empty()) return status;
+  current->clear_avatar();
+  Attach(status, *current);
+  return status;
+}
+
 absl::Status MutationIdReused(std::string_view mutation_id) {
   absl::Status status = absl::InvalidArgumentError(
       absl::StrCat("mutation_id ", std::string(mutation_id),

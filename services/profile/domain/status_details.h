@@ -51,6 +51,14 @@ class FieldViolations {
 // ABORTED: the write was based on a stale version; `current` is attached.
 absl::Status VersionConflict(std::string_view message, const profile::v1::Profile& current);
 
+// `status` with the avatar bytes of its conflicting profile left out
+// (avatar_sha256 stays, so a client sees whether the picture changed and
+// fetches it when it needs it). gRPC carries details in a trailer, and
+// clients refuse trailers over 8 KiB by default: a 256 KiB picture there
+// turned an ABORTED into DEADLINE_EXCEEDED or a "lost connection". Any other
+// status is returned unchanged.
+absl::Status WithoutConflictAvatar(absl::Status status);
+
 // INVALID_ARGUMENT with ErrorInfo reason MUTATION_ID_REUSED.
 absl::Status MutationIdReused(std::string_view mutation_id);
 

@@ -13,9 +13,9 @@ namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
-// Catch-up pages with avatars hold up to 256 KiB per profile.
+// Catch-up pages are bounded by kDefaultPageBytes as well, so a watcher
+// catching up on large avatars holds a few MiB at a time.
 constexpr int kCatchUpPageSize = 500;
-constexpr int kCatchUpPageSizeWithAvatars = 50;
 // How often a watch stream looks up from waiting to notice a cancelled call
 // or a shutting-down server.
 constexpr absl::Duration kWatchWakeInterval = absl::Milliseconds(250);
@@ -74,7 +74,7 @@ grpc::Status ProfileServiceImpl::UpdateProfile(grpc::ServerContext* context,
     return Reply("UpdateProfile", allowed);
   }
   absl::StatusOr<profile::v1::Profile> written = repository_->Apply(*write);
-  if (!written.ok()) return Reply("UpdateProfile", written.status());
+  if (!written.ok()) return Reply("UpdateProfile", WithoutConflictAvatar(written.status()));
   *response = *std::move(written);
   return grpc::Status::OK;
 }
@@ -91,7 +91,7 @@ grpc::Status ProfileServiceImpl::ListProfiles(grpc::ServerContext* /*context*/,
                           continues ? "page_token" : "since_cursor");
   if (!after.ok()) return Reply("ListProfiles", after.status());
   absl::StatusOr<ChangePage> page =
-      repository_->ChangesAfter(*after, *page_size, request->include_avatars());
+      repository_->ChangesAfter(*after, *page_size, request->include_avatars(), kDefaultPageBytes);
   if (!page.ok()) return Reply("ListProfiles", page.status());
   for (ProfileChange& change : page->changes) {
     *response->add_profiles() = std::move(change.profile);
@@ -104,7 +104,8 @@ grpc::Status ProfileServiceImpl::ListProfiles(grpc::ServerContext* /*context*/,
 grpc::Status ProfileServiceImpl::WatchProfiles(
     grpc::ServerContext* context, const profile::v1::WatchProfilesRequest* request,
     grpc::ServerWriter<profile::v1::ProfileEvent>* writer) {
-  absl::StatusOr<ChangeCursor> cursor = ChangeCursor::Parse(request->since_cursor(), "since_cursor");
+  absl::StatusOr<ChangeCursor> cursor =
+      ChangeCursor::Parse(request->since_cursor(), "since_cursor");
   if (!cursor.ok()) return Reply("WatchProfiles", cursor.status());
   const bool include_avatars = request->include_avatars();
 
@@ -125,10 +126,8 @@ grpc::Status ProfileServiceImpl::WatchProfiles(
     }
     if (catch_up) {
       for (bool more = true; more;) {
-        absl::StatusOr<ChangePage> page =
-            repository_->ChangesAfter(
-            *cursor, include_avatars ? kCatchUpPageSizeWithAvatars : kCatchUpPageSize,
-            include_avatars);
+        absl::StatusOr<ChangePage> page = repository_->ChangesAfter(
+            *cursor, kCatchUpPageSize, include_avatars, kDefaultPageBytes);
         if (!page.ok()) return Reply("WatchProfiles", page.status());
         for (const ProfileChange& change : page->changes) {
           if (!send(change)) return grpc::Status::CANCELLED;

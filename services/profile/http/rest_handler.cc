@@ -219,6 +219,17 @@ HttpResponse RestHandler::WriteProfile(const HttpRequest& request, WriteKind kin
   profile::v1::Profile profile;
   absl::Status status = FromGrpcStatus(stub_->UpdateProfile(&context, write->rpc, &profile));
   if (status.code() == absl::StatusCode::kAborted) {
+    std::optional<profile::v1::Profile> conflicting = ConflictingProfile(status);
+    if (conflicting.has_value() && !conflicting->avatar_sha256().empty()) {
+      // gRPC's ABORTED details leave the avatar out (they travel in a
+      // trailer); a REST body has no such limit and shows `current` like a
+      // GET body, so read the profile once more. A newer one is just as
+      // current.
+      absl::StatusOr<profile::v1::Profile> fresh = FetchProfile(request, id);
+      if (fresh.ok() && fresh->version() >= conflicting->version()) {
+        status = VersionConflict(std::string(status.message()), *fresh);
+      }
+    }
     HttpResponse response = Error(request, ConflictStatus(write->base_source), status);
     if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
       response.set(http::field::etag, VersionTag(*current));

@@ -19,8 +19,8 @@ namespace profiles {
 namespace {
 
 constexpr char kChannel[] = "profile_changes";
-// Pages carry avatars (up to 256 KiB each): small pages bound the memory a
-// read holds.
+// Pages carry avatars (up to 256 KiB each); kDefaultPageBytes bounds the
+// memory a read holds.
 constexpr int kPageSize = 100;
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
@@ -217,7 +217,8 @@ void PgChangeFeed::Run() {
 bool PgChangeFeed::CatchUp() {
   while (!stopping()) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true);
+        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true,
+                                  kDefaultPageBytes);
     if (!page.ok()) return false;
     if (!page->changes.empty()) Publish(page->changes);
     cursor_ = page->end;

@@ -88,7 +88,8 @@ TEST_F(PgChangeFeedTest, DeliversChangeCommittedByAnotherReplica) {
   // feed started now would rightly deliver it.
   const absl::Time deadline = absl::Now() + kDeliveryDeadline;
   while (absl::Now() < deadline &&
-         writer_repository_->ChangesAfter(ChangeCursor::Start(), 1, false)->changes.empty()) {
+         writer_repository_->ChangesAfter(ChangeCursor::Start(), 1, false, kDefaultPageBytes)
+             ->changes.empty()) {
   }
   std::unique_ptr<ChangeFeed> feed = StartFeed();
   ASSERT_NE(feed, nullptr);

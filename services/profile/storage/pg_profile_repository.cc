@@ -1,5 +1,6 @@
 #include "services/profile/storage/pg_profile_repository.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <pqxx/pqxx>
@@ -28,15 +29,46 @@ constexpr char kApply[] = "profile_apply";
 constexpr char kChanges[] = "profile_changes";
 constexpr char kChangesWithoutAvatars[] = "profile_changes_without_avatars";
 
-std::string ChangesQuery(const char* columns) {
+// What a row counts against a page's byte budget (see ChangesAfter() in
+// profile_repository.h).
+std::string RowBytes(bool include_avatar) {
+  return absl::StrCat(include_avatar ? "octet_length(p.avatar) + " : "",
+                      "octet_length(p.name) + octet_length(p.email) + ", kProfileFixedWireBytes);
+}
+
+// Columns after the profile's: the change position as text (a xid8 has no
+// libpqxx conversion), its sequence number, and the page's running byte total
+// up to and including the row.
+constexpr int kTxidColumn = 7;
+constexpr int kSeqColumn = 8;
+constexpr int kRunningBytesColumn = 9;
+
+std::string ChangesQuery(const char* columns, const std::string& row_bytes) {
   // Only rows written by transactions below this statement's snapshot xmin:
   // every transaction that could still commit a smaller position is at or
   // above it (see change_cursor.h).
-  return absl::StrCat("SELECT ", columns,
-                      ", change_txid::text, change_seq FROM profiles "
-                      "WHERE (change_txid, change_seq) > ($1::xid8, $2::bigint) "
-                      "AND change_txid < pg_snapshot_xmin(pg_current_snapshot()) "
-                      "ORDER BY change_txid, change_seq LIMIT $3");
+  //
+  // The outer query keeps the rows that start within the byte budget ($4):
+  // those that fit, plus at most one that crosses it, which ChangesAfter()
+  // leaves out but which tells it that more changes exist; and always the
+  // first two rows, so a first row larger than the budget is returned and
+  // its successor still shows that more exist.
+  //
+  // Every ORDER BY names the table's xid8 columns qualified: an unqualified
+  // name would resolve to a *text* output column of the same name and sort
+  // "106843" before "727", and pages would then skip rows.
+  return absl::StrCat(
+      "SELECT ", columns, ", page.change_txid::text AS change_txid_text, page.change_seq, ",
+      "page.running_bytes FROM ("
+      "SELECT p.*, row_number() OVER (ORDER BY p.change_txid, p.change_seq) AS row_number, ",
+      row_bytes, " AS row_bytes, sum(", row_bytes,
+      ") OVER (ORDER BY p.change_txid, p.change_seq ROWS UNBOUNDED PRECEDING) AS running_bytes "
+      "FROM profiles p "
+      "WHERE (p.change_txid, p.change_seq) > ($1::xid8, $2::bigint) "
+      "AND p.change_txid < pg_snapshot_xmin(pg_current_snapshot()) "
+      "ORDER BY p.change_txid, p.change_seq LIMIT $3) page "
+      "WHERE page.row_number <= 2 OR page.running_bytes - page.row_bytes <= $4::bigint "
+      "ORDER BY page.change_txid, page.change_seq");
 }
 
 void PrepareStatements(pqxx::connection& connection) {
@@ -48,8 +80,9 @@ void PrepareStatements(pqxx::connection& connection) {
                      "FROM profiles_apply_write("
                      "$1::uuid, $2::bigint, $3::text, $4::text, "
                      "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid)");
-  connection.prepare(kChanges, ChangesQuery(kProfileColumns));
-  connection.prepare(kChangesWithoutAvatars, ChangesQuery(kProfileColumnsWithoutAvatar));
+  connection.prepare(kChanges, ChangesQuery(kProfileColumns, RowBytes(true)));
+  connection.prepare(kChangesWithoutAvatars,
+                     ChangesQuery(kProfileColumnsWithoutAvatar, RowBytes(false)));
 }
 
 // Reads the seven profile columns starting at `first`.
@@ -210,32 +243,40 @@ absl::StatusOr<profile::v1::Profile> PgProfileRepository::Apply(const ProfileWri
 }
 
 absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor& after, int limit,
-                                                             bool include_avatars) {
+                                                             bool include_avatars,
+                                                             int64_t max_bytes) {
   if (limit < 1) {
     return absl::InvalidArgumentError(absl::StrCat("limit must be at least 1, not ", limit));
+  }
+  if (max_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_bytes must be at least 1, not ", max_bytes));
   }
   return Run<ChangePage>(
       "read changes", [&](pqxx::connection& connection) -> absl::StatusOr<ChangePage> {
         pqxx::nontransaction txn(connection);
         const pqxx::result result =
             txn.exec_prepared(include_avatars ? kChanges : kChangesWithoutAvatars,
-                              std::to_string(after.txid), after.seq, int64_t{limit} + 1);
+                              std::to_string(after.txid), after.seq, int64_t{limit} + 1, max_bytes);
         ChangePage page;
         page.end = after;
-        page.more = result.size() > static_cast<size_t>(limit);
-        const size_t count = page.more ? static_cast<size_t>(limit) : result.size();
-        page.changes.reserve(count);
-        for (size_t i = 0; i < count; ++i) {
-          const pqxx::row row = result[static_cast<pqxx::result::size_type>(i)];
+        page.changes.reserve(std::min(result.size(), static_cast<size_t>(limit)));
+        for (const pqxx::row& row : result) {
+          // The first change always fits, so a walk never stalls on a large one.
+          const bool fits =
+              page.changes.empty() || (page.changes.size() < static_cast<size_t>(limit) &&
+                                       row[kRunningBytesColumn].as<int64_t>() <= max_bytes);
+          if (!fits) break;
           ProfileChange change;
           change.profile = RowToProfile(row, 0);
-          if (!absl::SimpleAtoi(row[7].c_str(), &change.cursor.txid)) {
-            return absl::InternalError(absl::StrCat("bad change_txid ", row[7].c_str()));
+          if (!absl::SimpleAtoi(row[kTxidColumn].c_str(), &change.cursor.txid)) {
+            return absl::InternalError(absl::StrCat("bad change_txid ", row[kTxidColumn].c_str()));
           }
-          change.cursor.seq = row[8].as<int64_t>();
+          change.cursor.seq = row[kSeqColumn].as<int64_t>();
           page.end = change.cursor;
           page.changes.push_back(std::move(change));
         }
+        page.more = page.changes.size() < result.size();
         return page;
       });
 }

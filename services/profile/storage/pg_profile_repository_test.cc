@@ -9,8 +9,10 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "services/profile/domain/status_details.h"
+#include "services/profile/domain/validation.h"
 #include "tests/support/profile_writes.h"
 #include "tests/support/test_database.h"
+#include "tests/support/test_images.h"
 
 namespace profiles {
 namespace {
@@ -50,7 +52,8 @@ class PgProfileRepositoryTest : public ::testing::Test {
   ChangePage ChangesAfterAtLeast(const ChangeCursor& after, size_t count, int limit = 100) {
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     for (;;) {
-      absl::StatusOr<ChangePage> page = repository_->ChangesAfter(after, limit, false);
+      absl::StatusOr<ChangePage> page =
+          repository_->ChangesAfter(after, limit, false, kDefaultPageBytes);
       EXPECT_TRUE(page.ok()) << page.status();
       if (!page.ok() || page->changes.size() >= count || absl::Now() > deadline) {
         return page.value_or(ChangePage());
@@ -274,7 +277,8 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterNeverSkipsALateCommit) {
   // position past X (X took its sequence number and timestamp first), and a
   // reader resuming from it would never see X. The watermark holds Y back
   // while A, with a smaller txid, is still running.
-  absl::StatusOr<ChangePage> while_open = repository_->ChangesAfter(baseline.end, 100, false);
+  absl::StatusOr<ChangePage> while_open =
+      repository_->ChangesAfter(baseline.end, 100, false, kDefaultPageBytes);
   ASSERT_TRUE(while_open.ok()) << while_open.status();
   EXPECT_TRUE(while_open->changes.empty()) << while_open->changes.size();
   EXPECT_FALSE(while_open->more);
@@ -300,7 +304,8 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
   ChangeCursor cursor = ChangeCursor::Start();
   std::vector<bool> more;
   for (;;) {
-    absl::StatusOr<ChangePage> page = repository_->ChangesAfter(cursor, 2, false);
+    absl::StatusOr<ChangePage> page =
+        repository_->ChangesAfter(cursor, 2, false, kDefaultPageBytes);
     ASSERT_TRUE(page.ok()) << page.status();
     for (const ProfileChange& change : page->changes) {
       EXPECT_GT(change.cursor, cursor);
@@ -313,7 +318,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
   EXPECT_EQ(seen, ids);
   EXPECT_EQ(more, (std::vector<bool>{true, true, false}));
 
-  absl::StatusOr<ChangePage> empty = repository_->ChangesAfter(cursor, 2, false);
+  absl::StatusOr<ChangePage> empty = repository_->ChangesAfter(cursor, 2, false, kDefaultPageBytes);
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_TRUE(empty->changes.empty());
   EXPECT_EQ(empty->end, cursor);
@@ -340,7 +345,7 @@ TEST_F(PgProfileRepositoryTest, ChangesLeaveAvatarsOutUnlessAsked) {
 
   for (const bool include_avatars : {false, true}) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(ChangeCursor::Start(), 10, include_avatars);
+        repository_->ChangesAfter(ChangeCursor::Start(), 10, include_avatars, kDefaultPageBytes);
     ASSERT_TRUE(page.ok()) << page.status();
     ASSERT_EQ(page->changes.size(), 1u);
     EXPECT_EQ(page->changes[0].profile.avatar_sha256(), kPngMagicSha256);
@@ -349,7 +354,110 @@ TEST_F(PgProfileRepositoryTest, ChangesLeaveAvatarsOutUnlessAsked) {
 }
 
 TEST_F(PgProfileRepositoryTest, ChangesAfterRejectsNonPositiveLimit) {
-  EXPECT_EQ(repository_->ChangesAfter(ChangeCursor::Start(), 0, false).status().code(),
+  EXPECT_EQ(
+      repository_->ChangesAfter(ChangeCursor::Start(), 0, false, kDefaultPageBytes).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+// Transaction ids of different lengths are normal life for any database.
+// Pages once sorted them as text ("10" before "9") while the cursor compared
+// numbers, and skipped rows.
+TEST_F(PgProfileRepositoryTest, ChangesAfterWalksTransactionIdsOfEveryLength) {
+  // Two rows per transaction id, inserted with explicit positions; all ids
+  // are far below any live transaction's, so the watermark passes them.
+  const std::vector<uint64_t> txids = {9, 10, 99, 100, 512};
+  std::vector<std::string> expected;
+  for (const uint64_t txid : txids) {
+    for (int seq = 1; seq <= 2; ++seq) {
+      expected.push_back(RandomUuid());
+      ASSERT_TRUE(database_
+                      ->ExecuteSql(absl::StrCat(
+                          "INSERT INTO profiles (id, name, email, version, change_txid, "
+                          "change_seq) VALUES ('",
+                          expected.back(), "', 'T", txid, "', 't@example.com', 1, '", txid,
+                          "'::xid8, ", seq, ")"))
+                      .ok());
+    }
+  }
+  // And one written the normal way, by today's (longer) transaction id.
+  expected.push_back(RandomUuid());
+  MustApply(CreateWrite(expected.back(), "Now", "now@example.com"));
+  ChangesAfterAtLeast(ChangeCursor::Start(), expected.size());
+
+  for (const int limit : {1, 2, 3, 100}) {
+    std::vector<std::string> seen;
+    ChangeCursor cursor = ChangeCursor::Start();
+    for (bool more = true; more;) {
+      absl::StatusOr<ChangePage> page =
+          repository_->ChangesAfter(cursor, limit, false, kDefaultPageBytes);
+      ASSERT_TRUE(page.ok()) << page.status();
+      for (const ProfileChange& change : page->changes) {
+        EXPECT_GT(change.cursor, cursor) << "limit " << limit;
+        cursor = change.cursor;
+        seen.push_back(change.profile.id());
+      }
+      cursor = page->end;
+      more = page->more;
+    }
+    EXPECT_EQ(seen, expected) << "limit " << limit;
+  }
+
+  // A delta from the middle (after txid 99's rows) returns exactly the rest.
+  const ChangePage first = ChangesAfterAtLeast(ChangeCursor::Start(), 6, /*limit=*/6);
+  ASSERT_EQ(first.end, (ChangeCursor{.txid = 99, .seq = 2}));
+  const ChangePage rest = ChangesAfterAtLeast(first.end, expected.size() - 6);
+  EXPECT_EQ(Ids(rest), std::vector<std::string>(expected.begin() + 6, expected.end()));
+}
+
+// 40 profiles with 256 KiB pictures are 10 MiB: a page with avatars ends once
+// its byte budget is spent, and the walk still returns every profile.
+TEST_F(PgProfileRepositoryTest, ChangesAfterBoundsPagesByBytes) {
+  const std::string avatar = profiles::testing::RealisticPng(kMaxAvatarBytes, 1);
+  ASSERT_GT(avatar.size(), 230u * 1024);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back(RandomUuid());
+    MustApply(CreateWrite(ids.back(), absl::StrCat("P", i), "p@example.com",
+                          profiles::testing::RealisticPng(kMaxAvatarBytes, i)));
+  }
+  ChangesAfterAtLeast(ChangeCursor::Start(), ids.size());
+
+  constexpr int64_t kBudget = int64_t{1} << 20;
+  std::vector<std::string> seen;
+  ChangeCursor cursor = ChangeCursor::Start();
+  int pages = 0;
+  for (bool more = true; more; ++pages) {
+    absl::StatusOr<ChangePage> page = repository_->ChangesAfter(cursor, 1000, true, kBudget);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_FALSE(page->changes.empty());
+    int64_t bytes = 0;
+    for (const ProfileChange& change : page->changes) {
+      EXPECT_GT(change.profile.avatar().size(), 200u * 1024);
+      bytes += static_cast<int64_t>(change.profile.avatar().size());
+      seen.push_back(change.profile.id());
+    }
+    EXPECT_LE(bytes, kBudget);
+    cursor = page->end;
+    more = page->more;
+  }
+  EXPECT_EQ(seen, ids);
+  EXPECT_GE(pages, 10);  // about four 250 KiB pictures per MiB
+
+  // A budget smaller than one picture still makes progress, one per page.
+  absl::StatusOr<ChangePage> one = repository_->ChangesAfter(ChangeCursor::Start(), 1000, true, 1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->changes.size(), 1u);
+  EXPECT_TRUE(one->more);
+  // Without avatars the same budget holds every profile.
+  absl::StatusOr<ChangePage> all =
+      repository_->ChangesAfter(ChangeCursor::Start(), 1000, false, kBudget);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->changes.size(), ids.size());
+  EXPECT_FALSE(all->more);
+}
+
+TEST_F(PgProfileRepositoryTest, ChangesAfterRejectsNonPositiveByteBudget) {
+  EXPECT_EQ(repository_->ChangesAfter(ChangeCursor::Start(), 10, false, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

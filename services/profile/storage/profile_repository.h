@@ -8,6 +8,7 @@
 // Implementations are thread-safe. Expected failures are returned as
 // absl::Status (never thrown) with the canonical codes below.
 
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,17 @@
 #include "services/profile/storage/change_cursor.h"
 
 namespace profiles {
+
+// Byte budget of a listing page or a catch-up batch: far enough below any
+// client's default 4 MiB message limit (gRPC's, and so the REST gateway's)
+// that a page of profiles with 256 KiB avatars always fits, and small enough
+// that a server holds few such pages in memory at once.
+inline constexpr int64_t kDefaultPageBytes = int64_t{3} * 1024 * 1024;
+
+// What one profile counts against a page's byte budget: its variable-length
+// fields plus a fixed allowance for the id, version, timestamps, cursor and
+// framing.
+inline constexpr int64_t kProfileFixedWireBytes = 160;
 
 struct ProfileChange {
   profile::v1::Profile profile;  // as it is after the change
@@ -58,8 +70,12 @@ class ProfileRepository {
   // At most `limit` changes after `after`, in cursor order, each profile at
   // its latest state. Never skips a change (see change_cursor.h).
   // Avatars are left out unless `include_avatars` (avatar_sha256 is always set).
+  // The page also ends early, with `more` set, before the profiles it holds
+  // would exceed `max_bytes` (each counts its name, e-mail, the avatar if it
+  // is sent, and kProfileFixedWireBytes); it always holds at
+  // least one change if any is visible, so a walk never stalls.
   virtual absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                                  bool include_avatars) = 0;
+                                                  bool include_avatars, int64_t max_bytes) = 0;
 
   // OK when storage answers; UNAVAILABLE otherwise. For readiness checks.
   virtual absl::Status Ping() = 0;
