@@ -45,6 +45,36 @@ TEST(GrpcStatus, FieldViolationsSurviveTheRoundTrip) {
   EXPECT_EQ(BadRequestOf(back)->field_violations(0).field(), "email");
 }
 
+TEST(GrpcStatus, InternalErrorsReachTheCallerAsARequestIdOnly) {
+  const grpc::Status wire = ToGrpcStatus(absl::InternalError(
+      "apply write failed: ERROR:  new row for relation \"profiles\" violates check constraint "
+      "\"profiles_email_valid\"\nDETAIL:  Failing row contains (ada@example.com)"));
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(wire.error_message().rfind("internal error; request id ", 0), 0u)
+      << wire.error_message();
+  EXPECT_EQ(wire.error_message().find("profiles"), std::string::npos);
+  const absl::Status back = FromGrpcStatus(wire);
+  ASSERT_TRUE(RequestIdOf(back).has_value());
+  EXPECT_EQ(wire.error_message(), "internal error; request id " + *RequestIdOf(back));
+  // Redacting again (the gateway does) keeps the id and the message.
+  EXPECT_EQ(ForCaller(back), back);
+}
+
+TEST(GrpcStatus, EachInternalErrorGetsItsOwnId) {
+  const absl::Status a = ForCaller(absl::UnknownError("x"));
+  const absl::Status b = ForCaller(absl::UnknownError("x"));
+  EXPECT_NE(RequestIdOf(a), RequestIdOf(b));
+}
+
+TEST(GrpcStatus, MessagesAreValidUtf8OnTheWire) {
+  const grpc::Status wire = ToGrpcStatus(absl::NotFoundError("no profile 'jos\xC3'"));
+  google::rpc::Status details;
+  const absl::Status with_details = FromGrpcStatus(
+      ToGrpcStatus(VersionConflict("stale 'jos\xC3'", profile::v1::Profile::default_instance())));
+  EXPECT_EQ(with_details.message(), "stale 'jos\\xC3'");
+  EXPECT_TRUE(ConflictingProfile(with_details).has_value());
+}
+
 TEST(GrpcStatus, GarbageDetailsAreIgnoredNotFatal) {
   const absl::Status back =
       FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "gone", "\xff\xff not a proto"));

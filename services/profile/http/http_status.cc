@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "services/profile/domain/status_details.h"
+#include "services/profile/domain/validation.h"
+#include "services/profile/grpc/grpc_status.h"
 
 namespace profiles {
 
@@ -81,25 +83,35 @@ std::string ToJson(const google::protobuf::Message& message,
   return json;
 }
 
+// JSON strings must be UTF-8, or the whole body fails to print; a message
+// that quotes what a client sent may not be.
+std::string Utf8(std::string_view text) {
+  return IsValidUtf8(text) ? std::string(text) : QuoteForMessage(text, text.size());
+}
+
 }  // namespace
 
 std::string ResponseJson(const google::protobuf::Message& message) {
   return ToJson(message, ResponsePrintOptions());
 }
 
-std::string ErrorJson(const absl::Status& status) {
+std::string ErrorJson(const absl::Status& original) {
+  const absl::Status status = ForCaller(original);
   google::protobuf::Struct body;
   google::protobuf::Struct* error =
       body.mutable_fields()->operator[]("error").mutable_struct_value();
   auto& fields = *error->mutable_fields();
   fields["code"].set_string_value(absl::StatusCodeToString(status.code()));
-  fields["message"].set_string_value(std::string(status.message()));
+  fields["message"].set_string_value(Utf8({status.message().data(), status.message().size()}));
+  if (std::optional<std::string> request_id = RequestIdOf(status)) {
+    fields["requestId"].set_string_value(*request_id);
+  }
 
   if (std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(status)) {
     auto& violations = *fields["fields"].mutable_struct_value()->mutable_fields();
     for (const google::rpc::BadRequest::FieldViolation& violation :
          bad_request->field_violations()) {
-      violations[violation.field()].set_string_value(violation.description());
+      violations[Utf8(violation.field())].set_string_value(Utf8(violation.description()));
     }
   }
   if (std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status)) {
@@ -116,10 +128,14 @@ std::string ErrorJson(const absl::Status& status) {
   return ToJson(body, google::protobuf::util::JsonPrintOptions());
 }
 
-HttpResponse ErrorResponse(http::status http_status, const absl::Status& status,
+HttpResponse ErrorResponse(http::status http_status, const absl::Status& original,
                            unsigned http_version, bool keep_alive) {
+  const absl::Status status = ForCaller(original);
   HttpResponse response(http_status, http_version);
   response.set(http::field::content_type, "application/json");
+  if (std::optional<std::string> request_id = RequestIdOf(status)) {
+    response.set("X-Request-Id", *request_id);
+  }
   response.keep_alive(keep_alive);
   response.body() = ErrorJson(status);
   response.prepare_payload();

@@ -9,8 +9,15 @@
 //   {"error": {"code": "INVALID_ARGUMENT",          canonical code name
 //              "message": "...",                   human-readable
 //              "fields": {"email": "..."},         google.rpc.BadRequest, if any
-//              "reason": "MUTATION_ID_REUSED"},    google.rpc.ErrorInfo, if any
+//              "reason": "MUTATION_ID_REUSED",     google.rpc.ErrorInfo, if any
+//              "requestId": "5f0c2a9e71d4b8c3"},   google.rpc.RequestInfo, if any
 //    "current": {...profile...}}                   profile.v1.Profile on ABORTED
+//
+// Internal errors (500) and UNAVAILABLE (503) are redacted by ForCaller()
+// (grpc_status.h): the caller reads a generic message and a request id, also
+// sent as the X-Request-Id header, and the details are in the server's log
+// under that id. Strings that are not valid UTF-8 are quoted so the body
+// always prints.
 //
 // All functions are pure and thread-safe.
 

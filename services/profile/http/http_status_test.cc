@@ -74,6 +74,51 @@ TEST(HttpStatusTest, ErrorJsonHasCodeMessageAndFieldViolations) {
   EXPECT_FALSE(error.fields().contains("reason"));
 }
 
+TEST(HttpStatusTest, InternalErrorsShowARequestIdAndNoDetails) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kInternal, absl::StatusCode::kUnknown, absl::StatusCode::kDataLoss}) {
+    const absl::Status status(code,
+                              "get profile failed: ERROR:  relation \"profiles\" violates check "
+                              "constraint \"profiles_name_valid\" on host db.internal");
+    const HttpResponse response = ErrorResponse(status, 11, true);
+    EXPECT_EQ(response.result(), http::status::internal_server_error);
+    const google::protobuf::Struct error = ErrorOf(ParseJson(response.body()));
+    const std::string message = error.fields().at("message").string_value();
+    const std::string request_id = error.fields().at("requestId").string_value();
+    EXPECT_EQ(message, "internal error; request id " + request_id);
+    EXPECT_EQ(request_id.size(), 16u);
+    EXPECT_EQ(std::string(response["X-Request-Id"]), request_id);
+    for (const char* secret : {"ERROR", "profiles", "constraint", "db.internal", "get profile"}) {
+      EXPECT_EQ(response.body().find(secret), std::string::npos) << secret;
+    }
+  }
+}
+
+TEST(HttpStatusTest, UnavailableKeepsOnlyItsSummary) {
+  const std::string body = ErrorJson(absl::UnavailableError(
+      "the database is unreachable (get profile): could not connect to server at "
+      "\"db.internal\" (10.0.0.7), port 5432 failed"));
+  const google::protobuf::Struct error = ErrorOf(ParseJson(body));
+  const std::string request_id = error.fields().at("requestId").string_value();
+  EXPECT_EQ(error.fields().at("message").string_value(),
+            "the database is unreachable (get profile); request id " + request_id);
+  EXPECT_EQ(body.find("db.internal"), std::string::npos);
+  EXPECT_EQ(body.find("5432"), std::string::npos);
+}
+
+TEST(HttpStatusTest, ExpectedErrorsAreNotRedacted) {
+  const google::protobuf::Struct error =
+      ErrorOf(ParseJson(ErrorJson(absl::NotFoundError("profile 123 not found"))));
+  EXPECT_EQ(error.fields().at("message").string_value(), "profile 123 not found");
+  EXPECT_FALSE(error.fields().contains("requestId"));
+}
+
+TEST(HttpStatusTest, InvalidUtf8NeverBreaksTheBody) {
+  const google::protobuf::Struct error =
+      ErrorOf(ParseJson(ErrorJson(absl::NotFoundError("no profile 'na\xFFme'"))));
+  EXPECT_EQ(error.fields().at("message").string_value(), "no profile 'na\\xFFme'");
+}
+
 TEST(HttpStatusTest, ErrorJsonOfAConflictCarriesTheCurrentProfile) {
   profile::v1::Profile current;
   current.set_id("123e4567-e89b-12d3-a456-426614174000");

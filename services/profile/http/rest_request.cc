@@ -106,6 +106,48 @@ bool SameProfileId(std::string_view a, std::string_view b) {
   return a == b;
 }
 
+constexpr std::string_view kNotUtf8 = "must be valid UTF-8 text";
+
+// A body that is not UTF-8 cannot be parsed as JSON at all, so the parser
+// cannot say where the bad bytes are. Each invalid byte is replaced by
+// U+FDD0, a noncharacter the text rules refuse anyway, and the body parsed
+// again: every key whose string value (or name) holds it is a bad field.
+absl::Status InvalidUtf8BodyError(std::string_view body) {
+  constexpr std::string_view kMarker = "\xEF\xB7\x90";  // U+FDD0
+  std::string marked;
+  marked.reserve(body.size() + 16);
+  while (!body.empty()) {
+    // The shortest prefix that is one whole character, if any.
+    size_t length = 1;
+    while (length <= 4 && length <= body.size() && !IsValidUtf8(body.substr(0, length))) ++length;
+    if (length <= 4 && length <= body.size()) {
+      marked.append(body.substr(0, length));
+      body.remove_prefix(length);
+    } else {
+      marked.append(kMarker);
+      body.remove_prefix(1);
+    }
+  }
+  FieldViolations violations;
+  google::protobuf::Struct keys;
+  if (google::protobuf::util::JsonStringToMessage(marked, &keys).ok()) {
+    std::vector<std::string> bad;
+    for (const auto& [key, value] : keys.fields()) {
+      if (absl::StrContains(key, ToAbsl(kMarker))) {
+        bad.push_back("body");  // a key: nothing more specific to name
+      } else if (value.has_string_value() &&
+                 absl::StrContains(value.string_value(), ToAbsl(kMarker))) {
+        bad.push_back(key);
+      }
+    }
+    std::sort(bad.begin(), bad.end());
+    bad.erase(std::unique(bad.begin(), bad.end()), bad.end());
+    for (std::string& key : bad) violations.Add(std::move(key), std::string(kNotUtf8));
+  }
+  if (violations.empty()) violations.Add("body", "must be valid UTF-8 JSON");
+  return violations.ToStatus();
+}
+
 }  // namespace
 
 RequestTarget SplitTarget(std::string_view target) {
@@ -131,7 +173,7 @@ absl::StatusOr<int64_t> ParseIfMatch(std::string_view value) {
   if (!version.has_value() || *version < 0) {
     return FieldError(kIfMatch,
                       absl::StrCat("must be one entity tag \"<version>\", as sent in ETag; got '",
-                                   ToAbsl(value), "'"));
+                                   QuoteForMessage(value), "'"));
   }
   return *version;
 }
@@ -166,17 +208,23 @@ absl::StatusOr<profile::v1::ListProfilesRequest> ParseListQuery(std::string_view
   FieldViolations violations;
   for (absl::string_view pair : absl::StrSplit(ToAbsl(query), '&', absl::SkipEmpty())) {
     const size_t equals = pair.find('=');
-    const std::string name(pair.substr(0, equals));
+    // The name is reported back as the field, so it must be printable.
+    const std::string name = QuoteForMessage(ToStd(pair.substr(0, equals)));
     std::optional<std::string> value = PercentDecode(
         equals == absl::string_view::npos ? std::string_view() : ToStd(pair.substr(equals + 1)));
     if (!value.has_value()) {
       violations.Add(name, "malformed percent-encoding");
+    } else if (!IsValidUtf8(*value)) {
+      // Every parameter becomes a proto3 string, which must be UTF-8.
+      violations.Add(name, absl::StrCat("must be valid UTF-8 once percent-decoded; got '",
+                                        QuoteForMessage(*value), "'"));
     } else if (name == "page_size") {
       std::optional<int32_t> page_size = ParseDecimal<int32_t>(*value);
       if (page_size.has_value()) {
         request.set_page_size(*page_size);
       } else {
-        violations.Add(name, absl::StrCat("must be a whole number; got '", *value, "'"));
+        violations.Add(name,
+                       absl::StrCat("must be a whole number; got '", QuoteForMessage(*value), "'"));
       }
     } else if (name == "page_token") {
       request.set_page_token(*value);
@@ -186,7 +234,8 @@ absl::StatusOr<profile::v1::ListProfilesRequest> ParseListQuery(std::string_view
       if (*value == "true" || *value == "false") {
         request.set_include_avatars(*value == "true");
       } else {
-        violations.Add(name, absl::StrCat("must be true or false; got '", *value, "'"));
+        violations.Add(name,
+                       absl::StrCat("must be true or false; got '", QuoteForMessage(*value), "'"));
       }
     } else {
       violations.Add(name,
@@ -200,6 +249,7 @@ absl::StatusOr<profile::v1::ListProfilesRequest> ParseListQuery(std::string_view
 
 absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view path_id,
                                                const HttpRequest& request) {
+  if (!IsValidUtf8(request.body())) return InvalidUtf8BodyError(request.body());
   // First as a Struct, to learn which keys the body has (a PATCH writes only
   // those) and to name every unknown one.
   google::protobuf::Struct keys;
@@ -228,6 +278,15 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
     return absl::InvalidArgumentError(
         absl::StrCat("the body is not a valid profile: ", parsed.message().ToString()));
   }
+
+  // JSON escapes can still spell invalid UTF-8 (a lone surrogate, "\ud800").
+  for (const auto& [field, value] :
+       {std::pair<std::string, const std::string*>{"id", &profile->id()},
+        {"name", &profile->name()},
+        {"email", &profile->email()}}) {
+    if (!IsValidUtf8(*value)) violations.Add(field, std::string(kNotUtf8));
+  }
+  if (!violations.empty()) return violations.ToStatus();
 
   if (!profile->id().empty() && !SameProfileId(profile->id(), path_id)) {
     violations.Add("id", absl::StrCat("must name the profile of the path (", ToAbsl(path_id),

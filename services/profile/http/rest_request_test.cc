@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "services/profile/domain/status_details.h"
+#include "services/profile/domain/validation.h"
 
 namespace profiles {
 namespace {
@@ -114,6 +115,61 @@ TEST(ListQueryTest, RejectsMalformedParametersByName) {
             Fields{"include_avatars"});
   EXPECT_EQ(ViolatedFields(ParseListQuery("since=%zz").status()), Fields{"since"});
   EXPECT_EQ(ViolatedFields(ParseListQuery("limit=5").status()), Fields{"limit"});
+}
+
+TEST(ListQueryTest, InvalidUtf8IsNamedAndQuotedSafely) {
+  const absl::Status status = ParseListQuery("page_token=%FF").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(ViolatedFields(status), Fields{"page_token"});
+  EXPECT_EQ(BadRequestOf(status)->field_violations(0).description(),
+            "must be valid UTF-8 once percent-decoded; got '\\xFF'");
+  EXPECT_EQ(ViolatedFields(ParseListQuery("since=%C3").status()), Fields{"since"});
+  EXPECT_EQ(ViolatedFields(ParseListQuery("page_size=%E2%80").status()), Fields{"page_size"});
+  // A parameter name that is not UTF-8 is reported quoted.
+  EXPECT_EQ(ViolatedFields(ParseListQuery("a\xFF=1").status()), Fields{"a\\xFF"});
+  // Valid percent-encoded UTF-8 is fine (the service judges the cursor).
+  EXPECT_TRUE(ParseListQuery("page_token=%C3%A9").ok());
+}
+
+TEST(IfMatchTest, EchoesOnlyValidUtf8) {
+  const absl::Status status = ParseIfMatch("\"1\xFF\"").status();
+  ASSERT_EQ(ViolatedFields(status), Fields{"If-Match"});
+  EXPECT_TRUE(IsValidUtf8(BadRequestOf(status)->field_violations(0).description()));
+  EXPECT_NE(BadRequestOf(status)->field_violations(0).description().find("\\xFF"),
+            std::string::npos);
+}
+
+TEST(WriteRequestTest, InvalidUtf8InTheBodyNamesTheField) {
+  absl::Status status =
+      ParseWriteRequest(WriteKind::kReplace, kId,
+                        Write(http::verb::put, "{\"name\":\"An\xFFn\",\"email\":\"a@b.io\"}"))
+          .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ViolatedFields(status), Fields{"name"});
+
+  status =
+      ParseWriteRequest(WriteKind::kReplace, kId,
+                        Write(http::verb::put, "{\"name\":\"Ann\",\"email\":\"jos\xC3@b.io\"}"))
+          .status();
+  EXPECT_EQ(ViolatedFields(status), Fields{"email"});
+
+  // A bad key, or bytes outside any string: the body as a whole.
+  status =
+      ParseWriteRequest(WriteKind::kReplace, kId, Write(http::verb::put, "{\"na\xFFme\":\"Ann\"}"))
+          .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ViolatedFields(status), Fields{"body"});
+  status = ParseWriteRequest(WriteKind::kReplace, kId, Write(http::verb::put, "{\xFF}")).status();
+  EXPECT_EQ(ViolatedFields(status), Fields{"body"});
+}
+
+TEST(WriteRequestTest, LoneSurrogateEscapesAreInvalidArgument) {
+  const absl::Status status =
+      ParseWriteRequest(WriteKind::kReplace, kId,
+                        Write(http::verb::put, R"({"name":"A\ud800nn","email":"a@b.io"})"))
+          .status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  for (const std::string& field : ViolatedFields(status)) EXPECT_TRUE(IsValidUtf8(field));
 }
 
 TEST(WriteRequestTest, PutReplacesNameEmailAndAvatar) {
