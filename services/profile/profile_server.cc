@@ -18,11 +18,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/profile/grpc/profile_service.h"
 #include "services/profile/http/http_gateway.h"
-#include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/migrator.h"
-#include "services/profile/storage/pg_profile_repository.h"
+#include "services/profile/storage/storage_startup.h"
 
 namespace {
 
@@ -43,7 +43,9 @@ ABSL_FLAG(std::string, database_url, EnvOr("DATABASE_URL", ""),
 ABSL_FLAG(int, pool_size, std::atoi(EnvOr("PROFILES_POOL_SIZE", "16").c_str()),
           "PostgreSQL connections in the pool (env PROFILES_POOL_SIZE)");
 ABSL_FLAG(int, http_threads, 4, "threads serving the REST gateway");
-ABSL_FLAG(bool, migrate_only, false, "apply the database migrations and exit");
+ABSL_FLAG(bool, migrate_only, false,
+          "apply the database migrations and exit (one attempt: exits 1 at once when the "
+          "database is unreachable; without this flag the server waits for it)");
 
 namespace {
 
@@ -83,10 +85,12 @@ int Run() {
     return 2;
   }
 
-  if (absl::Status migrated = profiles::ApplyMigrations(database_url); !migrated.ok()) {
-    return Fail(migrated);
-  }
   if (absl::GetFlag(FLAGS_migrate_only)) {
+    // A one-shot command: its exit code tells the caller (a deploy job, which
+    // retries) whether the schema is up to date, so it does not wait.
+    if (absl::Status migrated = profiles::ApplyMigrations(database_url); !migrated.ok()) {
+      return Fail(migrated);
+    }
     std::cout << "profile_server: database is up to date" << std::endl;
     return 0;
   }
@@ -99,15 +103,36 @@ int Run() {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<profiles::PgProfileRepository>> repository =
-      profiles::PgProfileRepository::Create(
-          {.database_url = database_url, .pool_size = absl::GetFlag(FLAGS_pool_size)});
-  if (!repository.ok()) return Fail(repository.status());
-  absl::StatusOr<std::unique_ptr<profiles::ChangeFeed>> feed =
-      profiles::ChangeFeed::Start({.database_url = database_url}, repository->get());
-  if (!feed.ok()) return Fail(feed.status());
+  // Health: "" says the process serves (like /healthz); the profile service
+  // says whether calls can succeed, i.e. storage is open and PostgreSQL
+  // answers (like /readyz). Set from this thread's loop and, the moment
+  // storage opens, from the start-up thread.
+  absl::Mutex health_mu;
+  grpc::HealthCheckServiceInterface* health = nullptr;  // guarded by health_mu
+  std::unique_ptr<profiles::StorageStartup> storage;
+  auto refresh_health = [&health_mu, &health, &storage] {
+    absl::MutexLock lock(&health_mu);
+    if (health == nullptr) return;
+    health->SetServingStatus("", true);
+    health->SetServingStatus(kServiceName, storage->CheckReady().ok());
+  };
 
-  profiles::ProfileServiceImpl service(repository->get(), feed->get());
+  // The server listens at once and waits for PostgreSQL in the background
+  // (never exiting for it): until the database is reachable and migrated,
+  // calls get UNAVAILABLE and readiness says why.
+  profiles::StorageStartup::Options storage_options;
+  storage_options.database_url = database_url;
+  storage_options.pool_size = absl::GetFlag(FLAGS_pool_size);
+  storage_options.on_ready = refresh_health;
+  storage_options.log = [](std::string_view line) {
+    std::cerr << "profile_server: " << line << std::endl;
+  };
+  absl::StatusOr<std::unique_ptr<profiles::StorageStartup>> started =
+      profiles::StorageStartup::Begin(std::move(storage_options));
+  if (!started.ok()) return Fail(started.status());
+  storage = *std::move(started);
+
+  profiles::ProfileServiceImpl service(storage->repository(), storage->feed());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -122,20 +147,17 @@ int Run() {
   }
   auto host_of = [](const std::string& address) { return address.substr(0, address.rfind(':')); };
 
-  profiles::ProfileRepository* const readiness_source = repository->get();
+  profiles::StorageStartup* const readiness_source = storage.get();
   profiles::HttpGateway gateway(
       {.address = absl::GetFlag(FLAGS_http_address), .threads = absl::GetFlag(FLAGS_http_threads)},
       profile::v1::ProfileService::NewStub(server->InProcessChannel(grpc::ChannelArguments())),
-      [readiness_source] { return readiness_source->Ping(); });
-  if (absl::Status started = gateway.Start(); !started.ok()) return Fail(started);
+      [readiness_source] { return readiness_source->CheckReady(); });
+  if (absl::Status listening = gateway.Start(); !listening.ok()) return Fail(listening);
 
-  // Health follows the database: not serving while PostgreSQL is unreachable.
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  auto refresh_health = [health, readiness_source] {
-    const bool ready = readiness_source->Ping().ok();
-    health->SetServingStatus(ready);
-    health->SetServingStatus(kServiceName, ready);
-  };
+  {
+    absl::MutexLock lock(&health_mu);
+    health = server->GetHealthCheckService();
+  }
   refresh_health();
 
   std::cout << "profile_server: gRPC listening on " << host_of(absl::GetFlag(FLAGS_grpc_address))
@@ -143,6 +165,7 @@ int Run() {
             << "profile_server: HTTP listening on " << host_of(absl::GetFlag(FLAGS_http_address))
             << ":" << gateway.port() << std::endl;
 
+  int exit_code = 0;
   for (;;) {
     const timespec interval{2, 0};
     const int signal = sigtimedwait(&stop_signals, nullptr, &interval);
@@ -150,15 +173,26 @@ int Run() {
       std::cout << "profile_server: " << strsignal(signal) << ", shutting down" << std::endl;
       break;
     }
+    if (absl::Status status = storage->status(); !status.ok() && !absl::IsUnavailable(status)) {
+      // Opening storage failed for good (a migration failed): waiting would
+      // not help, and exiting makes the failure visible to the supervisor.
+      exit_code = Fail(status);
+      break;
+    }
     refresh_health();
   }
 
-  health->Shutdown();
+  {
+    absl::MutexLock lock(&health_mu);
+    health->Shutdown();
+    health = nullptr;
+  }
   service.StopWatches();
   gateway.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  storage.reset();
   std::cout << "profile_server: stopped" << std::endl;
-  return 0;
+  return exit_code;
 }
 
 }  // namespace
@@ -167,6 +201,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves the Profiles API: gRPC (profile.v1.ProfileService, health, reflection) and its "
       "REST gateway (/user/{id}), on PostgreSQL.\n"
+      "It listens at once and waits for PostgreSQL with backoff (never exiting for it), then\n"
+      "applies the migrations and serves; meanwhile /readyz answers 503, gRPC health reports\n"
+      "profile.v1.ProfileService NOT_SERVING and calls get UNAVAILABLE.\n"
       "Flags may be written with dashes or underscores (--database-url or --database_url).\n"
       "Example: profile_server --database-url=postgresql://postgres@127.0.0.1:5432/profiles");
   std::vector<std::string> storage;

@@ -19,14 +19,17 @@ extern char** environ;
 namespace profiles::testing {
 namespace {
 
-// Reads the child's output line by line until both addresses are known.
-// The output is echoed to our stderr so a failing test shows the server log.
-absl::Status ReadAddresses(int fd, absl::Time deadline, std::string& grpc_address,
-                           std::string& http_address) {
+// Reads the child's output line by line until both addresses are known and,
+// if `wait_for_database`, the database is open. The output is echoed to our
+// stderr so a failing test shows the server log.
+absl::Status ReadAddresses(int fd, absl::Time deadline, bool wait_for_database,
+                           std::string& grpc_address, std::string& http_address) {
   std::string pending;
   constexpr std::string_view kGrpc = "gRPC listening on ";
   constexpr std::string_view kHttp = "HTTP listening on ";
-  while (grpc_address.empty() || http_address.empty()) {
+  constexpr std::string_view kDatabaseReady = "database ready";
+  bool database_ready = !wait_for_database;
+  while (grpc_address.empty() || http_address.empty() || !database_ready) {
     const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
     if (wait_ms <= 0) return absl::DeadlineExceededError("profile_server did not become ready");
     pollfd descriptor{fd, POLLIN, 0};
@@ -44,6 +47,7 @@ absl::Status ReadAddresses(int fd, absl::Time deadline, std::string& grpc_addres
       if (size_t at = line.find(kHttp); at != std::string::npos) {
         http_address = line.substr(at + kHttp.size());
       }
+      if (line.find(kDatabaseReady) != std::string::npos) database_ready = true;
     }
   }
   return absl::OkStatus();
@@ -52,7 +56,8 @@ absl::Status ReadAddresses(int fd, absl::Time deadline, std::string& grpc_addres
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& database_url,
-                                                                    absl::Duration ready_timeout) {
+                                                                    absl::Duration ready_timeout,
+                                                                    bool wait_for_database) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
 
@@ -79,8 +84,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
         absl::StrCat("cannot start profile_server: ", std::strerror(spawned)));
   }
   std::unique_ptr<ServerProcess> server(new ServerProcess(pid, pipe_fds[0]));
-  if (absl::Status ready = ReadAddresses(server->output_fd_, absl::Now() + ready_timeout,
-                                         server->grpc_address_, server->http_address_);
+  if (absl::Status ready =
+          ReadAddresses(server->output_fd_, absl::Now() + ready_timeout, wait_for_database,
+                        server->grpc_address_, server->http_address_);
       !ready.ok()) {
     return ready;
   }

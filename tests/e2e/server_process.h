@@ -6,8 +6,10 @@
 // database, SIGKILL in the middle of a write, restart.
 //
 // Both ports are chosen by the kernel (address 127.0.0.1:0) and read back
-// from the "listening on" lines the server prints once it is ready, so tests
-// never race for a port and never sleep waiting for readiness.
+// from the "listening on" lines the server prints once it listens, so tests
+// never race for a port. The server listens before its database is open;
+// Start() also waits for its "database ready" line unless told not to, so
+// tests never sleep waiting for readiness.
 //
 // Not thread-safe. The destructor kills the child if it still runs.
 
@@ -25,9 +27,11 @@ namespace profiles::testing {
 
 class ServerProcess {
  public:
-  // Starts profile_server on `database_url` and waits until it is ready.
+  // Starts profile_server on `database_url` and waits until it listens and,
+  // if `wait_for_database`, until its database is open (migrated, serving).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::string& database_url, absl::Duration ready_timeout = absl::Seconds(30));
+      const std::string& database_url, absl::Duration ready_timeout = absl::Seconds(30),
+      bool wait_for_database = true);
 
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
