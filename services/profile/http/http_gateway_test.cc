@@ -29,6 +29,7 @@
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/pg_profile_repository.h"
 #include "tests/support/test_database.h"
+#include "tests/support/test_images.h"
 
 namespace profiles {
 namespace {
@@ -40,15 +41,9 @@ using tcp = boost::asio::ip::tcp;
 using google::protobuf::Struct;
 using testing::RandomUuid;
 
-// A 1x1 PNG.
-const std::string kPng = [] {
-  std::string png;
-  absl::Base64Unescape(
-      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+"
-      "M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
-      &png);
-  return png;
-}();
+// A real picture of the size phones send (200 KiB): tiny test avatars once
+// hid every size-related bug.
+const std::string kPng = testing::RealisticPng(200 * 1024, /*seed=*/3);
 
 // Records the "authorization" metadata of every call the gRPC server
 // receives, to check what the gateway forwards.
