@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/profile/grpc/profile_service.h"
+#include "services/profile/grpc/request_interceptor.h"
 #include "services/profile/http/http_gateway.h"
 #include "services/profile/storage/migrator.h"
 #include "services/profile/storage/storage_startup.h"
@@ -140,6 +141,8 @@ int Run() {
   builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), grpc::InsecureServerCredentials(),
                            &grpc_port);
   builder.RegisterService(&service);
+  // A request gRPC cannot parse (invalid UTF-8) is INVALID_ARGUMENT, not INTERNAL.
+  builder.experimental().SetInterceptorCreators(profiles::RequestInterceptorCreators());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     return Fail(absl::UnavailableError(

@@ -140,6 +140,13 @@ HttpResponse RestHandler::Handle(const HttpRequest& request) const {
                      "no route for ", ToAbsl(target.path),
                      "; the API serves /user, /user/{id}, /user/{id}/avatar, /healthz, /readyz")));
   }
+  // The id becomes a proto3 string, which must be UTF-8; the service judges
+  // the rest.
+  if (!IsValidUtf8(match.id)) {
+    FieldViolations violations;
+    violations.Add("id", "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000");
+    return Error(request, violations.ToStatus());
+  }
   const http::verb method = request.method();
   if (method == http::verb::get) {
     switch (match.route) {
