@@ -1,0 +1,90 @@
+// SyncManager with data that looks like a database after a few hours of use:
+// thousands of profiles whose change positions carry transaction ids of
+// different lengths. Listings once sorted those as text and skipped every
+// row that sorted differently, so a fresh install never received them.
+
+#include <gtest/gtest.h>
+
+#include <QDeadlineTimer>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "apps/qml-client/sync/sync_manager.h"
+#include "tests/e2e/server_process.h"
+#include "tests/support/test_database.h"
+
+namespace profiles::client {
+namespace {
+
+using namespace std::chrono_literals;
+using profiles::testing::ServerProcess;
+using profiles::testing::TestDatabase;
+
+constexpr int kGeneratedProfiles = 3000;
+
+TEST(SyncRealDataTest, FreshDeviceReceivesEveryProfileWhateverItsTransactionIdLength) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+  ASSERT_TRUE(database.ok()) << database.status();
+  // Rows at transaction ids of 1 to 3 digits ("10" sorts before "9" as
+  // text), then thousands written by today's longer transaction ids.
+  std::set<std::string> expected;
+  for (const int txid : {9, 10, 99, 100, 512}) {
+    for (int seq = 1; seq <= 3; ++seq) {
+      const std::string id = profiles::testing::RandomUuid();
+      expected.insert(id);
+      ASSERT_TRUE((*database)
+                      ->ExecuteSql(absl::StrCat(
+                          "INSERT INTO profiles (id, name, email, version, change_txid, "
+                          "change_seq) VALUES ('",
+                          id, "', 'Early ", txid, "', 'early@example.com', 1, '", txid, "'::xid8, ",
+                          seq, ")"))
+                      .ok());
+    }
+  }
+  ASSERT_TRUE((*database)
+                  ->ExecuteSql(absl::StrCat(
+                      "INSERT INTO profiles (id, name, email, version) "
+                      "SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, "
+                      "'Person ' || i, 'person' || i || '@example.com', 1 "
+                      "FROM generate_series(1, ",
+                      kGeneratedProfiles, ") i"))
+                  .ok());
+  for (int i = 1; i <= kGeneratedProfiles; ++i) {
+    expected.insert(absl::StrCat("00000000-0000-4000-8000-", absl::Dec(i, absl::kZeroPad12)));
+  }
+
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start((*database)->url());
+  ASSERT_TRUE(server.ok()) << server.status();
+  QTemporaryDir data_dir;
+  ASSERT_TRUE(data_dir.isValid());
+  SyncManager::Options options;
+  options.data_dir = data_dir.path();
+  options.server_address = QString::fromStdString((*server)->grpc_address());
+  options.backoff = {.initial = 20ms, .max = 500ms};
+  options.poll_interval = 500ms;
+  options.call_timeout = 10s;
+  options.connect_timeout = 1s;
+  absl::StatusOr<std::unique_ptr<SyncManager>> manager = SyncManager::Open(std::move(options));
+  ASSERT_TRUE(manager.ok()) << manager.status();
+
+  // Woken by snapshotChanged; the deadline only bounds a failure.
+  const QDeadlineTimer deadline(120s);
+  while ((*manager)->snapshot()->profiles.size() < expected.size() && !deadline.hasExpired()) {
+    QSignalSpy spy(manager->get(), &SyncManager::snapshotChanged);
+    spy.wait(200);
+  }
+  std::set<std::string> received;
+  const std::shared_ptr<const ClientSnapshot> snapshot = (*manager)->snapshot();
+  for (const ProfileView& view : snapshot->profiles) {
+    received.insert(view.profile.id());
+  }
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_EQ(received, expected);
+}
+
+}  // namespace
+}  // namespace profiles::client
