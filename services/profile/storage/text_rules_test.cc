@@ -24,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/profile/domain/validation.h"
+#include "services/profile/storage/migrator.h"
 #include "tests/support/test_database.h"
 
 namespace profiles {
@@ -305,6 +306,41 @@ TEST_F(TextRulesTest, InternationalAddressesAreStored) {
     pairs.emplace_back("Ada", address);
   }
   EXPECT_TRUE(Refused(pairs).empty());
+}
+
+// 0002 must apply to a database that already holds rows 0001 allowed and
+// the new rule refuses: they are cleaned (and get a new version), not left to
+// fail every later write, and the migration does not fail.
+TEST_F(TextRulesTest, MigrationCleansRowsWrittenUnderTheOldRule) {
+  const std::vector<Migration>& migrations = EmbeddedMigrations();
+  ASSERT_GE(migrations.size(), 2u);
+  ASSERT_EQ(migrations[1].name, "0002_text_rules");
+  // Both migrations again, in a schema of their own, with data in between.
+  const absl::Status status = database_->ExecuteSql(absl::StrCat(
+      "CREATE SCHEMA legacy; SET LOCAL search_path = legacy, public;", migrations[0].sql,
+      R"sql(;
+      INSERT INTO profiles (id, name, email, version) VALUES
+        ('00000000-0000-4000-8000-000000000001', E'Ada\u200b Love\u00a0', 'ada@example.com', 3),
+        ('00000000-0000-4000-8000-000000000002', E'\u202e', E'b\u00a0o@example.com', 1),
+        ('00000000-0000-4000-8000-000000000003', 'Fine', 'fine@example.com', 7);
+      )sql",
+      migrations[1].sql, R"sql(;
+      CREATE TABLE public.legacy_result AS
+        SELECT id::text, name, email, version FROM legacy.profiles ORDER BY id;
+      DROP SCHEMA legacy CASCADE;
+      )sql"));
+  ASSERT_TRUE(status.ok()) << status;
+  pqxx::connection connection(database_->url());
+  pqxx::work txn(connection);
+  const pqxx::result rows = txn.exec("SELECT name, email, version FROM legacy_result");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0][0].as<std::string>(), "Ada Love");
+  EXPECT_EQ(rows[0][2].as<int>(), 4);
+  EXPECT_EQ(rows[1][0].as<std::string>(), "Unnamed");
+  EXPECT_EQ(rows[1][1].as<std::string>(), "bo@example.com");
+  EXPECT_EQ(rows[1][2].as<int>(), 2);
+  EXPECT_EQ(rows[2][0].as<std::string>(), "Fine");
+  EXPECT_EQ(rows[2][2].as<int>(), 7);
 }
 
 }  // namespace
