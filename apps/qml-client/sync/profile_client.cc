@@ -27,45 +27,46 @@ std::chrono::system_clock::time_point DeadlineAfter(std::chrono::milliseconds ti
   return std::chrono::system_clock::now() + timeout;
 }
 
-// The outcome of a non-OK answer to UpdateProfile: one exhaustive switch
+// The outcome of a non-OK status of UpdateProfile: one exhaustive switch
 // over the canonical codes.
 SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
   const absl::Status status = FromGrpcStatus(grpc_status);
   switch (status.code()) {
+    // The request may not have reached the server, or its answer was lost on
+    // the way: the same mutation_id makes a retry safe.
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+      return Failed{status};
     case absl::StatusCode::kAborted:
       if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
         return Conflicted{*std::move(current)};
       }
-      // A conflict the user could not resolve; parking it beats retrying forever.
-      return Rejected{std::string(status.message()), {}};
+      // A conflict the client cannot merge without the server's copy.
+      break;
+    case absl::StatusCode::kOk:  // not an error; treated as unexpected
+    case absl::StatusCode::kUnknown:
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kUnimplemented: {
-      Rejected rejected{std::string(status.message()), {}};
-      if (std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(status)) {
-        for (const auto& violation : bad_request->field_violations()) {
-          rejected.field_errors[violation.field()] = violation.description();
-        }
-      }
-      return rejected;
-    }
-    case absl::StatusCode::kOk:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnimplemented:
     case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnauthenticated:
     default:  // absl's reserved enumerator
       break;
   }
-  return Failed{status};
+  Rejected rejected{std::string(status.message()), {}, status.code()};
+  if (std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(status)) {
+    for (const auto& violation : bad_request->field_violations()) {
+      rejected.field_errors[violation.field()] = violation.description();
+    }
+  }
+  return rejected;
 }
 
 }  // namespace
@@ -106,6 +107,18 @@ SendOutcome ProfileClient::Send(const profile::v1::UpdateProfileRequest& request
   const grpc::Status status = stub_->UpdateProfile(&context, request, &written);
   if (status.ok()) return Acknowledged{std::move(written)};
   return OutcomeOf(status);
+}
+
+absl::StatusOr<profile::v1::Profile> ProfileClient::Fetch(const std::string& id) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineAfter(options_.call_timeout));
+  ActiveCall active(this, &context);
+  profile::v1::GetProfileRequest request;
+  request.set_id(id);
+  profile::v1::Profile profile;
+  const grpc::Status status = stub_->GetProfile(&context, request, &profile);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return profile;
 }
 
 absl::Status ProfileClient::Pull(

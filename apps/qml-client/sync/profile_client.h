@@ -9,13 +9,23 @@
 //   SendOutcome outcome = client.Send(MutationQueue::ToRequest(mutation));
 //   if (auto* ack = std::get_if<Acknowledged>(&outcome)) ...
 //
-// Send() maps the server's answer to what the outbox does with it:
+// Send() tells the transport's failures from the server's answers, and maps
+// them to what the outbox does:
 //   OK                                   -> Acknowledged{written profile}
 //   ABORTED with the server's profile    -> Conflicted{server profile}
-//   INVALID_ARGUMENT, NOT_FOUND and the  -> Rejected{message, field errors}
-//   other codes a retry cannot fix          (parked; blocks nothing)
-//   UNAVAILABLE, DEADLINE_EXCEEDED,      -> Failed{status}: retry later with
-//   CANCELLED, ...                          the same mutation_id
+//   UNAVAILABLE, DEADLINE_EXCEEDED,      -> Failed{status}: the request may not
+//   CANCELLED                               have reached the server (unreachable,
+//                                           connection reset, no answer in
+//                                           time, or we cancelled): retry later
+//                                           with the same mutation_id
+//   any other code (INVALID_ARGUMENT,    -> Rejected{message, field errors, code}:
+//   INTERNAL, UNKNOWN, RESOURCE_         an answer; parked with the server's
+//   EXHAUSTED e.g. for a trailer too        message, blocking nothing, until
+//   large to read, FAILED_PRECONDITION,     the user retries or discards it
+//   PERMISSION_DENIED, ABORTED without
+//   a profile, ...)
+// A server's answer is never taken for a lost connection: that wedged the
+// whole queue behind one mutation whose answer could not be read.
 //
 // Health: Debian 12 ships no generated grpc.health.v1 stubs, so CheckHealth()
 // asks the channel to connect (GetState(true)) and then makes the cheapest
@@ -40,6 +50,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "profile/v1/profile.grpc.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -54,10 +65,11 @@ namespace profiles::client {
 struct Acknowledged {
   profile::v1::Profile profile;
 };
-// The server can never apply it as it is.
+// The server answered, but neither success nor a conflict: parked.
 struct Rejected {
   std::string message;
   std::map<std::string, std::string> field_errors;  // "name" -> message
+  absl::StatusCode code = absl::StatusCode::kInvalidArgument;
 };
 // Based on a stale version; `server_profile` is the server's current copy.
 struct Conflicted {
@@ -89,6 +101,10 @@ class ProfileClient {
   const std::string& address() const { return options_.address; }
 
   SendOutcome Send(const profile::v1::UpdateProfileRequest& request);
+
+  // The whole profile `id`, avatar bytes included (GetProfile), e.g. for the
+  // picture a conflict's details leave out.
+  absl::StatusOr<profile::v1::Profile> Fetch(const std::string& id);
 
   // Lists the changes after `cursor` page by page (avatars included) until
   // next_page_token is empty, calling `on_page` with each page in order.

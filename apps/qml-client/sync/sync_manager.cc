@@ -7,6 +7,7 @@
 #include <QTimer>
 #include <QtDebug>
 #include <algorithm>
+#include <set>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -99,9 +100,25 @@ class SyncManager::Worker : public QObject {
             view.error = mutation.error_message();
             view.field_errors.insert(mutation.field_errors().begin(),
                                      mutation.field_errors().end());
+            view.error_code = static_cast<absl::StatusCode>(mutation.error_code());
+            view.retryable = mutation.error_code() != 0 &&
+                             view.error_code != absl::StatusCode::kInvalidArgument &&
+                             view.field_errors.empty();
           }
         }
       }
+      // The conflict's copy has no avatar bytes; the cache has them once
+      // fetched (same picture, same sha).
+      if (view.server_profile && view.server_profile->avatar().empty() &&
+          !view.server_profile->avatar_sha256().empty()) {
+        const auto& cached = store_->state().profiles;
+        if (auto it = cached.find(id);
+            it != cached.end() &&
+            it->second.avatar_sha256() == view.server_profile->avatar_sha256()) {
+          view.server_profile->set_avatar(it->second.avatar());
+        }
+      }
+      view.merged_with = queue_->MergeNoteOf(id);
     }
     std::sort(snapshot->profiles.begin(), snapshot->profiles.end(),
               [](const ProfileView& a, const ProfileView& b) {
@@ -147,12 +164,38 @@ class SyncManager::Worker : public QObject {
     Changed();
   }
 
-  void Edit(const std::string& id, const Profile& fields, const google::protobuf::FieldMask& mask) {
-    const std::optional<Profile> seen = queue_->EffectiveProfile(id);
-    absl::StatusOr<PendingMutation> mutation =
-        queue_->EnqueueEdit(id, seen ? seen->version() : 0, fields, mask);
+  void Edit(const std::string& id, const Profile& fields, const google::protobuf::FieldMask& mask,
+            const std::optional<EditBase>& base) {
+    absl::StatusOr<PendingMutation> mutation;
+    if (base) {
+      Profile base_fields;
+      base_fields.set_name(base->name.toStdString());
+      base_fields.set_email(base->email.toStdString());
+      base_fields.set_avatar_sha256(base->avatar_sha256.toStdString());
+      mutation = queue_->EnqueueEdit(id, base->version, base_fields, fields, mask);
+    } else {
+      const std::optional<Profile> seen = queue_->EffectiveProfile(id);
+      mutation = queue_->EnqueueEdit(id, seen ? seen->version() : 0, fields, mask);
+    }
     if (!mutation.ok()) return ReportLocalError(mutation.status());
     Changed();
+  }
+
+  void RetryParked(const std::string& id) {
+    for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
+      if (mutation.state() != PendingMutation::STATE_PARKED) continue;
+      if (absl::Status status = queue_->RetryParked(mutation.mutation_id()); !status.ok()) {
+        return ReportLocalError(status);
+      }
+    }
+    Changed();
+  }
+
+  void DismissMergeNote(const std::string& id) {
+    if (absl::Status status = queue_->DismissMergeNote(id); !status.ok()) {
+      return ReportLocalError(status);
+    }
+    Publish();
   }
 
   void KeepServer(const std::string& id) {
@@ -316,6 +359,16 @@ class SyncManager::Worker : public QObject {
       });
       return;
     }
+    if (!avatars_wanted_.empty()) {
+      const std::string id = *avatars_wanted_.begin();
+      avatars_wanted_.erase(avatars_wanted_.begin());
+      phase_ = Phase::kSending;
+      OnTransport([this, client = client_, generation = generation_, id] {
+        absl::StatusOr<Profile> profile = client->Fetch(id);
+        Post([this, id, profile, generation] { OnFetched(id, profile, generation); });
+      });
+      return;
+    }
     phase_ = Phase::kPulling;
     Publish();
     OnTransport([this, client = client_, generation = generation_, cursor = queue_->cursor()] {
@@ -333,10 +386,20 @@ class SyncManager::Worker : public QObject {
         Overloaded{
             [&](const Acknowledged& ack) { return queue_->Acknowledge(mutation_id, ack.profile); },
             [&](const Rejected& rejected) {
-              return queue_->Reject(mutation_id, rejected.message, rejected.field_errors);
+              if (rejected.code != absl::StatusCode::kInvalidArgument) {
+                qWarning() << "profiles sync: mutation" << mutation_id.c_str()
+                           << "parked after an unexpected answer:"
+                           << absl::StatusCodeToString(rejected.code).c_str()
+                           << rejected.message.c_str();
+              }
+              return queue_->Reject(mutation_id, rejected.message, rejected.field_errors,
+                                    rejected.code);
             },
             [&](const Conflicted& conflict) {
-              return queue_->Conflict(mutation_id, conflict.server_profile);
+              const absl::StatusOr<MutationQueue::Merged> merged =
+                  queue_->Conflict(mutation_id, conflict.server_profile);
+              WantAvatarIfMissing(conflict.server_profile.id());
+              return merged.status();
             },
             [&](const Failed& failed) {
               failure = failed.status;
@@ -350,11 +413,46 @@ class SyncManager::Worker : public QObject {
     Step();
   }
 
+  // A fetched whole profile (GetProfile) for a picture we lacked.
+  void OnFetched(const std::string& id, const absl::StatusOr<Profile>& profile,
+                 uint64_t generation) {
+    phase_ = Phase::kIdle;
+    if (!profile.ok()) {
+      const absl::StatusCode code = profile.status().code();
+      if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+          code == absl::StatusCode::kCancelled) {
+        avatars_wanted_.insert(id);
+        return OnFailure(profile.status(), generation);
+      }
+      // An answer (e.g. NOT_FOUND): nothing to fetch; the next change of the
+      // profile brings its picture or its removal.
+      qWarning() << "profiles sync: cannot fetch profile" << id.c_str() << ":"
+                 << profile.status().ToString().c_str();
+    } else if (absl::Status status = queue_->ApplyServerProfiles({*profile}, ""); !status.ok()) {
+      ReportLocalError(status);
+    }
+    Publish();
+    if (generation != generation_) return RunPass();
+    Step();
+  }
+
+  // Queues a GetProfile when the cached copy of `id` names a picture
+  // (avatar_sha256) whose bytes it does not hold: conflict details, and
+  // listings or events that leave avatars out, carry only the sha.
+  void WantAvatarIfMissing(const std::string& id) {
+    const auto& cached = store_->state().profiles;
+    const auto it = cached.find(id);
+    if (it != cached.end() && it->second.avatar().empty() && !it->second.avatar_sha256().empty()) {
+      avatars_wanted_.insert(id);
+    }
+  }
+
   void OnPage(const profile::v1::ListProfilesResponse& page) {
     const std::vector<Profile> profiles(page.profiles().begin(), page.profiles().end());
     if (absl::Status status = queue_->ApplyServerProfiles(profiles, page.cursor()); !status.ok()) {
       ReportLocalError(status);
     }
+    for (const Profile& profile : profiles) WantAvatarIfMissing(profile.id());
     Publish();
   }
 
@@ -366,7 +464,7 @@ class SyncManager::Worker : public QObject {
     last_error_.clear();
     EnsureWatch();
     Publish();
-    if (pass_wanted_) RunPass();
+    if (pass_wanted_ || !avatars_wanted_.empty()) RunPass();
   }
 
   // A call failed: retry after a backoff delay, unless it was cancelled by
@@ -412,7 +510,14 @@ class SyncManager::Worker : public QObject {
         !status.ok()) {
       ReportLocalError(status);
     }
+    bool wanted = false;
+    for (const Profile& profile : profiles) {
+      const size_t before = avatars_wanted_.size();
+      WantAvatarIfMissing(profile.id());
+      wanted |= avatars_wanted_.size() != before;
+    }
     Publish();
+    if (wanted) RunPass();
   }
 
   void OnWatchEnded(const absl::Status& status, uint64_t watch) {
@@ -456,6 +561,8 @@ class SyncManager::Worker : public QObject {
   // Bumped whenever the client is replaced; answers of older ones are stale.
   uint64_t generation_ = 0;
   std::string last_error_;
+  // Profiles whose cached copy lacks the bytes of its avatar_sha256.
+  std::set<std::string> avatars_wanted_;
 
   std::thread watch_thread_;
   std::unique_ptr<grpc::ClientContext> watch_context_;
@@ -530,13 +637,26 @@ QString SyncManager::createProfile(const QString& name, const QString& email,
 }
 
 void SyncManager::editProfile(const QString& id, const QString& name, const QString& email,
-                              const QByteArray& avatar, const QStringList& mask) {
+                              const QByteArray& avatar, const QStringList& mask,
+                              const std::optional<EditBase>& base) {
   Worker* worker = worker_.get();
   QMetaObject::invokeMethod(
       worker,
-      [worker, id = id.toStdString(), fields = ToFields(name, email, avatar), mask = ToMask(mask)] {
-        worker->Edit(id, fields, mask);
-      },
+      [worker, id = id.toStdString(), fields = ToFields(name, email, avatar), mask = ToMask(mask),
+       base] { worker->Edit(id, fields, mask, base); },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::retryParked(const QString& id) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, id = id.toStdString()] { worker->RetryParked(id); }, Qt::QueuedConnection);
+}
+
+void SyncManager::dismissMergeNote(const QString& id) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, id = id.toStdString()] { worker->DismissMergeNote(id); },
       Qt::QueuedConnection);
 }
 

@@ -21,10 +21,21 @@
 //     that a profile with pending edits keeps showing the user's version.
 //     Live changes arrive through WatchProfiles; periodic polling takes over
 //     while the stream cannot be held.
-//   * ABORTED marks the mutation conflicted with the server's profile beside
-//     it (state kConflict); nothing is overwritten until the user calls
-//     resolveKeepServer() or resolveApplyMine(). INVALID_ARGUMENT parks the
-//     mutation with the server's per-field messages (state kRejected).
+//   * Every edit carries the version and the field values the user saw
+//     (editProfile's `base`). ABORTED goes through the three-way merge rule
+//     (core/merge.h): fields changed only here are rebased onto the server's
+//     version and sent again (the profile then carries a merge note);
+//     fields changed here and elsewhere mark the mutation conflicted with the
+//     server's profile beside it (state kConflict); nothing is overwritten
+//     until the user calls resolveKeepServer() or resolveApplyMine().
+//   * Transport failures (UNAVAILABLE, DEADLINE_EXCEEDED) are retried with
+//     backoff and the same mutation id. Any other answer parks that one
+//     mutation with the server's message (state kRejected; with per-field
+//     messages for INVALID_ARGUMENT) until retryParked() or
+//     dismissRejected(); the rest of the queue keeps flowing.
+//   * The server's copy in a conflict carries no avatar bytes, only
+//     avatar_sha256: an unknown picture is fetched with GetProfile, never
+//     taken as "avatar removed".
 //
 // Thread safety: the SyncManager object itself lives on (and must be used
 // from) the thread that created it, normally the UI thread; snapshot() is
@@ -61,6 +72,22 @@ struct ProfileView {
   // "avatar") of the rejected edit.
   std::string error;
   std::map<std::string, std::string> field_errors;
+  // kRejected: the canonical code of the server's answer; `retryable` when
+  // it was not a validation error (sending it again may succeed).
+  absl::StatusCode error_code = absl::StatusCode::kOk;
+  bool retryable = false;
+  // The profile's edit was merged with changes made elsewhere (fields named
+  // when known, e.g. {"name"}), until dismissMergeNote().
+  std::optional<std::vector<std::string>> merged_with;
+};
+
+// What the user's form showed when they edited a profile: the merge base.
+struct EditBase {
+  int64_t version = 0;
+  QString name;
+  QString email;
+  // Lowercase hex SHA-256 of the avatar shown; empty for none.
+  QString avatar_sha256;
 };
 
 enum class ConnectionState {
@@ -115,14 +142,20 @@ class SyncManager : public QObject {
   // network). Returns an empty id, and emits operationFailed, on failure.
   QString createProfile(const QString& name, const QString& email, const QByteArray& avatar);
   // Queues an edit of the fields in `mask` ("name", "email", "avatar"),
-  // based on the version the user sees.
+  // based on `base`, what the user's form showed; without it, on the
+  // profile as this device shows it when the edit reaches the queue.
   void editProfile(const QString& id, const QString& name, const QString& email,
-                   const QByteArray& avatar, const QStringList& mask);
+                   const QByteArray& avatar, const QStringList& mask,
+                   const std::optional<EditBase>& base = std::nullopt);
   // The resolutions of a kConflict profile, and forgetting the parked
   // (kRejected) edits of a profile. `id` is the profile's id.
   void resolveKeepServer(const QString& id);
   void resolveApplyMine(const QString& id);
   void dismissRejected(const QString& id);
+  // Sends the parked edits of profile `id` again (same mutation ids).
+  void retryParked(const QString& id);
+  // The user has seen the merge note of profile `id`.
+  void dismissMergeNote(const QString& id);
 
   void setWorkOffline(bool offline);
   void setServerAddress(const QString& address);

@@ -10,6 +10,7 @@
 #include <QDeadlineTimer>
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <atomic>
 #include <csignal>
 #include <functional>
 #include <memory>
@@ -18,8 +19,10 @@
 
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/tcp_forwarder.h"
+#include "google/rpc/status.pb.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
+#include "tests/support/test_images.h"
 
 namespace profiles::client {
 namespace {
@@ -510,6 +513,308 @@ TEST_F(SyncManagerTest, ProfileClientMapsTheServersAnswers) {
   outcome = client.Send(create);
   ASSERT_TRUE(std::holds_alternative<Failed>(outcome));
   EXPECT_FALSE(client.CheckHealth().ok());
+}
+
+// Issue 6, finding 1: two devices edit the same profile online at the same
+// time. B's form was opened at version 1; A's rename reaches the server
+// (and B's cache) before B presses Save.
+class OnlineEditTest : public SyncManagerTest {
+ protected:
+  void SetUp() override {
+    SyncManagerTest::SetUp();
+    if (HasFatalFailure()) return;
+    a_ = Open(NewDataDir());
+    id_ = CreateSynced(*a_, "Original");
+    b_ = Open(NewDataDir());
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Original", 1)));
+    // What B's form shows and keeps as its base while the user types.
+    form_base_ = EditBase{.version = 1,
+                          .name = QStringLiteral("Original"),
+                          .email = QStringLiteral("Original@example.com"),
+                          .avatar_sha256 = {}};
+    a_->editProfile(id_, "Renamed by A", {}, {}, kName);
+    ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Renamed by A", 2)));
+    // B's cache is at version 2 when B saves: the old code based the edit on it.
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Renamed by A", 2)));
+  }
+
+  std::unique_ptr<SyncManager> a_;
+  std::unique_ptr<SyncManager> b_;
+  QString id_;
+  EditBase form_base_;
+};
+
+TEST_F(OnlineEditTest, SameFieldIsAConflictNotASilentOverwrite) {
+  b_->editProfile(id_, "Renamed by B", "Original@example.com", {}, kName, form_base_);
+  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kConflict, "Renamed by B")))
+      << "B's rename would overwrite A's, which B never saw";
+  const auto snapshot = b_->snapshot();
+  const ProfileView* view = Find(*snapshot, id_);
+  ASSERT_TRUE(view->server_profile.has_value());
+  EXPECT_EQ(view->server_profile->name(), "Renamed by A");
+  EXPECT_EQ(ServerCopy(id_).name(), "Renamed by A");
+  EXPECT_EQ(ServerCopy(id_).version(), 2);
+
+  b_->resolveApplyMine(id_);
+  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Renamed by B", 3)));
+  EXPECT_EQ(ServerCopy(id_).name(), "Renamed by B");
+}
+
+TEST_F(OnlineEditTest, DifferentFieldsAreMergedAndBothChangesReachTheServer) {
+  b_->editProfile(id_, "Original", "b@example.com", {}, {QStringLiteral("email")}, form_base_);
+  ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) {
+    const ProfileView* view = Find(s, id_);
+    return s.pending_count == 0 && view != nullptr && view->state == SyncState::kSynced &&
+           view->profile.version() == 3;
+  })) << b_->snapshot()->last_error;
+  const Profile server_copy = ServerCopy(id_);
+  EXPECT_EQ(server_copy.name(), "Renamed by A") << "B's untouched name must not be written";
+  EXPECT_EQ(server_copy.email(), "b@example.com");
+  {
+    const auto snapshot = b_->snapshot();
+    const ProfileView* view = Find(*snapshot, id_);
+    ASSERT_TRUE(view->merged_with.has_value()) << "B is told its edit was merged";
+    EXPECT_EQ(*view->merged_with, std::vector<std::string>{"name"});
+    EXPECT_EQ(view->profile.name(), "Renamed by A");
+    EXPECT_EQ(view->profile.email(), "b@example.com");
+  }
+  EXPECT_TRUE(WaitFor(*a_, [&](const ClientSnapshot& s) {
+    const ProfileView* view = Find(s, id_);
+    return view != nullptr && view->profile.version() == 3 &&
+           view->profile.email() == "b@example.com" && view->profile.name() == "Renamed by A";
+  }));
+  b_->dismissMergeNote(id_);
+  EXPECT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) {
+    const ProfileView* view = Find(s, id_);
+    return view != nullptr && !view->merged_with.has_value();
+  }));
+}
+
+// A gRPC front for the real server that misbehaves on purpose for one
+// profile's writes, and forwards everything else (WatchProfiles refused, so
+// the client polls).
+class FaultyFront final : public profile::v1::ProfileService::Service {
+ public:
+  enum class Fault {
+    kNone,
+    // ABORTED whose grpc-status-details-bin trailer is ~200 KB: far over the
+    // 8 KiB a default gRPC client reads (an old server's conflict details
+    // holding the avatar bytes).
+    kHugeTrailer,
+    // INTERNAL, an answer the client does not expect.
+    kInternal,
+    // Forward, and take the avatar bytes out of a conflict's details, as the
+    // server does now.
+    kStripConflictAvatar,
+  };
+
+  explicit FaultyFront(const std::string& target)
+      : stub_(profile::v1::ProfileService::NewStub(
+            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
+
+  void Break(const std::string& profile_id, Fault fault) {
+    std::lock_guard<std::mutex> lock(mu_);
+    broken_id_ = profile_id;
+    fault_ = fault;
+  }
+  int faults_served() const { return faults_served_.load(); }
+
+  grpc::Status GetProfile(grpc::ServerContext* context,
+                          const profile::v1::GetProfileRequest* request,
+                          Profile* response) override {
+    ++get_calls_;
+    grpc::ClientContext client;
+    client.set_deadline(context->deadline());
+    return stub_->GetProfile(&client, *request, response);
+  }
+  grpc::Status UpdateProfile(grpc::ServerContext* context,
+                             const profile::v1::UpdateProfileRequest* request,
+                             Profile* response) override {
+    Fault fault;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fault = request->profile().id() == broken_id_ ? fault_ : Fault::kNone;
+    }
+    if (fault == Fault::kHugeTrailer || fault == Fault::kInternal) ++faults_served_;
+    if (fault == Fault::kHugeTrailer) {
+      Profile current = request->profile();
+      current.set_avatar(std::string(200 * 1024, 'x'));
+      google::rpc::Status details;
+      details.set_code(grpc::StatusCode::ABORTED);
+      details.set_message("stale version");
+      details.add_details()->PackFrom(current);
+      return grpc::Status(grpc::StatusCode::ABORTED, "stale version", details.SerializeAsString());
+    }
+    if (fault == Fault::kInternal) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "internal error (request id r-42)");
+    }
+    grpc::ClientContext client;
+    client.set_deadline(context->deadline());
+    grpc::Status status = stub_->UpdateProfile(&client, *request, response);
+    if (fault == Fault::kStripConflictAvatar && status.error_code() == grpc::StatusCode::ABORTED) {
+      google::rpc::Status details;
+      if (details.ParseFromString(status.error_details())) {
+        for (auto& any : *details.mutable_details()) {
+          Profile current;
+          if (any.UnpackTo(&current)) {
+            stripped_avatar_bytes_ += current.avatar().size();
+            current.clear_avatar();
+            any.PackFrom(current);
+          }
+        }
+        status =
+            grpc::Status(status.error_code(), status.error_message(), details.SerializeAsString());
+      }
+    }
+    return status;
+  }
+  grpc::Status ListProfiles(grpc::ServerContext* context,
+                            const profile::v1::ListProfilesRequest* request,
+                            profile::v1::ListProfilesResponse* response) override {
+    grpc::ClientContext client;
+    client.set_deadline(context->deadline());
+    return stub_->ListProfiles(&client, *request, response);
+  }
+  grpc::Status WatchProfiles(grpc::ServerContext* /*context*/,
+                             const profile::v1::WatchProfilesRequest* /*request*/,
+                             grpc::ServerWriter<profile::v1::ProfileEvent>* /*writer*/) override {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this front cannot hold streams");
+  }
+
+  std::atomic<int> get_calls_{0};
+  std::atomic<size_t> stripped_avatar_bytes_{0};
+
+ private:
+  const std::unique_ptr<profile::v1::ProfileService::Stub> stub_;
+  std::mutex mu_;
+  std::string broken_id_;
+  Fault fault_ = Fault::kNone;
+  std::atomic<int> faults_served_{0};
+};
+
+class FaultTest : public SyncManagerTest {
+ protected:
+  void SetUp() override {
+    SyncManagerTest::SetUp();
+    if (HasFatalFailure()) return;
+    front_ = std::make_unique<FaultyFront>(server_->grpc_address());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(front_.get());
+    server_front_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    SyncManager::Options options = ClientOptions(NewDataDir(), false);
+    options.server_address = QStringLiteral("127.0.0.1:%1").arg(port);
+    options.poll_interval = 300ms;
+    client_ = Open(options);
+  }
+
+  void TearDown() override {
+    client_.reset();
+    if (server_front_) server_front_->Shutdown();
+  }
+
+  std::unique_ptr<FaultyFront> front_;
+  std::unique_ptr<grpc::Server> server_front_;
+  std::unique_ptr<SyncManager> client_;
+};
+
+// Issue 6, finding 2/3: an answer that cannot be read (a trailer over gRPC's
+// metadata limit) used to read as "no connection" forever and wedge the
+// queue. It parks that one mutation, visibly; everything else flows.
+TEST_F(FaultTest, AnAnswerTooLargeToReadParksThatEditAndTheQueueKeepsDraining) {
+  const QString stuck = CreateSynced(*client_, "Stuck");
+  const QString fine = CreateSynced(*client_, "Fine");
+  front_->Break(stuck.toStdString(), FaultyFront::Fault::kHugeTrailer);
+
+  client_->setWorkOffline(true);
+  client_->editProfile(stuck, "Stuck 2", {}, {}, kName);
+  client_->editProfile(fine, "Fine 2", {}, {}, kName);
+  client_->editProfile(fine, "Fine 3", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client_, [](const ClientSnapshot& s) { return s.pending_count == 3; }));
+  client_->setWorkOffline(false);
+
+  ASSERT_TRUE(WaitFor(*client_, [&](const ClientSnapshot& s) {
+    return Shows(stuck, SyncState::kRejected)(s) && Shows(fine, SyncState::kSynced, "Fine 3", 3)(s);
+  })) << client_->snapshot()->last_error;
+  EXPECT_GE(front_->faults_served(), 1);
+  EXPECT_EQ(ServerCopy(fine).name(), "Fine 3") << "the rest of the queue kept flowing";
+  {
+    const auto snapshot = client_->snapshot();
+    EXPECT_EQ(snapshot->pending_count, 0u);
+    EXPECT_EQ(snapshot->connection, ConnectionState::kOnline)
+        << "an answer is not a lost connection";
+    const ProfileView* view = Find(*snapshot, stuck);
+    EXPECT_FALSE(view->error.empty()) << "the server's (or gRPC's) message is shown";
+    EXPECT_TRUE(view->retryable);
+    EXPECT_NE(view->error_code, absl::StatusCode::kUnavailable);
+    EXPECT_NE(view->error_code, absl::StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(view->profile.name(), "Stuck") << "a parked edit is not shown as applied";
+    std::cerr << "parked with " << absl::StatusCodeToString(view->error_code) << ": " << view->error
+              << "\n";
+  }
+
+  // Retry once the server answers properly: same mutation, applied once.
+  front_->Break(stuck.toStdString(), FaultyFront::Fault::kNone);
+  client_->retryParked(stuck);
+  ASSERT_TRUE(WaitFor(*client_, Shows(stuck, SyncState::kSynced, "Stuck 2", 2)))
+      << client_->snapshot()->last_error;
+  EXPECT_EQ(ServerCopy(stuck).name(), "Stuck 2");
+}
+
+TEST_F(FaultTest, AnUnexpectedAnswerCanBeDiscarded) {
+  const QString stuck = CreateSynced(*client_, "Stuck");
+  front_->Break(stuck.toStdString(), FaultyFront::Fault::kInternal);
+  client_->editProfile(stuck, "Never", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client_, Shows(stuck, SyncState::kRejected)));
+  {
+    const auto snapshot = client_->snapshot();
+    const ProfileView* view = Find(*snapshot, stuck);
+    EXPECT_EQ(view->error_code, absl::StatusCode::kInternal);
+    EXPECT_EQ(view->error, "internal error (request id r-42)");
+    EXPECT_TRUE(view->retryable);
+  }
+  client_->dismissRejected(stuck);
+  ASSERT_TRUE(WaitFor(*client_, AllSynced));
+  EXPECT_TRUE(Shows(stuck, SyncState::kSynced, "Stuck", 1)(*client_->snapshot()));
+  EXPECT_EQ(ServerCopy(stuck).version(), 1);
+}
+
+// Issue 6, finding 2: a conflict's details carry the avatar's sha but no
+// bytes. The client shows the server's real picture (fetched with
+// GetProfile), never "no picture".
+TEST_F(FaultTest, AConflictWithoutAvatarBytesShowsTheServersPictureFetchedSeparately) {
+  const std::string theirs = profiles::testing::RealisticPng(200 * 1024, 1);
+  const std::string mine = profiles::testing::RealisticPng(150 * 1024, 2);
+  const QString id = CreateSynced(*client_, "Pic");
+  front_->Break(id.toStdString(), FaultyFront::Fault::kStripConflictAvatar);
+
+  // Another device sets a picture; this one, offline, sets another.
+  client_->setWorkOffline(true);
+  client_->editProfile(id, {}, {}, QByteArray::fromStdString(mine), {QStringLiteral("avatar")});
+  ASSERT_TRUE(WaitFor(*client_, Shows(id, SyncState::kPending)));
+  {
+    ProfileClient other({.address = server_->grpc_address()});
+    profile::v1::UpdateProfileRequest request;
+    request.mutable_profile()->set_id(id.toStdString());
+    request.mutable_profile()->set_avatar(theirs);
+    request.mutable_update_mask()->add_paths("avatar");
+    request.set_expected_version(1);
+    request.set_mutation_id(RandomUuid());
+    ASSERT_TRUE(std::holds_alternative<Acknowledged>(other.Send(request)));
+  }
+  client_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client_, [&](const ClientSnapshot& s) {
+    const ProfileView* view = Find(s, id);
+    return view != nullptr && view->state == SyncState::kConflict && view->server_profile &&
+           view->server_profile->avatar() == theirs;
+  })) << "the conflict must show the server's picture";
+  EXPECT_GT(front_->get_calls_.load(), 0) << "fetched with GetProfile";
+  const auto snapshot = client_->snapshot();
+  const ProfileView* view = Find(*snapshot, id);
+  EXPECT_EQ(view->profile.avatar(), mine) << "the user's own picture stays on top";
+  EXPECT_FALSE(view->server_profile->avatar_sha256().empty());
 }
 
 }  // namespace
