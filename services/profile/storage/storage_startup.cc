@@ -225,9 +225,10 @@ void StorageStartup::Run() {
         absl::MutexLock lock(&mu_);
         done_ = true;
       }
+      // on_ready first: whoever reads the log line finds health already set.
+      if (options_.on_ready) options_.on_ready();
       Log(absl::StrCat("database ready after ", attempt, attempt == 1 ? " attempt" : " attempts",
                        " (", Seconds(absl::Now() - started_at_), "); migrations applied"));
-      if (options_.on_ready) options_.on_ready();
       return;
     }
     if (!absl::IsUnavailable(status)) {

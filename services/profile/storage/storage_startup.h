@@ -59,7 +59,8 @@ class StorageStartup {
     ChangeFeed::Options feed;
     absl::Duration first_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(8);
-    // Called once, from the startup thread, when storage is ready.
+    // Called once, from the startup thread, when storage is ready (before
+    // the "database ready" log line).
     std::function<void()> on_ready;
     // One line per event, without a trailing newline. Empty: std::cerr.
     std::function<void(std::string_view)> log;
