@@ -10,9 +10,12 @@
 // advisory lock, so replicas that start at the same time apply each
 // migration exactly once. Running it again applies nothing.
 //
-// Example (at server start, before serving):
+// Example (a one-shot migration job, like `profile_server --migrate-only`):
 //   absl::Status status = profiles::ApplyMigrations(database_url);
 //   if (!status.ok()) { std::cerr << status << "\n"; return 1; }
+// A server does not call it directly: StorageStartup (storage_startup.h)
+// calls it in the background and retries while it returns UNAVAILABLE, so
+// the server outlives a database that is not up yet.
 //
 // Thread-safe; every call uses its own connection.
 
