@@ -3,6 +3,7 @@
 #include <QVariantMap>
 #include <atomic>
 
+#include "apps/qml-client/core/merge.h"
 #include "apps/qml-client/models/avatar_image.h"
 #include "services/profile/domain/validation.h"
 
@@ -35,6 +36,18 @@ const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
     if (view.profile.id() == wanted) return &view;
   }
   return nullptr;
+}
+
+// The sha the server would give `profile`'s avatar.
+std::string AvatarShaOf(const profile::v1::Profile& profile) {
+  return !profile.avatar_sha256().empty() ? profile.avatar_sha256()
+                                          : AvatarSha256(profile.avatar());
+}
+
+QString FieldLabel(const std::string& field) {
+  if (field == "name") return ProfileEditor::tr("name");
+  if (field == "email") return ProfileEditor::tr("email");
+  return ProfileEditor::tr("picture");
 }
 
 QVariantMap ConflictField(const QString& field, const QString& label, const QVariant& mine,
@@ -103,7 +116,7 @@ void ProfileEditor::setEmail(const QString& email) {
 }
 
 bool ProfileEditor::modified() const {
-  return name_.value != name_.base || email_.value != email_.base || avatar_.value != avatar_.base;
+  return name_.touched() || email_.touched() || avatar_.touched();
 }
 
 bool ProfileEditor::canSave() const {
@@ -134,16 +147,28 @@ bool ProfileEditor::save() {
     emit profileIdChanged();
   } else {
     QStringList mask;
-    if (name_.value != name_.base) mask << QStringLiteral("name");
-    if (email_.value != email_.base) mask << QStringLiteral("email");
-    if (avatar_.value != avatar_.base) mask << QStringLiteral("avatar");
+    if (name_.touched()) mask << QStringLiteral("name");
+    if (email_.touched()) mask << QStringLiteral("email");
+    if (avatar_.touched()) mask << QStringLiteral("avatar");
     // This edit replaces the one the server rejected.
     if (state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
-    app_->sync().editProfile(profile_id_, name, email, avatar_.value, mask);
+    // What the user saw, not what the cache holds now: a change that arrived
+    // while the form was open must meet the merge rule, not be overwritten.
+    const EditBase base{
+        .version = base_version_,
+        .name = name_.merge_base(),
+        .email = email_.merge_base(),
+        .avatar_sha256 = avatar_.touched() ? avatar_origin_sha_ : avatar_sha_at_base_version_};
+    app_->sync().editProfile(profile_id_, name, email, avatar_.value, mask, base);
   }
-  name_.base = name_.value = name;
-  email_.base = email_.value = email;
-  avatar_.base = avatar_.value;
+  name_.base = name_.origin = name_.value = name;
+  email_.base = email_.origin = email_.value = email;
+  avatar_.base = avatar_.origin = avatar_.value;
+  avatar_origin_sha_ = QString::fromStdString(AvatarSha256(StdString(avatar_.value)));
+  name_.at_base_version = name_.value;
+  email_.at_base_version = email_.value;
+  avatar_.at_base_version = avatar_.value;
+  avatar_sha_at_base_version_ = avatar_origin_sha_;
   name_.shown = email_.shown = avatar_.shown = false;
   validate();
   emit fieldsChanged();
@@ -191,6 +216,14 @@ void ProfileEditor::dismissRejected() {
   if (app_ && state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
 }
 
+void ProfileEditor::retry() {
+  if (app_ && state_ == SyncState::kRejected) app_->sync().retryParked(profile_id_);
+}
+
+void ProfileEditor::dismissMergeNote() {
+  if (app_ && !merge_note_.isEmpty()) app_->sync().dismissMergeNote(profile_id_);
+}
+
 void ProfileEditor::publishAvatar() {
   if (app_) avatar_source_ = app_->avatars().sourceFor(draft_slot_, StdString(avatar_.value));
 }
@@ -204,13 +237,23 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
     return;
   }
   const profile::v1::Profile& profile = view->profile;
+  // Untouched fields show outside changes live; a field the user is changing
+  // keeps its value and its origin (the merge base).
   auto follow = [](auto& field, const auto& base) {
-    if (field.value == field.base) field.value = base;
+    if (!field.touched()) field.value = field.origin = base;
     field.base = base;
   };
   follow(name_, QString::fromStdString(profile.name()));
   follow(email_, QString::fromStdString(profile.email()));
+  if (!avatar_.touched()) avatar_origin_sha_ = QString::fromStdString(AvatarShaOf(profile));
   follow(avatar_, Bytes(profile.avatar()));
+  if (!modified()) {
+    base_version_ = profile.version();
+    name_.at_base_version = name_.value;
+    email_.at_base_version = email_.value;
+    avatar_.at_base_version = avatar_.value;
+    avatar_sha_at_base_version_ = avatar_origin_sha_;
+  }
   avatar_source_ = avatars.sourceFor(draft_slot_, StdString(avatar_.value));
 
   const bool newly_rejected =
@@ -218,6 +261,16 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
       (state_ != SyncState::kRejected || server_error_ != QString::fromStdString(view->error));
   state_ = view->state;
   server_error_ = state_ == SyncState::kRejected ? QString::fromStdString(view->error) : QString();
+  can_retry_ = state_ == SyncState::kRejected && view->retryable;
+  merge_note_.clear();
+  if (view->merged_with) {
+    QStringList fields;
+    for (const std::string& field : *view->merged_with) fields << FieldLabel(field);
+    merge_note_ = fields.isEmpty()
+                      ? tr("Your change was merged with a change made on another device.")
+                      : tr("Your change was merged with a change made on another device (%1).")
+                            .arg(fields.join(QStringLiteral(", ")));
+  }
   for (auto [key, field_error] :
        {std::pair{"name", &name_.server_error}, std::pair{"email", &email_.server_error},
         std::pair{"avatar", &avatar_.server_error}}) {
@@ -240,11 +293,13 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
         QStringLiteral("email"), tr("Email"), QString::fromStdString(profile.email()),
         QString::fromStdString(server.email()), profile.email() != server.email(), false);
     const QString id = QString::fromStdString(profile.id());
+    // By sha: the server's copy in a conflict may come without its bytes
+    // (fetched separately); that is not a removed picture.
     conflict_fields_ << ConflictField(
         QStringLiteral("avatar"), tr("Avatar"),
         avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar()),
         avatars.sourceFor(QStringLiteral("server-") + id, server.avatar()),
-        profile.avatar() != server.avatar(), true);
+        AvatarShaOf(profile) != AvatarShaOf(server), true);
   }
   emit fieldsChanged();
   emit profileStateChanged();

@@ -16,6 +16,12 @@
 // local ones until the user changes that field again. Fields the user has
 // not changed follow the profile's snapshots; changed ones are kept.
 //
+// An edit carries what the form was based on: the profile's version when the
+// user began changing it, and for each changed field the value it had then
+// (not the value a later snapshot brought). The sync layer merges the edit
+// with whatever changed since, field by field (core/merge.h), so a rename
+// made elsewhere while the form was open is never silently overwritten.
+//
 // Thread safety: UI thread only.
 
 #include <QtQml/qqmlregistration.h>
@@ -60,6 +66,13 @@ class ProfileEditor : public QObject {
   // Conflict: one map per field {field, label, mine, server, differs, isImage}
   // (image fields hold image URLs, empty for no avatar).
   Q_PROPERTY(QVariantList conflictFields READ conflictFields NOTIFY profileStateChanged)
+  // Rejected: the server's answer was not a validation error (e.g. an
+  // internal error, or an answer too large to read), so sending the edit
+  // again may succeed.
+  Q_PROPERTY(bool canRetry READ canRetry NOTIFY profileStateChanged)
+  // Not empty when the profile's last edit was merged with a change made
+  // elsewhere: a sentence for the user ("… the name was changed elsewhere").
+  Q_PROPERTY(QString mergeNote READ mergeNote NOTIFY profileStateChanged)
 
  public:
   explicit ProfileEditor(QObject* parent = nullptr);
@@ -87,6 +100,8 @@ class ProfileEditor : public QObject {
   int syncState() const { return static_cast<int>(state_); }
   QString serverError() const { return server_error_; }
   QVariantList conflictFields() const { return conflict_fields_; }
+  bool canRetry() const { return can_retry_; }
+  QString mergeNote() const { return merge_note_; }
 
   // Queues the create or the edit of the changed fields; false (and every
   // error shown) if it cannot be saved. A new profile gets its id here.
@@ -101,6 +116,10 @@ class ProfileEditor : public QObject {
   Q_INVOKABLE void applyMine();
   // Forgets the edit the server rejected.
   Q_INVOKABLE void dismissRejected();
+  // Sends the parked edit again (same mutation id).
+  Q_INVOKABLE void retry();
+  // The user has read the merge note.
+  Q_INVOKABLE void dismissMergeNote();
 
   // Shows `snapshot`; `app` follows the controller's snapshots by itself.
   void applySnapshot(const ClientSnapshot& snapshot, AvatarCache& avatars);
@@ -114,12 +133,18 @@ class ProfileEditor : public QObject {
   void saved();
 
  private:
-  // One form field: what the profile holds, what the user typed, and the
-  // messages about it.
+  // One form field: what the profile holds, what the user typed, what it
+  // held when the user began changing it, and the messages about it.
   template <typename T>
   struct Field {
-    T base;
-    T value;
+    T base;    // the profile's current value (follows snapshots)
+    T value;   // what the form shows
+    T origin;  // the merge base: `base` when the user began changing it
+    // `base` when the user began changing the form (any field): the base of
+    // an untouched field, so a change made elsewhere to it can be named.
+    T at_base_version;
+    bool touched() const { return value != origin; }
+    const T& merge_base() const { return touched() ? origin : at_base_version; }
     bool shown = false;  // the user changed it, or tried to save
     std::optional<std::string> problem;
     QString server_error;
@@ -135,11 +160,19 @@ class ProfileEditor : public QObject {
   Field<QString> name_;
   Field<QString> email_;
   Field<QByteArray> avatar_;
+  // The SHA-256 of avatar_.origin (the server's, so it is right even while
+  // the picture's bytes are still being fetched).
+  QString avatar_origin_sha_;
+  QString avatar_sha_at_base_version_;
+  // The profile's version when the user began changing the form.
+  int64_t base_version_ = 0;
   QUrl avatar_source_;
   const QString draft_slot_;
   SyncState state_ = SyncState::kSynced;
   QString server_error_;
   QVariantList conflict_fields_;
+  bool can_retry_ = false;
+  QString merge_note_;
 };
 
 }  // namespace profiles::client

@@ -3,7 +3,8 @@ import QtQuick.Controls
 import QtQuick.Layouts
 import ProfilesApp
 
-// An inline error or warning card: icon, title, message and one action.
+// An inline error, warning or note card: icon, title, message and up to two
+// actions.
 Rectangle {
     id: root
 
@@ -11,9 +12,11 @@ Rectangle {
     required property string title
     property string message
     property string actionText
+    property string secondaryActionText
     property color accentColor: Theme.error
 
     signal actionTriggered()
+    signal secondaryActionTriggered()
 
     implicitHeight: layout.implicitHeight + 2 * Theme.spacingM
     radius: Theme.radius
@@ -61,15 +64,32 @@ Rectangle {
                 wrapMode: Text.Wrap
             }
 
-            Button {
-                visible: root.actionText.length > 0
-                flat: true
-                text: root.actionText
+            RowLayout {
                 Layout.leftMargin: -Theme.spacingS
-                Layout.minimumHeight: Theme.touchTarget
-                onClicked: root.actionTriggered()
+                spacing: Theme.spacingXs
+                visible: root.actionText.length > 0 || root.secondaryActionText.length > 0
 
-                Accessible.name: root.actionText
+                Button {
+                    objectName: root.objectName + "Action"
+                    visible: root.actionText.length > 0
+                    flat: true
+                    text: root.actionText
+                    Layout.minimumHeight: Theme.touchTarget
+                    onClicked: root.actionTriggered()
+
+                    Accessible.name: root.actionText
+                }
+
+                Button {
+                    objectName: root.objectName + "SecondaryAction"
+                    visible: root.secondaryActionText.length > 0
+                    flat: true
+                    text: root.secondaryActionText
+                    Layout.minimumHeight: Theme.touchTarget
+                    onClicked: root.secondaryActionTriggered()
+
+                    Accessible.name: root.secondaryActionText
+                }
             }
         }
     }

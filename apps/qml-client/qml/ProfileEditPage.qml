@@ -102,10 +102,26 @@ Page {
                 visible: editor.syncState === SyncStatus.Rejected
                 glyph: Theme.icons.error
                 accentColor: Theme.rejected
-                title: qsTr("The server did not accept your last change")
+                title: editor.canRetry
+                    ? qsTr("The server could not take your last change")
+                    : qsTr("The server did not accept your last change")
                 message: editor.serverError
-                actionText: qsTr("Discard that change")
-                onActionTriggered: editor.dismissRejected()
+                actionText: editor.canRetry ? qsTr("Retry") : ""
+                secondaryActionText: qsTr("Discard that change")
+                onActionTriggered: editor.retry()
+                onSecondaryActionTriggered: editor.dismissRejected()
+            }
+
+            MessageBanner {
+                objectName: "mergedBanner"
+                Layout.fillWidth: true
+                visible: editor.mergeNote.length > 0
+                glyph: Theme.icons.merge
+                accentColor: Theme.primary
+                title: qsTr("Merged with a change from elsewhere")
+                message: editor.mergeNote
+                actionText: qsTr("OK")
+                onActionTriggered: editor.dismissMergeNote()
             }
 
             MessageBanner {

@@ -62,6 +62,8 @@ QtObject {
         cloudOff: "\ue2c1",
         delete: "\ue872",
         error: "\ue000",
+        info: "\ue88e",
+        merge: "\ue252",
         people: "\ue7fb",
         refresh: "\ue5d5",
         schedule: "\ue8b5",

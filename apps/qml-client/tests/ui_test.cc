@@ -22,6 +22,7 @@
 #include <QRadialGradient>
 #include <QTemporaryDir>
 #include <QTest>
+#include <algorithm>
 #include <functional>
 
 #include "apps/qml-client/models/app_controller.h"
@@ -155,6 +156,32 @@ QByteArray Portrait(QColor background) {
   buffer.open(QIODevice::WriteOnly);
   image.save(&buffer, "JPEG", 85);
   return bytes;
+}
+
+// A real photo-sized JPEG of 100-256 KiB: a gradient under per-pixel noise,
+// so it does not compress below 100 KiB. Different seeds, different pictures.
+QByteArray RealisticJpeg(quint32 seed) {
+  QImage image(480, 480, QImage::Format_RGB32);
+  quint32 x = 2654435761u * (seed + 1);
+  for (int row = 0; row < image.height(); ++row) {
+    auto* line = reinterpret_cast<QRgb*>(image.scanLine(row));
+    for (int col = 0; col < image.width(); ++col) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      const int noise = static_cast<int>(x % 64) - 32;
+      line[col] = qRgb(std::clamp(row / 2 + noise, 0, 255), std::clamp(col / 2 + noise, 0, 255),
+                       std::clamp(static_cast<int>(seed * 40 % 256) + noise, 0, 255));
+    }
+  }
+  for (int quality = 90; quality > 10; quality -= 10) {
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    image.save(&buffer, "JPEG", quality);
+    if (bytes.size() <= 250 * 1024) return bytes;
+  }
+  return {};
 }
 
 // One running app: its own data folder, controller, engine and window.
@@ -297,6 +324,97 @@ class UiTest : public QObject {
     app->controller->setWorkOffline(false);
     QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, id), QStringLiteral("Synced"), kTimeoutMs);
     QCOMPARE(Get(*server_, id).email(), "hedy@example.com");
+  }
+
+  // Issue 6, finding 1: the form is open while another device changes the
+  // profile (real-sized pictures on both profiles). The same field: Save
+  // shows the conflict card, nothing is overwritten. Another field: the
+  // form shows the outside change live, Save merges, and the page says so.
+  void editOnlineWhileChangedElsewhere() {
+    const QByteArray picture = RealisticJpeg(3);
+    QVERIFY2(picture.size() >= 100 * 1024 && picture.size() <= 256 * 1024,
+             QByteArray::number(picture.size()));
+    const std::string same = RandomUuid();
+    const std::string other = RandomUuid();
+    Put(*server_, same, 0, "Grace Hopper", "grace@example.com", picture);
+    Put(*server_, other, 0, "Alan Turing", "alan@example.com", RealisticJpeg(4));
+    std::unique_ptr<App> app = StartApp(server_->grpc_address());
+    QVERIFY(app);
+    QQuickWindow* window = app->window;
+    QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, same), QStringLiteral("Synced"), kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, other), QStringLiteral("Synced"), kTimeoutMs);
+    auto version_shown = [&](const std::string& id) {
+      for (const ProfileView& view : app->controller->snapshot()->profiles) {
+        if (view.profile.id() == id) return view.profile.version();
+      }
+      return int64_t{0};
+    };
+
+    // Same field.
+    Click(window, Row(window, same));
+    WaitForStack(window);
+    QQuickItem* name = TextInput(window, QStringLiteral("Name"));
+    QVERIFY(name);
+    Click(window, name);
+    QTRY_VERIFY(name->hasActiveFocus());
+    QTest::keySequence(window, QKeySequence::SelectAll);
+    Type(window, QStringLiteral("Grace B. Hopper"));
+    Put(*server_, same, 1, "Amazing Grace", "grace@example.com");
+    QTRY_COMPARE_WITH_TIMEOUT(version_shown(same), int64_t{2}, kTimeoutMs);
+    QCOMPARE(name->property("text").toString(), QStringLiteral("Grace B. Hopper"));
+    Click(window, Button(window, QStringLiteral("Save")));
+    WaitForStack(window);
+    QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, same), QStringLiteral("Changed elsewhere"),
+                              kTimeoutMs);
+    QCOMPARE(Get(*server_, same).name(), "Amazing Grace");
+    QCOMPARE(Get(*server_, same).version(), 2);
+    Click(window, Row(window, same));
+    WaitForStack(window);
+    QTRY_VERIFY(Button(window, QStringLiteral("Keep server version")));
+    QVERIFY(Button(window, QStringLiteral("Apply mine on top")));
+    QVERIFY(Button(window, QStringLiteral("Keep server version"))->isVisible());
+    Click(window, Button(window, QStringLiteral("Back")));
+    WaitForStack(window);
+
+    // Different fields.
+    Click(window, Row(window, other));
+    WaitForStack(window);
+    QQuickItem* email = TextInput(window, QStringLiteral("Email"));
+    QVERIFY(email);
+    Click(window, email);
+    QTRY_VERIFY(email->hasActiveFocus());
+    QTest::keySequence(window, QKeySequence::SelectAll);
+    Type(window, QStringLiteral("turing@example.org"));
+    Put(*server_, other, 1, "Alan M. Turing", "alan@example.com");
+    // The untouched name follows the outside change live; the typed email stays.
+    QTRY_COMPARE_WITH_TIMEOUT(TextInput(window, QStringLiteral("Name"))->property("text"),
+                              QVariant(QStringLiteral("Alan M. Turing")), kTimeoutMs);
+    QCOMPARE(email->property("text").toString(), QStringLiteral("turing@example.org"));
+    Click(window, Button(window, QStringLiteral("Save")));
+    WaitForStack(window);
+    QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, other), QStringLiteral("Synced"), kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(Get(*server_, other).version(), int64_t{3}, kTimeoutMs);
+    QCOMPARE(Get(*server_, other).name(), "Alan M. Turing");
+    QCOMPARE(Get(*server_, other).email(), "turing@example.org");
+    QCOMPARE(QByteArray::fromStdString(Get(*server_, other).avatar()), RealisticJpeg(4));
+    Click(window, Row(window, other));
+    WaitForStack(window);
+    QQuickItem* note = nullptr;
+    QTRY_VERIFY_WITH_TIMEOUT((note = Find(window->contentItem(),
+                                          [](QQuickItem* item) {
+                                            return item->objectName() ==
+                                                       QLatin1String("mergedBanner") &&
+                                                   item->isVisible();
+                                          })) != nullptr,
+                             kTimeoutMs);
+    QCOMPARE(AccessibleName(note), QStringLiteral("Merged with a change from elsewhere"));
+    QVERIFY(note->property("message").toString().contains(QStringLiteral("name")));
+    if (!qEnvironmentVariableIsEmpty("PROFILES_SCREENSHOT_DIR")) {
+      window->grabWindow().save(QDir(qEnvironmentVariable("PROFILES_SCREENSHOT_DIR"))
+                                    .filePath(QStringLiteral("merged.png")));
+    }
+    Click(window, Button(window, QStringLiteral("OK")));
+    QTRY_VERIFY(!note->isVisible());
   }
 
   // Both ways out of a conflict, from the banner's buttons.
