@@ -1,9 +1,9 @@
 #include "services/profile/grpc/profile_service.h"
 
 #include <algorithm>
-#include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
 #include "services/profile/grpc/grpc_status.h"
@@ -20,13 +20,17 @@ constexpr int kCatchUpPageSize = 500;
 // or a shutting-down server.
 constexpr absl::Duration kWatchWakeInterval = absl::Milliseconds(250);
 
-// Unexpected failures are logged here, once, with the method that saw them;
-// expected ones (bad input, conflicts) are the caller's business.
+// Unexpected failures are logged once, with a request id, where the adapter
+// maps them for the caller (ForCaller() in grpc_status.h); naming the method
+// in an internal error's text puts it in that log line too.
 grpc::Status Reply(std::string_view method, const absl::Status& status) {
-  if (status.code() == absl::StatusCode::kInternal ||
-      status.code() == absl::StatusCode::kUnavailable ||
-      status.code() == absl::StatusCode::kUnknown) {
-    std::cerr << "profile_service: " << method << " failed: " << status << "\n";
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown) {
+    absl::Status annotated(status.code(),
+                           absl::StrCat(std::string(method), ": ", status.message()));
+    status.ForEachPayload([&annotated](absl::string_view type_url, const absl::Cord& payload) {
+      annotated.SetPayload(type_url, payload);
+    });
+    return ToGrpcStatus(annotated);
   }
   return ToGrpcStatus(status);
 }
