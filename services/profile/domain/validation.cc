@@ -59,24 +59,6 @@ const char* ForbiddenKind(char32_t c) {
   return nullptr;
 }
 
-void AppendUtf8(char32_t c, std::string& out) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
-
 // "U+" and at least four upper-case hex digits, as Unicode writes them.
 std::string CodePointLabel(char32_t c) {
   std::string hex = absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad4)));
@@ -91,9 +73,7 @@ std::string DescribeCharacter(char32_t c) {
   if (IsWhitespace(c)) {
     return c == ' ' ? std::string("a space") : absl::StrCat(CodePointLabel(c), ", a space");
   }
-  std::string quoted = "'";
-  AppendUtf8(c, quoted);
-  quoted.push_back('\'');
+  const std::string quoted = absl::StrCat("'", EncodeUtf8(c), "'");
   if (c < 0x80) return quoted;
   return absl::StrCat(quoted, " (", CodePointLabel(c), ")");
 }
@@ -217,6 +197,26 @@ bool StartsWith(std::string_view bytes, std::string_view prefix) {
 }
 
 }  // namespace
+
+std::string EncodeUtf8(char32_t c) {
+  std::string out;
+  if (c < 0x80) {
+    out.push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+  return out;
+}
 
 std::optional<std::u32string> DecodeUtf8(std::string_view text) {
   std::u32string code_points;

@@ -104,6 +104,8 @@ std::string TrimWhitespace(std::string_view text);
 // The code points of `text`, or nullopt if it is not valid UTF-8.
 std::optional<std::u32string> DecodeUtf8(std::string_view text);
 bool IsValidUtf8(std::string_view text);
+// The UTF-8 encoding of code point `c`. REQUIRES: c <= 0x10FFFF.
+std::string EncodeUtf8(char32_t c);
 
 // The character classes of the text rules above.
 bool IsWhitespace(char32_t c);

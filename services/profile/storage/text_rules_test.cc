@@ -32,26 +32,6 @@ namespace {
 
 using testing::TestDatabase;
 
-std::string Utf8(char32_t c) {
-  std::string out;
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-  return out;
-}
-
 std::string Label(char32_t c) {
   return absl::StrCat("U+", absl::Hex(static_cast<uint32_t>(c), absl::kZeroPad4));
 }
@@ -118,7 +98,7 @@ struct Candidate {
 std::vector<Candidate> Candidates() {
   std::vector<Candidate> candidates;
   for (char32_t c : CodePointsOfInterest()) {
-    const std::string s = Utf8(c);
+    const std::string s = EncodeUtf8(c);
     for (auto [where, value] :
          std::vector<std::pair<std::string, std::string>>{{"leading", s + "Ada"},
                                                           {"trailing", "Ada" + s},
