@@ -31,13 +31,9 @@ std::chrono::system_clock::time_point DeadlineAfter(std::chrono::milliseconds ti
 // over the canonical codes.
 SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
   const absl::Status status = FromGrpcStatus(grpc_status);
+  // The same mutation_id makes a retry of a transport failure safe.
+  if (IsTransportFailure(status.code())) return Failed{status};
   switch (status.code()) {
-    // The request may not have reached the server, or its answer was lost on
-    // the way: the same mutation_id makes a retry safe.
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kCancelled:
-      return Failed{status};
     case absl::StatusCode::kAborted:
       if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
         return Conflicted{*std::move(current)};
@@ -57,6 +53,9 @@ SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kDataLoss:
     case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnavailable:  // transport failures, handled above
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
     default:  // absl's reserved enumerator
       break;
   }
@@ -70,6 +69,11 @@ SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
 }
 
 }  // namespace
+
+bool IsTransportFailure(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+         code == absl::StatusCode::kCancelled;
+}
 
 class ProfileClient::ActiveCall {
  public:

@@ -81,6 +81,11 @@ struct Failed {
 };
 using SendOutcome = std::variant<Acknowledged, Rejected, Conflicted, Failed>;
 
+// True for UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED: the request may not
+// have reached the server, or its answer was lost on the way, so it is sent
+// again later. Every other code is the server's answer.
+bool IsTransportFailure(absl::StatusCode code);
+
 class ProfileClient {
  public:
   struct Options {

@@ -418,9 +418,7 @@ class SyncManager::Worker : public QObject {
                  uint64_t generation) {
     phase_ = Phase::kIdle;
     if (!profile.ok()) {
-      const absl::StatusCode code = profile.status().code();
-      if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
-          code == absl::StatusCode::kCancelled) {
+      if (IsTransportFailure(profile.status().code())) {
         avatars_wanted_.insert(id);
         return OnFailure(profile.status(), generation);
       }
