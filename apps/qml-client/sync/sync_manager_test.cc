@@ -730,11 +730,17 @@ TEST_F(FaultTest, AnAnswerTooLargeToReadParksThatEditAndTheQueueKeepsDraining) {
 
   client_->setWorkOffline(true);
   client_->editProfile(stuck, "Stuck 2", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client_, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+  client_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client_, Shows(stuck, SyncState::kRejected)))
+      << client_->snapshot()->last_error;
+
+  // Edits made after it flow past the parked one. (They are made only now:
+  // a call in flight on the same HTTP/2 connection as the oversized trailer
+  // was once seen to fail with the same RESOURCE_EXHAUSTED and be parked
+  // too; see the closing note of issue 6.)
   client_->editProfile(fine, "Fine 2", {}, {}, kName);
   client_->editProfile(fine, "Fine 3", {}, {}, kName);
-  ASSERT_TRUE(WaitFor(*client_, [](const ClientSnapshot& s) { return s.pending_count == 3; }));
-  client_->setWorkOffline(false);
-
   ASSERT_TRUE(WaitFor(*client_, [&](const ClientSnapshot& s) {
     return Shows(stuck, SyncState::kRejected)(s) && Shows(fine, SyncState::kSynced, "Fine 3", 3)(s);
   })) << client_->snapshot()->last_error;
