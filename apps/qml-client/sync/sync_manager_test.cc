@@ -270,7 +270,10 @@ TEST_F(SyncManagerTest, ServerKilledWhileDraining500MutationsAppliesEachOnceInOr
 
   bool conflict_or_rejection = false;
   QObject::connect(client.get(), &SyncManager::snapshotChanged, [&] {
-    for (const ProfileView& view : client->snapshot()->profiles) {
+    // Held in a local: a range-for over a member of the temporary shared_ptr
+    // would read a snapshot already freed (ASan caught it).
+    const std::shared_ptr<const ClientSnapshot> snapshot = client->snapshot();
+    for (const ProfileView& view : snapshot->profiles) {
       if (view.state == SyncState::kConflict || view.state == SyncState::kRejected) {
         conflict_or_rejection = true;
       }

@@ -344,7 +344,10 @@ class UiTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, same), QStringLiteral("Synced"), kTimeoutMs);
     QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, other), QStringLiteral("Synced"), kTimeoutMs);
     auto version_shown = [&](const std::string& id) {
-      for (const ProfileView& view : app->controller->snapshot()->profiles) {
+      // Held in a local: a range-for over a member of the temporary shared_ptr
+      // would read a snapshot already freed.
+      const std::shared_ptr<const ClientSnapshot> snapshot = app->controller->snapshot();
+      for (const ProfileView& view : snapshot->profiles) {
         if (view.profile.id() == id) return view.profile.version();
       }
       return int64_t{0};
