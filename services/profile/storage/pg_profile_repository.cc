@@ -110,9 +110,11 @@ const char* NullableText(const std::optional<std::string>& value) {
   return value.has_value() ? value->c_str() : nullptr;
 }
 
-absl::StatusOr<profile::v1::Profile> ApplyOutcome(const ProfileWrite& write, const pqxx::row& row) {
+absl::StatusOr<AppliedWrite> ApplyOutcome(const ProfileWrite& write, const pqxx::row& row) {
   const std::string outcome = row[0].as<std::string>();
-  if (outcome == "applied" || outcome == "replayed") return RowToProfile(row, 1);
+  if (outcome == "applied" || outcome == "replayed") {
+    return AppliedWrite{.profile = RowToProfile(row, 1), .replayed = outcome == "replayed"};
+  }
   if (outcome == "conflict") {
     profile::v1::Profile current = RowToProfile(row, 1);
     const std::string message =
@@ -211,14 +213,14 @@ absl::StatusOr<profile::v1::Profile> PgProfileRepository::Get(std::string_view i
       });
 }
 
-absl::StatusOr<profile::v1::Profile> PgProfileRepository::Apply(const ProfileWrite& write) {
+absl::StatusOr<AppliedWrite> PgProfileRepository::ApplyWrite(const ProfileWrite& write) {
   // A write whose connection broke under it may have been applied. Sent
   // again with its mutation id, it is recognised and its first result
   // returned (the idempotency record commits with the write), so it is safe
   // to retry; without one it could be applied twice, so the caller gets
   // UNAVAILABLE and decides.
   const Retry retry = write.mutation_id.empty() ? Retry::kNever : Retry::kOnNewConnection;
-  auto body = [&](pqxx::connection& connection) -> absl::StatusOr<profile::v1::Profile> {
+  auto body = [&](pqxx::connection& connection) -> absl::StatusOr<AppliedWrite> {
     const pqxx::binarystring avatar(write.avatar.value_or(std::string()));
     const char* mutation_id = write.mutation_id.empty() ? nullptr : write.mutation_id.c_str();
     for (int attempt = 1;; ++attempt) {
@@ -239,7 +241,7 @@ absl::StatusOr<profile::v1::Profile> PgProfileRepository::Apply(const ProfileWri
       }
     }
   };
-  return RunOnPool<profile::v1::Profile>(pool_, "apply profile write", retry, body);
+  return RunOnPool<AppliedWrite>(pool_, "apply profile write", retry, body);
 }
 
 absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor& after, int limit,

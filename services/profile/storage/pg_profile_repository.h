@@ -60,7 +60,7 @@ class PgProfileRepository final : public ProfileRepository {
   // Get() returns INVALID_ARGUMENT when `id` is not a UUID; ChangesAfter()
   // when `limit` < 1 or `max_bytes` < 1. Otherwise as documented in ProfileRepository.
   absl::StatusOr<profile::v1::Profile> Get(std::string_view id) override;
-  absl::StatusOr<profile::v1::Profile> Apply(const ProfileWrite& write) override;
+  absl::StatusOr<AppliedWrite> ApplyWrite(const ProfileWrite& write) override;
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
                                           bool include_avatars, int64_t max_bytes) override;
   absl::Status Ping() override;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,6 +35,14 @@ inline constexpr int64_t kProfileFixedWireBytes = 160;
 struct ProfileChange {
   profile::v1::Profile profile;  // as it is after the change
   ChangeCursor cursor;           // position of this change
+};
+
+// What Apply() did with a write it accepted.
+struct AppliedWrite {
+  profile::v1::Profile profile;  // as written (avatar included)
+  // True when the write's mutation_id had already been applied: nothing was
+  // written now, and `profile` is the result of that first application.
+  bool replayed = false;
 };
 
 struct ChangePage {
@@ -64,8 +73,15 @@ class ProfileRepository {
   //   UNAVAILABLE       storage cannot be reached; the write may or may not
   //                     have been applied, so retry with the same mutation_id.
   // A write whose mutation_id was already applied is not applied again: the
-  // result of its first application is returned.
-  virtual absl::StatusOr<profile::v1::Profile> Apply(const ProfileWrite& write) = 0;
+  // result of its first application is returned, with `replayed` set.
+  virtual absl::StatusOr<AppliedWrite> ApplyWrite(const ProfileWrite& write) = 0;
+
+  // ApplyWrite() for callers that need only the profile.
+  absl::StatusOr<profile::v1::Profile> Apply(const ProfileWrite& write) {
+    absl::StatusOr<AppliedWrite> applied = ApplyWrite(write);
+    if (!applied.ok()) return applied.status();
+    return std::move(applied->profile);
+  }
 
   // At most `limit` changes after `after`, in cursor order, each profile at
   // its latest state. Never skips a change (see change_cursor.h).

@@ -44,10 +44,10 @@ class StorageStartup::GatedRepository final : public ProfileRepository {
     if (target == nullptr) return startup_->status();
     return target->Get(id);
   }
-  absl::StatusOr<profile::v1::Profile> Apply(const ProfileWrite& write) override {
+  absl::StatusOr<AppliedWrite> ApplyWrite(const ProfileWrite& write) override {
     ProfileRepository* target = target_.load(std::memory_order_acquire);
     if (target == nullptr) return startup_->status();
-    return target->Apply(write);
+    return target->ApplyWrite(write);
   }
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
                                           bool include_avatars, int64_t max_bytes) override {
@@ -94,6 +94,15 @@ class StorageStartup::PendingFeed final : public ChangeFeed,
     return std::make_unique<PendingSubscription>(shared_from_this());
   }
 
+  // Not live, generation 0, until the real feed opens (its generations start
+  // at 1); then the real feed's. The change at Open() wakes every pending
+  // subscription (with RESOURCE_EXHAUSTED: it must catch up).
+  Health health() const override {
+    absl::MutexLock lock(&mu_);
+    if (feed_ != nullptr) return feed_->health();
+    return Health{.live = false, .generation = 0};
+  }
+
  private:
   class PendingSubscription final : public Subscription {
    public:
@@ -121,7 +130,7 @@ class StorageStartup::PendingFeed final : public ChangeFeed,
     std::unique_ptr<Subscription> joined_;
   };
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   ChangeFeed* feed_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
