@@ -23,6 +23,7 @@
 // subscription's Wait() with CANCELLED.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,10 +60,25 @@ class ChangeFeed {
   static absl::StatusOr<std::unique_ptr<ChangeFeed>> Start(Options options,
                                                            ProfileRepository* repository);
 
+  // Whether the feed hears of commits as they happen. `live` is true while
+  // its LISTEN connection is up and what was committed while it was down has
+  // been published; while it is false, changes still arrive, but only by
+  // polling, up to poll_interval late. `generation` changes at every loss and
+  // every recovery of the connection, so a reader that sees the same
+  // generation twice knows the feed stayed live in between. Every change of
+  // health wakes every subscription's Wait() (with an empty batch if nothing
+  // was published), so a subscriber can act on it at once.
+  struct Health {
+    bool live = false;
+    uint64_t generation = 0;
+  };
+
   virtual ~ChangeFeed() = default;
 
   // A new subscription; it receives every batch published after this call.
   virtual std::unique_ptr<Subscription> Subscribe() = 0;
+
+  virtual Health health() const = 0;
 };
 
 }  // namespace profiles
