@@ -1,0 +1,198 @@
+#include "services/profile/core/profile_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/profile/core/bounded_executor.h"
+#include "services/profile/core/profile_cache.h"
+#include "services/profile/core/watch_hub.h"
+#include "services/profile/domain/status_details.h"
+#include "services/profile/domain/validation.h"
+
+namespace profiles {
+namespace {
+
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+absl::StatusOr<int> PageSize(int requested) {
+  if (requested < 0) {
+    FieldViolations violations;
+    violations.Add("page_size", "must not be negative");
+    return violations.ToStatus();
+  }
+  if (requested == 0) return kDefaultPageSize;
+  return std::min(requested, kMaxPageSize);
+}
+
+// Unexpected failures are logged once, where an adapter maps them for the
+// caller; naming the operation in the message puts it in that log line.
+absl::Status Annotated(std::string_view operation, absl::Status status) {
+  if (status.code() != absl::StatusCode::kInternal && status.code() != absl::StatusCode::kUnknown) {
+    return status;
+  }
+  absl::Status annotated(status.code(),
+                        absl::StrCat(std::string(operation), ": ", status.message()));
+  status.ForEachPayload([&annotated](absl::string_view type_url, const absl::Cord& payload) {
+    annotated.SetPayload(type_url, payload);
+  });
+  return annotated;
+}
+
+}  // namespace
+
+ProfileCore::ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed)
+    : options_(options),
+      repository_(repository),
+      cache_(std::make_unique<ProfileCache>(ProfileCache::Options{.max_bytes = options.cache_bytes})),
+      executor_(std::make_unique<BoundedExecutor>(std::max(1, options.storage_workers),
+                                                   std::max(1, options.max_queued_calls))),
+      hub_(std::make_unique<WatchHub>(
+          WatchHub::Options{.max_watches = options.max_watches,
+                            .watch_queue_bytes = options.watch_queue_bytes},
+          feed, repository, executor_.get(), cache_.get())) {}
+
+ProfileCore::~ProfileCore() {
+  // The hub schedules catch-ups on the executor, and the executor's last
+  // tasks report back to the hub: stop the hub's thread, drain the
+  // executor, then free the hub.
+  hub_->Shutdown();
+  executor_.reset();
+  hub_.reset();
+}
+
+void ProfileCore::OnStorage(const CallContext& context, std::string_view what,
+                            absl::AnyInvocable<void() &&> work,
+                            absl::AnyInvocable<void(absl::Status) &&> fail) {
+  if (absl::Now() >= context.deadline) {
+    return std::move(fail)(absl::DeadlineExceededError(
+        absl::StrCat(std::string(what),
+                     ": the caller's deadline passed before the request was started")));
+  }
+  // The task owns `work` and `fail`; if the executor refuses the task, it
+  // is destroyed unrun, so the refusal is reported through a second handle
+  // to `fail` that only one of the two paths uses.
+  auto shared_fail =
+      std::make_shared<absl::AnyInvocable<void(absl::Status) &&>>(std::move(fail));
+  const absl::Time deadline = context.deadline;
+  const absl::Time queued_at = absl::Now();
+  absl::Status scheduled = executor_->Schedule(
+      [work = std::move(work), shared_fail, deadline, queued_at,
+       what = std::string(what)]() mutable {
+        if (absl::Now() >= deadline) {
+          return std::move (*shared_fail)(absl::DeadlineExceededError(absl::StrCat(
+              what, ": the caller's deadline passed after waiting ",
+              absl::FormatDuration(absl::Now() - queued_at), " for a database connection")));
+        }
+        std::move(work)();
+      });
+  if (!scheduled.ok()) std::move(*shared_fail)(scheduled);
+}
+
+absl::Status ProfileCore::AuthorizeWrite(const CallContext& /*context*/,
+                                         std::string_view /*profile_id*/) const {
+  // The one place where a caller's credentials (CallContext::authorization)
+  // will be checked once bearer tokens exist (a caller may write only their
+  // own profile): UNAUTHENTICATED or PERMISSION_DENIED. Today every caller
+  // may write every profile.
+  return absl::OkStatus();
+}
+
+void ProfileCore::Get(const CallContext& context, std::string_view id,
+                      Done<std::shared_ptr<const ProfileSnapshot>> done) {
+  absl::StatusOr<std::string> canonical = ParseProfileId(id);
+  if (!canonical.ok()) return std::move(done)(canonical.status());
+  if (std::shared_ptr<const ProfileSnapshot> cached = cache_->Lookup(*canonical)) {
+    return std::move(done)(std::move(cached));
+  }
+  auto shared_done =
+      std::make_shared<Done<std::shared_ptr<const ProfileSnapshot>>>(std::move(done));
+  OnStorage(
+      context, "GetProfile",
+      [this, shared_done, id = *std::move(canonical)] {
+        const uint64_t ticket = cache_->BeginFill(id);
+        absl::StatusOr<profile::v1::Profile> profile = repository_->Get(id);
+        if (!profile.ok()) return std::move(*shared_done)(Annotated("GetProfile", profile.status()));
+        std::shared_ptr<const ProfileSnapshot> snapshot =
+            ProfileSnapshot::Make(*std::move(profile));
+        cache_->Fill(ticket, snapshot);
+        std::move(*shared_done)(std::move(snapshot));
+      },
+      [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
+}
+
+void ProfileCore::Update(const CallContext& context,
+                         const profile::v1::UpdateProfileRequest& request,
+                         Done<WriteOutcome> done) {
+  absl::StatusOr<ProfileWrite> write = ParseUpdateRequest(request);
+  if (!write.ok()) return std::move(done)(write.status());
+  if (absl::Status allowed = AuthorizeWrite(context, write->id); !allowed.ok()) {
+    return std::move(done)(allowed);
+  }
+  auto shared_done = std::make_shared<Done<WriteOutcome>>(std::move(done));
+  OnStorage(
+      context, "UpdateProfile",
+      [this, shared_done, write = *std::move(write)] {
+        absl::StatusOr<AppliedWrite> applied = repository_->ApplyWrite(write);
+        if (!applied.ok()) {
+          // A conflict names the current version: the newest there is.
+          if (std::optional<profile::v1::Profile> current = ConflictingProfile(applied.status())) {
+            cache_->Put(ProfileSnapshot::Make(*std::move(current)));
+          }
+          return std::move(*shared_done)(Annotated("UpdateProfile", applied.status()));
+        }
+        WriteOutcome outcome;
+        outcome.kind = applied->replayed                     ? WriteOutcomeKind::kReplayed
+                       : write.creates() && applied->profile.version() == 1 ? WriteOutcomeKind::kCreated
+                                                                  : WriteOutcomeKind::kUpdated;
+        outcome.profile = ProfileSnapshot::Make(std::move(applied->profile));
+        // Before answering: once the caller has its acknowledgement, no read
+        // here may serve an older version.
+        cache_->Put(outcome.profile);
+        std::move(*shared_done)(std::move(outcome));
+      },
+      [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
+}
+
+void ProfileCore::List(const CallContext& context, const profile::v1::ListProfilesRequest& request,
+                       Done<profile::v1::ListProfilesResponse> done) {
+  absl::StatusOr<int> page_size = PageSize(request.page_size());
+  if (!page_size.ok()) return std::move(done)(page_size.status());
+  // A page token is a cursor, so it continues a listing or a delta alike.
+  const bool continues = !request.page_token().empty();
+  absl::StatusOr<ChangeCursor> after =
+      ChangeCursor::Parse(continues ? request.page_token() : request.since_cursor(),
+                          continues ? "page_token" : "since_cursor");
+  if (!after.ok()) return std::move(done)(after.status());
+  auto shared_done = std::make_shared<Done<profile::v1::ListProfilesResponse>>(std::move(done));
+  OnStorage(
+      context, "ListProfiles",
+      [this, shared_done, after = *after, page_size = *page_size,
+       include_avatars = request.include_avatars()] {
+        absl::StatusOr<ChangePage> page =
+            repository_->ChangesAfter(after, page_size, include_avatars, kDefaultPageBytes);
+        if (!page.ok()) return std::move(*shared_done)(Annotated("ListProfiles", page.status()));
+        profile::v1::ListProfilesResponse response;
+        for (ProfileChange& change : page->changes) {
+          *response.add_profiles() = std::move(change.profile);
+        }
+        response.set_cursor(page->end.ToString());
+        if (page->more) response.set_next_page_token(page->end.ToString());
+        std::move(*shared_done)(std::move(response));
+      },
+      [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
+}
+
+absl::StatusOr<std::unique_ptr<ProfileWatch>> ProfileCore::Watch(
+    const CallContext& /*context*/, const profile::v1::WatchProfilesRequest& request) {
+  absl::StatusOr<ChangeCursor> since = ChangeCursor::Parse(request.since_cursor(), "since_cursor");
+  if (!since.ok()) return since.status();
+  return hub_->Open(*since, request.include_avatars());
+}
+
+void ProfileCore::StopWatches() { hub_->Stop(); }
+
+int ProfileCore::open_watches() const { return hub_->open_watches(); }
+
+}  // namespace profiles

@@ -1,0 +1,173 @@
+#ifndef PROFILES_SERVICES_PROFILE_CORE_PROFILE_CORE_H_
+#define PROFILES_SERVICES_PROFILE_CORE_PROFILE_CORE_H_
+
+// ProfileCore is the profile service itself, with no transport: the gRPC
+// adapter (services/profile/grpc/) and the REST adapter
+// (services/profile/http/) are thin siblings over it, each mapping the
+// outcomes below to its protocol in one place.
+//
+// What lives here: request validation (domain/validation.h), who may write
+// what (AuthorizeWrite), the version and idempotency rules (enforced by the
+// repository in the write's own statement), paging policy, the read cache
+// (profile_cache.h) and the watch fan-out with its catch-up (WatchHub).
+//
+// Asynchronous: no call blocks its caller. A call answers through its `done`
+// callback, exactly once, either inline (a cache hit, a request that fails
+// validation, a full queue) or later on a storage worker thread
+// (BoundedExecutor). `done` must be quick and must not call back into the
+// core synchronously with a blocking wait.
+//
+// Bounds: at most Options::max_queued_calls calls wait for a storage worker
+// (beyond: RESOURCE_EXHAUSTED "server busy"); a call still waiting at its
+// deadline is answered DEADLINE_EXCEEDED without touching storage; at most
+// Options::max_watches watches are open (beyond: RESOURCE_EXHAUSTED); a
+// watcher queues at most Options::watch_queue_bytes of events (beyond: it
+// catches up from storage instead), and a watcher that asked for no avatars
+// queues none.
+//
+// Errors are absl::Status with canonical codes; the details an adapter
+// forwards are payloads (domain/status_details.h):
+//   INVALID_ARGUMENT    a bad request (BadRequest), or a reused mutation_id
+//                       (ErrorInfo MUTATION_ID_REUSED)
+//   ABORTED             a version conflict; ConflictingProfile() is the
+//                       current profile, avatar included (the gRPC adapter
+//                       leaves the avatar out: WithoutConflictAvatar())
+//   NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
+//
+// Thread-safe. `repository` and `feed` must outlive the core.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "profile/v1/profile.pb.h"
+#include "services/profile/core/profile_snapshot.h"
+#include "services/profile/storage/change_feed.h"
+#include "services/profile/storage/profile_repository.h"
+
+namespace profiles {
+
+class BoundedExecutor;
+class ProfileCache;
+class WatchHub;
+
+// Who calls, and until when: what every core call needs from its transport.
+struct CallContext {
+  // The caller's deadline (a gRPC deadline, an HTTP request timeout).
+  absl::Time deadline = absl::InfiniteFuture();
+  // The caller's credentials as sent ("Bearer ..."), or empty. Checked by
+  // AuthorizeWrite().
+  std::string authorization;
+};
+
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
+
+enum class WriteOutcomeKind {
+  kCreated,   // the write created the profile (version 1)
+  kUpdated,   // the write changed an existing profile
+  kReplayed,  // its mutation_id was applied before; nothing was written now
+};
+
+struct WriteOutcome {
+  WriteOutcomeKind kind = WriteOutcomeKind::kUpdated;
+  std::shared_ptr<const ProfileSnapshot> profile;  // as written, never null
+};
+
+// Events of one watch, in cursor order, shared with other watchers of the
+// same change.
+using WatchEvents = std::vector<std::shared_ptr<const profile::v1::ProfileEvent>>;
+
+// One open WatchProfiles stream. Thread-safe.
+class ProfileWatch {
+ public:
+  virtual ~ProfileWatch() = default;
+
+  // Calls `done` once with the next events (never an empty list): inline if
+  // some are queued, else when changes arrive (on the feed's thread) or a
+  // catch-up page is read (on a storage worker). Ends with
+  //   UNAVAILABLE  the server is stopping or the change feed stopped; the
+  //                client resumes from the last cursor it received;
+  //   CANCELLED    after Cancel().
+  // REQUIRES: no other Next() is pending.
+  virtual void Next(Done<WatchEvents> done) = 0;
+
+  // Ends a pending Next() with CANCELLED, and every later one. Idempotent.
+  virtual void Cancel() = 0;
+};
+
+class ProfileCore {
+ public:
+  struct Options {
+    // Threads doing storage work; the database pool's size.
+    int storage_workers = 16;
+    // Calls waiting for a storage worker; beyond, RESOURCE_EXHAUSTED.
+    int max_queued_calls = 4096;
+    // The read cache's bound in bytes; 0 disables it.
+    size_t cache_bytes = size_t{256} << 20;
+    // Open watches per process; beyond, RESOURCE_EXHAUSTED.
+    int max_watches = 16384;
+    // Bytes of events one watcher may have queued before it is made to catch
+    // up from storage instead.
+    size_t watch_queue_bytes = size_t{4} << 20;
+  };
+
+  ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed);
+  // Ends every watch (UNAVAILABLE), then waits for the storage work in flight.
+  ~ProfileCore();
+
+  ProfileCore(const ProfileCore&) = delete;
+  ProfileCore& operator=(const ProfileCore&) = delete;
+
+  // The profile `id` (avatar included). INVALID_ARGUMENT for an id that is
+  // not a UUID, NOT_FOUND.
+  void Get(const CallContext& context, std::string_view id,
+           Done<std::shared_ptr<const ProfileSnapshot>> done);
+
+  // Applies an UpdateProfileRequest (validation: domain/validation.h).
+  void Update(const CallContext& context, const profile::v1::UpdateProfileRequest& request,
+              Done<WriteOutcome> done);
+
+  // One page of the listing or of a delta (page_size 0: 100; at most 1000;
+  // at most kDefaultPageBytes).
+  void List(const CallContext& context, const profile::v1::ListProfilesRequest& request,
+            Done<profile::v1::ListProfilesResponse> done);
+
+  // Opens a watch: every change after request.since_cursor() (catch-up from
+  // storage, then live). INVALID_ARGUMENT for a bad cursor,
+  // RESOURCE_EXHAUSTED over max_watches, UNAVAILABLE once StopWatches() ran.
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> Watch(
+      const CallContext& context, const profile::v1::WatchProfilesRequest& request);
+
+  // Ends every open watch with UNAVAILABLE (clients reconnect, to another
+  // replica if need be) and refuses new ones, so the server can shut down.
+  // Idempotent.
+  void StopWatches();
+
+  // For tests and diagnostics.
+  ProfileCache& cache() { return *cache_; }
+  int open_watches() const;
+
+ private:
+  absl::Status AuthorizeWrite(const CallContext& context, std::string_view profile_id) const;
+  // Runs `work` on a storage worker unless the queue is full or the deadline
+  // passes first; then `fail` gets the status instead.
+  void OnStorage(const CallContext& context, std::string_view what,
+                 absl::AnyInvocable<void() &&> work,
+                 absl::AnyInvocable<void(absl::Status) &&> fail);
+
+  const Options options_;
+  ProfileRepository* const repository_;
+  std::unique_ptr<ProfileCache> cache_;
+  std::unique_ptr<BoundedExecutor> executor_;
+  std::unique_ptr<WatchHub> hub_;  // after executor_: destroyed first
+};
+
+}  // namespace profiles
+
+#endif  // PROFILES_SERVICES_PROFILE_CORE_PROFILE_CORE_H_

@@ -1,0 +1,336 @@
+// The profile core on InMemoryStorage: outcomes, bounds, the read cache's
+// coherence and the watch fan-out, without a database or a transport.
+
+#include "services/profile/core/profile_core.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "services/profile/core/profile_cache.h"
+#include "services/profile/domain/status_details.h"
+#include "services/profile/storage/testing/in_memory_storage.h"
+#include "tests/support/test_images.h"
+
+namespace profiles {
+namespace {
+
+using profile::v1::Profile;
+
+std::string Id(int n) { return absl::StrFormat("00000000-0000-4000-8000-%012d", n); }
+
+// Calls an asynchronous core method and waits for its answer.
+template <typename T, typename Call>
+absl::StatusOr<T> Await(Call call) {
+  absl::Notification answered;
+  absl::StatusOr<T> result;
+  call([&](absl::StatusOr<T> answer) {
+    result = std::move(answer);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return result;
+}
+
+class ProfileCoreTest : public ::testing::Test {
+ protected:
+  void MakeCore(ProfileCore::Options options = {}) {
+    core_ = std::make_unique<ProfileCore>(options, storage_.repository(), storage_.feed());
+  }
+  void SetUp() override { MakeCore({.storage_workers = 4}); }
+
+  absl::StatusOr<WriteOutcome> Update(const std::string& id, const std::string& name,
+                                      int64_t expected_version, const std::string& mutation_id = "",
+                                      const std::string& avatar = "") {
+    profile::v1::UpdateProfileRequest request;
+    request.mutable_profile()->set_id(id);
+    request.mutable_profile()->set_name(name);
+    request.mutable_profile()->set_email("ada@example.com");
+    request.mutable_profile()->set_avatar(avatar);
+    request.set_expected_version(expected_version);
+    request.set_mutation_id(mutation_id);
+    return Await<WriteOutcome>(
+        [&](auto done) { core_->Update(context_, request, std::move(done)); });
+  }
+
+  absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> Get(const std::string& id) {
+    return Await<std::shared_ptr<const ProfileSnapshot>>(
+        [&](auto done) { core_->Get(context_, id, std::move(done)); });
+  }
+
+  absl::StatusOr<WatchEvents> Next(ProfileWatch& watch) {
+    return Await<WatchEvents>([&](auto done) { watch.Next(std::move(done)); });
+  }
+
+  InMemoryStorage storage_;
+  CallContext context_;
+  std::unique_ptr<ProfileCore> core_;
+};
+
+TEST_F(ProfileCoreTest, WritesAreCreatedUpdatedOrReplayed) {
+  const std::string mutation = "7d3f1c2a-5b6e-4f70-8a9b-0c1d2e3f4a5b";
+  absl::StatusOr<WriteOutcome> created = Update(Id(1), "Ada", 0, mutation);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->kind, WriteOutcomeKind::kCreated);
+  EXPECT_EQ(created->profile->version(), 1);
+  EXPECT_EQ(created->profile->etag(), "\"1\"");
+
+  absl::StatusOr<WriteOutcome> replayed = Update(Id(1), "Ada", 0, mutation);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_EQ(replayed->kind, WriteOutcomeKind::kReplayed);
+  EXPECT_EQ(replayed->profile->version(), 1);
+
+  absl::StatusOr<WriteOutcome> updated = Update(Id(1), "Ada King", 1);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->kind, WriteOutcomeKind::kUpdated);
+  EXPECT_EQ(updated->profile->version(), 2);
+
+  absl::StatusOr<WriteOutcome> reused = Update(Id(1), "Someone else", 0, mutation);
+  ASSERT_TRUE(absl::IsInvalidArgument(reused.status())) << reused.status();
+  EXPECT_EQ(ErrorInfoOf(reused.status())->reason(), kMutationIdReusedReason);
+}
+
+TEST_F(ProfileCoreTest, AConflictCarriesTheWholeCurrentProfile) {
+  const std::string picture = testing::RealisticPng(100 * 1024, 3);
+  ASSERT_TRUE(Update(Id(2), "Ada", 0, "", picture).ok());
+  ASSERT_TRUE(Update(Id(2), "Ada King", 1, "", picture).ok());
+  absl::StatusOr<WriteOutcome> stale = Update(Id(2), "Ada Lovelace", 1);
+  ASSERT_TRUE(absl::IsAborted(stale.status())) << stale.status();
+  std::optional<Profile> current = ConflictingProfile(stale.status());
+  ASSERT_TRUE(current.has_value());
+  EXPECT_EQ(current->version(), 2);
+  EXPECT_EQ(current->name(), "Ada King");
+  EXPECT_EQ(current->avatar(), picture);
+}
+
+TEST_F(ProfileCoreTest, BadRequestsAreAnsweredInlineWithoutTouchingStorage) {
+  absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> bad = Get("not-a-uuid");
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  absl::StatusOr<WriteOutcome> nameless = Update(Id(3), "", 0);
+  EXPECT_TRUE(absl::IsInvalidArgument(nameless.status())) << nameless.status();
+  EXPECT_TRUE(BadRequestOf(nameless.status()).has_value());
+  EXPECT_EQ(storage_.get_calls(), 0);
+  EXPECT_TRUE(absl::IsNotFound(Get(Id(3)).status()));
+}
+
+TEST_F(ProfileCoreTest, ReadsYourWritesFromTheCacheWithoutAStorageRead) {
+  ASSERT_TRUE(Update(Id(4), "Ada", 0).ok());
+  const int reads_before = storage_.get_calls();
+  for (int version = 1; version <= 20; ++version) {
+    absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> read = Get(Id(4));
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ((*read)->version(), version);
+    ASSERT_TRUE(Update(Id(4), absl::StrCat("Ada ", version), version).ok());
+  }
+  EXPECT_EQ(storage_.get_calls(), reads_before);
+  EXPECT_GE(core_->cache().stats().hits, 20);
+}
+
+TEST_F(ProfileCoreTest, AChangeFromAnotherReplicaReplacesTheCachedVersion) {
+  ASSERT_TRUE(Update(Id(5), "Ada", 0).ok());
+  ASSERT_EQ((*Get(Id(5)))->version(), 1);
+  // Another replica writes straight to the shared storage; this core hears
+  // of it only through the change feed.
+  ProfileWrite write;
+  write.id = Id(5);
+  write.name = "Ada King";
+  write.expected_version = 1;
+  ASSERT_TRUE(storage_.repository()->Apply(write).ok());
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  int64_t seen = 1;
+  while (seen != 2 && absl::Now() < give_up) seen = (*Get(Id(5)))->version();
+  EXPECT_EQ(seen, 2);
+}
+
+TEST_F(ProfileCoreTest, WhileTheFeedIsDownEveryReadGoesToStorage) {
+  ASSERT_TRUE(Update(Id(6), "Ada", 0).ok());
+  ASSERT_TRUE(Get(Id(6)).ok());
+  storage_.SetFeedLive(false);
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (core_->cache().enabled() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_FALSE(core_->cache().enabled());
+  const int reads_before = storage_.get_calls();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Get(Id(6)).ok());
+  EXPECT_EQ(storage_.get_calls(), reads_before + 5);
+
+  storage_.SetFeedLive(true);
+  while (!core_->cache().enabled() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(core_->cache().enabled());
+}
+
+TEST_F(ProfileCoreTest, ACallPastItsDeadlineNeverTouchesStorage) {
+  context_.deadline = absl::Now() - absl::Seconds(1);
+  absl::StatusOr<WriteOutcome> late = Update(Id(7), "Ada", 0);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late.status())) << late.status();
+  context_.deadline = absl::InfiniteFuture();
+  EXPECT_TRUE(absl::IsNotFound(Get(Id(7)).status()));
+}
+
+TEST_F(ProfileCoreTest, AFullQueueIsRefusedAndAQueuedCallEndsAtItsDeadline) {
+  MakeCore({.storage_workers = 1, .max_queued_calls = 1});
+  storage_.BlockWrites();
+  profile::v1::UpdateProfileRequest request;
+  request.mutable_profile()->set_id(Id(8));
+  request.mutable_profile()->set_name("Ada");
+  request.mutable_profile()->set_email("ada@example.com");
+  absl::Notification first_done;
+  core_->Update(context_, request, [&](absl::StatusOr<WriteOutcome>) { first_done.Notify(); });
+  while (storage_.blocked_writes() == 0) absl::SleepFor(absl::Milliseconds(1));
+
+  CallContext short_context;
+  short_context.deadline = absl::Now() + absl::Milliseconds(20);
+  absl::Notification queued_done;
+  absl::Status queued_status;
+  core_->Get(short_context, Id(8), [&](absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> r) {
+    queued_status = r.status();
+    queued_done.Notify();
+  });
+  absl::StatusOr<WriteOutcome> refused = Update(Id(9), "Bob", 0);
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+
+  absl::SleepFor(absl::Milliseconds(30));  // the queued call's deadline passes
+  storage_.UnblockWrites();
+  first_done.WaitForNotification();
+  queued_done.WaitForNotification();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(queued_status)) << queued_status;
+}
+
+TEST_F(ProfileCoreTest, ListPagesByCountAndContinuesWithTheToken) {
+  for (int n = 10; n < 15; ++n) ASSERT_TRUE(Update(Id(n), "Ada", 0).ok());
+  profile::v1::ListProfilesRequest request;
+  request.set_page_size(2);
+  std::vector<std::string> ids;
+  for (int pages = 0; pages < 10; ++pages) {
+    absl::StatusOr<profile::v1::ListProfilesResponse> page =
+        Await<profile::v1::ListProfilesResponse>(
+            [&](auto done) { core_->List(context_, request, std::move(done)); });
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const Profile& profile : page->profiles()) ids.push_back(profile.id());
+    if (page->next_page_token().empty()) break;
+    request.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{Id(10), Id(11), Id(12), Id(13), Id(14)}));
+  request.set_page_size(-1);
+  EXPECT_TRUE(absl::IsInvalidArgument(Await<profile::v1::ListProfilesResponse>([&](auto done) {
+                                        core_->List(context_, request, std::move(done));
+                                      }).status()));
+}
+
+TEST_F(ProfileCoreTest, AWatchCatchesUpThenFollowsLiveChangesWithoutAvatarsUnlessAsked) {
+  const std::string picture = testing::RealisticPng(8 * 1024, 5);
+  ASSERT_TRUE(Update(Id(20), "Ada", 0, "", picture).ok());
+  ASSERT_TRUE(Update(Id(21), "Bob", 0, "", picture).ok());
+  profile::v1::WatchProfilesRequest request;
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> watch = core_->Watch(context_, request);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  request.set_include_avatars(true);
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> with_avatars = core_->Watch(context_, request);
+  ASSERT_TRUE(with_avatars.ok());
+
+  std::vector<std::string> seen;
+  while (seen.size() < 2) {
+    absl::StatusOr<WatchEvents> events = Next(**watch);
+    ASSERT_TRUE(events.ok()) << events.status();
+    for (const auto& event : *events) {
+      seen.push_back(event->profile().id());
+      EXPECT_TRUE(event->profile().avatar().empty());
+      EXPECT_FALSE(event->profile().avatar_sha256().empty());
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{Id(20), Id(21)}));
+
+  ASSERT_TRUE(Update(Id(20), "Ada King", 1, "", picture).ok());
+  absl::StatusOr<WatchEvents> live = Next(**watch);
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0]->profile().name(), "Ada King");
+
+  // Catching up later, the second watch sees each profile once, at its
+  // latest state, picture included.
+  std::vector<std::string> with_picture;
+  while (with_picture.size() < 2) {
+    absl::StatusOr<WatchEvents> events = Next(**with_avatars);
+    ASSERT_TRUE(events.ok()) << events.status();
+    for (const auto& event : *events) {
+      EXPECT_EQ(event->profile().avatar(), picture);
+      with_picture.push_back(absl::StrCat(event->profile().id(), "@", event->profile().version()));
+    }
+  }
+  EXPECT_EQ(with_picture, (std::vector<std::string>{absl::StrCat(Id(21), "@1"),
+                                                    absl::StrCat(Id(20), "@2")}));
+}
+
+TEST_F(ProfileCoreTest, AWatcherThatLagsCatchesUpFromStorageAndMissesNothing) {
+  MakeCore({.storage_workers = 2, .watch_queue_bytes = 4096});
+  profile::v1::WatchProfilesRequest request;
+  request.set_include_avatars(true);
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> watch = core_->Watch(context_, request);
+  ASSERT_TRUE(watch.ok());
+  const std::string picture = testing::RealisticPng(3 * 1024, 9);
+  // Far more than 4 KiB of events arrive while nobody reads them.
+  for (int n = 30; n < 60; ++n) ASSERT_TRUE(Update(Id(n), "Ada", 0, "", picture).ok());
+  std::vector<std::string> seen;
+  ChangeCursor last_cursor;
+  while (seen.size() < 30) {
+    absl::StatusOr<WatchEvents> events = Next(**watch);
+    ASSERT_TRUE(events.ok()) << events.status();
+    for (const auto& event : *events) {
+      seen.push_back(event->profile().id());
+      absl::StatusOr<ChangeCursor> cursor = ChangeCursor::Parse(event->cursor(), "cursor");
+      ASSERT_TRUE(cursor.ok());
+      EXPECT_GT(*cursor, last_cursor);
+      last_cursor = *cursor;
+    }
+  }
+  for (int n = 30; n < 60; ++n) EXPECT_EQ(seen[n - 30], Id(n));
+}
+
+TEST_F(ProfileCoreTest, WatchesAreBoundedAndEndWhenStoppedOrCancelled) {
+  MakeCore({.storage_workers = 2, .max_watches = 2});
+  profile::v1::WatchProfilesRequest request;
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> first = core_->Watch(context_, request);
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> second = core_->Watch(context_, request);
+  ASSERT_TRUE(first.ok() && second.ok());
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> third = core_->Watch(context_, request);
+  EXPECT_TRUE(absl::IsResourceExhausted(third.status())) << third.status();
+  EXPECT_EQ(core_->open_watches(), 2);
+
+  absl::Notification cancelled;
+  absl::Status cancel_status;
+  (*second)->Next([&](absl::StatusOr<WatchEvents> events) {
+    cancel_status = events.status();
+    cancelled.Notify();
+  });
+  (*second)->Cancel();
+  cancelled.WaitForNotification();
+  EXPECT_TRUE(absl::IsCancelled(cancel_status)) << cancel_status;
+  second->reset();
+  EXPECT_EQ(core_->open_watches(), 1);
+
+  absl::Notification stopped;
+  absl::Status stop_status;
+  (*first)->Next([&](absl::StatusOr<WatchEvents> events) {
+    stop_status = events.status();
+    stopped.Notify();
+  });
+  core_->StopWatches();
+  stopped.WaitForNotification();
+  EXPECT_TRUE(absl::IsUnavailable(stop_status)) << stop_status;
+  EXPECT_TRUE(absl::IsUnavailable(core_->Watch(context_, request).status()));
+}
+
+TEST_F(ProfileCoreTest, AWatchOnAnUnreachableDatabaseEndsUnavailable) {
+  storage_.SetAvailable(false);
+  profile::v1::WatchProfilesRequest request;
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> watch = core_->Watch(context_, request);
+  ASSERT_TRUE(watch.ok());
+  EXPECT_TRUE(absl::IsUnavailable(Next(**watch).status()));
+}
+
+}  // namespace
+}  // namespace profiles
