@@ -38,12 +38,23 @@ int PollTimeoutMillis(absl::Duration timeout) {
   return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout)));
 }
 
+// Appends " change feed" to the session's application_name, so that in
+// pg_stat_activity an operator (or a test) can tell the feed's connection
+// from the pool's. Returns `connection`.
+pqxx::connection& NameAsChangeFeed(pqxx::connection& connection) {
+  pqxx::nontransaction txn(connection);
+  txn.exec(
+      "SELECT set_config('application_name', ltrim(left(current_setting('application_name'), "
+      "50) || ' change feed'), false)");
+  return connection;
+}
+
 }  // namespace
 
 struct PgChangeFeed::ListenConnection {
   // Connects and LISTENs. Throws what libpqxx throws.
   explicit ListenConnection(const std::string& database_url)
-      : connection(database_url), receiver(connection) {}
+      : connection(database_url), receiver(NameAsChangeFeed(connection)) {}
 
   pqxx::connection connection;
   WakeOnNotify receiver;  // declared after `connection`: destroyed before it
@@ -55,6 +66,8 @@ struct PgChangeFeed::Queue {
   size_t bytes ABSL_GUARDED_BY(mu) = 0;  // serialized size of `changes`
   bool lagged ABSL_GUARDED_BY(mu) = false;
   bool cancelled ABSL_GUARDED_BY(mu) = false;
+  // The feed's health changed since the last Wait() returned.
+  bool health_changed ABSL_GUARDED_BY(mu) = false;
 };
 
 class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
@@ -65,7 +78,7 @@ class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
     Queue& queue = *queue_;
     absl::MutexLock lock(&queue.mu);
     const auto ready = [&queue]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue.mu) {
-      return !queue.changes.empty() || queue.lagged || queue.cancelled;
+      return !queue.changes.empty() || queue.lagged || queue.cancelled || queue.health_changed;
     };
     queue.mu.AwaitWithDeadline(absl::Condition(&ready), deadline);
     if (queue.cancelled) return absl::CancelledError("the change feed is shutting down");
@@ -77,6 +90,7 @@ class PgChangeFeed::SubscriptionImpl final : public ChangeFeed::Subscription {
           "this watcher fell behind the change feed; catch up from storage");
     }
     queue.bytes = 0;
+    queue.health_changed = false;
     return std::exchange(queue.changes, {});
   }
 
@@ -152,6 +166,29 @@ std::unique_ptr<ChangeFeed::Subscription> PgChangeFeed::Subscribe() {
   return std::make_unique<SubscriptionImpl>(std::move(queue));
 }
 
+ChangeFeed::Health PgChangeFeed::health() const {
+  absl::MutexLock lock(&mu_);
+  return health_;
+}
+
+void PgChangeFeed::SetLive(bool live) {
+  std::vector<std::shared_ptr<Queue>> queues;
+  {
+    absl::MutexLock lock(&mu_);
+    if (health_.live == live) return;
+    health_.live = live;
+    ++health_.generation;
+    for (const std::weak_ptr<Queue>& weak : queues_) {
+      if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
+    }
+  }
+  // Woken after health_ is updated, so a waiter that wakes reads the new one.
+  for (const std::shared_ptr<Queue>& queue : queues) {
+    absl::MutexLock lock(&queue->mu);
+    queue->health_changed = true;
+  }
+}
+
 bool PgChangeFeed::stopping() {
   absl::MutexLock lock(&mu_);
   return stopping_;
@@ -165,6 +202,8 @@ void PgChangeFeed::Run() {
   // older transaction, in any database of the cluster, is still running) and
   // its release sends no notification; a failed read must be retried too.
   absl::Duration recheck = absl::ZeroDuration();
+  // Listening again, but what was committed meanwhile is not published yet.
+  bool recovering = false;
   while (!stopping()) {
     if (listen_ == nullptr && absl::Now() >= next_connect_attempt) {
       try {
@@ -173,12 +212,20 @@ void PgChangeFeed::Run() {
         // Notifications sent while disconnected were lost, and their changes
         // may still be behind the watermark: treat it as a notification.
         recheck = kFirstRecheck;
+        recovering = true;
       } catch (const std::exception&) {
         next_connect_attempt = absl::Now() + backoff;
         backoff = std::min(backoff * 2, kMaxBackoff);
       }
     }
     const bool caught_up = CatchUp();
+    // This read began after LISTEN did: a change committed while the
+    // connection was down is in it, or still behind the watermark and found
+    // by the re-reads that follow, as after a notification.
+    if (caught_up && recovering && listen_ != nullptr) {
+      recovering = false;
+      SetLive(true);
+    }
     if (!caught_up) {
       recheck = recheck == absl::ZeroDuration() ? kFirstRecheck
                                                 : std::min(recheck * 2, options_.poll_interval);
@@ -203,6 +250,10 @@ void PgChangeFeed::Run() {
         listen_.reset();
         next_connect_attempt = absl::Now() + backoff;
       }
+      if (listen_ == nullptr) {
+        recovering = false;
+        SetLive(false);
+      }
     }
     if (notifications > 0) {
       recheck = kFirstRecheck;
@@ -217,8 +268,7 @@ void PgChangeFeed::Run() {
 bool PgChangeFeed::CatchUp() {
   while (!stopping()) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true,
-                                  kDefaultPageBytes);
+        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true, kDefaultPageBytes);
     if (!page.ok()) return false;
     if (!page->changes.empty()) Publish(page->changes);
     cursor_ = page->end;

@@ -3,7 +3,8 @@
 
 // The ChangeFeed implementation behind ChangeFeed::Start() (change_feed.h).
 //
-// A background thread owns a dedicated connection that LISTENs on the
+// A background thread owns a dedicated connection (application_name: the
+// URL's, if any, followed by " change feed") that LISTENs on the
 // "profile_changes" channel (the schema's trigger NOTIFYs it at every commit
 // that writes a profile). It waits, with poll(2), for a notification, for
 // `poll_interval` to pass, or for the destructor's wake-up pipe; then it
@@ -16,6 +17,18 @@
 // growing delays. If the listen connection breaks, it reconnects with
 // exponential backoff (100 ms doubling to 5 s) and keeps polling meanwhile;
 // after every (re)connection it reads what it may have missed.
+//
+// Health (ChangeFeed::health()): live, generation 1, from Start() (the
+// listen connection is up and the start position is the current end of the
+// stream). Generation 0 is never used, so it can stand for "no feed yet"
+// (StorageStartup does). Each time the thread finds the listen connection
+// broken, live turns false and the generation advances; after it reconnects
+// it reads every change it may have missed and publishes them, and only when
+// that read succeeded does live turn true again, with a new generation. A
+// loss is found as soon as the server closes the socket (poll(2) wakes on
+// it), e.g. within milliseconds of pg_terminate_backend() or a server
+// shutdown; a peer that vanishes without closing the socket goes unnoticed
+// until TCP gives up.
 //
 // Start() begins listening before it takes its start position, so every
 // change committed after Start() returns is delivered without waiting for a
@@ -47,6 +60,7 @@ class PgChangeFeed final : public ChangeFeed {
   ~PgChangeFeed() override;
 
   std::unique_ptr<Subscription> Subscribe() override;
+  Health health() const override;
 
  private:
   struct Queue;
@@ -57,6 +71,9 @@ class PgChangeFeed final : public ChangeFeed {
   // storage could not be read.
   bool CatchUp();
   void Publish(const std::vector<ProfileChange>& changes);
+  // Records a loss (false) or recovery (true) of the listen connection and
+  // wakes every subscription; nothing if `live` is already so.
+  void SetLive(bool live);
   bool stopping();
 
   const Options options_;
@@ -67,8 +84,9 @@ class PgChangeFeed final : public ChangeFeed {
   ChangeCursor cursor_;
   std::unique_ptr<ListenConnection> listen_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Health health_ ABSL_GUARDED_BY(mu_) = {.live = true, .generation = 1};
   std::vector<std::weak_ptr<Queue>> queues_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;  // started last, joined first

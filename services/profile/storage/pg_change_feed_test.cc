@@ -1,5 +1,7 @@
 #include "services/profile/storage/pg_change_feed.h"
 
+#include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <pqxx/pqxx>
 #include <set>
@@ -74,6 +76,40 @@ class PgChangeFeedTest : public ::testing::Test {
     EXPECT_TRUE(ids.empty()) << ids.size() << " changes not delivered within " << kDeliveryDeadline;
     return received;
   }
+
+  // Turns new connections to the test database away, or lets them in again.
+  bool AllowConnections(bool allow) {
+    try {
+      pqxx::connection admin(std::getenv(TestDatabase::kUrlVariable));
+      pqxx::nontransaction txn(admin);
+      txn.exec0("ALTER DATABASE " + txn.quote_name(database_->name()) + " ALLOW_CONNECTIONS " +
+                (allow ? "true" : "false"));
+      return true;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+      return false;
+    }
+  }
+
+  // The sessions on the test database that LISTEN (the feed's connection,
+  // named so in pg_stat_activity); `terminate` ends them. Returns how many there were.
+  int ListenBackends(bool terminate) {
+    try {
+      pqxx::connection admin(std::getenv(TestDatabase::kUrlVariable));
+      pqxx::nontransaction txn(admin);
+      const pqxx::result rows = txn.exec_params(
+          absl::StrCat("SELECT ", terminate ? "pg_terminate_backend(pid)" : "pid",
+                       " FROM pg_stat_activity"
+                       " WHERE datname = $1 AND application_name LIKE '%change feed'"),
+          database_->name());
+      return static_cast<int>(rows.size());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+      return -1;
+    }
+  }
+  int TerminateListenBackends() { return ListenBackends(/*terminate=*/true); }
+  int CountListenBackends() { return ListenBackends(/*terminate=*/false); }
 
   std::unique_ptr<TestDatabase> database_;
   std::unique_ptr<PgProfileRepository> feed_repository_;
@@ -189,6 +225,149 @@ TEST_F(PgChangeFeedTest, SurvivesLossOfItsListenConnection) {
   const std::string id = RandomUuid();
   ASSERT_TRUE(writer->Apply(CreateWrite(id, "Ann", "ann@example.com")).ok());
   EXPECT_EQ(WaitForIds(*subscription, {id}).size(), 1u);
+}
+
+TEST_F(PgChangeFeedTest, IsLiveFromStart) {
+  std::unique_ptr<ChangeFeed> feed = StartFeed();
+  ASSERT_NE(feed, nullptr);
+  const ChangeFeed::Health health = feed->health();
+  EXPECT_TRUE(health.live);
+  EXPECT_NE(health.generation, 0u) << "generation 0 stands for no feed yet";
+}
+
+// The feed's LISTEN connection is terminated while the database turns new
+// connections away: the loss wakes the watcher at once (the poll interval is
+// ten minutes), changes still arrive while it is down, and once connections
+// are allowed again it reconnects and reports live with another generation.
+TEST_F(PgChangeFeedTest, HealthFollowsLossAndRecoveryOfTheListenConnection) {
+  std::unique_ptr<ChangeFeed> feed = StartFeed();
+  ASSERT_NE(feed, nullptr);
+  std::unique_ptr<ChangeFeed::Subscription> subscription = feed->Subscribe();
+  const ChangeFeed::Health started = feed->health();
+  ASSERT_TRUE(started.live);
+  // Both pools (the writer's and the feed's) open a connection, to keep
+  // while the database refuses new ones.
+  const std::string before = RandomUuid();
+  ASSERT_TRUE(writer_repository_->Apply(CreateWrite(before, "Ann", "ann@example.com")).ok());
+  WaitForIds(*subscription, {before});
+
+  // Waits (on the subscription, never by sleeping) until health() is
+  // live == `live`; returns it and the changes received meanwhile.
+  const auto await_health = [&](bool live, std::vector<ProfileChange>* received) {
+    const absl::Time deadline = absl::Now() + kDeliveryDeadline;
+    ChangeFeed::Health health = feed->health();
+    while (health.live != live && absl::Now() < deadline) {
+      absl::StatusOr<std::vector<ProfileChange>> batch = subscription->Wait(deadline);
+      EXPECT_TRUE(batch.ok()) << batch.status();
+      if (!batch.ok()) break;
+      received->insert(received->end(), batch->begin(), batch->end());
+      health = feed->health();
+    }
+    // Without the wake-up, Wait() would have returned at the deadline (the
+    // poll interval is longer).
+    EXPECT_LT(absl::Now(), deadline) << "no wake-up within " << kDeliveryDeadline;
+    EXPECT_EQ(health.live, live);
+    return health;
+  };
+
+  ASSERT_TRUE(AllowConnections(false));
+  ASSERT_EQ(TerminateListenBackends(), 1);
+  const absl::Time terminated_at = absl::Now();
+  std::vector<ProfileChange> received;
+  const ChangeFeed::Health lost = await_health(false, &received);
+  std::cerr << "loss reported " << absl::Now() - terminated_at << " after the termination\n";
+  EXPECT_NE(lost.generation, started.generation);
+
+  // Down, and unable to reconnect: a change still arrives (by reading
+  // storage at every reconnection attempt), and the feed stays not live.
+  const std::string while_down = RandomUuid();
+  ASSERT_TRUE(writer_repository_->Apply(CreateWrite(while_down, "Bea", "bea@example.com")).ok());
+  WaitForIds(*subscription, {while_down});
+  EXPECT_FALSE(feed->health().live);
+  EXPECT_EQ(feed->health().generation, lost.generation);
+
+  ASSERT_TRUE(AllowConnections(true));
+  received.clear();
+  const ChangeFeed::Health recovered = await_health(true, &received);
+  EXPECT_NE(recovered.generation, lost.generation);
+  EXPECT_NE(recovered.generation, started.generation);
+  ASSERT_EQ(CountListenBackends(), 1);
+
+  // Listening again: a new change is delivered by its notification.
+  const std::string after = RandomUuid();
+  ASSERT_TRUE(writer_repository_->Apply(CreateWrite(after, "Cy", "cy@example.com")).ok());
+  WaitForIds(*subscription, {after});
+  EXPECT_EQ(feed->health().generation, recovered.generation);
+}
+
+// What was committed while the connection was down is published before the
+// feed reports live again. Every connection of the feed (its LISTEN and its
+// repository's pool) is cut while the database refuses new ones, so nothing
+// can be read until it reconnects; then the catch-up reads many pages, while
+// a watcher woken early would already see it live.
+TEST_F(PgChangeFeedTest, ChangesCommittedWhileDownArePublishedBeforeLive) {
+  constexpr int kProfiles = 2000;
+  // Named, so that the feed's own sessions can be told apart.
+  const std::string feed_url = database_->url() + " application_name=feed_under_test";
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> reader =
+      PgProfileRepository::Create({.database_url = feed_url, .pool_size = 2});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
+      ChangeFeed::Start({.database_url = feed_url, .poll_interval = kNoPolling}, reader->get());
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  std::unique_ptr<ChangeFeed::Subscription> subscription = (*feed)->Subscribe();
+  const ChangeFeed::Health started = (*feed)->health();
+  pqxx::connection writer(database_->url());  // opened while it still can be
+  // Once a change has been read, the feed's pool holds a connection too.
+  const std::string first = RandomUuid();
+  ASSERT_TRUE(writer_repository_->Apply(CreateWrite(first, "Ann", "ann@example.com")).ok());
+  WaitForIds(*subscription, {first});
+
+  ASSERT_TRUE(AllowConnections(false));
+  {
+    pqxx::connection admin(std::getenv(TestDatabase::kUrlVariable));
+    pqxx::nontransaction txn(admin);
+    const pqxx::result cut = txn.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name LIKE 'feed_under_test%'");
+    ASSERT_GE(cut.size(), 2u) << "the feed's LISTEN and at least one pooled connection";
+  }
+  // Nothing was published since, so the wake-up is the loss itself.
+  const absl::Time wake_deadline = absl::Now() + kDeliveryDeadline;
+  absl::StatusOr<std::vector<ProfileChange>> woken = subscription->Wait(wake_deadline);
+  ASSERT_TRUE(woken.ok()) << woken.status();
+  EXPECT_TRUE(woken->empty());
+  EXPECT_LT(absl::Now(), wake_deadline) << "the loss did not wake the watcher";
+  const ChangeFeed::Health lost = (*feed)->health();
+  ASSERT_FALSE(lost.live);
+
+  std::set<std::string> ids;
+  {
+    pqxx::work txn(writer);
+    const pqxx::result rows = txn.exec_params(
+        "SELECT (profiles_apply_write(gen_random_uuid(), 0, 'P' || i, 'p@example.com', NULL, "
+        "NULL)).r_id::text FROM generate_series(1, $1) AS i",
+        kProfiles);
+    txn.commit();
+    for (const pqxx::row& row : rows) ids.insert(row[0].c_str());
+  }
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kProfiles));
+  ASSERT_TRUE(AllowConnections(true));
+
+  const absl::Time deadline = absl::Now() + kDeliveryDeadline;
+  ChangeFeed::Health health = (*feed)->health();
+  while (!health.live && absl::Now() < deadline) {
+    absl::StatusOr<std::vector<ProfileChange>> batch = subscription->Wait(deadline);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    for (const ProfileChange& change : *batch) ids.erase(change.profile.id());
+    health = (*feed)->health();
+  }
+  ASSERT_TRUE(health.live) << "not live again within " << kDeliveryDeadline;
+  EXPECT_LT(absl::Now(), deadline) << "the recovery did not wake the watcher";
+  EXPECT_NE(health.generation, lost.generation);
+  EXPECT_NE(health.generation, started.generation);
+  EXPECT_TRUE(ids.empty()) << "live again with " << ids.size() << " of " << kProfiles
+                           << " changes committed while down not yet published";
 }
 
 TEST_F(PgChangeFeedTest, StartFailsWhenDatabaseIsUnreachable) {

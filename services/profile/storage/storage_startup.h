@@ -20,7 +20,8 @@
 // Until then repository() answers every call with UNAVAILABLE ("the database
 // is not ready yet ...") and does not touch PostgreSQL (whose schema may not
 // be migrated yet); feed() hands out subscriptions that join the real feed
-// once it runs. Afterwards both forward to the real ones.
+// once it runs, and its health() is not live, generation 0. Afterwards both
+// forward to the real ones.
 //
 // Example:
 //   auto storage = StorageStartup::Begin({.database_url = url, .pool_size = 16,

@@ -5,6 +5,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -121,6 +122,33 @@ TEST_F(StorageStartupTest, WaitsForTheDatabaseThenOpens) {
   }
   EXPECT_TRUE(delivered);
   EXPECT_EQ((*storage)->repository()->Get(id)->name(), "Ann");
+}
+
+// Before the real feed runs, feed() is not live (generation 0, which the
+// real feed never uses); the opening wakes a waiting watcher, and from then
+// on health() is the real feed's.
+TEST_F(StorageStartupTest, FeedHealthIsNotLiveUntilTheFeedOpens) {
+  AllowConnections(false);
+  LogLines log;
+  absl::StatusOr<std::unique_ptr<StorageStartup>> storage = StorageStartup::Begin(Options(log));
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  ChangeFeed* feed = (*storage)->feed();
+  const ChangeFeed::Health waiting = feed->health();
+  EXPECT_FALSE(waiting.live);
+  EXPECT_EQ(waiting.generation, 0u);
+  std::unique_ptr<ChangeFeed::Subscription> watcher = feed->Subscribe();
+  ASSERT_TRUE(log.AwaitContaining("database not reachable (attempt", 1, absl::Seconds(30)));
+  EXPECT_FALSE(feed->health().live);
+
+  absl::Status woken;
+  std::thread waiter([&] { woken = watcher->Wait(absl::Now() + absl::Seconds(60)).status(); });
+  AllowConnections(true);
+  ASSERT_TRUE((*storage)->AwaitStarted(absl::Now() + absl::Seconds(30)).ok());
+  waiter.join();
+  EXPECT_TRUE(absl::IsResourceExhausted(woken)) << woken;
+  const ChangeFeed::Health open = feed->health();
+  EXPECT_TRUE(open.live);
+  EXPECT_NE(open.generation, 0u);
 }
 
 TEST_F(StorageStartupTest, FailedMigrationIsPermanent) {
