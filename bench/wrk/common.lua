@@ -1,8 +1,30 @@
--- Shared by get_user.lua and patch_user.lua (loaded with dofile relative to the script's folder).
--- Profile ids are the ones bench/profile_loadgen creates: 00000000-0000-4000-8000-<12-digit n>.
+-- Shared by the wrk scenarios (loaded with dofile relative to the script's folder).
+-- Profile ids are the benchmark's: 00000000-0000-4000-8000-<12-digit n> (bench/bench_util.h).
+-- Scenario arguments come after `--` as key=value pairs, e.g. `-- profiles=10000 threads=2`.
 
 function profile_id(n)
   return string.format("00000000-0000-4000-8000-%012d", n)
+end
+
+-- The n of a benchmark profile id found first in a JSON body (a profile, or an error's "current").
+function body_profile_number(body)
+  local digits = body and body:match('"id":"00000000%-0000%-4000%-8000%-(%d+)"')
+  return digits and tonumber(digits)
+end
+
+-- key=value arguments; a bare number is taken as profiles= (the scripts' old positional form).
+function parse_args(args, defaults)
+  local options = {}
+  for key, value in pairs(defaults) do options[key] = value end
+  for _, arg in ipairs(args or {}) do
+    local key, value = arg:match("^([%w_]+)=(.*)$")
+    if key then
+      options[key] = value
+    elseif tonumber(arg) then
+      options.profiles = arg
+    end
+  end
+  return options
 end
 
 -- Per-thread bookkeeping; done() sums it over threads.
@@ -37,9 +59,9 @@ function report(kind, summary, latency)
   for code, count in pairs(merged) do table.insert(codes, string.format('"%s":%d', code, count)) end
   local e = summary.errors
   io.write(string.format(
-    'JSON {"tool":"wrk","mode":"%s","requests":%d,"ok":%d,"duration_s":%.3f,"rps":%.1f,' ..
+    'JSON {"tool":"wrk","mode":"%s","threads":%d,"requests":%d,"ok":%d,"duration_s":%.3f,"rps":%.1f,' ..
     '"p50_ms":%.3f,"p99_ms":%.3f,"status":{%s},"socket_errors":%d}\n',
-    kind, summary.requests, ok, seconds, ok / seconds,
+    kind, #threads, summary.requests, ok, seconds, ok / seconds,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, table.concat(codes, ","),
     e.connect + e.read + e.write + e.timeout))
 end
