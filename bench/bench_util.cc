@@ -1,9 +1,13 @@
 #include "bench/bench_util.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -134,6 +138,25 @@ std::optional<int64_t> ResidentKib(int pid) {
     }
   }
   return std::nullopt;
+}
+
+std::optional<double> CpuSeconds(int pid) {
+  std::ifstream stat(pid == 0 ? std::string("/proc/self/stat")
+                              : "/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces; the fields after its ')' are
+  // plain numbers: state is field 3, utime and stime fields 14 and 15.
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int index = 3; index <= 15 && fields >> field; ++index) {
+    if (index == 14) utime = std::atoll(field.c_str());
+    if (index == 15) stime = std::atoll(field.c_str());
+  }
+  if (!fields) return std::nullopt;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::string HexEncode(const std::string& bytes) {

@@ -44,6 +44,10 @@ T Percentile(const std::vector<T>& sorted, double q) {
 // process does not exist or cannot be read. pid 0 means this process.
 std::optional<int64_t> ResidentKib(int pid);
 
+// CPU time (user + system) process `pid` has used so far, in seconds (from
+// /proc/PID/stat), or nullopt when it cannot be read. pid 0 means this process.
+std::optional<double> CpuSeconds(int pid);
+
 // Lowercase hex and standard base64 (padded) of `bytes`.
 std::string HexEncode(const std::string& bytes);
 std::string Base64Encode(const std::string& bytes);

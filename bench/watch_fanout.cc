@@ -221,6 +221,17 @@ std::string RssText(int pid, std::optional<int64_t>* out) {
   return buf;
 }
 
+// `text` inside a JSON string: quotes and backslashes become apostrophes and
+// slashes, control characters spaces (it is a message for a person).
+std::string JsonText(std::string text) {
+  for (char& c : text) {
+    if (c == '"') c = '\'';
+    if (c == '\\') c = '/';
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return text;
+}
+
 long long OrMinusOne(const std::optional<int64_t>& value) {
   return value.has_value() ? static_cast<long long>(*value) : -1;
 }
@@ -309,6 +320,7 @@ int main(int argc, char** argv) {
   // Each write below gets the next version; the first is the sentinel.
   const int64_t sentinel_version = version + 1;
   Fanout fanout(streams, writes, profile_id, sentinel_version);
+  std::string error;  // why the run stopped early, for the report
   auto write = [&](int64_t expected_version, const std::string& name,
                    std::chrono::milliseconds timeout) -> bool {
     grpc::ClientContext context;
@@ -332,6 +344,8 @@ int main(int argc, char** argv) {
                    profile_id.c_str(), static_cast<long long>(expected_version),
                    static_cast<int>(status.error_code()), status.error_message().c_str(),
                    static_cast<long long>(response.version()));
+      error = name + " failed: " + std::to_string(static_cast<int>(status.error_code())) + " " +
+              status.error_message();
       return false;
     }
     return true;
@@ -361,6 +375,10 @@ int main(int argc, char** argv) {
     const int sentinel = fanout.WaitForSentinel(open_deadline);
     open_seconds = std::chrono::duration<double>(Clock::now() - open_start).count();
     live = sentinel;
+    if (sentinel < streams) {
+      error = std::to_string(streams - sentinel) + " streams not open and live after " +
+              std::to_string(static_cast<int>(open_seconds)) + " s";
+    }
     std::fprintf(stderr,
                  "watch_fanout: %d of %d streams open and live after %.2f s (calls started in "
                  "%.2f s); %d failed%s\n",
@@ -369,6 +387,12 @@ int main(int argc, char** argv) {
   }
   const std::string rss_open_text = RssText(server_pid, &rss_open);
 
+  // CPU both sides spend on the fan-out: this tool runs on the same cores, so
+  // its share says how far the latencies are its own.
+  const auto writes_start = Clock::now();
+  const std::optional<double> server_cpu_start =
+      server_pid > 0 ? profiles::bench::CpuSeconds(server_pid) : std::nullopt;
+  const std::optional<double> client_cpu_start = profiles::bench::CpuSeconds(0);
   int writes_done = 0;
   const auto rpc_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_rpc_timeout) * 1000));
@@ -382,6 +406,14 @@ int main(int argc, char** argv) {
     ++writes_done;
     fanout.WaitForWrite(k, absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_event_timeout)));
   }
+  const double writes_seconds = std::chrono::duration<double>(Clock::now() - writes_start).count();
+  const std::optional<double> server_cpu_end =
+      server_pid > 0 ? profiles::bench::CpuSeconds(server_pid) : std::nullopt;
+  const std::optional<double> client_cpu_end = profiles::bench::CpuSeconds(0);
+  const double server_cpu =
+      server_cpu_start && server_cpu_end ? *server_cpu_end - *server_cpu_start : -1;
+  const double client_cpu =
+      client_cpu_start && client_cpu_end ? *client_cpu_end - *client_cpu_start : -1;
   const std::string rss_after_text = RssText(server_pid, &rss_after);
 
   bool leaked = false;
@@ -435,23 +467,26 @@ int main(int argc, char** argv) {
       "p99 %.3f ms, max %.3f ms (last stream per write: p50 %.3f ms; from sending the write: p50 "
       "%.3f ms, p99 %.3f ms); events %lld/%lld (%lld before the ack); server RSS %s before, %s "
       "with all streams open, %s after the "
-      "writes; open in %.2f s%s%s\n",
+      "writes; open in %.2f s; the writes took %.2f s, server CPU %.2f s, this tool's CPU %.2f s"
+      "%s%s\n",
       streams, channel_count, live, fanout.Failed(), writes_done, p50, p99, max, completion_p50,
       send_p50, send_p99, static_cast<long long>(received), static_cast<long long>(expected),
       static_cast<long long>(before_ack), rss_before_text.c_str(), rss_open_text.c_str(),
-      rss_after_text.c_str(), open_seconds, fanout.Failed() > 0 ? "; failed streams:" : "",
-      fanout.FailureSummary().c_str());
+      rss_after_text.c_str(), open_seconds, writes_seconds, server_cpu, client_cpu,
+      fanout.Failed() > 0 ? "; failed streams:" : "", fanout.FailureSummary().c_str());
   std::printf(
       "JSON {\"tool\":\"watch_fanout\",\"streams\":%d,\"channels\":%d,\"live\":%d,\"failed\":%d,"
       "\"writes\":%d,\"events\":%lld,\"expected\":%lld,\"before_ack\":%lld,\"p50_ms\":%.3f,"
       "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"last_stream_p50_ms\":%.3f,\"send_p50_ms\":%.3f,"
       "\"send_p99_ms\":%.3f,\"open_s\":%.3f,"
       "\"server_rss_before_kib\":%lld,\"server_rss_open_kib\":%lld,\"server_rss_after_kib\":%lld,"
-      "\"client_rss_kib\":%lld}\n",
+      "\"client_rss_kib\":%lld,\"writes_s\":%.3f,\"server_cpu_s\":%.3f,\"client_cpu_s\":%.3f,"
+      "\"error\":\"%s\"}\n",
       streams, channel_count, live, fanout.Failed(), writes_done, static_cast<long long>(received),
       static_cast<long long>(expected), static_cast<long long>(before_ack), p50, p99, max,
       completion_p50, send_p50, send_p99, open_seconds, OrMinusOne(rss_before),
-      OrMinusOne(rss_open), OrMinusOne(rss_after), OrMinusOne(client_rss));
+      OrMinusOne(rss_open), OrMinusOne(rss_after), OrMinusOne(client_rss), writes_seconds,
+      server_cpu, client_cpu, JsonText(error).c_str());
   std::fflush(stdout);
   if (exit_code == 0 && (live < streams || received < expected)) exit_code = 3;
   // Streams that never ended still call into `fanout`: skip the destructors.
