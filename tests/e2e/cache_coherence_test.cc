@@ -1,0 +1,451 @@
+// End-to-end tests of the read cache, with two profile_server processes
+// (replicas A and B) on one database:
+//   - read-your-writes: a GET on a replica right after its PUT returns the
+//     new version, also while other clients hammer the same profile;
+//   - a change made through B reaches A's GET within a bound, measured over
+//     200 writes and printed (p50/p99/max); the test asserts only that every
+//     change arrives within a generous bound (speed lives in bench/);
+//   - while A's change feed has lost its connection, A's cache is dropped:
+//     A answers with what the database holds, at once;
+//   - --cache-bytes=1 (a cache that can hold nothing) serves correctly.
+//
+// A cached read is told from a database read by a "silent" update: SQL that
+// changes the row but neither moves it in the change stream nor sends a
+// NOTIFY, so no replica hears of it. A replica that still answers with the
+// older version answered from its cache.
+
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/server_process.h"
+#include "tests/support/test_database.h"
+
+namespace profiles::testing {
+namespace {
+
+using profile::v1::GetProfileRequest;
+using profile::v1::Profile;
+using profile::v1::ProfileService;
+using profile::v1::UpdateProfileRequest;
+
+// How long a change may take to reach the other replica before the test
+// calls it lost. Generous: this is a correctness bound, not a speed target.
+constexpr absl::Duration kSeenBound = absl::Seconds(5);
+// The environment variable whose flags this test's ServerProcess adds to
+// profile_server's command line (see tests/CMakeLists.txt).
+constexpr char kExtraFlagsVariable[] = "PROFILES_E2E_SERVER_FLAGS";
+
+// Calls `done` until it returns true or `timeout` passes; false on timeout.
+// For events in another process, which nothing here can wait on: pauses
+// between calls grow from 1 ms to 20 ms.
+bool Eventually(absl::Duration timeout, const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration pause = absl::Milliseconds(1);
+  while (!done()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// The version in an entity tag "\"<n>\""; -1 if it is not one.
+int64_t VersionOfEtag(const std::string& etag) {
+  absl::string_view inner(etag);
+  int64_t version = -1;
+  if (!absl::ConsumePrefix(&inner, "\"") || !absl::ConsumeSuffix(&inner, "\"") ||
+      !absl::SimpleAtoi(inner, &version)) {
+    return -1;
+  }
+  return version;
+}
+
+// Clients of one replica: a gRPC stub and an HTTP client.
+struct Replica {
+  std::unique_ptr<ServerProcess> server;
+  std::unique_ptr<ProfileService::Stub> stub;
+
+  std::unique_ptr<httplib::Client> NewHttpClient() const {
+    const std::string& address = server->http_address();
+    const size_t colon = address.rfind(':');
+    auto client = std::make_unique<httplib::Client>(address.substr(0, colon),
+                                                    std::stoi(address.substr(colon + 1)));
+    client->set_read_timeout(20, 0);
+    client->set_keep_alive(true);
+    return client;
+  }
+
+  // The version GetProfile answers with; -1 on error.
+  int64_t GrpcVersion(const std::string& id) const {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    GetProfileRequest request;
+    request.set_id(id);
+    Profile profile;
+    if (!stub->GetProfile(&context, request, &profile).ok()) return -1;
+    return profile.version();
+  }
+
+  // Writes `name` over `expected_version` (0: create); the new version, or
+  // -1 on error.
+  int64_t GrpcWrite(const std::string& id, int64_t expected_version, const std::string& name,
+                    const std::string& mutation_id = "") const {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    UpdateProfileRequest request;
+    request.mutable_profile()->set_id(id);
+    request.mutable_profile()->set_name(name);
+    request.mutable_profile()->set_email("someone@example.com");
+    request.set_expected_version(expected_version);
+    request.set_mutation_id(mutation_id);
+    Profile written;
+    const grpc::Status status = stub->UpdateProfile(&context, request, &written);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok() ? written.version() : -1;
+  }
+};
+
+// The version GET /user/{id} answers with (its ETag, checked against the
+// body); -1 on error.
+int64_t RestVersion(httplib::Client& client, const std::string& id) {
+  const httplib::Result result = client.Get(absl::StrCat("/user/", id).c_str());
+  if (!result || result->status != 200) return -1;
+  const int64_t version = VersionOfEtag(result->get_header_value("ETag"));
+  EXPECT_NE(result->body.find(absl::StrCat("\"version\":\"", version, "\"")), std::string::npos)
+      << "ETag and body disagree: " << result->get_header_value("ETag") << " " << result->body;
+  return version;
+}
+
+// PUT /user/{id} with If-Match: the new version, or -1 on error.
+int64_t RestPut(httplib::Client& client, const std::string& id, int64_t base,
+                const std::string& name) {
+  const httplib::Headers headers = {{"If-Match", absl::StrCat("\"", base, "\"")}};
+  const httplib::Result result =
+      client.Put(absl::StrCat("/user/", id).c_str(), headers,
+                 absl::StrCat(R"({"name":")", name, R"(","email":"someone@example.com"})"),
+                 "application/json");
+  if (!result || result->status != 200) {
+    ADD_FAILURE() << "PUT: " << (result ? result->status : -1) << " "
+                  << (result ? result->body : httplib::to_string(result.error()));
+    return -1;
+  }
+  return VersionOfEtag(result->get_header_value("ETag"));
+}
+
+class CacheCoherenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    sql_ = std::make_unique<pqxx::connection>(database_->url());
+    ASSERT_NO_FATAL_FAILURE(StartReplica("replica_a", "", a_));
+    ASSERT_NO_FATAL_FAILURE(StartReplica("replica_b", "", b_));
+  }
+
+  void TearDown() override {
+    // Whatever a failed test left, the database must be reachable again for
+    // its own cleanup.
+    if (database_ != nullptr) AllowConnections(true);
+  }
+
+  // Starts a replica whose PostgreSQL sessions carry application_name
+  // `name` (its change feed's: "<name> change feed"), with `extra_flags`
+  // added to its command line.
+  void StartReplica(const std::string& name, const std::string& extra_flags, Replica& replica) {
+    setenv(kExtraFlagsVariable, extra_flags.c_str(), 1);
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(absl::StrCat(database_->url(), " application_name=", name));
+    unsetenv(kExtraFlagsVariable);
+    ASSERT_TRUE(server.ok()) << server.status();
+    replica.server = *std::move(server);
+    replica.stub = replica.server->NewStub();
+  }
+
+  // The version the database holds.
+  int64_t StoredVersion(const std::string& id) {
+    pqxx::nontransaction txn(*sql_);
+    return txn.exec_params1("SELECT version FROM profiles WHERE id = $1", id)[0].as<int64_t>();
+  }
+
+  // Changes the row without moving it in the change stream (its change
+  // position is left as it was) and without a NOTIFY (triggers are off for
+  // the statement): no replica hears of it. Returns the new version.
+  int64_t SilentUpdate(const std::string& id) {
+    pqxx::work txn(*sql_);
+    txn.exec0("SET LOCAL session_replication_role = replica");
+    const int64_t version =
+        txn.exec_params1(
+               "UPDATE profiles SET name = 'silent ' || (version + 1), version = version + 1 "
+               "WHERE id = $1 RETURNING version",
+               id)[0]
+            .as<int64_t>();
+    txn.commit();
+    return version;
+  }
+
+  // Turns new connections to the test database away, or lets them in again.
+  void AllowConnections(bool allow) {
+    pqxx::connection admin(std::getenv(TestDatabase::kUrlVariable));
+    pqxx::nontransaction txn(admin);
+    txn.exec0(absl::StrCat("ALTER DATABASE ", txn.quote_name(database_->name()),
+                           " ALLOW_CONNECTIONS ", allow ? "true" : "false"));
+  }
+
+  // Terminates the LISTEN session of the replica named `name`; how many
+  // sessions were terminated.
+  int TerminateChangeFeedOf(const std::string& name) {
+    pqxx::connection admin(std::getenv(TestDatabase::kUrlVariable));
+    pqxx::nontransaction txn(admin);
+    return static_cast<int>(
+        txn.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = $1 || ' change feed'",
+                        name)
+            .size());
+  }
+
+  int CountChangeFeedsOf(const std::string& name) {
+    pqxx::connection admin(std::getenv(TestDatabase::kUrlVariable));
+    pqxx::nontransaction txn(admin);
+    return static_cast<int>(txn.exec_params("SELECT pid FROM pg_stat_activity "
+                                            "WHERE application_name = $1 || ' change feed'",
+                                            name)
+                                .size());
+  }
+
+  // Makes `replica` open several pooled connections (concurrent reads of
+  // absent profiles go to the database), to keep while the database turns
+  // new ones away.
+  static void OpenPooledConnections(const Replica& replica) {
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 6; ++i) {
+      readers.emplace_back([&replica] {
+        for (int n = 0; n < 20; ++n) replica.GrpcVersion(RandomUuid());
+      });
+    }
+    for (std::thread& reader : readers) reader.join();
+  }
+
+  // Creates a profile through B and waits until A answers with it.
+  std::string CreateSeenByBoth() {
+    const std::string id = RandomUuid();
+    EXPECT_EQ(b_.GrpcWrite(id, 0, "created"), 1);
+    EXPECT_TRUE(Eventually(kSeenBound, [&] { return a_.GrpcVersion(id) == 1; }));
+    return id;
+  }
+
+  // Until A answers a read with an older version than the database holds
+  // (proof that it answered from its cache): read through A (a miss fills
+  // the cache), update silently, read again. False if that never happens
+  // within `timeout`.
+  bool AwaitServedFromCache(const std::string& id, absl::Duration timeout) {
+    return Eventually(timeout, [&] {
+      const int64_t cached = a_.GrpcVersion(id);
+      const int64_t stored = SilentUpdate(id);
+      return a_.GrpcVersion(id) == cached && cached < stored;
+    });
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+  // Opened before any test refuses connections; used by this thread only.
+  std::unique_ptr<pqxx::connection> sql_;
+  Replica a_;
+  Replica b_;
+};
+
+// Read-your-writes on one replica, over REST and gRPC: a GET that follows a
+// PUT answers with the version that PUT returned, every time, while other
+// clients read the same profile as fast as they can (their reads race with
+// the writes: a read that began before a write must not be cached after it).
+TEST_F(CacheCoherenceTest, ReadYourWritesOnOneReplicaUnderConcurrentReads) {
+  constexpr int kWrites = 200;
+  const std::string id = CreateSeenByBoth();
+  std::unique_ptr<httplib::Client> http = a_.NewHttpClient();
+
+  std::atomic<bool> stop = false;
+  std::atomic<int> failed_reads = 0;
+  std::atomic<int> reads = 0;
+  std::vector<std::thread> hammers;
+  // One reader per protocol: more would only starve the writer of the two
+  // cores the whole test shares.
+  for (int i = 0; i < 2; ++i) {
+    hammers.emplace_back([&, i] {
+      std::unique_ptr<httplib::Client> own_http = a_.NewHttpClient();
+      while (!stop) {
+        const int64_t version = i % 2 == 0 ? RestVersion(*own_http, id) : a_.GrpcVersion(id);
+        if (version < 1) ++failed_reads;
+        ++reads;
+      }
+    });
+  }
+
+  int64_t version = RestVersion(*http, id);
+  ASSERT_GE(version, 1);
+  for (int n = 0; n < kWrites; ++n) {
+    // Make sure the current version is cached before the write.
+    ASSERT_EQ(RestVersion(*http, id), version);
+    const int64_t written = RestPut(*http, id, version, absl::StrCat("write ", n));
+    ASSERT_EQ(written, version + 1) << "write " << n;
+    ASSERT_EQ(RestVersion(*http, id), written) << "REST read after write " << n;
+    ASSERT_EQ(a_.GrpcVersion(id), written) << "gRPC read after write " << n;
+    version = written;
+  }
+  stop = true;
+  for (std::thread& hammer : hammers) hammer.join();
+  EXPECT_EQ(failed_reads, 0);
+  EXPECT_GT(reads, kWrites) << "the concurrent readers must have run";
+  std::cerr << "read-your-writes: " << kWrites << " writes, " << reads.load()
+            << " concurrent reads\n";
+}
+
+// A change made through B reaches A: measured from B's answer to the first
+// read through A that returns it. Every change must arrive within
+// kSeenBound; the figures are printed, not asserted.
+TEST_F(CacheCoherenceTest, ChangeThroughOtherReplicaIsSeenWithinABound) {
+  constexpr int kWrites = 200;
+  const std::string id = CreateSeenByBoth();
+  ASSERT_TRUE(AwaitServedFromCache(id, absl::Seconds(10)))
+      << "A never answered from its cache: the delay below would not be the cache's";
+  // A real write brings A's cached entry up to date again.
+  int64_t version = b_.GrpcWrite(id, StoredVersion(id), "from B");
+  ASSERT_TRUE(Eventually(kSeenBound, [&] { return a_.GrpcVersion(id) == version; }));
+
+  std::vector<absl::Duration> delays;
+  int stale_reads = 0;
+  for (int n = 0; n < kWrites; ++n) {
+    ASSERT_EQ(a_.GrpcVersion(id), version) << "A does not hold the current version";
+    const int64_t written = b_.GrpcWrite(id, version, absl::StrCat("from B ", n));
+    ASSERT_EQ(written, version + 1);
+    const absl::Time acknowledged = absl::Now();
+    // No pause between reads: each read is the measurement's resolution.
+    int64_t seen = a_.GrpcVersion(id);
+    while (seen < written && absl::Now() - acknowledged < kSeenBound) {
+      ++stale_reads;
+      seen = a_.GrpcVersion(id);
+    }
+    ASSERT_EQ(seen, written) << "write " << n << " not seen through A within " << kSeenBound;
+    delays.push_back(absl::Now() - acknowledged);
+    version = written;
+  }
+  std::sort(delays.begin(), delays.end());
+  const auto at = [&delays](double quantile) {
+    return delays[std::min(delays.size() - 1, static_cast<size_t>(quantile * delays.size()))];
+  };
+  std::cerr << absl::StrFormat(
+      "invalidation delay over %d writes (B acknowledged -> A's GET returns it): "
+      "p50 %s, p99 %s, max %s; %d stale reads meanwhile\n",
+      kWrites, absl::FormatDuration(at(0.50)), absl::FormatDuration(at(0.99)),
+      absl::FormatDuration(delays.back()), stale_reads);
+}
+
+// While A's change feed has lost its connection (and cannot get it back:
+// the database turns new connections away), A's cache is dropped: a change
+// that A's feed never hears of is served at once, and so is every write
+// through B. Once the feed is back, A serves from its cache again.
+TEST_F(CacheCoherenceTest, CacheIsDroppedWhileTheChangeFeedIsDown) {
+  const std::string id = CreateSeenByBoth();
+  ASSERT_TRUE(AwaitServedFromCache(id, absl::Seconds(10)));
+  ASSERT_LT(a_.GrpcVersion(id), StoredVersion(id)) << "A answers from its cache";
+  OpenPooledConnections(a_);
+  OpenPooledConnections(b_);
+
+  AllowConnections(false);
+  ASSERT_EQ(TerminateChangeFeedOf("replica_a"), 1);
+  const absl::Time lost_at = absl::Now();
+  // Nothing but the dropped cache makes A answer with the silent update.
+  const int64_t stored = StoredVersion(id);
+  ASSERT_TRUE(Eventually(kSeenBound, [&] { return a_.GrpcVersion(id) == stored; }))
+      << "A kept answering from its cache after its change feed was lost";
+  std::cerr << "cache dropped " << absl::FormatDuration(absl::Now() - lost_at)
+            << " after the feed's connection was terminated\n";
+
+  std::unique_ptr<httplib::Client> http = a_.NewHttpClient();
+  int64_t version = stored;
+  for (int n = 0; n < 20; ++n) {
+    const int64_t written = b_.GrpcWrite(id, version, absl::StrCat("while down ", n));
+    ASSERT_EQ(written, version + 1);
+    EXPECT_EQ(a_.GrpcVersion(id), written) << "write " << n << " through B, read through A";
+    EXPECT_EQ(RestVersion(*http, id), written) << "write " << n << " through B, read through A";
+    version = written;
+  }
+  EXPECT_EQ(CountChangeFeedsOf("replica_a"), 0) << "A's feed must still be down";
+
+  AllowConnections(true);
+  ASSERT_TRUE(Eventually(absl::Seconds(30), [&] { return CountChangeFeedsOf("replica_a") == 1; }))
+      << "A's change feed did not reconnect";
+  EXPECT_TRUE(AwaitServedFromCache(id, absl::Seconds(30)))
+      << "A's cache did not come back with its change feed";
+  const int64_t written = b_.GrpcWrite(id, StoredVersion(id), "after recovery");
+  EXPECT_TRUE(Eventually(kSeenBound, [&] { return a_.GrpcVersion(id) == written; }));
+}
+
+// --cache-bytes=1: no profile fits, so every read goes to the database; the
+// server starts and serves both protocols correctly, and a change it never
+// hears of is served at once (a default replica serves it from its cache).
+TEST_F(CacheCoherenceTest, OneByteCacheServesCorrectly) {
+  Replica tiny;
+  ASSERT_NO_FATAL_FAILURE(StartReplica("replica_tiny", "--cache-bytes=1", tiny));
+  std::unique_ptr<httplib::Client> http = tiny.NewHttpClient();
+
+  const std::string id = RandomUuid();
+  ASSERT_EQ(tiny.GrpcWrite(id, 0, "tiny"), 1);
+  EXPECT_EQ(tiny.GrpcVersion(id), 1);
+  EXPECT_EQ(RestVersion(*http, id), 1);
+  EXPECT_EQ(RestPut(*http, id, 1, "tiny again"), 2);
+  EXPECT_EQ(RestVersion(*http, id), 2);
+  EXPECT_EQ(tiny.GrpcVersion(id), 2);
+  EXPECT_EQ(tiny.GrpcVersion(RandomUuid()), -1) << "an absent profile is NOT_FOUND";
+
+  ASSERT_TRUE(Eventually(kSeenBound, [&] { return a_.GrpcVersion(id) == 2; }));
+  ASSERT_TRUE(AwaitServedFromCache(id, absl::Seconds(10))) << "the default replica caches";
+  for (int n = 0; n < 10; ++n) {
+    const int64_t stored = SilentUpdate(id);
+    EXPECT_EQ(tiny.GrpcVersion(id), stored);
+    EXPECT_EQ(RestVersion(*http, id), stored);
+  }
+  const int64_t written = b_.GrpcWrite(id, StoredVersion(id), "through B");
+  EXPECT_EQ(tiny.GrpcVersion(id), written);
+}
+
+// A retried write is answered with the result of its first application,
+// which may be older than the profile is now. That answer must not become
+// what the replica serves: replica C, started after the profile moved on,
+// replays an old write and must still read the current version.
+// DISABLED: fails today (C serves version 2 until the next change arrives):
+// ProfileCore::Update Put()s a replayed result into the cache as if it were
+// current. Enable once it Put()s a fresh read of the profile instead.
+TEST_F(CacheCoherenceTest, DISABLED_ReplayedWriteDoesNotMakeAReplicaServeAnOlderVersion) {
+  const std::string id = RandomUuid();
+  const std::string mutation = RandomUuid();
+  ASSERT_EQ(b_.GrpcWrite(id, 0, "v1"), 1);
+  ASSERT_EQ(b_.GrpcWrite(id, 1, "v2", mutation), 2);
+  ASSERT_EQ(b_.GrpcWrite(id, 2, "v3"), 3);
+  Replica c;
+  ASSERT_NO_FATAL_FAILURE(StartReplica("replica_c", "", c));
+  ASSERT_EQ(c.GrpcWrite(id, 1, "v2", mutation), 2) << "the replay answers as the first time";
+  EXPECT_EQ(c.GrpcVersion(id), 3);
+  EXPECT_EQ(c.GrpcVersion(id), 3);
+}
+
+}  // namespace
+}  // namespace profiles::testing
