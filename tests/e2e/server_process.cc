@@ -57,7 +57,8 @@ absl::Status ReadAddresses(int fd, absl::Time deadline, bool wait_for_database,
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& database_url,
                                                                     absl::Duration ready_timeout,
-                                                                    bool wait_for_database) {
+                                                                    bool wait_for_database,
+                                                                    const std::vector<std::string>& extra_flags) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
 
@@ -69,6 +70,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
   std::vector<std::string> args = {PROFILE_SERVER_BINARY, "--database-url=" + database_url,
                                    "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
                                    "--pool-size=8"};
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (std::string& arg : args) argv.push_back(arg.data());

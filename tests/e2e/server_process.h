@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -27,11 +28,12 @@ namespace profiles::testing {
 
 class ServerProcess {
  public:
-  // Starts profile_server on `database_url` and waits until it listens and,
-  // if `wait_for_database`, until its database is open (migrated, serving).
+  // Starts profile_server on `database_url`, with `extra_flags` after its
+  // usual ones (e.g. "--cache-bytes=1"), and waits until it listens and, if
+  // `wait_for_database`, until its database is open (migrated, serving).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& database_url, absl::Duration ready_timeout = absl::Seconds(30),
-      bool wait_for_database = true);
+      bool wait_for_database = true, const std::vector<std::string>& extra_flags = {});
 
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;

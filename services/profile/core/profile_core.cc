@@ -147,9 +147,20 @@ void ProfileCore::Update(const CallContext& context,
                        : write.creates() && applied->profile.version() == 1 ? WriteOutcomeKind::kCreated
                                                                   : WriteOutcomeKind::kUpdated;
         outcome.profile = ProfileSnapshot::Make(std::move(applied->profile));
-        // Before answering: once the caller has its acknowledgement, no read
-        // here may serve an older version.
-        cache_->Put(outcome.profile);
+        if (applied->replayed) {
+          // A replay answers with the write's first result, which may be
+          // older than the profile is now: cache what storage holds (at
+          // least as new as that result), never the old answer.
+          const uint64_t ticket = cache_->BeginFill(write.id);
+          if (absl::StatusOr<profile::v1::Profile> current = repository_->Get(write.id);
+              current.ok()) {
+            cache_->Fill(ticket, ProfileSnapshot::Make(*std::move(current)));
+          }
+        } else {
+          // Before answering: once the caller has its acknowledgement, no
+          // read here may serve an older version.
+          cache_->Put(outcome.profile);
+        }
         std::move(*shared_done)(std::move(outcome));
       },
       [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
