@@ -78,7 +78,10 @@ class ProfileCache {
 
   // A version this process wrote, or that the change feed delivered: cached
   // unless a newer version already is. Invalidates the tickets of its id.
-  // While disabled, only the invalidation happens.
+  // While disabled, only the invalidation happens. It may also decline to
+  // cache an id that is not cached now, when a newer version of it was
+  // evicted (Put()s of one id can arrive out of order); the next read then
+  // fills from storage. Never leaves an older version cached.
   void Put(std::shared_ptr<const ProfileSnapshot> snapshot);
 
   // Clears the cache and disables (false) or enables (true) it. Disabling
