@@ -1,7 +1,7 @@
 // Hostile and international text over both protocols, end to end over real
-// sockets: a Beast HTTP client -> HttpGateway -> gRPC over TCP ->
-// ProfileServiceImpl -> PgProfileRepository -> PostgreSQL, and a gRPC client
-// on the same server.
+// sockets on one ProfileCore -> PgProfileRepository -> PostgreSQL: a Beast
+// HTTP client -> HttpGateway, and a gRPC client over TCP ->
+// GrpcProfileService.
 //   - invalid UTF-8 anywhere in a request is 400 / INVALID_ARGUMENT naming the
 //     field or parameter, never a 500;
 //   - international e-mail addresses are stored; refused ones are named whole;
@@ -24,6 +24,7 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/profile/core/profile_core.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
 #include "services/profile/grpc/profile_service.h"
@@ -123,7 +124,8 @@ class HostileTextTest : public ::testing::Test {
         ChangeFeed::Start({.database_url = database_->url()}, repository_);
     ASSERT_TRUE(feed.ok()) << feed.status();
     feed_ = std::move(*feed).release();
-    service_ = new ProfileServiceImpl(repository_, feed_);
+    core_ = new ProfileCore({.storage_workers = 2}, repository_, feed_);
+    service_ = new GrpcProfileService(core_);
 
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &grpc_port_);
@@ -135,8 +137,7 @@ class HostileTextTest : public ::testing::Test {
         "127.0.0.1:" + std::to_string(grpc_port_), grpc::InsecureChannelCredentials());
     stub_ = profile::v1::ProfileService::NewStub(channel).release();
 
-    gateway_ = new HttpGateway({.address = "127.0.0.1:0", .threads = 2},
-                               profile::v1::ProfileService::NewStub(channel), nullptr);
+    gateway_ = new HttpGateway({.address = "127.0.0.1:0", .threads = 2}, core_, nullptr);
     const absl::Status started = gateway_->Start();
     ASSERT_TRUE(started.ok()) << started;
   }
@@ -144,10 +145,11 @@ class HostileTextTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete gateway_;
     delete stub_;
-    if (service_ != nullptr) service_->StopWatches();
+    if (core_ != nullptr) core_->StopWatches();
     if (server_ != nullptr) server_->Shutdown();
     delete server_;
     delete service_;
+    delete core_;
     delete feed_;
     delete repository_;
     delete database_;
@@ -170,7 +172,8 @@ class HostileTextTest : public ::testing::Test {
   static inline testing::TestDatabase* database_ = nullptr;
   static inline PgProfileRepository* repository_ = nullptr;
   static inline ChangeFeed* feed_ = nullptr;
-  static inline ProfileServiceImpl* service_ = nullptr;
+  static inline ProfileCore* core_ = nullptr;
+  static inline GrpcProfileService* service_ = nullptr;
   static inline grpc::Server* server_ = nullptr;
   static inline int grpc_port_ = 0;
   static inline profile::v1::ProfileService::Stub* stub_ = nullptr;

@@ -1,8 +1,10 @@
 #include "services/profile/http/http_gateway.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -13,7 +15,9 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace profiles {
 
@@ -22,34 +26,153 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
+namespace http_gateway_internal {
+
+// Counts the connections being served or turned away, and the core calls
+// not yet answered, which Stop() waits for: their answers hold sessions,
+// which must not outlive the io_context. Thread-safe.
+class ConnectionTracker {
+ public:
+  enum class Admission { kServe, kTurnAway, kDrop };
+
+  explicit ConnectionTracker(int max_connections) : max_connections_(max_connections) {}
+
+  // Whether to serve a new connection, answer it 503, or just close it.
+  // Each kServe and kTurnAway must be matched by one Left().
+  Admission Admit() {
+    if (served_.fetch_add(1) < max_connections_) return Admission::kServe;
+    served_.fetch_sub(1);
+    if (turned_away_.fetch_add(1) < max_connections_) return Admission::kTurnAway;
+    turned_away_.fetch_sub(1);
+    return Admission::kDrop;
+  }
+
+  void Left(bool served) { (served ? served_ : turned_away_).fetch_sub(1); }
+
+  int max_connections() const { return max_connections_; }
+
+  void CallStarted() {
+    absl::MutexLock lock(&mu_);
+    ++calls_;
+  }
+
+  void CallEnded() {
+    absl::MutexLock lock(&mu_);
+    --calls_;
+  }
+
+  void WaitForCalls() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* calls) { return *calls == 0; }, &calls_));
+  }
+
+ private:
+  const int max_connections_;
+  std::atomic<int> served_{0};
+  std::atomic<int> turned_away_{0};
+  absl::Mutex mu_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace http_gateway_internal
+
 namespace {
 
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+using http_gateway_internal::ConnectionTracker;
+
 // After an error response that closes the connection, unread request bytes
 // are drained (for at most this long and this much) before closing, so the
 // client reads the response instead of a connection reset.
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr size_t kLingerBytes = size_t{4} * 1024 * 1024;
+// After accept() fails (out of file descriptors, most likely), the pending
+// connections wait in the listen queue this long instead of the acceptor
+// spinning on the same error.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
 void LogLine(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
 absl::string_view ToAbsl(boost::beast::string_view text) { return {text.data(), text.size()}; }
 
-// One connection: reads requests, answers each with the handler, in order.
+class Session;
+
+// The `respond` of one request: posts the answer onto its session's strand,
+// from whichever thread the core answers on. Tells the tracker when it is
+// done (called, or dropped uncalled), after it let go of the session.
+class Responder {
+ public:
+  Responder(std::shared_ptr<Session> session, uint64_t request, ConnectionTracker* tracker)
+      : session_(std::move(session)), request_(request), tracker_(tracker) {
+    tracker_->CallStarted();
+  }
+  Responder(Responder&& other) noexcept
+      : session_(std::move(other.session_)),
+        request_(other.request_),
+        tracker_(std::exchange(other.tracker_, nullptr)) {}
+  Responder& operator=(Responder&&) = delete;
+  ~Responder() { Release(); }
+
+  void operator()(HttpResponse response) &&;
+
+ private:
+  void Release() {
+    session_.reset();
+    if (tracker_ != nullptr) std::exchange(tracker_, nullptr)->CallEnded();
+  }
+
+  std::shared_ptr<Session> session_;
+  uint64_t request_;
+  ConnectionTracker* tracker_;
+};
+
+// One connection: reads a request, hands it to the handler, writes its
+// answer, then reads the next; so pipelined requests are answered in order.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const RestHandler& handler, const HttpGateway::Options& options)
-      : stream_(std::move(socket)), handler_(handler), options_(options) {}
+  Session(tcp::socket socket, const RestHandler& handler, const HttpGateway::Options& options,
+          ConnectionTracker& tracker, bool served)
+      : stream_(std::move(socket)),
+        handler_(handler),
+        options_(options),
+        tracker_(tracker),
+        served_(served),
+        buffer_(options.read_buffer_limit),
+        request_timer_(stream_.get_executor()) {}
+
+  ~Session() { tracker_.Left(served_); }
 
   void Run() {
     asio::dispatch(stream_.get_executor(),
                    beast::bind_front_handler(&Session::ReadHeader, shared_from_this()));
   }
 
+  // Answers 503 without reading a request, and closes.
+  void TurnAway() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->Write(ErrorResponse(http::status::service_unavailable,
+                                absl::ResourceExhaustedError(absl::StrCat(
+                                    "server busy: all ", self->tracker_.max_connections(),
+                                    " connections are in use; retry later")),
+                                11, /*keep_alive=*/false));
+    });
+  }
+
+  // The handler's answer to request number `request`. On the strand.
+  void OnAnswer(uint64_t request, HttpResponse response) {
+    // Late: the request was answered 504 already.
+    if (request != request_ || !awaiting_answer_) return;
+    awaiting_answer_ = false;
+    request_timer_.cancel();
+    Answer(std::move(response));
+  }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
  private:
   void ReadHeader() {
     parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(options_.header_limit);
     parser_->body_limit(options_.body_limit);
     stream_.expires_after(options_.read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
@@ -78,9 +201,28 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code error, size_t) {
     if (error) return OnReadError(error);
-    const HttpRequest& request = parser_->get();
-    HttpResponse response = handler_.Handle(request);
+    const uint64_t request = ++request_;
+    awaiting_answer_ = true;
+    request_timer_.expires_after(options_.request_timeout);
+    request_timer_.async_wait([self = shared_from_this(), request](beast::error_code timer_error) {
+      if (!timer_error) self->OnRequestTimeout(request);
+    });
+    handler_.Handle(parser_->get(), Responder(shared_from_this(), request, &tracker_));
+  }
+
+  void OnRequestTimeout(uint64_t request) {
+    if (request != request_ || !awaiting_answer_) return;
+    awaiting_answer_ = false;
+    const HttpRequest& timed_out = parser_->get();
+    Answer(ErrorResponse(
+        absl::DeadlineExceededError(absl::StrCat("no answer within the request timeout of ",
+                                                 options_.request_timeout.count(), " ms")),
+        timed_out.version(), timed_out.keep_alive()));
+  }
+
+  void Answer(HttpResponse response) {
     if (response.result_int() >= 500) {
+      const HttpRequest& request = parser_->get();
       LogLine(absl::StrCat("http: ", response.result_int(), " for ",
                            ToAbsl(request.method_string()), " ", ToAbsl(request.target()), ": ",
                            response.body()));
@@ -94,8 +236,22 @@ class Session : public std::enable_shared_from_this<Session> {
                            absl::StrCat("the body exceeds ", options_.body_limit, " bytes"));
     }
     if (error == http::error::header_limit) {
-      return WriteAndClose(http::status::request_header_fields_too_large,
-                           absl::StrCat("the request header exceeds ", kHeaderLimit, " bytes"));
+      return WriteAndClose(
+          http::status::request_header_fields_too_large,
+          absl::StrCat("the request header exceeds ", options_.header_limit, " bytes"));
+    }
+    if (error == http::error::buffer_overflow) {
+      // Only a piece the parser needs whole can fill the buffer: a header
+      // line, or in a chunked body a chunk header or trailer line.
+      if (!parser_->is_header_done()) {
+        return WriteAndClose(http::status::request_header_fields_too_large,
+                             absl::StrCat("the request header does not fit the read buffer of ",
+                                          options_.read_buffer_limit, " bytes"));
+      }
+      return WriteAndClose(http::status::payload_too_large,
+                           absl::StrCat("a chunk header of the body does not fit the read buffer "
+                                        "of ",
+                                        options_.read_buffer_limit, " bytes"));
     }
     // A malformed request; anything else (end of stream, timeout, reset)
     // leaves nobody to answer.
@@ -121,8 +277,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(beast::error_code error, size_t) {
     if (error) return Close();
     if (response_.keep_alive()) return ReadHeader();
-    // The request may not have been read completely (an error response).
-    if (!parser_->is_done()) return Linger();
+    // The request may not have been read completely (an error response, or
+    // a connection turned away unread).
+    if (!parser_.has_value() || !parser_->is_done()) return Linger();
     Close();
   }
 
@@ -135,7 +292,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Drain() {
     buffer_.consume(buffer_.size());
-    stream_.async_read_some(buffer_.prepare(size_t{64} * 1024),
+    stream_.async_read_some(buffer_.prepare(std::min(size_t{64} * 1024, buffer_.max_size())),
                             [self = shared_from_this()](beast::error_code error, size_t bytes) {
                               self->drained_ += bytes;
                               if (error || self->drained_ > kLingerBytes) return self->Close();
@@ -153,12 +310,29 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   const RestHandler& handler_;
   const HttpGateway::Options& options_;
+  ConnectionTracker& tracker_;
+  const bool served_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::empty_body> continue_;
   HttpResponse response_;
   size_t drained_ = 0;
+  // Answers 504 when the handler has not answered in time.
+  asio::steady_timer request_timer_;
+  // The number of the request handed to the handler last, and whether its
+  // answer is still awaited.
+  uint64_t request_ = 0;
+  bool awaiting_answer_ = false;
 };
+
+void Responder::operator()(HttpResponse response) && {
+  std::shared_ptr<Session> session = std::move(session_);
+  asio::post(session->executor(),
+             [session, request = request_, response = std::move(response)]() mutable {
+               session->OnAnswer(request, std::move(response));
+             });
+  Release();
+}
 
 // Splits "host:port" and "[v6]:port".
 std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_view address) {
@@ -178,17 +352,36 @@ std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_vie
   return std::make_pair(std::string(host), std::string(port));
 }
 
+absl::Status CheckOptions(const HttpGateway::Options& options) {
+  if (options.max_connections < 1) {
+    return absl::InvalidArgumentError("HTTP max_connections must be at least 1");
+  }
+  if (options.header_limit < 1 || options.body_limit < 1) {
+    return absl::InvalidArgumentError("HTTP header_limit and body_limit must be at least 1");
+  }
+  if (options.read_buffer_limit < options.header_limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP read_buffer_limit (", options.read_buffer_limit,
+                     " bytes) must be at least header_limit (", options.header_limit, " bytes)"));
+  }
+  if (options.request_timeout <= std::chrono::milliseconds::zero()) {
+    return absl::InvalidArgumentError("HTTP request_timeout must be positive");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-HttpGateway::HttpGateway(Options options,
-                         std::unique_ptr<profile::v1::ProfileService::StubInterface> stub,
+HttpGateway::HttpGateway(Options options, ProfileCore* core,
                          std::function<absl::Status()> readiness)
     : options_(std::move(options)),
-      handler_(std::move(stub), std::move(readiness), {.rpc_timeout = options_.rpc_timeout}) {}
+      handler_(core, std::move(readiness), {.request_timeout = options_.request_timeout}),
+      tracker_(std::make_unique<ConnectionTracker>(options_.max_connections)) {}
 
 HttpGateway::~HttpGateway() { Stop(); }
 
 absl::Status HttpGateway::Start() {
+  if (absl::Status valid = CheckOptions(options_); !valid.ok()) return valid;
   std::optional<std::pair<std::string, std::string>> host_port = SplitHostPort(options_.address);
   if (!host_port.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat("HTTP address '", options_.address,
@@ -220,6 +413,7 @@ absl::Status HttpGateway::Start() {
         absl::StrCat("cannot listen on HTTP address ", options_.address, ": ", error.message()));
   }
   port_ = acceptor_->local_endpoint().port();
+  accept_backoff_ = std::make_unique<asio::steady_timer>(acceptor_->get_executor());
 
   Accept();
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
@@ -232,10 +426,28 @@ void HttpGateway::Accept() {
   acceptor_->async_accept(
       asio::make_strand(*io_context_), [this](beast::error_code error, tcp::socket socket) {
         if (error == asio::error::operation_aborted) return;
-        if (!error) {
-          beast::error_code ignored;
-          socket.set_option(tcp::no_delay(true), ignored);
-          std::make_shared<Session>(std::move(socket), handler_, options_)->Run();
+        if (error) {
+          accept_backoff_->expires_after(kAcceptBackoff);
+          accept_backoff_->async_wait([this](beast::error_code wait_error) {
+            if (!wait_error) Accept();
+          });
+          return;
+        }
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        switch (tracker_->Admit()) {
+          case ConnectionTracker::Admission::kServe:
+            std::make_shared<Session>(std::move(socket), handler_, options_, *tracker_,
+                                      /*served=*/true)
+                ->Run();
+            break;
+          case ConnectionTracker::Admission::kTurnAway:
+            std::make_shared<Session>(std::move(socket), handler_, options_, *tracker_,
+                                      /*served=*/false)
+                ->TurnAway();
+            break;
+          case ConnectionTracker::Admission::kDrop:
+            break;  // `socket` closes as it goes out of scope
         }
         Accept();
       });
@@ -246,8 +458,11 @@ void HttpGateway::Stop() {
   io_context_->stop();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
-  // Destroying the io_context destroys the pending handlers, and with them
-  // the sessions that own the connections.
+  // Answers still coming from the core post onto the stopped io_context;
+  // once none can come, destroying it destroys the pending handlers, and
+  // with them the sessions that own the connections.
+  tracker_->WaitForCalls();
+  accept_backoff_.reset();
   acceptor_.reset();
   io_context_.reset();
 }

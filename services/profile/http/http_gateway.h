@@ -2,40 +2,58 @@
 #define PROFILES_SERVICES_PROFILE_HTTP_HTTP_GATEWAY_H_
 
 // HttpGateway serves the REST/JSON API of the profile service over HTTP/1.1
-// (Boost.Beast), transcoding every request onto the gRPC ProfileService
-// through a stub (routes: rest_handler.h). main passes a stub on the
-// server's in-process channel; tests may pass one on a TCP channel.
+// (Boost.Beast): its sessions hand each request to a RestHandler, which calls
+// the ProfileCore directly (routes: rest_handler.h), and write the answer
+// when it comes.
 //
 // Connections: asynchronous accept and sessions on one boost::asio
 // io_context run by Options::threads threads; keep-alive, TCP_NODELAY,
-// "Expect: 100-continue". A request must arrive completely (header and
-// body) within Options::read_timeout of its first byte being awaited, which
-// is also how long an idle keep-alive connection stays open, and a response
-// must be written within Options::write_timeout, so a slow client cannot pin
-// a session. Bodies over Options::body_limit are answered 413, headers over
-// 16 KiB 431, unparseable requests 400; each of those closes the connection.
+// "Expect: 100-continue". A connection handles one request at a time:
+// pipelined requests wait in the socket and are answered in order. Bounds,
+// each answered with a JSON error body (http_status.h):
+//   - at most Options::max_connections connections are served; one more is
+//     answered 503 RESOURCE_EXHAUSTED "server busy" with Retry-After and
+//     closed (and while as many are already being turned away, further ones
+//     are closed at once, so a flood costs no more than that);
+//   - a request must arrive completely (header and body) within
+//     Options::read_timeout of its first byte being awaited, which is also
+//     how long an idle keep-alive connection stays open, and a response must
+//     be written within Options::write_timeout, so a slow client cannot pin
+//     a session;
+//   - headers over Options::header_limit are answered 431, bodies over
+//     Options::body_limit 413, input that does not fit the read buffer
+//     (Options::read_buffer_limit: a header line, a chunk header) 431 in
+//     the header and 413 in the body, unparseable requests 400; each of
+//     those closes the connection;
+//   - a request the core has not answered within Options::request_timeout
+//     is answered 504 (the core's late answer is dropped) and the connection
+//     goes on.
 //
-// Threading: requests are handled on the io_context threads, each blocking
-// for one RPC at most RestHandler::Options::rpc_timeout. So `threads` is
-// also the number of requests transcoded at once; the in-process channel
-// makes each call short, and more threads than cores are fine.
+// Threading: a session runs on its own strand of the io_context. The
+// handler is called there and never blocks on storage; its answer may come
+// on any thread (inline, or a core storage thread) and is posted back onto
+// the session's strand. So the io threads only parse and write, and
+// `threads` near the number of cores is enough however many requests wait
+// for the database.
 //
 // Logging: one line per 5xx response (stderr), nothing per successful
-// request. The caller prints the address it listens on (see port()).
+// request or per connection turned away. The caller prints the address it
+// listens on (see port()).
 //
 // Example:
-//   HttpGateway gateway({.address = "127.0.0.1:8080"},
-//                       ProfileService::NewStub(server->InProcessChannel({})),
-//                       [&repository] { return repository.Ping(); });
+//   HttpGateway gateway({.address = "127.0.0.1:8080"}, &core,
+//                       [&health] { return health.LastReadiness(); });
 //   if (absl::Status started = gateway.Start(); !started.ok()) ...
 //
 // Start() and Stop() are not thread-safe with each other; port() is safe
-// after Start().
+// after Start(). `core` must outlive the gateway (or its Stop()).
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,32 +61,48 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "profile/v1/profile.grpc.pb.h"
+#include "services/profile/core/profile_core.h"
 #include "services/profile/http/rest_handler.h"
 
 namespace profiles {
+
+namespace http_gateway_internal {
+class ConnectionTracker;
+}  // namespace http_gateway_internal
 
 class HttpGateway {
  public:
   struct Options {
     // "host:port" ("[::1]:8080" for IPv6); port 0 picks a free port.
     std::string address = "127.0.0.1:8080";
-    // io_context threads, which also run the handlers (see above).
+    // io_context threads: they parse requests and write responses only.
     int threads = 4;
+    // Connections served at once; one more is answered 503 and closed.
+    // Each costs a file descriptor: keep it below `ulimit -n`.
+    int max_connections = 4096;
     // To read one whole request, and the longest idle keep-alive.
     std::chrono::milliseconds read_timeout{30000};
     // To write one response.
     std::chrono::milliseconds write_timeout{30000};
-    // Deadline of each RPC; an expired one is answered 504.
-    std::chrono::milliseconds rpc_timeout{10000};
-    // Larger request bodies are answered 413.
+    // For the core to answer one request (CallContext::deadline); after it,
+    // 504.
+    std::chrono::milliseconds request_timeout{10000};
+    // Larger request headers are answered 431.
+    uint32_t header_limit = 16 * 1024;
+    // Larger request bodies are answered 413. The body is held in memory
+    // once read, besides the read buffer.
     size_t body_limit = size_t{1024} * 1024;
+    // The most a connection's read buffer holds (beast::flat_buffer's max
+    // size). REQUIRES: >= header_limit, so that any header within the limit
+    // fits.
+    size_t read_buffer_limit = size_t{64} * 1024;
   };
 
-  // Takes ownership of `stub`. `readiness` answers GET /readyz (empty: always
-  // ready); it is called on the handler threads and must be thread-safe.
-  HttpGateway(Options options, std::unique_ptr<profile::v1::ProfileService::StubInterface> stub,
-              std::function<absl::Status()> readiness);
+  // `readiness` answers GET /readyz (empty: always ready). It is called on
+  // the io threads, so it must be thread-safe and must not block: return a
+  // state kept up to date elsewhere (a database round trip there would hold
+  // up every connection on that thread).
+  HttpGateway(Options options, ProfileCore* core, std::function<absl::Status()> readiness);
   // Stop()s.
   ~HttpGateway();
 
@@ -76,17 +110,19 @@ class HttpGateway {
   HttpGateway& operator=(const HttpGateway&) = delete;
 
   // Binds Options::address and starts serving. INVALID_ARGUMENT for an
-  // address that cannot be parsed or resolved, UNAVAILABLE when it cannot be
-  // bound (the message names the address). REQUIRES: called at most once.
+  // address that cannot be parsed or resolved and for inconsistent Options
+  // (the message names the option), UNAVAILABLE when the address cannot be
+  // bound (the message names it). REQUIRES: called at most once.
   absl::Status Start();
 
   // The bound port (the chosen one when Options::address had port 0), or 0
   // before Start() succeeded.
   int port() const { return port_; }
 
-  // Stops accepting, closes every connection and joins the threads; requests
-  // being handled finish their RPC first, but their responses are not sent.
-  // Idempotent. REQUIRES: not called from a handler thread.
+  // Stops accepting, closes every connection and joins the threads, then
+  // waits until the core has answered every request it was handed (those
+  // answers are not sent). Idempotent. REQUIRES: not called from an io
+  // thread or from a core callback.
   void Stop();
 
  private:
@@ -94,8 +130,12 @@ class HttpGateway {
 
   const Options options_;
   const RestHandler handler_;
+  // Connections open and core calls unanswered, shared with the sessions.
+  std::unique_ptr<http_gateway_internal::ConnectionTracker> tracker_;
   std::unique_ptr<boost::asio::io_context> io_context_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  // Spaces accept attempts after a failure (out of file descriptors).
+  std::unique_ptr<boost::asio::steady_timer> accept_backoff_;
   std::vector<std::thread> threads_;
   int port_ = 0;
 };

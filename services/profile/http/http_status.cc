@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "services/profile/domain/json_mapping.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
 #include "services/profile/grpc/grpc_status.h"
@@ -66,20 +67,12 @@ http::status HttpStatusFor(const absl::Status& status) {
 
 namespace {
 
-google::protobuf::util::JsonPrintOptions ResponsePrintOptions() {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  return options;
-}
-
-std::string ToJson(const google::protobuf::Message& message,
-                   const google::protobuf::util::JsonPrintOptions& options) {
+// The error body: only the keys that apply (protobuf's default options).
+std::string ErrorBodyJson(const google::protobuf::Struct& body) {
   std::string json;
-  // Printing a well-formed message only fails for invalid UTF-8 in a string
-  // field, which the service never stores.
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
-    return "{}";
-  }
+  // Printing only fails for invalid UTF-8 in a string, which Utf8() keeps
+  // out of the texts that may quote a client.
+  if (!google::protobuf::util::MessageToJsonString(body, &json).ok()) return "{}";
   return json;
 }
 
@@ -92,7 +85,7 @@ std::string Utf8(std::string_view text) {
 }  // namespace
 
 std::string ResponseJson(const google::protobuf::Message& message) {
-  return ToJson(message, ResponsePrintOptions());
+  return ToResponseJson(message);
 }
 
 std::string ErrorJson(const absl::Status& original) {
@@ -125,7 +118,7 @@ std::string ErrorJson(const absl::Status& original) {
       (*body.mutable_fields())["current"] = std::move(current_json);
     }
   }
-  return ToJson(body, google::protobuf::util::JsonPrintOptions());
+  return ErrorBodyJson(body);
 }
 
 HttpResponse ErrorResponse(http::status http_status, const absl::Status& original,
@@ -135,6 +128,12 @@ HttpResponse ErrorResponse(http::status http_status, const absl::Status& origina
   response.set(http::field::content_type, "application/json");
   if (std::optional<std::string> request_id = RequestIdOf(status)) {
     response.set("X-Request-Id", *request_id);
+  }
+  // Both mean "not now": without a delay, clients retry at once and keep a
+  // busy or recovering server busy.
+  if (http_status == http::status::too_many_requests ||
+      http_status == http::status::service_unavailable) {
+    response.set(http::field::retry_after, kRetryAfterSeconds);
   }
   response.keep_alive(keep_alive);
   response.body() = ErrorJson(status);

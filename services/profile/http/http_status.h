@@ -13,6 +13,9 @@
 //              "requestId": "5f0c2a9e71d4b8c3"},   google.rpc.RequestInfo, if any
 //    "current": {...profile...}}                   profile.v1.Profile on ABORTED
 //
+// Every 429 and 503 (RESOURCE_EXHAUSTED, UNAVAILABLE, a server busy or
+// shutting down) carries Retry-After: kRetryAfterSeconds.
+//
 // Internal errors (500) and UNAVAILABLE (503) are redacted by ForCaller()
 // (grpc_status.h): the caller reads a generic message and a request id, also
 // sent as the X-Request-Id header, and the details are in the server's log
@@ -34,6 +37,10 @@ namespace profiles {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// The Retry-After of every 429 and 503: long enough for a queue to drain a
+// little, short enough that a client barely notices.
+inline constexpr char kRetryAfterSeconds[] = "1";
 
 // The HTTP status for a canonical code: the exhaustive switch. OK is 200.
 boost::beast::http::status HttpStatusForCode(absl::StatusCode code);

@@ -169,5 +169,25 @@ TEST(HttpStatusTest, ErrorResponseIsJsonWithTheGivenStatus) {
   EXPECT_TRUE(response.keep_alive());
 }
 
+// "Not now, retry later" answers say when; the others must not invite a
+// retry.
+TEST(HttpStatusTest, Only429And503CarryRetryAfter) {
+  EXPECT_EQ(ErrorResponse(absl::ResourceExhaustedError("server busy"), 11,
+                          true)[http::field::retry_after],
+            "1");
+  EXPECT_EQ(ErrorResponse(absl::UnavailableError("the database is unreachable"), 11,
+                          true)[http::field::retry_after],
+            "1");
+  EXPECT_EQ(
+      ErrorResponse(http::status::service_unavailable, absl::ResourceExhaustedError("server busy"),
+                    11, false)[http::field::retry_after],
+      "1");
+  for (const absl::Status& status :
+       {absl::InvalidArgumentError("bad"), absl::DeadlineExceededError("slow"),
+        absl::InternalError("broken"), absl::AbortedError("stale")}) {
+    EXPECT_FALSE(ErrorResponse(status, 11, true).count(http::field::retry_after)) << status;
+  }
+}
+
 }  // namespace
 }  // namespace profiles

@@ -4,18 +4,35 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
-#include "services/profile/grpc/grpc_status.h"
+#include "services/profile/http/rest_request.h"
 
 namespace profiles {
 
 namespace http = boost::beast::http;
 
 namespace {
+
+// What an answer needs to know of its request, copied out of it so that the
+// request need not outlive Handle() while the core works.
+struct Exchange {
+  unsigned http_version = 11;
+  bool keep_alive = true;
+  RestHandler::Respond respond;
+  std::optional<std::string> if_none_match;
+  // Writes only.
+  std::string id;  // as the path names it
+  WriteKind write_kind = WriteKind::kReplace;
+  BaseVersionSource base_source = BaseVersionSource::kNone;
+  int64_t expected_version = 0;
+};
 
 std::string_view ToStd(boost::beast::string_view text) { return {text.data(), text.size()}; }
 boost::beast::string_view ToBeast(std::string_view text) { return {text.data(), text.size()}; }
@@ -48,63 +65,6 @@ std::string_view AllowedMethods(Route route) {
   return route == Route::kProfile ? "GET, PUT, PATCH" : "GET";
 }
 
-HttpResponse Respond(const HttpRequest& request, http::status status) {
-  HttpResponse response(status, request.version());
-  response.keep_alive(request.keep_alive());
-  return response;
-}
-
-HttpResponse JsonResponse(const HttpRequest& request, http::status status, std::string json) {
-  HttpResponse response = Respond(request, status);
-  response.set(http::field::content_type, "application/json");
-  response.body() = std::move(json);
-  response.prepare_payload();
-  return response;
-}
-
-HttpResponse Error(const HttpRequest& request, const absl::Status& status) {
-  return ErrorResponse(status, request.version(), request.keep_alive());
-}
-
-HttpResponse Error(const HttpRequest& request, http::status http_status,
-                   const absl::Status& status) {
-  return ErrorResponse(http_status, status, request.version(), request.keep_alive());
-}
-
-HttpResponse StatusJson(const HttpRequest& request, std::string_view value) {
-  google::protobuf::Struct body;
-  (*body.mutable_fields())["status"].set_string_value(std::string(value));
-  return JsonResponse(request, http::status::ok, ResponseJson(body));
-}
-
-std::string VersionTag(const profile::v1::Profile& profile) {
-  return EntityTag(std::to_string(profile.version()));
-}
-
-bool RequestIfNoneMatches(const HttpRequest& request, std::string_view etag) {
-  auto header = request.find(http::field::if_none_match);
-  return header != request.end() && IfNoneMatchMatches(ToStd(header->value()), etag);
-}
-
-HttpResponse NotModified(const HttpRequest& request, const std::string& etag) {
-  HttpResponse response = Respond(request, http::status::not_modified);
-  response.set(http::field::etag, etag);
-  return response;
-}
-
-// How a version conflict is reported depends on where the base came from.
-http::status ConflictStatus(BaseVersionSource source) {
-  switch (source) {
-    case BaseVersionSource::kIfMatch:
-      return http::status::precondition_failed;
-    case BaseVersionSource::kBody:
-      return http::status::conflict;
-    case BaseVersionSource::kNone:
-      return http::status::precondition_required;
-  }
-  return http::status::conflict;
-}
-
 bool IsPrintableAscii(std::string_view text) {
   for (char c : text) {
     if (c < 0x20 || c > 0x7e) return false;
@@ -112,54 +72,282 @@ bool IsPrintableAscii(std::string_view text) {
   return true;
 }
 
+// ---------------------------------------------------------------------------
+// The one place where answers become HTTP responses: the core's outcomes,
+// its errors (through http_status.h) and the gateway's own refusals.
+
+HttpResponse Respond(const Exchange& exchange, http::status status) {
+  HttpResponse response(status, exchange.http_version);
+  response.keep_alive(exchange.keep_alive);
+  return response;
+}
+
+HttpResponse JsonResponse(const Exchange& exchange, http::status status, std::string json) {
+  HttpResponse response = Respond(exchange, status);
+  response.set(http::field::content_type, "application/json");
+  response.body() = std::move(json);
+  response.prepare_payload();
+  return response;
+}
+
+HttpResponse ErrorAnswer(const Exchange& exchange, const absl::Status& status) {
+  // The core refuses a call with RESOURCE_EXHAUSTED only when its queue is
+  // full: the server is busy, not this client over a quota (429).
+  if (absl::IsResourceExhausted(status)) {
+    return ErrorResponse(http::status::service_unavailable, status, exchange.http_version,
+                         exchange.keep_alive);
+  }
+  return ErrorResponse(status, exchange.http_version, exchange.keep_alive);
+}
+
+HttpResponse ErrorAnswer(const Exchange& exchange, http::status http_status,
+                         const absl::Status& status) {
+  return ErrorResponse(http_status, status, exchange.http_version, exchange.keep_alive);
+}
+
+HttpResponse StatusAnswer(const Exchange& exchange, std::string_view value) {
+  google::protobuf::Struct body;
+  (*body.mutable_fields())["status"].set_string_value(std::string(value));
+  return JsonResponse(exchange, http::status::ok, ResponseJson(body));
+}
+
+bool IfNoneMatches(const Exchange& exchange, std::string_view etag) {
+  return exchange.if_none_match.has_value() && IfNoneMatchMatches(*exchange.if_none_match, etag);
+}
+
+HttpResponse NotModified(const Exchange& exchange, std::string_view etag) {
+  HttpResponse response = Respond(exchange, http::status::not_modified);
+  response.set(http::field::etag, ToBeast(etag));
+  return response;
+}
+
+// GET /user/{id}: the snapshot's JSON, rendered once for every reader.
+HttpResponse ProfileAnswer(const Exchange& exchange, const ProfileSnapshot& snapshot) {
+  if (IfNoneMatches(exchange, snapshot.etag())) return NotModified(exchange, snapshot.etag());
+  HttpResponse response = JsonResponse(exchange, http::status::ok, snapshot.json());
+  response.set(http::field::etag, snapshot.etag());
+  return response;
+}
+
+HttpResponse AvatarAnswer(const Exchange& exchange, const ProfileSnapshot& snapshot) {
+  const profile::v1::Profile& profile = snapshot.profile();
+  if (profile.avatar().empty()) {
+    return ErrorAnswer(
+        exchange, absl::NotFoundError(absl::StrCat("profile ", profile.id(), " has no avatar")));
+  }
+  const std::string etag = EntityTag(profile.avatar_sha256());
+  if (IfNoneMatches(exchange, etag)) return NotModified(exchange, etag);
+  HttpResponse response = Respond(exchange, http::status::ok);
+  std::optional<std::string_view> mime_type = ImageMimeType(profile.avatar());
+  response.set(http::field::content_type, ToBeast(mime_type.value_or("application/octet-stream")));
+  response.set(http::field::etag, etag);
+  response.set(http::field::cache_control, "no-cache");
+  response.body() = profile.avatar();
+  response.prepare_payload();
+  return response;
+}
+
+HttpResponse WriteAnswer(const Exchange& exchange, const WriteOutcome& outcome) {
+  bool created = false;
+  switch (outcome.kind) {
+    case WriteOutcomeKind::kCreated:
+      created = true;
+      break;
+    case WriteOutcomeKind::kUpdated:
+      break;
+    case WriteOutcomeKind::kReplayed:
+      // A replay answers as its first application did; a write based on
+      // version 0 can only have been applied by creating the profile.
+      created = exchange.expected_version == 0;
+      break;
+  }
+  const ProfileSnapshot& snapshot = *outcome.profile;
+  HttpResponse response =
+      JsonResponse(exchange, created ? http::status::created : http::status::ok, snapshot.json());
+  response.set(http::field::etag, snapshot.etag());
+  if (created) response.set(http::field::location, absl::StrCat("/user/", snapshot.id()));
+  return response;
+}
+
+// A version conflict: the status depends on where the base version came
+// from; the body's "current" is the core's current profile, whole.
+HttpResponse ConflictAnswer(const Exchange& exchange, const absl::Status& conflict) {
+  http::status status = http::status::conflict;
+  switch (exchange.base_source) {
+    case BaseVersionSource::kIfMatch:
+      status = http::status::precondition_failed;
+      break;
+    case BaseVersionSource::kBody:
+      status = http::status::conflict;
+      break;
+    case BaseVersionSource::kNone:
+      status = http::status::precondition_required;
+      break;
+  }
+  HttpResponse response = ErrorAnswer(exchange, status, conflict);
+  if (std::optional<profile::v1::Profile> current = ConflictingProfile(conflict)) {
+    response.set(http::field::etag, EntityTag(std::to_string(current->version())));
+  }
+  return response;
+}
+
+HttpResponse WriteErrorAnswer(const Exchange& exchange, const absl::Status& status) {
+  if (absl::IsAborted(status)) return ConflictAnswer(exchange, status);
+  return ErrorAnswer(exchange, status);
+}
+
+HttpResponse ListAnswer(const Exchange& exchange, const profile::v1::ListProfilesResponse& list) {
+  return JsonResponse(exchange, http::status::ok, ResponseJson(list));
+}
+
+// ---------------------------------------------------------------------------
+
+void Answer(Exchange& exchange, HttpResponse response) {
+  std::move(exchange.respond)(std::move(response));
+}
+
+// The routes that call the core: each one call, answered in its callback.
+
+void GetProfile(ProfileCore* core, Exchange exchange, const CallContext& context,
+                std::string_view id) {
+  core->Get(context, id,
+            [exchange = std::move(exchange)](
+                absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> snapshot) mutable {
+              if (!snapshot.ok()) return Answer(exchange, ErrorAnswer(exchange, snapshot.status()));
+              Answer(exchange, ProfileAnswer(exchange, **snapshot));
+            });
+}
+
+void GetAvatar(ProfileCore* core, Exchange exchange, const CallContext& context,
+               std::string_view id) {
+  core->Get(context, id,
+            [exchange = std::move(exchange)](
+                absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> snapshot) mutable {
+              if (!snapshot.ok()) return Answer(exchange, ErrorAnswer(exchange, snapshot.status()));
+              Answer(exchange, AvatarAnswer(exchange, **snapshot));
+            });
+}
+
+void WriteProfile(ProfileCore* core, Exchange exchange, const CallContext& context,
+                  const profile::v1::UpdateProfileRequest& update) {
+  core->Update(
+      context, update,
+      [core, context,
+       exchange = std::move(exchange)](absl::StatusOr<WriteOutcome> outcome) mutable {
+        if (outcome.ok()) return Answer(exchange, WriteAnswer(exchange, *outcome));
+        if (exchange.write_kind == WriteKind::kPatch &&
+            exchange.base_source == BaseVersionSource::kNone &&
+            absl::IsInvalidArgument(outcome.status())) {
+          // A PATCH without a base version is a create, and a
+          // partial body makes an invalid one: the core refused it
+          // without touching storage. If the profile exists, what
+          // the caller really lacks is the base version: say so
+          // (428) rather than list the create's rules.
+          const std::string id = exchange.id;
+          core->Get(context, id,
+                    [exchange = std::move(exchange), invalid = outcome.status()](
+                        absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> current) mutable {
+                      if (!current.ok()) return Answer(exchange, ErrorAnswer(exchange, invalid));
+                      Answer(
+                          exchange,
+                          ConflictAnswer(
+                              exchange, VersionConflict(absl::StrCat("profile ", exchange.id,
+                                                                     " exists: send If-Match or "
+                                                                     "\"version\" with the version "
+                                                                     "your edit is based on"),
+                                                        (*current)->profile())));
+                    });
+          return;
+        }
+        Answer(exchange, WriteErrorAnswer(exchange, outcome.status()));
+      });
+}
+
+void ListProfiles(ProfileCore* core, Exchange exchange, const CallContext& context,
+                  const profile::v1::ListProfilesRequest& list) {
+  core->List(context, list,
+             [exchange = std::move(exchange)](
+                 absl::StatusOr<profile::v1::ListProfilesResponse> page) mutable {
+               if (!page.ok()) return Answer(exchange, ErrorAnswer(exchange, page.status()));
+               Answer(exchange, ListAnswer(exchange, *page));
+             });
+}
+
 }  // namespace
 
-absl::Status ForwardIdentity(const HttpRequest& request, grpc::ClientContext* context) {
+absl::StatusOr<CallContext> CallContextFor(const HttpRequest& request,
+                                           std::chrono::milliseconds timeout) {
+  CallContext context;
+  context.deadline = absl::Now() + absl::FromChrono(timeout);
   auto header = request.find(http::field::authorization);
-  if (header == request.end()) return absl::OkStatus();
+  if (header == request.end()) return context;
   std::string_view value = ToStd(header->value());
   if (!IsPrintableAscii(value)) {
     FieldViolations violations;
     violations.Add("Authorization", "must be printable ASCII");
     return violations.ToStatus();
   }
-  context->AddMetadata("authorization", std::string(value));
-  return absl::OkStatus();
+  context.authorization = std::string(value);
+  return context;
 }
 
-RestHandler::RestHandler(std::unique_ptr<profile::v1::ProfileService::StubInterface> stub,
-                         std::function<absl::Status()> readiness, Options options)
-    : stub_(std::move(stub)), readiness_(std::move(readiness)), options_(options) {}
+RestHandler::RestHandler(ProfileCore* core, std::function<absl::Status()> readiness,
+                         Options options)
+    : core_(core), readiness_(std::move(readiness)), options_(options) {}
 
-HttpResponse RestHandler::Handle(const HttpRequest& request) const {
+void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
+  Exchange exchange;
+  exchange.http_version = request.version();
+  exchange.keep_alive = request.keep_alive();
+  exchange.respond = std::move(respond);
+
   const RequestTarget target = SplitTarget(ToStd(request.target()));
   const RouteMatch match = MatchPath(target.path);
   if (match.route == Route::kNone) {
-    return Error(request,
-                 absl::NotFoundError(absl::StrCat(
-                     "no route for ", ToAbsl(target.path),
-                     "; the API serves /user, /user/{id}, /user/{id}/avatar, /healthz, /readyz")));
+    return Answer(exchange, ErrorAnswer(exchange, absl::NotFoundError(absl::StrCat(
+                                                      "no route for ", ToAbsl(target.path),
+                                                      "; the API serves /user, /user/{id}, "
+                                                      "/user/{id}/avatar, /healthz, /readyz"))));
   }
-  // The id becomes a proto3 string, which must be UTF-8; the service judges
+  // The id becomes a proto3 string, which must be UTF-8; the core judges
   // the rest.
   if (!IsValidUtf8(match.id)) {
     FieldViolations violations;
     violations.Add("id", "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000");
-    return Error(request, violations.ToStatus());
+    return Answer(exchange, ErrorAnswer(exchange, violations.ToStatus()));
   }
+  if (auto header = request.find(http::field::if_none_match); header != request.end()) {
+    exchange.if_none_match = std::string(ToStd(header->value()));
+  }
+
   const http::verb method = request.method();
   if (method == http::verb::get) {
     switch (match.route) {
       case Route::kHealth:
-        return StatusJson(request, "ok");
-      case Route::kReady:
-        return Ready(request);
-      case Route::kList:
-        return ListProfiles(request, target.query);
+        return Answer(exchange, StatusAnswer(exchange, "ok"));
+      case Route::kReady: {
+        absl::Status ready = readiness_ ? readiness_() : absl::OkStatus();
+        if (!ready.ok()) {
+          return Answer(exchange, ErrorAnswer(exchange, http::status::service_unavailable, ready));
+        }
+        return Answer(exchange, StatusAnswer(exchange, "ready"));
+      }
+      case Route::kList: {
+        absl::StatusOr<profile::v1::ListProfilesRequest> list = ParseListQuery(target.query);
+        if (!list.ok()) return Answer(exchange, ErrorAnswer(exchange, list.status()));
+        absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+        if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
+        return ListProfiles(core_, std::move(exchange), *context, *list);
+      }
       case Route::kProfile:
-        return GetProfile(request, match.id);
-      case Route::kAvatar:
-        return GetAvatar(request, match.id);
+      case Route::kAvatar: {
+        absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+        if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
+        if (match.route == Route::kAvatar) {
+          return GetAvatar(core_, std::move(exchange), *context, match.id);
+        }
+        return GetProfile(core_, std::move(exchange), *context, match.id);
+      }
       case Route::kNone:
         break;
     }
@@ -167,146 +355,30 @@ HttpResponse RestHandler::Handle(const HttpRequest& request) const {
              (method == http::verb::put || method == http::verb::patch)) {
     auto content_type = request.find(http::field::content_type);
     if (content_type == request.end() || !IsJsonContentType(ToStd(content_type->value()))) {
-      return Error(request, http::status::unsupported_media_type,
-                   absl::InvalidArgumentError("the body must be JSON: send Content-Type: "
-                                              "application/json"));
+      return Answer(exchange, ErrorAnswer(exchange, http::status::unsupported_media_type,
+                                          absl::InvalidArgumentError(
+                                              "the body must be JSON: send Content-Type: "
+                                              "application/json")));
     }
-    return WriteProfile(
-        request, method == http::verb::put ? WriteKind::kReplace : WriteKind::kPatch, match.id);
+    exchange.id = std::string(match.id);
+    exchange.write_kind = method == http::verb::put ? WriteKind::kReplace : WriteKind::kPatch;
+    absl::StatusOr<WriteRequest> write = ParseWriteRequest(exchange.write_kind, match.id, request);
+    if (!write.ok()) return Answer(exchange, ErrorAnswer(exchange, write.status()));
+    absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+    if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
+    exchange.base_source = write->base_source;
+    exchange.expected_version = write->rpc.expected_version();
+    return WriteProfile(core_, std::move(exchange), *context, write->rpc);
   }
   const std::string_view allowed = AllowedMethods(match.route);
-  HttpResponse response = Error(
-      request, http::status::method_not_allowed,
+  HttpResponse response = ErrorAnswer(
+      exchange, http::status::method_not_allowed,
       absl::UnimplementedError(absl::StrCat(ToAbsl(ToStd(request.method_string())),
                                             " is not allowed here; allowed: ", ToAbsl(allowed))));
   response.set(http::field::allow, ToBeast(allowed));
   // A response to HEAD has no body (Content-Length still tells its size).
   if (method == http::verb::head) response.body().clear();
-  return response;
-}
-
-absl::Status RestHandler::PrepareCall(const HttpRequest& request,
-                                      grpc::ClientContext* context) const {
-  context->set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
-  return ForwardIdentity(request, context);
-}
-
-HttpResponse RestHandler::GetProfile(const HttpRequest& request, std::string_view id) const {
-  absl::StatusOr<profile::v1::Profile> fetched = FetchProfile(request, id);
-  if (!fetched.ok()) return Error(request, fetched.status());
-  const profile::v1::Profile& profile = *fetched;
-
-  const std::string etag = VersionTag(profile);
-  if (RequestIfNoneMatches(request, etag)) return NotModified(request, etag);
-  HttpResponse response = JsonResponse(request, http::status::ok, ResponseJson(profile));
-  response.set(http::field::etag, etag);
-  return response;
-}
-
-absl::StatusOr<profile::v1::Profile> RestHandler::FetchProfile(const HttpRequest& request,
-                                                               std::string_view id) const {
-  grpc::ClientContext context;
-  if (absl::Status prepared = PrepareCall(request, &context); !prepared.ok()) return prepared;
-  profile::v1::GetProfileRequest rpc;
-  rpc.set_id(std::string(id));
-  profile::v1::Profile profile;
-  absl::Status status = FromGrpcStatus(stub_->GetProfile(&context, rpc, &profile));
-  if (!status.ok()) return status;
-  return profile;
-}
-
-HttpResponse RestHandler::WriteProfile(const HttpRequest& request, WriteKind kind,
-                                       std::string_view id) const {
-  absl::StatusOr<WriteRequest> write = ParseWriteRequest(kind, id, request);
-  if (!write.ok()) return Error(request, write.status());
-  grpc::ClientContext context;
-  if (absl::Status prepared = PrepareCall(request, &context); !prepared.ok()) {
-    return Error(request, prepared);
-  }
-  profile::v1::Profile profile;
-  absl::Status status = FromGrpcStatus(stub_->UpdateProfile(&context, write->rpc, &profile));
-  if (status.code() == absl::StatusCode::kAborted) {
-    std::optional<profile::v1::Profile> conflicting = ConflictingProfile(status);
-    if (conflicting.has_value() && !conflicting->avatar_sha256().empty()) {
-      // gRPC's ABORTED details leave the avatar out (they travel in a
-      // trailer); a REST body has no such limit and shows `current` like a
-      // GET body, so read the profile once more. A newer one is just as
-      // current.
-      absl::StatusOr<profile::v1::Profile> fresh = FetchProfile(request, id);
-      if (fresh.ok() && fresh->version() >= conflicting->version()) {
-        status = VersionConflict(std::string(status.message()), *fresh);
-      }
-    }
-    HttpResponse response = Error(request, ConflictStatus(write->base_source), status);
-    if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
-      response.set(http::field::etag, VersionTag(*current));
-    }
-    return response;
-  }
-  if (kind == WriteKind::kPatch && write->base_source == BaseVersionSource::kNone &&
-      status.code() == absl::StatusCode::kInvalidArgument) {
-    // A PATCH without a base version is a create, and a partial body makes
-    // an invalid one. If the profile exists, what the caller really lacks is
-    // the base version: say so (428) rather than list the create's rules.
-    if (absl::StatusOr<profile::v1::Profile> current = FetchProfile(request, id); current.ok()) {
-      HttpResponse response = Error(
-          request, http::status::precondition_required,
-          VersionConflict(absl::StrCat("profile ", std::string(id),
-                                       " exists: send If-Match or \"version\" with the version "
-                                       "your edit is based on"),
-                          *current));
-      response.set(http::field::etag, VersionTag(*current));
-      return response;
-    }
-  }
-  if (!status.ok()) return Error(request, status);
-
-  const bool created = write->rpc.expected_version() == 0 && profile.version() == 1;
-  HttpResponse response = JsonResponse(request, created ? http::status::created : http::status::ok,
-                                       ResponseJson(profile));
-  response.set(http::field::etag, VersionTag(profile));
-  if (created) response.set(http::field::location, absl::StrCat("/user/", profile.id()));
-  return response;
-}
-
-HttpResponse RestHandler::ListProfiles(const HttpRequest& request, std::string_view query) const {
-  absl::StatusOr<profile::v1::ListProfilesRequest> rpc = ParseListQuery(query);
-  if (!rpc.ok()) return Error(request, rpc.status());
-  grpc::ClientContext context;
-  if (absl::Status prepared = PrepareCall(request, &context); !prepared.ok()) {
-    return Error(request, prepared);
-  }
-  profile::v1::ListProfilesResponse list;
-  absl::Status status = FromGrpcStatus(stub_->ListProfiles(&context, *rpc, &list));
-  if (!status.ok()) return Error(request, status);
-  return JsonResponse(request, http::status::ok, ResponseJson(list));
-}
-
-HttpResponse RestHandler::GetAvatar(const HttpRequest& request, std::string_view id) const {
-  absl::StatusOr<profile::v1::Profile> fetched = FetchProfile(request, id);
-  if (!fetched.ok()) return Error(request, fetched.status());
-  profile::v1::Profile& profile = *fetched;
-  if (profile.avatar().empty()) {
-    return Error(request,
-                 absl::NotFoundError(absl::StrCat("profile ", profile.id(), " has no avatar")));
-  }
-
-  const std::string etag = EntityTag(profile.avatar_sha256());
-  if (RequestIfNoneMatches(request, etag)) return NotModified(request, etag);
-  HttpResponse response = Respond(request, http::status::ok);
-  std::optional<std::string_view> mime_type = ImageMimeType(profile.avatar());
-  response.set(http::field::content_type, ToBeast(mime_type.value_or("application/octet-stream")));
-  response.set(http::field::etag, etag);
-  response.set(http::field::cache_control, "no-cache");
-  response.body() = std::move(*profile.mutable_avatar());
-  response.prepare_payload();
-  return response;
-}
-
-HttpResponse RestHandler::Ready(const HttpRequest& request) const {
-  absl::Status ready = readiness_ ? readiness_() : absl::OkStatus();
-  if (!ready.ok()) return Error(request, http::status::service_unavailable, ready);
-  return StatusJson(request, "ready");
+  Answer(exchange, std::move(response));
 }
 
 }  // namespace profiles

@@ -1,28 +1,34 @@
 #ifndef PROFILES_SERVICES_PROFILE_HTTP_REST_HANDLER_H_
 #define PROFILES_SERVICES_PROFILE_HTTP_REST_HANDLER_H_
 
-// RestHandler turns one HTTP request into one HTTP response by calling the
-// gRPC ProfileService: the REST API is a transcoder onto the gRPC API, so
-// both protocols have one behaviour (validation, versioning, idempotency all
-// happen in the service). It does no I/O of its own besides the RPCs; the
-// sockets are HttpGateway's (http_gateway.h).
+// RestHandler is the REST adapter of the profile core
+// (services/profile/core/profile_core.h): it parses a route, its headers and
+// its JSON into one core call and maps the core's answer to an HTTP
+// response. Validation, versioning, idempotency and authorization happen in
+// the core, so REST and gRPC (services/profile/grpc/) behave alike. It does
+// no I/O of its own; the sockets are HttpGateway's (http_gateway.h).
 //
 // Routes (JSON is protobuf's JSON mapping of profile.v1; see http_status.h):
-//   GET   /user/{id}         GetProfile. 200 profile, ETag: "<version>";
+//   GET   /user/{id}         ProfileCore::Get. 200 profile (the snapshot's
+//                            pre-rendered JSON), ETag: "<version>";
 //                            304 when If-None-Match matches.
-//   PUT   /user/{id}         UpdateProfile replacing name, email and avatar.
-//   PATCH /user/{id}         UpdateProfile of the body's keys among name,
-//                            email and avatar.
+//   PUT   /user/{id}         ProfileCore::Update replacing name, email and
+//                            avatar.
+//   PATCH /user/{id}         ProfileCore::Update of the body's keys among
+//                            name, email and avatar.
 //                            Base version: If-Match: "<n>", else the body's
 //                            "version", else none (0: create).
 //                            Idempotency-Key (a UUID) is the mutation_id.
-//                            201 + Location when it created, else 200; the
-//                            profile and its ETag either way. A version
-//                            conflict is 412 (base from If-Match), 409 (base
-//                            from the body) or 428 (no base, and the profile
-//                            exists), with the server's profile as "current".
-//                            A reused Idempotency-Key with another body: 422.
-//   GET   /user              ListProfiles: ?page_size=&page_token=&since=
+//                            201 + Location when it created (a replay of a
+//                            create too: a replay answers as the first
+//                            application did), else 200; the profile and its
+//                            ETag either way. A version conflict is 412 (base
+//                            from If-Match), 409 (base from the body) or 428
+//                            (no base, and the profile exists), with the
+//                            core's current profile, avatar included, as
+//                            "current". A reused Idempotency-Key with another
+//                            body: 422.
+//   GET   /user              ProfileCore::List: ?page_size=&page_token=&since=
 //                            &include_avatars=true|false
 //   GET   /user/{id}/avatar  the raw image with its Content-Type and
 //                            ETag: "<avatar_sha256>"; 304 on If-None-Match;
@@ -31,67 +37,66 @@
 //   GET   /readyz            200 when the readiness callback is OK, else 503.
 // Other paths are 404; other methods on these paths (HEAD too) 405 with
 // Allow. PUT and PATCH bodies must be application/json (else 415). Errors are
-// mapped by http_status.h; the route-specific ones above are the only
-// overrides.
+// mapped by http_status.h; the overrides, all in rest_handler.cc's one
+// mapping section, are the route-specific ones above and RESOURCE_EXHAUSTED
+// (the core's queue is full: "server busy"), which is 503, not 429. Every
+// 503 carries Retry-After.
 //
-// Identity: the request's Authorization header is forwarded verbatim as the
-// gRPC metadata "authorization" of every call (ForwardIdentity); the gRPC
-// adapter is where credentials are checked.
+// Identity and time: the request's Authorization header becomes
+// CallContext::authorization (refused with 400 unless printable ASCII, what
+// gRPC metadata can carry, so one credential works over both protocols), and
+// now + Options::request_timeout becomes CallContext::deadline.
 //
-// Thread-safe: Handle() may run on many threads at once. It blocks for the
-// duration of one RPC, bounded by Options::rpc_timeout (then 504).
-
-#include <grpcpp/client_context.h>
+// Asynchronous: Handle() never waits for storage. It answers through
+// `respond`, exactly once: inline (a route that needs no core call, a
+// request refused before the core, a cache hit) or later, on a core storage
+// thread. A core answer that never comes within request_timeout is the
+// caller's to turn into 504 (HttpGateway does).
+//
+// Thread-safe: Handle() may run on many threads at once. `core` must outlive
+// the handler and every call it has not answered yet.
 
 #include <chrono>
 #include <functional>
-#include <memory>
-#include <string_view>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "profile/v1/profile.grpc.pb.h"
+#include "services/profile/core/profile_core.h"
 #include "services/profile/http/http_status.h"
-#include "services/profile/http/rest_request.h"
 
 namespace profiles {
 
 class RestHandler {
  public:
   struct Options {
-    // Deadline of every RPC made for a request.
-    std::chrono::milliseconds rpc_timeout{10000};
+    // How long the core may take for one request (CallContext::deadline).
+    std::chrono::milliseconds request_timeout{10000};
   };
 
-  // Takes ownership of `stub`. An empty `readiness` means always ready.
-  RestHandler(std::unique_ptr<profile::v1::ProfileService::StubInterface> stub,
-              std::function<absl::Status()> readiness, Options options);
+  using Respond = absl::AnyInvocable<void(HttpResponse) &&>;
 
-  HttpResponse Handle(const HttpRequest& request) const;
+  // An empty `readiness` means always ready. It is called on the threads
+  // calling Handle() and must be thread-safe and must not block: return a
+  // state kept up to date elsewhere, not a database round trip.
+  RestHandler(ProfileCore* core, std::function<absl::Status()> readiness, Options options);
+
+  // Answers `request` by calling `respond` once (see above). `request` need
+  // not outlive this call; `respond` must be callable from any thread.
+  void Handle(const HttpRequest& request, Respond respond) const;
 
  private:
-  HttpResponse GetProfile(const HttpRequest& request, std::string_view id) const;
-  HttpResponse WriteProfile(const HttpRequest& request, WriteKind kind, std::string_view id) const;
-  HttpResponse ListProfiles(const HttpRequest& request, std::string_view query) const;
-  HttpResponse GetAvatar(const HttpRequest& request, std::string_view id) const;
-  HttpResponse Ready(const HttpRequest& request) const;
-  // GetProfile on behalf of `request`.
-  absl::StatusOr<profile::v1::Profile> FetchProfile(const HttpRequest& request,
-                                                    std::string_view id) const;
-
-  // A context for one RPC made on behalf of `request`: its deadline and the
-  // caller's identity. INVALID_ARGUMENT if the identity cannot be forwarded.
-  absl::Status PrepareCall(const HttpRequest& request, grpc::ClientContext* context) const;
-
-  const std::unique_ptr<profile::v1::ProfileService::StubInterface> stub_;
+  ProfileCore* const core_;
   const std::function<absl::Status()> readiness_;
   const Options options_;
 };
 
-// Copies the Authorization header of `request`, if any, into the metadata
-// "authorization" of `context`. INVALID_ARGUMENT if the value has characters
-// gRPC metadata cannot carry (only printable ASCII can).
-absl::Status ForwardIdentity(const HttpRequest& request, grpc::ClientContext* context);
+// The core call's context for `request`: deadline now + `timeout`, and the
+// Authorization header, if any, as `authorization`. INVALID_ARGUMENT (field
+// "Authorization") unless that is printable ASCII, what gRPC metadata can
+// carry, so that a credential works over both protocols or over neither.
+absl::StatusOr<CallContext> CallContextFor(const HttpRequest& request,
+                                           std::chrono::milliseconds timeout);
 
 }  // namespace profiles
 

@@ -1,16 +1,22 @@
-// RestHandler without sockets: everything the gateway decides before it
-// calls the service. The stub's channel points nowhere, so a request that
-// wrongly reached the service would fail with 503, not pass.
+// RestHandler without sockets, on a ProfileCore over InMemoryStorage: what
+// the gateway decides before it calls the core, and how it maps the core's
+// answers to HTTP.
 #include "services/profile/http/rest_handler.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "services/profile/storage/testing/in_memory_storage.h"
+#include "tests/support/test_images.h"
 
 namespace profiles {
 namespace {
@@ -19,10 +25,43 @@ namespace http = boost::beast::http;
 
 constexpr char kId[] = "123e4567-e89b-12d3-a456-426614174000";
 
-RestHandler MakeHandler(std::function<absl::Status()> readiness = {}) {
-  return RestHandler(profile::v1::ProfileService::NewStub(
-                         grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())),
-                     std::move(readiness), {.rpc_timeout = std::chrono::milliseconds(2000)});
+// A RestHandler on its own core and storage, answering synchronously: the
+// tests wait for `respond`.
+class TestHandler {
+ public:
+  explicit TestHandler(std::function<absl::Status()> readiness = {})
+      : core_({.storage_workers = 2}, storage_.repository(), storage_.feed()),
+        handler_(&core_, std::move(readiness),
+                 {.request_timeout = std::chrono::milliseconds(2000)}) {}
+
+  HttpResponse Handle(const HttpRequest& request) const {
+    absl::Notification answered;
+    HttpResponse response;
+    int calls = 0;
+    handler_.Handle(request, [&](HttpResponse answer) {
+      response = std::move(answer);
+      ++calls;
+      answered.Notify();
+    });
+    answered.WaitForNotification();
+    EXPECT_EQ(calls, 1);
+    return response;
+  }
+
+  InMemoryStorage& storage() { return storage_; }
+
+ private:
+  InMemoryStorage storage_;
+  ProfileCore core_;
+  const RestHandler handler_;
+};
+
+// For the requests the gateway must refuse on its own: storage is
+// unreachable, so one that wrongly reached it would fail with 503, not pass.
+std::unique_ptr<TestHandler> MakeHandler(std::function<absl::Status()> readiness = {}) {
+  auto handler = std::make_unique<TestHandler>(std::move(readiness));
+  handler->storage().SetAvailable(false);
+  return handler;
 }
 
 HttpRequest Request(http::verb method, const std::string& target, std::string body = "",
@@ -43,16 +82,25 @@ google::protobuf::Struct Json(const HttpResponse& response) {
   return parsed;
 }
 
+const google::protobuf::Struct& ErrorOf(const google::protobuf::Struct& body) {
+  return body.fields().at("error").struct_value();
+}
+
 std::string ErrorCode(const HttpResponse& response) {
-  return Json(response).fields().at("error").struct_value().fields().at("code").string_value();
+  return ErrorOf(Json(response)).fields().at("code").string_value();
+}
+
+std::string Field(const google::protobuf::Struct& object, const std::string& key) {
+  auto it = object.fields().find(key);
+  return it == object.fields().end() ? "<absent>" : it->second.string_value();
 }
 
 TEST(RestHandlerTest, UnknownPathsAreNotFound) {
-  const RestHandler handler = MakeHandler();
+  const auto handler = MakeHandler();
   const std::vector<std::string> targets = {
       "/", "/users", "/user/", std::string("/user/") + kId + "/x", "/healthz/x", "/user//avatar"};
   for (const std::string& target : targets) {
-    HttpResponse response = handler.Handle(Request(http::verb::get, target));
+    HttpResponse response = handler->Handle(Request(http::verb::get, target));
     EXPECT_EQ(response.result(), http::status::not_found) << target;
     EXPECT_EQ(response[http::field::content_type], "application/json");
     EXPECT_EQ(ErrorCode(response), "NOT_FOUND") << target;
@@ -60,7 +108,7 @@ TEST(RestHandlerTest, UnknownPathsAreNotFound) {
 }
 
 TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
-  const RestHandler handler = MakeHandler();
+  const auto handler = MakeHandler();
   struct Case {
     http::verb method;
     std::string target;
@@ -72,7 +120,7 @@ TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
         Case{http::verb::post, "/user", "GET"},
         Case{http::verb::put, std::string("/user/") + kId + "/avatar", "GET"},
         Case{http::verb::post, "/healthz", "GET"}, Case{http::verb::post, "/readyz", "GET"}}) {
-    HttpResponse response = handler.Handle(Request(test.method, test.target));
+    HttpResponse response = handler->Handle(Request(test.method, test.target));
     EXPECT_EQ(response.result(), http::status::method_not_allowed) << test.target;
     EXPECT_EQ(response[http::field::allow], test.allow) << test.target;
     EXPECT_EQ(ErrorCode(response), "UNIMPLEMENTED");
@@ -80,48 +128,49 @@ TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
 }
 
 TEST(RestHandlerTest, HeadIsNotAllowedAndHasNoBody) {
-  HttpResponse response = MakeHandler().Handle(Request(http::verb::head, "/healthz"));
+  HttpResponse response = MakeHandler()->Handle(Request(http::verb::head, "/healthz"));
   EXPECT_EQ(response.result(), http::status::method_not_allowed);
   EXPECT_EQ(response.body(), "");
   EXPECT_NE(response[http::field::content_length], "0");
 }
 
 TEST(RestHandlerTest, HealthzIsOk) {
-  HttpResponse response = MakeHandler().Handle(Request(http::verb::get, "/healthz"));
+  HttpResponse response = MakeHandler()->Handle(Request(http::verb::get, "/healthz"));
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_EQ(Json(response).fields().at("status").string_value(), "ok");
 }
 
 TEST(RestHandlerTest, ReadyzFollowsTheReadinessCallback) {
   absl::Status readiness = absl::OkStatus();
-  const RestHandler handler = MakeHandler([&readiness] { return readiness; });
-  EXPECT_EQ(handler.Handle(Request(http::verb::get, "/readyz")).result(), http::status::ok);
+  const auto handler = MakeHandler([&readiness] { return readiness; });
+  EXPECT_EQ(handler->Handle(Request(http::verb::get, "/readyz")).result(), http::status::ok);
 
   readiness = absl::UnavailableError("PostgreSQL is not reachable");
-  HttpResponse response = handler.Handle(Request(http::verb::get, "/readyz"));
+  HttpResponse response = handler->Handle(Request(http::verb::get, "/readyz"));
   EXPECT_EQ(response.result(), http::status::service_unavailable);
   EXPECT_EQ(ErrorCode(response), "UNAVAILABLE");
   EXPECT_NE(response.body().find("PostgreSQL is not reachable"), std::string::npos);
+  EXPECT_EQ(response[http::field::retry_after], "1");
 }
 
 TEST(RestHandlerTest, WritesMustBeJson) {
-  const RestHandler handler = MakeHandler();
+  const auto handler = MakeHandler();
   for (http::verb method : {http::verb::put, http::verb::patch}) {
-    HttpResponse response = handler.Handle(Request(method, std::string("/user/") + kId, "name=Ann",
-                                                   "application/x-www-form-urlencoded"));
+    HttpResponse response = handler->Handle(Request(method, std::string("/user/") + kId, "name=Ann",
+                                                    "application/x-www-form-urlencoded"));
     EXPECT_EQ(response.result(), http::status::unsupported_media_type);
     EXPECT_EQ(ErrorCode(response), "INVALID_ARGUMENT");
-    EXPECT_EQ(handler.Handle(Request(method, std::string("/user/") + kId)).result(),
+    EXPECT_EQ(handler->Handle(Request(method, std::string("/user/") + kId)).result(),
               http::status::unsupported_media_type);
   }
 }
 
 TEST(RestHandlerTest, BadRequestsAreRejectedBeforeTheService) {
-  const RestHandler handler = MakeHandler();
+  const auto handler = MakeHandler();
   const std::string path = std::string("/user/") + kId;
-  EXPECT_EQ(handler.Handle(Request(http::verb::put, path, "{\"name\":")).result(),
+  EXPECT_EQ(handler->Handle(Request(http::verb::put, path, "{\"name\":")).result(),
             http::status::bad_request);
-  HttpResponse unknown = handler.Handle(Request(http::verb::put, path, R"({"nickname":"A"})"));
+  HttpResponse unknown = handler->Handle(Request(http::verb::put, path, R"({"nickname":"A"})"));
   EXPECT_EQ(unknown.result(), http::status::bad_request);
   EXPECT_TRUE(Json(unknown)
                   .fields()
@@ -132,18 +181,18 @@ TEST(RestHandlerTest, BadRequestsAreRejectedBeforeTheService) {
                   .struct_value()
                   .fields()
                   .contains("nickname"));
-  EXPECT_EQ(handler.Handle(Request(http::verb::patch, path, "{}")).result(),
+  EXPECT_EQ(handler->Handle(Request(http::verb::patch, path, "{}")).result(),
             http::status::bad_request);
-  EXPECT_EQ(handler.Handle(Request(http::verb::get, "/user?page_size=x")).result(),
+  EXPECT_EQ(handler->Handle(Request(http::verb::get, "/user?page_size=x")).result(),
             http::status::bad_request);
 
   HttpRequest weak = Request(http::verb::put, path, R"({"name":"Ann"})");
   weak.set(http::field::if_match, "W/\"1\"");
-  EXPECT_EQ(handler.Handle(weak).result(), http::status::bad_request);
+  EXPECT_EQ(handler->Handle(weak).result(), http::status::bad_request);
 
   HttpRequest key = Request(http::verb::put, path, R"({"name":"Ann"})");
   key.set("Idempotency-Key", "once");
-  HttpResponse response = handler.Handle(key);
+  HttpResponse response = handler->Handle(key);
   EXPECT_EQ(response.result(), http::status::bad_request);
   EXPECT_TRUE(Json(response)
                   .fields()
@@ -159,17 +208,222 @@ TEST(RestHandlerTest, BadRequestsAreRejectedBeforeTheService) {
 TEST(RestHandlerTest, AnAuthorizationGrpcCannotCarryIsRejected) {
   HttpRequest request = Request(http::verb::get, std::string("/user/") + kId);
   request.set(http::field::authorization, "Bearer \x01token");
-  HttpResponse response = MakeHandler().Handle(request);
+  HttpResponse response = MakeHandler()->Handle(request);
   EXPECT_EQ(response.result(), http::status::bad_request);
   EXPECT_NE(response.body().find("Authorization"), std::string::npos);
 }
 
 TEST(RestHandlerTest, KeepAliveFollowsTheRequest) {
-  const RestHandler handler = MakeHandler();
+  const auto handler = MakeHandler();
   HttpRequest request = Request(http::verb::get, "/healthz");
-  EXPECT_TRUE(handler.Handle(request).keep_alive());
+  EXPECT_TRUE(handler->Handle(request).keep_alive());
   request.keep_alive(false);
-  EXPECT_FALSE(handler.Handle(request).keep_alive());
+  EXPECT_FALSE(handler->Handle(request).keep_alive());
+}
+
+TEST(RestHandlerTest, TheCallContextCarriesTheCredentialsAndTheTimeout) {
+  HttpRequest request = Request(http::verb::get, std::string("/user/") + kId);
+  const absl::Time before = absl::Now();
+  absl::StatusOr<CallContext> context = CallContextFor(request, std::chrono::milliseconds(1500));
+  ASSERT_TRUE(context.ok()) << context.status();
+  EXPECT_EQ(context->authorization, "");
+  EXPECT_GE(context->deadline, before + absl::Milliseconds(1500));
+  EXPECT_LE(context->deadline, absl::Now() + absl::Milliseconds(1500));
+
+  request.set(http::field::authorization, "Bearer abc.def");
+  context = CallContextFor(request, std::chrono::milliseconds(1500));
+  ASSERT_TRUE(context.ok()) << context.status();
+  EXPECT_EQ(context->authorization, "Bearer abc.def");
+
+  request.set(http::field::authorization, "Bearer caf\xC3\xA9");
+  EXPECT_EQ(CallContextFor(request, std::chrono::milliseconds(1500)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The routes that reach the core, on a working in-memory storage.
+class RestHandlerCoreTest : public ::testing::Test {
+ protected:
+  HttpResponse Send(HttpRequest request) {
+    request.prepare_payload();
+    return handler_.Handle(request);
+  }
+
+  HttpResponse Put(const std::string& id, const std::string& json, const std::string& if_match = "",
+                   const std::string& key = "") {
+    HttpRequest request = Request(http::verb::put, "/user/" + id, json);
+    if (!if_match.empty()) request.set(http::field::if_match, if_match);
+    if (!key.empty()) request.set("Idempotency-Key", key);
+    return Send(std::move(request));
+  }
+
+  TestHandler handler_;
+};
+
+TEST_F(RestHandlerCoreTest, GetSendsTheSnapshotJsonWithItsETagAnd304) {
+  const std::string picture = testing::RealisticPng(8 * 1024, /*seed=*/1);
+  const HttpResponse created = Put(kId, R"({"name":"Ann","email":"ann@example.com","avatar":")" +
+                                            absl::Base64Escape(picture) + R"("})");
+  ASSERT_EQ(created.result(), http::status::created) << created.body();
+
+  HttpResponse response = Send(Request(http::verb::get, std::string("/user/") + kId));
+  ASSERT_EQ(response.result(), http::status::ok) << response.body();
+  EXPECT_EQ(response[http::field::etag], "\"1\"");
+  EXPECT_EQ(response[http::field::content_type], "application/json");
+  // Byte for byte what the write answered, and every field printed.
+  EXPECT_EQ(response.body(), created.body());
+  const google::protobuf::Struct profile = Json(response);
+  EXPECT_EQ(Field(profile, "id"), kId);
+  EXPECT_EQ(Field(profile, "version"), "1");
+  EXPECT_EQ(Field(profile, "avatar"), absl::Base64Escape(picture));
+  EXPECT_EQ(Field(profile, "avatarSha256").size(), 64u);
+
+  // The write filled the cache: reads do not reach storage.
+  const int reads = handler_.storage().get_calls();
+  EXPECT_EQ(Send(Request(http::verb::get, std::string("/user/") + kId)).body(), created.body());
+  EXPECT_EQ(handler_.storage().get_calls(), reads);
+
+  HttpRequest conditional = Request(http::verb::get, std::string("/user/") + kId);
+  conditional.set(http::field::if_none_match, "\"1\"");
+  HttpResponse not_modified = Send(conditional);
+  EXPECT_EQ(not_modified.result(), http::status::not_modified);
+  EXPECT_EQ(not_modified[http::field::etag], "\"1\"");
+  EXPECT_EQ(not_modified.body(), "");
+
+  EXPECT_EQ(Send(Request(http::verb::get, "/user/5e0b8c9a-0000-4000-8000-000000000001")).result(),
+            http::status::not_found);
+  EXPECT_EQ(Send(Request(http::verb::get, "/user/not-a-uuid")).result(), http::status::bad_request);
+}
+
+TEST_F(RestHandlerCoreTest, CreatedIs201WithLocationUpdatedAndReplayedAnswerAsTheFirstTime) {
+  const std::string key = "7d3f1c2a-5b6e-4f70-8a9b-0c1d2e3f4a5b";
+  const std::string body = R"({"name":"Ann","email":"ann@example.com"})";
+  HttpResponse created = Put(kId, body, "", key);
+  ASSERT_EQ(created.result(), http::status::created) << created.body();
+  EXPECT_EQ(created[http::field::location], std::string("/user/") + kId);
+  EXPECT_EQ(created[http::field::etag], "\"1\"");
+
+  // A replay of the create answers as the create did.
+  HttpResponse replayed = Put(kId, body, "", key);
+  EXPECT_EQ(replayed.result(), http::status::created) << replayed.body();
+  EXPECT_EQ(replayed[http::field::location], std::string("/user/") + kId);
+  EXPECT_EQ(replayed.body(), created.body());
+
+  const std::string update_key = "8e4a2d3b-6c7f-4a81-9bac-1d2e3f4a5b6c";
+  HttpResponse updated = Put(kId, R"({"name":"Bo","email":"bo@example.com"})", "\"1\"", update_key);
+  ASSERT_EQ(updated.result(), http::status::ok) << updated.body();
+  EXPECT_EQ(updated[http::field::etag], "\"2\"");
+  EXPECT_EQ(updated[http::field::location], "");
+  HttpResponse replayed_update =
+      Put(kId, R"({"name":"Bo","email":"bo@example.com"})", "\"1\"", update_key);
+  EXPECT_EQ(replayed_update.result(), http::status::ok) << replayed_update.body();
+  EXPECT_EQ(replayed_update.body(), updated.body());
+
+  HttpResponse reused = Put(kId, R"({"name":"Cy","email":"cy@example.com"})", "\"1\"", update_key);
+  EXPECT_EQ(reused.result(), http::status::unprocessable_entity) << reused.body();
+  EXPECT_EQ(Field(ErrorOf(Json(reused)), "reason"), "MUTATION_ID_REUSED");
+}
+
+TEST_F(RestHandlerCoreTest, ConflictsCarryTheWholeCurrentProfileWithoutAnotherRead) {
+  const std::string picture = testing::RealisticPng(64 * 1024, /*seed=*/2);
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com","avatar":")" +
+                         absl::Base64Escape(picture) + R"("})")
+                .result(),
+            http::status::created);
+  ASSERT_EQ(Put(kId,
+                R"({"name":"Bo","email":"bo@example.com","avatar":")" +
+                    absl::Base64Escape(picture) + R"("})",
+                "\"1\"")
+                .result(),
+            http::status::ok);
+  const HttpResponse current = Send(Request(http::verb::get, std::string("/user/") + kId));
+  const int reads = handler_.storage().get_calls();
+
+  struct Case {
+    std::string if_match;
+    std::string body;
+    http::status expected;
+  };
+  for (const Case& test : {
+           Case{"\"1\"", R"({"name":"Cy","email":"cy@example.com"})",
+                http::status::precondition_failed},
+           Case{"", R"({"name":"Cy","email":"cy@example.com","version":"1"})",
+                http::status::conflict},
+           Case{"", R"({"name":"Cy","email":"cy@example.com"})",
+                http::status::precondition_required},
+       }) {
+    HttpResponse response = Put(kId, test.body, test.if_match);
+    ASSERT_EQ(response.result(), test.expected) << response.body();
+    EXPECT_EQ(response[http::field::etag], "\"2\"");
+    const google::protobuf::Struct body = Json(response);
+    EXPECT_EQ(Field(ErrorOf(body), "code"), "ABORTED");
+    // "current" reads exactly like a GET body, avatar included.
+    google::protobuf::Struct expected_current = Json(current);
+    EXPECT_EQ(body.fields().at("current").struct_value().DebugString(),
+              expected_current.DebugString());
+  }
+  EXPECT_EQ(handler_.storage().get_calls(), reads) << "a conflict body needs no second read";
+}
+
+// A partial PATCH with no base version cannot be a create; on an existing
+// profile the missing piece is the base version (428 with the current
+// profile), on an unknown one the create's rules (400).
+TEST_F(RestHandlerCoreTest, PartialPatchWithoutABaseVersionIs428OnAnExistingProfile) {
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
+            http::status::created);
+  HttpResponse response =
+      Send(Request(http::verb::patch, std::string("/user/") + kId, R"({"name":"Bo"})"));
+  ASSERT_EQ(response.result(), http::status::precondition_required) << response.body();
+  EXPECT_EQ(response[http::field::etag], "\"1\"");
+  EXPECT_EQ(Field(Json(response).fields().at("current").struct_value(), "name"), "Ann");
+
+  response = Send(
+      Request(http::verb::patch, "/user/5e0b8c9a-0000-4000-8000-000000000001", R"({"name":"Bo"})"));
+  ASSERT_EQ(response.result(), http::status::bad_request) << response.body();
+  EXPECT_TRUE(
+      ErrorOf(Json(response)).fields().at("fields").struct_value().fields().contains("email"));
+}
+
+TEST_F(RestHandlerCoreTest, AvatarIsTheRawImageWithItsHashAsETag) {
+  const std::string picture = testing::RealisticPng(8 * 1024, /*seed=*/4);
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com","avatar":")" +
+                         absl::Base64Escape(picture) + R"("})")
+                .result(),
+            http::status::created);
+  HttpResponse avatar = Send(Request(http::verb::get, std::string("/user/") + kId + "/avatar"));
+  ASSERT_EQ(avatar.result(), http::status::ok);
+  EXPECT_EQ(avatar.body(), picture);
+  EXPECT_EQ(avatar[http::field::content_type], "image/png");
+  const std::string etag(avatar[http::field::etag]);
+  EXPECT_EQ(etag.size(), 66u);
+
+  HttpRequest conditional = Request(http::verb::get, std::string("/user/") + kId + "/avatar");
+  conditional.set(http::field::if_none_match, etag);
+  EXPECT_EQ(Send(conditional).result(), http::status::not_modified);
+
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})", "\"1\"").result(),
+            http::status::ok);
+  EXPECT_EQ(Send(Request(http::verb::get, std::string("/user/") + kId + "/avatar")).result(),
+            http::status::not_found);
+}
+
+TEST_F(RestHandlerCoreTest, ListPagesThroughTheProfiles) {
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
+            http::status::created);
+  HttpResponse response = Send(Request(http::verb::get, "/user?page_size=10"));
+  ASSERT_EQ(response.result(), http::status::ok) << response.body();
+  const google::protobuf::Struct list = Json(response);
+  ASSERT_EQ(list.fields().at("profiles").list_value().values_size(), 1);
+  EXPECT_FALSE(Field(list, "cursor").empty());
+  EXPECT_EQ(Send(Request(http::verb::get, "/user?since=garbage")).result(),
+            http::status::bad_request);
+}
+
+TEST_F(RestHandlerCoreTest, StorageFailuresAre503WithRetryAfter) {
+  handler_.storage().SetAvailable(false);
+  HttpResponse response = Send(Request(http::verb::get, std::string("/user/") + kId));
+  EXPECT_EQ(response.result(), http::status::service_unavailable) << response.body();
+  EXPECT_EQ(ErrorCode(response), "UNAVAILABLE");
+  EXPECT_EQ(response[http::field::retry_after], "1");
 }
 
 }  // namespace

@@ -1,15 +1,16 @@
 #ifndef PROFILES_SERVICES_PROFILE_HTTP_REST_REQUEST_H_
 #define PROFILES_SERVICES_PROFILE_HTTP_REST_REQUEST_H_
 
-// Turns the parts of an HTTP request into the gRPC request messages of
-// profile.v1 (the "transcoding" half of the REST gateway that needs no
-// network). JSON is read only through protobuf's JSON mapping.
+// Turns the parts of an HTTP request into the profile.v1 request messages
+// that ProfileCore takes (UpdateProfileRequest, ListProfilesRequest): the
+// parsing half of the REST adapter. JSON is read only through protobuf's
+// JSON mapping.
 //
 // Errors are INVALID_ARGUMENT with a google.rpc.BadRequest payload whose
 // field names are what the caller sent: a JSON key ("email", "bogus"), a
 // header ("If-Match", "Idempotency-Key") or a query parameter ("page_size").
-// The gateway does not repeat the service's validation rules (name, email,
-// avatar, id syntax): values are passed on and the service judges them.
+// The gateway does not repeat the core's validation rules (name, email,
+// avatar, id syntax): values are passed on and the core judges them.
 //
 // All functions are pure and thread-safe.
 
