@@ -326,11 +326,16 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Responder::operator()(HttpResponse response) && {
-  std::shared_ptr<Session> session = std::move(session_);
-  asio::post(session->executor(),
-             [session, request = request_, response = std::move(response)]() mutable {
-               session->OnAnswer(request, std::move(response));
-             });
+  {
+    std::shared_ptr<Session> session = std::move(session_);
+    asio::post(session->executor(),
+               [session, request = request_, response = std::move(response)]() mutable {
+                 session->OnAnswer(request, std::move(response));
+               });
+    // This thread's reference goes before Release(): once the call has
+    // ended, Stop() may destroy the io_context, and a Session must not
+    // outlive it anywhere but in the io_context's own queue.
+  }
   Release();
 }
 
