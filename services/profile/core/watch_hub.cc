@@ -13,8 +13,9 @@ namespace {
 // so a watcher catching up on large avatars holds a few MiB at a time.
 constexpr int kCatchUpPageSize = 500;
 // How often the hub's thread looks up from waiting for the feed, to notice
-// Stop() and the feed's health even when nothing is published.
-constexpr absl::Duration kWakeInterval = absl::Milliseconds(250);
+// Shutdown() when nothing is published (the feed wakes it for changes and
+// for changes of health). Short, because shutting down waits for it.
+constexpr absl::Duration kWakeInterval = absl::Milliseconds(50);
 
 struct QueuedEvent {
   std::shared_ptr<const profile::v1::ProfileEvent> event;

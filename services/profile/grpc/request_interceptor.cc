@@ -16,8 +16,12 @@ class UnparsableRequestInterceptor final : public grpc::experimental::Intercepto
     }
     if (unparsable_ &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      // The synchronous API answers a request it cannot parse with
+      // INTERNAL, gRPC 1.51's callback API with UNIMPLEMENTED; neither tells
+      // the caller what is wrong with its request.
       const grpc::Status status = methods->GetSendStatus();
-      if (status.error_code() == grpc::StatusCode::INTERNAL) {
+      if (status.error_code() == grpc::StatusCode::INTERNAL ||
+          status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
         methods->ModifySendStatus(
             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                          "the request could not be parsed: every string field must be valid UTF-8 "
