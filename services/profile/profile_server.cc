@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "services/profile/core/profile_core.h"
 #include "services/profile/grpc/profile_service.h"
 #include "services/profile/grpc/request_interceptor.h"
 #include "services/profile/http/http_gateway.h"
@@ -43,7 +45,20 @@ ABSL_FLAG(std::string, database_url, EnvOr("DATABASE_URL", ""),
           "(env DATABASE_URL); required");
 ABSL_FLAG(int, pool_size, std::atoi(EnvOr("PROFILES_POOL_SIZE", "16").c_str()),
           "PostgreSQL connections in the pool (env PROFILES_POOL_SIZE)");
-ABSL_FLAG(int, http_threads, 4, "threads serving the REST gateway");
+ABSL_FLAG(int, http_threads, 2,
+          "threads serving the REST gateway's sockets (they never wait for the database)");
+ABSL_FLAG(int, http_max_connections, 4096,
+          "open HTTP connections; more are answered 503 with Retry-After and closed");
+ABSL_FLAG(int64_t, cache_bytes, int64_t{256} << 20,
+          "bytes of profiles the in-process read cache may hold (0 disables it)");
+ABSL_FLAG(int, max_watch_streams, 16384,
+          "open WatchProfiles streams this process holds; more are refused with "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, watch_queue_bytes, int64_t{4} << 20,
+          "bytes of changes queued for one watcher before it must catch up from the database");
+ABSL_FLAG(int, max_queued_requests, 4096,
+          "requests waiting for a database connection; more are refused (gRPC "
+          "RESOURCE_EXHAUSTED, HTTP 503 with Retry-After)");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -69,6 +84,18 @@ std::vector<char*> AcceptDashedFlags(int argc, char** argv, std::vector<std::str
   return rewritten;
 }
 
+// Every HTTP connection and every gRPC connection is a file descriptor; the
+// usual soft limit of 1024 would refuse connections long before
+// --http-max-connections. Raising the soft limit to the hard one is what the
+// limits are for, and needs no privilege.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int Fail(const absl::Status& status) {
   std::cerr << "profile_server: " << status << "\n";
   return 1;
@@ -85,6 +112,14 @@ int Run() {
     std::cerr << "profile_server: --pool-size must be at least 1\n";
     return 2;
   }
+  if (absl::GetFlag(FLAGS_cache_bytes) < 0 || absl::GetFlag(FLAGS_watch_queue_bytes) < 1 ||
+      absl::GetFlag(FLAGS_max_watch_streams) < 0 || absl::GetFlag(FLAGS_max_queued_requests) < 1 ||
+      absl::GetFlag(FLAGS_http_threads) < 1 || absl::GetFlag(FLAGS_http_max_connections) < 1) {
+    std::cerr << "profile_server: --cache-bytes and --max-watch-streams must not be negative; "
+                 "--watch-queue-bytes, --max-queued-requests, --http-threads and "
+                 "--http-max-connections must be at least 1\n";
+    return 2;
+  }
 
   if (absl::GetFlag(FLAGS_migrate_only)) {
     // A one-shot command: its exit code tells the caller (a deploy job, which
@@ -95,6 +130,8 @@ int Run() {
     std::cout << "profile_server: database is up to date" << std::endl;
     return 0;
   }
+
+  RaiseOpenFileLimit();
 
   // SIGINT/SIGTERM are taken synchronously by this thread (sigtimedwait
   // below); blocking them before any thread starts keeps them off the others.
@@ -107,15 +144,20 @@ int Run() {
   // Health: "" says the process serves (like /healthz); the profile service
   // says whether calls can succeed, i.e. storage is open and PostgreSQL
   // answers (like /readyz). Set from this thread's loop and, the moment
-  // storage opens, from the start-up thread.
+  // storage opens, from the start-up thread. /readyz answers the last
+  // result: asking PostgreSQL on an HTTP io thread would hold up every
+  // connection served by that thread.
   absl::Mutex health_mu;
   grpc::HealthCheckServiceInterface* health = nullptr;  // guarded by health_mu
+  absl::Status readiness = absl::UnavailableError("starting");  // guarded by health_mu
   std::unique_ptr<profiles::StorageStartup> storage;
-  auto refresh_health = [&health_mu, &health, &storage] {
+  auto refresh_health = [&health_mu, &health, &readiness, &storage] {
+    const absl::Status ready = storage->CheckReady();
     absl::MutexLock lock(&health_mu);
+    readiness = ready;
     if (health == nullptr) return;
     health->SetServingStatus("", true);
-    health->SetServingStatus(kServiceName, storage->CheckReady().ok());
+    health->SetServingStatus(kServiceName, ready.ok());
   };
 
   // The server listens at once and waits for PostgreSQL in the background
@@ -133,7 +175,14 @@ int Run() {
   if (!started.ok()) return Fail(started.status());
   storage = *std::move(started);
 
-  profiles::ProfileServiceImpl service(storage->repository(), storage->feed());
+  auto core = std::make_unique<profiles::ProfileCore>(
+      profiles::ProfileCore::Options{.storage_workers = absl::GetFlag(FLAGS_pool_size),
+       .max_queued_calls = absl::GetFlag(FLAGS_max_queued_requests),
+       .cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_bytes)),
+       .max_watches = absl::GetFlag(FLAGS_max_watch_streams),
+       .watch_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_watch_queue_bytes))},
+      storage->repository(), storage->feed());
+  profiles::GrpcProfileService service(core.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -150,11 +199,15 @@ int Run() {
   }
   auto host_of = [](const std::string& address) { return address.substr(0, address.rfind(':')); };
 
-  profiles::StorageStartup* const readiness_source = storage.get();
   profiles::HttpGateway gateway(
-      {.address = absl::GetFlag(FLAGS_http_address), .threads = absl::GetFlag(FLAGS_http_threads)},
-      profile::v1::ProfileService::NewStub(server->InProcessChannel(grpc::ChannelArguments())),
-      [readiness_source] { return readiness_source->CheckReady(); });
+      {.address = absl::GetFlag(FLAGS_http_address),
+       .threads = absl::GetFlag(FLAGS_http_threads),
+       .max_connections = absl::GetFlag(FLAGS_http_max_connections)},
+      core.get(),
+      [&health_mu, &readiness] {
+        absl::MutexLock lock(&health_mu);
+        return readiness;
+      });
   if (absl::Status listening = gateway.Start(); !listening.ok()) return Fail(listening);
 
   {
@@ -190,9 +243,11 @@ int Run() {
     health->Shutdown();
     health = nullptr;
   }
-  service.StopWatches();
+  core->StopWatches();
   gateway.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // The core's workers and hub use storage: they go first.
+  core.reset();
   storage.reset();
   std::cout << "profile_server: stopped" << std::endl;
   return exit_code;
@@ -202,8 +257,8 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Serves the Profiles API: gRPC (profile.v1.ProfileService, health, reflection) and its "
-      "REST gateway (/user/{id}), on PostgreSQL.\n"
+      "Serves the Profiles API: gRPC (profile.v1.ProfileService, health, reflection) and "
+      "REST (/user/{id}), two adapters over one core, on PostgreSQL.\n"
       "It listens at once and waits for PostgreSQL with backoff (never exiting for it), then\n"
       "applies the migrations and serves; meanwhile /readyz answers 503, gRPC health reports\n"
       "profile.v1.ProfileService NOT_SERVING and calls get UNAVAILABLE.\n"
