@@ -240,7 +240,7 @@ run_tool() {
   return "${rc}"
 }
 
-log() { echo "bench/run.sh: $*" >&2; }
+log() { echo "bench/run.sh [+${SECONDS}s]: $*" >&2; }
 say() { tee -a "${REPORT}"; }
 # Runs a report section in this shell (not in a pipeline's subshell, which would keep the PIDs it
 # starts from cleanup and hold off the traps), then prints and keeps what it wrote.
@@ -341,8 +341,11 @@ seed() {  # FROM TO
   else
     seed_sql "${from}" "${to}"
   fi
-  # Hint bits, visibility map and statistics, so the first measured reads do not pay for them.
+  # Hint bits, visibility map and statistics, so the first measured reads do not pay for them; then
+  # the dirty pages to disk, so the kernel's write-back of gigabytes does not run during the runs.
   psql_db -c "VACUUM (ANALYZE) profiles"
+  psql_db -c "CHECKPOINT"
+  sync -f "${PG_DIR}"
   SEED_NOTE="profiles ${from}..${to} created with ${how} in $((SECONDS - start)) s"
   log "${SEED_NOTE}"
   echo "${SEED_NOTE}" >>"${WORK}/seed-notes.txt"
@@ -514,21 +517,22 @@ plot_sweep() {  # K
       echo
     done
   } >"${data}"
-  local terminal="pngcairo size 1200,520 font 'DejaVu Sans,10'"
-  gnuplot -e "set terminal" 2>&1 | grep -q pngcairo || terminal="png size 1200,520"
+  local terminal="pngcairo size 1200,600 font 'DejaVu Sans,10'"
+  gnuplot -e "set terminal" 2>&1 | grep -q pngcairo || terminal="png size 1200,600"
   # Columns: 1 C, then rps/p99 pairs in FIGURE_KEYS order (pgb_read 2/3, grpc_get 4/5, rest_get 6/7,
   # pgb_update 8/9, grpc_update 10/11, rest_put 12/13, rest_patch 14/15).
   gnuplot <<EOF
 set terminal ${terminal}
 set output '${png}'
 set datafile missing 'NaN'
-set multiplot layout 1,2 title "Profiles service vs PostgreSQL on the same table: ${k} profiles, 4 KiB avatars, $(nproc) cores, $(date -u +%Y-%m-%d)"
+set multiplot layout 1,2 title "Profiles service (${SERVER_LABEL}) vs PostgreSQL on the same table: ${k} profiles, 4 KiB avatars, ${DURATION} s per point, $(nproc) cores, $(date -u +%Y-%m-%d)"
 set logscale x 2
 set xlabel 'concurrency (requests in flight)'
 set xtics (${CONCURRENCY_LIST// /, })
 set xrange [${MIN_C} / 1.5 : ${MAX_C} * 1.5]
 set grid
-set key top left font ',9'
+set bmargin 8
+set key at screen 0.5, screen 0.06 center center horizontal maxrows 3 font ',9' width 2
 set ylabel 'successful requests per second'
 set yrange [0:*]
 plot '${data}' using 1:2 with linespoints dt 2 lw 2 lc rgb '#777777' pt 6 title 'pgbench point read', \
@@ -540,7 +544,7 @@ plot '${data}' using 1:2 with linespoints dt 2 lw 2 lc rgb '#777777' pt 6 title 
 set ylabel 'p99 latency (ms)'
 set logscale y
 set yrange [*:*]
-set key top left
+unset key
 plot '${data}' using 1:3 with linespoints dt 2 lw 2 lc rgb '#777777' pt 6 title 'pgbench point read', \
      '' using 1:5 with linespoints lw 2 lc rgb '#1f77b4' pt 7 title 'gRPC GetProfile', \
      '' using 1:7 with linespoints lw 2 lc rgb '#2ca02c' pt 5 title 'REST GET', \
@@ -608,7 +612,7 @@ run_fanout() {
 
 # ---- soak ----
 run_soak() {
-  local k="${PROFILES}" half=$((PROFILES / 2)) warm=60 t=0 rss rss_warm="" rss_end="" wrk_threads
+  local k="${PROFILES}" half=$((PROFILES / 2)) warm=60 t=0 rss rss_warm="" rss_end="" wrk_threads start warm_t=0 end_t=0
   ((SOAK >= 240)) || warm=$((SOAK / 4 / 10 * 10))
   ((warm >= 10)) || warm=10
   wrk_threads=$(($(nproc) < 32 ? $(nproc) : 32))
@@ -628,18 +632,20 @@ run_soak() {
   TOOL_PIDS+=("$!")
   printf 'seconds\tserver_rss_kib\n' >"${RESULTS_DIR}/soak-rss.tsv"
   local series=""
+  start=${SECONDS}
   while kill -0 "${TOOL_PIDS[0]}" 2>/dev/null || kill -0 "${TOOL_PIDS[1]}" 2>/dev/null; do
     sleep 10 &
     SLEEPER_PID=$!
     wait "${SLEEPER_PID}" || true
     SLEEPER_PID=""
-    t=$((t + 10))
+    t=$((SECONDS - start))
     rss="$(rss_kib "${SERVER_PID}")"
     [[ -n "${rss}" ]] || { log "profile_server is gone"; break; }
     printf '%s\t%s\n' "${t}" "${rss}" >>"${RESULTS_DIR}/soak-rss.tsv"
     series+=" $(mib "${rss}")"
-    ((t == warm)) && rss_warm="${rss}"
-    ((t <= SOAK)) && rss_end="${rss}"
+    [[ -n "${rss_warm}" ]] || ((t < warm)) || { rss_warm="${rss}"; warm_t=${t}; }
+    rss_end="${rss}"
+    end_t=${t}
   done
   local pid
   for pid in "${TOOL_PIDS[@]}"; do wait "${pid}" 2>/dev/null || true; done
@@ -648,26 +654,38 @@ run_soak() {
   local wline gline
   wline="$(grep '^JSON ' "${WORK}/soak-wrk.txt" | sed 's/^JSON //' || true)"
   gline="$(grep '^JSON ' "${WORK}/soak-loadgen.txt" | sed 's/^JSON //' || true)"
+  [[ -n "${wline}" ]] || { log "wrk printed no result:"; tail -n 5 "${WORK}/soak-wrk.txt" >&2; }
+  [[ -n "${gline}" ]] || { log "profile_loadgen printed no result:"; tail -n 5 "${WORK}/soak-loadgen.txt" >&2; }
   echo
   echo "Soak: ${SOAK} s at C=64 (REST 32 connections + gRPC 32 calls, 90 % reads, 10 % writes), ${k} profiles"
   printf '  REST (wrk mixed_user.lua):  %s req/s, p50 %s ms, p99 %s ms, %s non-2xx\n' "$(json_num "${wline}" rps)" \
     "$(json_num "${wline}" p50_ms)" "$(json_num "${wline}" p99_ms)" \
-    "$(($(json_num "${wline}" requests) - $(json_num "${wline}" ok)))"
+    "$(awk -v a="$(json_num "${wline}" requests)" -v b="$(json_num "${wline}" ok)" 'BEGIN { print a - b }')"
   printf '  gRPC (profile_loadgen):     %s req/s, p50 %s ms, p99 %s ms, %s aborted, %s errors\n' \
     "$(json_num "${gline}" rps)" "$(json_num "${gline}" p50_ms)" "$(json_num "${gline}" p99_ms)" \
     "$(json_num "${gline}" aborted)" "$(json_num "${gline}" errors)"
   echo "  server RSS every 10 s (MiB):${series}"
+  [[ -n "${rss_warm}" ]] || { rss_warm="${rss_end}"; warm_t=${end_t}; }
   if [[ -n "${rss_warm}" && -n "${rss_end}" ]]; then
-    echo "  server RSS after warm-up (${warm} s): $(mib "${rss_warm}") MiB; at the end: $(mib "${rss_end}") MiB;" \
+    echo "  server RSS after warm-up (${warm_t} s): $(mib "${rss_warm}") MiB; at the end (${end_t} s): $(mib "${rss_end}") MiB;" \
       "growth $(awk -v a="${rss_warm}" -v b="${rss_end}" 'BEGIN { printf "%+.1f MiB (%+.1f %%)", (b - a) / 1024, 100 * (b - a) / a }')"
   fi
 }
 
 # ---- the run ----
 RUN_START=${SECONDS}
+REVISION="main $(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')"
+[[ -z "$(git -C "${ROOT}" status --porcelain -- services proto 2>/dev/null)" ]] || REVISION+=" + uncommitted changes"
+# What was measured: this checkout's server, or (--server-bin) a binary built who knows when.
+SERVER_BUILT="$(date -u -r "${SERVER_BIN}" +%Y-%m-%dT%H:%MZ)"
+if [[ "${SERVER_BIN}" == "${BUILD_DIR}/services/profile/profile_server" && -z "${SERVER_NOTE}" ]]; then
+  SERVER_LABEL="${REVISION}"
+else
+  SERVER_LABEL="profile_server built ${SERVER_BUILT}"
+fi
 {
   echo "Profiles benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "main $(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -z "$(git -C "${ROOT}" status --porcelain -- services proto 2>/dev/null)" ]] || echo ' + uncommitted changes in services/ or proto/'); server ${SERVER_BIN#"${ROOT}/"} ${SERVER_FLAGS[*]} ${SERVER_ARGS}"
+  echo "checkout: ${REVISION} (services/, proto/); server: ${SERVER_BIN#"${ROOT}/"} (built ${SERVER_BUILT}) ${SERVER_FLAGS[*]} ${SERVER_ARGS}"
   [[ -z "${SERVER_NOTE}" ]] || echo "WARNING: ${SERVER_NOTE}"
   echo "PostgreSQL 15 (fsync off), service, load tools all on this machine; options: concurrency \"${CONCURRENCY_LIST}\", ${DURATION} s per run, ${PROFILES} profiles, time limit ${TIME_LIMIT} s"
 } | say
