@@ -605,6 +605,8 @@ run_fanout() {
       "(target at most 5: $(within "$(json_num "${first}" p99_ms)" "$(json_num "${last}" p99_ms)" 5))," \
       "from sending $(ratio "$(json_num "${last}" send_p99_ms)" "$(json_num "${first}" send_p99_ms)")" \
       "($(within "$(json_num "${first}" send_p99_ms)" "$(json_num "${last}" send_p99_ms)" 5))"
+  elif (($(wc -w <<<"${FANOUT_STREAMS}") < 2)); then
+    echo "p99 ratio: needs two stream counts (--fanout \"1 10000\")"
   else
     echo "p99 ratio: not measured (a stream count did not receive every event)"
   fi
