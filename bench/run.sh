@@ -16,7 +16,7 @@
 #   --soak S               S seconds of mixed reads and writes at C=64 (REST and gRPC), sampling the
 #                          server's RSS every 10 s; prints RSS after warm-up, at the end and the growth
 #   --no-table             skip the main table (e.g. only --fanout or --soak)
-#   --all                  --sweep --compare-large --soak 600 (about 45 minutes)
+#   --all                  --sweep --compare-large --soak 600 (about 25 minutes here)
 #   --seed api|sql|auto    create the profiles through the API or with SQL (auto: API up to 20000)
 #   --server-bin PATH      use this profile_server instead of building it; --no-build builds nothing
 #   --cache-bytes N        passed to profile_server when its --helpfull lists --cache-bytes
@@ -87,7 +87,7 @@ while (($#)); do
     --cache-bytes) CACHE_BYTES="$2"; shift ;;
     --server-args) SERVER_ARGS="$2"; shift ;;
     --time-limit) TIME_LIMIT="$2"; shift ;;
-    -h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
