@@ -1,80 +1,15 @@
 #include "services/profile/grpc/grpc_status.h"
 
-#include <cstdio>
-#include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/profile/domain/caller_errors.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
 
 namespace profiles {
-namespace {
-
-// 64 random bits in hex: unique enough to find one line in a day's logs.
-std::string NewRequestId() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return absl::StrCat(absl::Hex(generator(), absl::kZeroPad16));
-}
-
-// The message on one line: a PostgreSQL error spans several (DETAIL, HINT).
-std::string OneLine(std::string_view text) {
-  std::string line;
-  line.reserve(text.size());
-  for (char c : text) {
-    if (c == '\n') {
-      line.append(" | ");
-    } else if (c == '\r' || c == '\t') {
-      line.push_back(' ');
-    } else {
-      line.push_back(c);
-    }
-  }
-  return line;
-}
-
-bool IsInternal(absl::StatusCode code) {
-  return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnknown ||
-         code == absl::StatusCode::kDataLoss;
-}
-
-}  // namespace
-
-std::optional<std::string> RequestIdOf(const absl::Status& status) {
-  const auto payload =
-      status.GetPayload(PayloadTypeUrl(google::rpc::RequestInfo::default_instance()));
-  google::rpc::RequestInfo info;
-  if (!payload.has_value() || !info.ParseFromString(std::string(*payload))) return std::nullopt;
-  return info.request_id();
-}
-
-absl::Status ForCaller(const absl::Status& status) {
-  const bool internal = IsInternal(status.code());
-  if (!internal && status.code() != absl::StatusCode::kUnavailable) return status;
-  if (RequestIdOf(status).has_value()) return status;  // redacted before
-
-  const std::string id = NewRequestId();
-  const std::string line = absl::StrCat(
-      "profile_server: request ", id, ": ", absl::StatusCodeToString(status.code()), ": ",
-      OneLine(std::string_view(status.message().data(), status.message().size())), "\n");
-  std::fputs(line.c_str(), stderr);
-
-  std::string message;
-  if (internal) {
-    message = absl::StrCat("internal error; request id ", id);
-  } else {
-    const absl::string_view summary = status.message().substr(0, status.message().find(": "));
-    message = absl::StrCat(QuoteForMessage(std::string_view(summary.data(), summary.size()), 200),
-                           "; request id ", id);
-  }
-  absl::Status redacted(status.code(), message);
-  google::rpc::RequestInfo info;
-  info.set_request_id(id);
-  redacted.SetPayload(PayloadTypeUrl(info), absl::Cord(info.SerializeAsString()));
-  return redacted;
-}
 
 grpc::Status ToGrpcStatus(const absl::Status& original) {
   if (original.ok()) return grpc::Status::OK;

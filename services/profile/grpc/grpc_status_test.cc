@@ -2,6 +2,7 @@
 
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "services/profile/domain/caller_errors.h"
 #include "services/profile/domain/status_details.h"
 
 namespace profiles {

@@ -10,7 +10,7 @@
 #include "services/profile/domain/json_mapping.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
-#include "services/profile/grpc/grpc_status.h"
+#include "services/profile/domain/caller_errors.h"
 
 namespace profiles {
 

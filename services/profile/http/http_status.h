@@ -17,7 +17,7 @@
 // shutting down) carries Retry-After: kRetryAfterSeconds.
 //
 // Internal errors (500) and UNAVAILABLE (503) are redacted by ForCaller()
-// (grpc_status.h): the caller reads a generic message and a request id, also
+// (domain/caller_errors.h): the caller reads a generic message and a request id, also
 // sent as the X-Request-Id header, and the details are in the server's log
 // under that id. Strings that are not valid UTF-8 are quoted so the body
 // always prints.
