@@ -8,8 +8,10 @@
 // "profile_changes" channel (the schema's trigger NOTIFYs it at every commit
 // that writes a profile). It waits, with poll(2), for a notification, for
 // `poll_interval` to pass, or for the destructor's wake-up pipe; then it
-// reads ProfileRepository::ChangesAfter() from its cursor in pages of 500
+// reads ProfileRepository::ChangesAfter() from its cursor in pages of 100
 // until nothing more is visible and appends each page to every subscription.
+// Reads begin at least 2 ms apart, so a burst of notifications costs one read
+// per 2 ms, not one per write.
 // A notified change can still be hidden behind the visibility watermark (see
 // change_cursor.h) and its release sends no notification, so after each
 // notification the feed also re-reads after 10 ms, 20 ms, 40 ms, ... until
