@@ -148,7 +148,7 @@ int Run() {
   // result: asking PostgreSQL on an HTTP io thread would hold up every
   // connection served by that thread.
   absl::Mutex health_mu;
-  grpc::HealthCheckServiceInterface* health = nullptr;  // guarded by health_mu
+  grpc::HealthCheckServiceInterface* health = nullptr;          // guarded by health_mu
   absl::Status readiness = absl::UnavailableError("starting");  // guarded by health_mu
   std::unique_ptr<profiles::StorageStartup> storage;
   auto refresh_health = [&health_mu, &health, &readiness, &storage] {
@@ -176,11 +176,12 @@ int Run() {
   storage = *std::move(started);
 
   auto core = std::make_unique<profiles::ProfileCore>(
-      profiles::ProfileCore::Options{.storage_workers = absl::GetFlag(FLAGS_pool_size),
-       .max_queued_calls = absl::GetFlag(FLAGS_max_queued_requests),
-       .cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_bytes)),
-       .max_watches = absl::GetFlag(FLAGS_max_watch_streams),
-       .watch_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_watch_queue_bytes))},
+      profiles::ProfileCore::Options{
+          .storage_workers = absl::GetFlag(FLAGS_pool_size),
+          .max_queued_calls = absl::GetFlag(FLAGS_max_queued_requests),
+          .cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_bytes)),
+          .max_watches = absl::GetFlag(FLAGS_max_watch_streams),
+          .watch_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_watch_queue_bytes))},
       storage->repository(), storage->feed());
   profiles::GrpcProfileService service(core.get());
   grpc::EnableDefaultHealthCheckService(true);
@@ -199,15 +200,13 @@ int Run() {
   }
   auto host_of = [](const std::string& address) { return address.substr(0, address.rfind(':')); };
 
-  profiles::HttpGateway gateway(
-      {.address = absl::GetFlag(FLAGS_http_address),
-       .threads = absl::GetFlag(FLAGS_http_threads),
-       .max_connections = absl::GetFlag(FLAGS_http_max_connections)},
-      core.get(),
-      [&health_mu, &readiness] {
-        absl::MutexLock lock(&health_mu);
-        return readiness;
-      });
+  profiles::HttpGateway gateway({.address = absl::GetFlag(FLAGS_http_address),
+                                 .threads = absl::GetFlag(FLAGS_http_threads),
+                                 .max_connections = absl::GetFlag(FLAGS_http_max_connections)},
+                                core.get(), [&health_mu, &readiness] {
+                                  absl::MutexLock lock(&health_mu);
+                                  return readiness;
+                                });
   if (absl::Status listening = gateway.Start(); !listening.ok()) return Fail(listening);
 
   {
