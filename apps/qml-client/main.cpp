@@ -48,13 +48,19 @@ int main(int argc, char* argv[]) {
   options.server_address = parser.isSet(server_option) ? parser.value(server_option)
                                                        : qEnvironmentVariable("PROFILES_SERVER");
   auto controller = profiles::client::AppController::Open(options);
+  QQmlApplicationEngine engine;
   if (!controller.ok()) {
+    const std::string reason(controller.status().message());
     std::fprintf(stderr, "profiles_app: cannot open %s: %s\n", qPrintable(options.data_dir),
-                 std::string(controller.status().message()).c_str());
+                 reason.c_str());
+    // Started from a launcher, nobody reads stderr: say it in a window too.
+    engine.setInitialProperties({{QStringLiteral("message"), QString::fromStdString(reason)}});
+    engine.load(QUrl(QStringLiteral("qrc:/ProfilesApp/StartupErrorWindow.qml")));
+    if (engine.rootObjects().isEmpty()) return 1;
+    QGuiApplication::exec();
     return 1;
   }
 
-  QQmlApplicationEngine engine;
   (*controller)->registerWith(engine);
   QObject::connect(
       &engine, &QQmlApplicationEngine::objectCreationFailed, &app,

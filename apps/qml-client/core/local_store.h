@@ -9,6 +9,7 @@
 //   profiles.snapshot  the whole state at the last compaction, written
 //                      atomically (QSaveFile); absent until the first one
 //   profiles.journal   the records appended since that snapshot
+//   profiles.lock      held while a LocalStore has the folder open (QLockFile)
 // Both are "PRFS" + framed protobuf records (record_io.h): a FileHeader, then
 // profile.client.v1.JournalRecords (proto/profile/client/v1/local_store.proto).
 //
@@ -36,9 +37,15 @@
 // version 3 files. Files of a newer version than kSchemaVersion make
 // Open() fail with FAILED_PRECONDITION without touching them.
 //
+// One owner: Open() takes the folder's lock file for the store's lifetime. A
+// second Open() of the same folder, from this process or another, fails with
+// FAILED_PRECONDITION ("already open") before it reads or writes any store
+// file, so two windows can never both accept edits and lose one's. A lock
+// left behind by a process that died (even by SIGKILL) is taken over: it
+// names its owner's process id, and QLockFile checks whether that still runs.
+//
 // Thread safety: not thread-safe. One LocalStore is owned and used by one
-// thread (the client's sync thread); two LocalStores must not open the same
-// folder at the same time.
+// thread (the client's sync thread).
 //
 // Example:
 //   auto store = LocalStore::Open(dir, {});
@@ -48,6 +55,7 @@
 //   absl::Status s = (*store)->Append(record);
 
 #include <QtCore/QFile>
+#include <QtCore/QLockFile>
 #include <QtCore/QString>
 #include <cstdint>
 #include <map>
@@ -65,6 +73,7 @@ namespace profiles::client {
 inline constexpr uint32_t kSchemaVersion = 3;
 inline constexpr char kSnapshotFileName[] = "profiles.snapshot";
 inline constexpr char kJournalFileName[] = "profiles.journal";
+inline constexpr char kLockFileName[] = "profiles.lock";
 inline constexpr char kDroppedFileName[] = "profiles.journal.dropped";
 
 // The state the records describe.
@@ -107,8 +116,9 @@ class LocalStore {
   };
 
   // Opens (creating if needed) the store in folder `directory`.
-  // FAILED_PRECONDITION if its files come from a newer release; INTERNAL if
-  // the folder or its files cannot be created or written.
+  // FAILED_PRECONDITION if another LocalStore has the folder open (the message
+  // says so and names its process) or if its files come from a newer release;
+  // INTERNAL if the folder or its files cannot be created or written.
   static absl::StatusOr<std::unique_ptr<LocalStore>> Open(const QString& directory,
                                                           const Options& options);
 
@@ -134,7 +144,7 @@ class LocalStore {
   QString directory() const { return directory_; }
 
  private:
-  LocalStore(const QString& directory, const Options& options);
+  LocalStore(const QString& directory, const Options& options, std::unique_ptr<QLockFile> lock);
 
   absl::Status Load();
   absl::Status LoadSnapshot(bool* needs_compaction);
@@ -147,6 +157,8 @@ class LocalStore {
 
   const QString directory_;
   const Options options_;
+  // Declared before journal_: released only after the journal is closed.
+  const std::unique_ptr<QLockFile> lock_;
   StoreState state_;
   OpenReport report_;
   QFile journal_;

@@ -1,11 +1,16 @@
 #include "apps/qml-client/core/local_store.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <QtCore/QBuffer>
 #include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QUuid>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -131,6 +136,84 @@ TEST(LocalStore, ReopensToTheSameState) {
   EXPECT_EQ(reopened->open_report().dropped_journal_bytes, 0);
   EXPECT_TRUE(reopened->open_report().problems.empty());
   EXPECT_EQ(reopened->state().cursor, "cursor-2");
+}
+
+// Every store file of the folder but the lock, by name.
+std::map<QString, QByteArray> StoreFiles(const QString& directory) {
+  std::map<QString, QByteArray> files;
+  for (const QFileInfo& info : QDir(directory).entryInfoList(QDir::Files)) {
+    if (info.fileName() == kLockFileName) continue;
+    QFile file(info.filePath());
+    if (file.open(QIODevice::ReadOnly)) files[info.fileName()] = file.readAll();
+  }
+  return files;
+}
+
+// Two windows of the app on one folder would both accept edits, and one's
+// would be lost: the second open is refused before it reads or writes.
+TEST(LocalStore, ASecondOpenOfTheSameFolderIsRefusedAndChangesNothing) {
+  QTemporaryDir dir;
+  auto first = OpenOrDie(dir.path());
+  const std::string digest = WriteHistory(first.get()).back().digest;
+  const std::map<QString, QByteArray> before = StoreFiles(dir.path());
+  ASSERT_FALSE(before.empty());
+
+  absl::StatusOr<std::unique_ptr<LocalStore>> second = LocalStore::Open(dir.path(), kNeverCompact);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("is already open in"), std::string::npos)
+      << second.status();
+  EXPECT_NE(second.status().message().find(absl::StrCat("(process ", getpid(), ")")),
+            std::string::npos)
+      << second.status();
+  EXPECT_EQ(StoreFiles(dir.path()), before);
+
+  // The owner goes on as before, and once it has closed the folder opens.
+  JournalRecord record;
+  record.mutable_cursor_updated()->set_cursor("after the refusal");
+  ASSERT_TRUE(first->Append(record).ok());
+  first.reset();
+  auto reopened = OpenOrDie(dir.path());
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->state().cursor, "after the refusal");
+  EXPECT_NE(Digest(reopened->state()), digest);
+}
+
+// A process killed with the folder open leaves its lock file behind; the next
+// open sees that its owner is gone and takes the folder over. Meanwhile the
+// live owner in another process keeps everyone else out.
+TEST(LocalStore, ALockOfAnotherProcessHoldsUntilThatProcessIsKilled) {
+  QTemporaryDir dir;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t owner = fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    close(ready[0]);
+    absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(dir.path(), kNeverCompact);
+    const char opened = store.ok() ? 'y' : 'n';
+    if (write(ready[1], &opened, 1) != 1) _exit(2);
+    for (;;) pause();  // until SIGKILL
+  }
+  close(ready[1]);
+  char opened = 0;
+  ASSERT_EQ(read(ready[0], &opened, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(opened, 'y') << "the child could not open the store";
+
+  absl::StatusOr<std::unique_ptr<LocalStore>> refused = LocalStore::Open(dir.path(), kNeverCompact);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find(absl::StrCat("(process ", owner, ")")),
+            std::string::npos)
+      << refused.status();
+
+  ASSERT_EQ(kill(owner, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(owner, &status, 0), owner);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_TRUE(QFile::exists(In(dir, kLockFileName)))
+      << "the killed owner left no lock to take over";
+  EXPECT_NE(OpenOrDie(dir.path()), nullptr);
 }
 
 // A crash can cut the journal anywhere. Whatever the cut, the store opens

@@ -160,6 +160,7 @@ TEST_F(SyncManagerTest, OfflineEditsSurviveARestartAndAreAppliedExactlyOnce) {
   auto client = Open(dir);
   const QString id = CreateSynced(*client, "Ada");
 
+  client.reset();
   client = Open(dir, /*work_offline=*/true);
   for (const char* name : {"e1", "e2", "e3"}) client->editProfile(id, name, {}, {}, kName);
   ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 3; }));
