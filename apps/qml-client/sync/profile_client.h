@@ -94,8 +94,12 @@ class ProfileClient {
     std::chrono::milliseconds call_timeout{10000};
     // How long CheckHealth() waits for a connection.
     std::chrono::milliseconds connect_timeout{2000};
-    // Profiles per ListProfiles page (avatars are included, up to 256 KiB each).
-    int page_size = 16;
+    // Profiles per ListProfiles page. Avatars are included (up to 256 KiB
+    // each), and the service also ends a page before about 3 MiB of rows, so
+    // large pictures make a page shorter, never larger than a gRPC message
+    // may be. Each page costs a round trip, a durable append and a publish:
+    // at 16 a first sync of 10,000 profiles took 625 of each.
+    int page_size = 500;
   };
 
   explicit ProfileClient(Options options);

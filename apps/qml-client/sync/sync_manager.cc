@@ -2,6 +2,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include <QElapsedTimer>
 #include <QMetaObject>
 #include <QNetworkInformation>
 #include <QTimer>
@@ -18,6 +19,10 @@
 
 namespace profiles::client {
 namespace {
+
+// Longest a change received from the server waits before it is shown while
+// others keep arriving (see PublishSoon()).
+constexpr std::chrono::milliseconds kServerPublishInterval{250};
 
 using profile::client::v1::PendingMutation;
 using profile::v1::Profile;
@@ -73,10 +78,13 @@ class SyncManager::Worker : public QObject {
         backoff_(options_.backoff),
         retry_timer_(new QTimer(this)),
         poll_timer_(new QTimer(this)),
+        publish_timer_(new QTimer(this)),
         work_offline_(options_.work_offline),
         network_reachable_(network_reachable) {
     retry_timer_->setSingleShot(true);
     connect(retry_timer_, &QTimer::timeout, this, [this] { RunPass(); });
+    publish_timer_->setSingleShot(true);
+    connect(publish_timer_, &QTimer::timeout, this, [this] { Publish(); });
     poll_timer_->setInterval(options_.poll_interval);
     connect(poll_timer_, &QTimer::timeout, this, [this] { RunPass(); });
   }
@@ -259,8 +267,24 @@ class SyncManager::Worker : public QObject {
 
   bool CanTry() const { return !work_offline_ && network_reachable_; }
 
+  // Shows the current state at once: after the user's own actions, and
+  // whenever the state of the connection or of the queue changes.
   void Publish() {
-    if (!stopping_) manager_->Publish(BuildSnapshot());
+    if (stopping_) return;
+    publish_timer_->stop();
+    since_publish_.start();
+    manager_->Publish(BuildSnapshot());
+  }
+
+  // Shows what the server sent: at once if nothing was published for
+  // kServerPublishInterval, else when that much time has passed. A snapshot
+  // holds every profile, so publishing each page of a first sync (and the
+  // list model comparing every row each time) made it quadratic.
+  void PublishSoon() {
+    if (stopping_ || publish_timer_->isActive()) return;
+    const auto elapsed = std::chrono::milliseconds(since_publish_.elapsed());
+    if (!since_publish_.isValid() || elapsed >= kServerPublishInterval) return Publish();
+    publish_timer_->start(kServerPublishInterval - elapsed);
   }
 
   // A local edit or resolution was stored: show it, then send it.
@@ -429,7 +453,7 @@ class SyncManager::Worker : public QObject {
     } else if (absl::Status status = queue_->ApplyServerProfiles({*profile}, ""); !status.ok()) {
       ReportLocalError(status);
     }
-    Publish();
+    PublishSoon();
     if (generation != generation_) return RunPass();
     Step();
   }
@@ -451,7 +475,7 @@ class SyncManager::Worker : public QObject {
       ReportLocalError(status);
     }
     for (const Profile& profile : profiles) WantAvatarIfMissing(profile.id());
-    Publish();
+    PublishSoon();
   }
 
   void OnPulled(const absl::Status& status, uint64_t generation) {
@@ -514,7 +538,7 @@ class SyncManager::Worker : public QObject {
       WantAvatarIfMissing(profile.id());
       wanted |= avatars_wanted_.size() != before;
     }
-    Publish();
+    PublishSoon();
     if (wanted) RunPass();
   }
 
@@ -545,6 +569,9 @@ class SyncManager::Worker : public QObject {
   Backoff backoff_;
   QTimer* const retry_timer_;
   QTimer* const poll_timer_;
+  // Pending PublishSoon(); since_publish_ runs from the last Publish().
+  QTimer* const publish_timer_;
+  QElapsedTimer since_publish_;
   QThread transport_thread_;
   std::unique_ptr<QObject> transport_context_;
 
