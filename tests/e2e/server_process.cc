@@ -4,7 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,17 +55,11 @@ absl::Status ReadAddresses(int fd, absl::Time deadline, bool wait_for_database,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& database_url,
-                                                                    absl::Duration ready_timeout,
-                                                                    bool wait_for_database,
-                                                                    const std::vector<std::string>& extra_flags) {
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    const std::string& database_url, absl::Duration ready_timeout, bool wait_for_database,
+    const std::vector<std::string>& extra_flags) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
 
   std::vector<std::string> args = {PROFILE_SERVER_BINARY, "--database-url=" + database_url,
                                    "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
@@ -76,15 +70,29 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  if (spawned != 0) {
+  // fork and exec rather than posix_spawn, which cannot ask the kernel to
+  // kill the server when the test dies: a test that crashes (or is killed by
+  // ctest's timeout) must not leave servers holding ports, connections and
+  // CPU for the rest of the suite. Between fork and exec the child calls only
+  // async-signal-safe functions.
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int error = errno;
     close(pipe_fds[0]);
-    return absl::InternalError(
-        absl::StrCat("cannot start profile_server: ", std::strerror(spawned)));
+    close(pipe_fds[1]);
+    return absl::InternalError(absl::StrCat("cannot start profile_server: ", std::strerror(error)));
   }
+  if (pid == 0) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
+    if (dup2(pipe_fds[1], STDOUT_FILENO) < 0 || dup2(pipe_fds[1], STDERR_FILENO) < 0) _exit(127);
+    execve(argv[0], argv.data(), environ);
+    constexpr char kExecFailed[] = "ServerProcess: cannot execute " PROFILE_SERVER_BINARY "\n";
+    [[maybe_unused]] const ssize_t written =
+        write(STDERR_FILENO, kExecFailed, sizeof kExecFailed - 1);
+    _exit(127);
+  }
+  close(pipe_fds[1]);
   std::unique_ptr<ServerProcess> server(new ServerProcess(pid, pipe_fds[0]));
   if (absl::Status ready =
           ReadAddresses(server->output_fd_, absl::Now() + ready_timeout, wait_for_database,

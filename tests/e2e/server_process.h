@@ -11,14 +11,17 @@
 // Start() also waits for its "database ready" line unless told not to, so
 // tests never sleep waiting for readiness.
 //
-// Not thread-safe. The destructor kills the child if it still runs.
+// Not thread-safe. The destructor kills the child if it still runs, and the
+// kernel kills it if the thread that started it dies (PR_SET_PDEATHSIG):
+// call Start() from the thread that runs the test, never from a helper
+// thread that ends before the server should.
 
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -39,6 +42,7 @@ class ServerProcess {
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
+  pid_t pid() const { return pid_; }
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& http_address() const { return http_address_; }
   // A new stub on a new channel to this server.
