@@ -598,4 +598,33 @@ absl::Status LocalStore::Compact() {
   return OpenJournalForAppend();
 }
 
+std::string DescribeRepair(const LocalStore::OpenReport& report) {
+  if (report.problems.empty() && report.dropped_journal_bytes == 0) return "";
+  std::string text;
+  if (report.dropped_journal_bytes > 0) {
+    text = "The last save on this device was cut short, most likely by a crash or a power cut: " +
+           std::to_string(report.dropped_journal_bytes) +
+           " bytes that could not be read back were set aside in " + kDroppedFileName +
+           ". Everything saved before them is kept. ";
+  }
+  // Every problem but the torn tail itself (reported as "journal: ...").
+  const bool other_damage =
+      std::any_of(report.problems.begin(), report.problems.end(), [&](const std::string& problem) {
+        return report.dropped_journal_bytes == 0 || problem.rfind("journal: ", 0) != 0;
+      });
+  if (other_damage) {
+    text +=
+        "Some of the app's data on this device could not be read; what could be read is kept, "
+        "and unreadable files were set aside, not deleted. ";
+  }
+  if (report.problems.empty()) {
+    text.pop_back();  // the space after the last sentence
+    return text;
+  }
+  text += "Details:";
+  for (const std::string& problem : report.problems) text += " " + problem + ";";
+  text.back() = '.';
+  return text;
+}
+
 }  // namespace profiles::client

@@ -169,6 +169,11 @@ class LocalStore {
   bool broken_ = false;
 };
 
+// What Open() repaired, in plain words for the person using the app (what
+// happened, what was kept, where set-aside bytes are, then the technical
+// details); empty when the open was clean or only upgraded the files.
+std::string DescribeRepair(const LocalStore::OpenReport& report);
+
 }  // namespace profiles::client
 
 #endif  // PROFILES_APPS_QML_CLIENT_CORE_LOCAL_STORE_H_

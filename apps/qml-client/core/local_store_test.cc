@@ -135,6 +135,7 @@ TEST(LocalStore, ReopensToTheSameState) {
   EXPECT_EQ(Digest(reopened->state()), digest);
   EXPECT_EQ(reopened->open_report().dropped_journal_bytes, 0);
   EXPECT_TRUE(reopened->open_report().problems.empty());
+  EXPECT_EQ(DescribeRepair(reopened->open_report()), "");
   EXPECT_EQ(reopened->state().cursor, "cursor-2");
 }
 
@@ -311,6 +312,11 @@ TEST(LocalStore, AnUnreadableHeaderIsSetAsideNotFatal) {
   const QStringList aside = QDir(dir.path()).entryList({"profiles.journal.corrupt-*"});
   ASSERT_EQ(aside.size(), 1);
   EXPECT_EQ(ReadAll(QDir(dir.path()).filePath(aside.front())), journal);
+  // What the user reads: what happened, in words, then the file set aside.
+  const std::string told = DescribeRepair(store->open_report());
+  EXPECT_EQ(told.rfind("Some of the app's data on this device could not be read", 0), 0u) << told;
+  EXPECT_NE(told.find("set aside, not deleted"), std::string::npos) << told;
+  EXPECT_NE(told.find(aside.front().toStdString()), std::string::npos) << told;
 }
 
 // The cost of an edit does not grow with the number of cached profiles: the

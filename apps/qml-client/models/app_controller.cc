@@ -41,6 +41,7 @@ AppController::AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<
       data_dir_(std::move(data_dir)),
       server_address_(std::move(server_address)),
       work_offline_(work_offline),
+      repair_note_(sync_->openRepairNote()),
       snapshot_(sync_->snapshot()) {
   connect(sync_.get(), &SyncManager::snapshotChanged, this, &AppController::onSnapshotChanged);
   connect(sync_.get(), &SyncManager::operationFailed, this, &AppController::operationFailed);
@@ -76,6 +77,12 @@ AppController::Connection AppController::connection() const {
 }
 
 int AppController::pendingCount() const { return static_cast<int>(snapshot_->pending_count); }
+
+void AppController::dismissRepairNote() {
+  if (repair_note_.isEmpty()) return;
+  repair_note_.clear();
+  emit repairNoteChanged();
+}
 
 QString AppController::lastError() const { return QString::fromStdString(snapshot_->last_error); }
 

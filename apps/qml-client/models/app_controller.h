@@ -43,6 +43,9 @@ class AppController : public QObject {
   Q_PROPERTY(
       QString serverAddress READ serverAddress WRITE setServerAddress NOTIFY serverAddressChanged)
   Q_PROPERTY(QString dataDir READ dataDir CONSTANT)
+  // What opening the data folder repaired, in plain words; empty when there
+  // is nothing to tell or once the user has dismissed it.
+  Q_PROPERTY(QString repairNote READ repairNote NOTIFY repairNoteChanged)
 
  public:
   enum class Connection { Offline, Online, Syncing };
@@ -82,6 +85,8 @@ class AppController : public QObject {
 
   // Pull now (pull-to-refresh) and retry at once if backing off.
   Q_INVOKABLE void refresh();
+  QString repairNote() const { return repair_note_; }
+  Q_INVOKABLE void dismissRepairNote();
 
  signals:
   // snapshot() changed.
@@ -89,6 +94,7 @@ class AppController : public QObject {
   void statusChanged();
   void workOfflineChanged();
   void serverAddressChanged();
+  void repairNoteChanged();
   // A local operation failed; the message is for the user.
   void operationFailed(const QString& message);
 
@@ -103,6 +109,7 @@ class AppController : public QObject {
   const QString data_dir_;
   QString server_address_;
   bool work_offline_;
+  QString repair_note_;
   std::shared_ptr<const ClientSnapshot> snapshot_;
 };
 

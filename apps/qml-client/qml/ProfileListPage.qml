@@ -54,6 +54,18 @@ Page {
         anchors.fill: parent
         spacing: 0
 
+        MessageBanner {
+            objectName: "repairBanner"
+            Layout.fillWidth: true
+            Layout.margins: Theme.spacingS
+            visible: AppController.repairNote !== ""
+            glyph: Theme.icons.error
+            title: qsTr("Local data was repaired")
+            message: AppController.repairNote
+            actionText: qsTr("OK")
+            onActionTriggered: AppController.dismissRepairNote()
+        }
+
         Pane {
             Layout.fillWidth: true
             padding: Theme.spacingM
@@ -140,7 +152,9 @@ Page {
 
     EmptyState {
         objectName: "emptyState"
-        anchors.centerIn: parent
+        // Centred in the list's area (a banner above the list moves it).
+        x: (parent.width - width) / 2
+        y: list.y + Math.max(0, (list.height - height) / 2)
         width: parent.width - 2 * Theme.spacingXl
         visible: list.count === 0
         glyph: profiles.totalCount === 0 ? Theme.icons.people : Theme.icons.search

@@ -606,6 +606,7 @@ absl::StatusOr<std::unique_ptr<SyncManager>> SyncManager::Open(Options options) 
     QNetworkInformation::loadBackendByFeatures(QNetworkInformation::Feature::Reachability);
   }
   std::unique_ptr<SyncManager> manager(new SyncManager());
+  manager->open_repair_note_ = QString::fromStdString(DescribeRepair((*store)->open_report()));
   manager->worker_ = std::make_unique<Worker>(manager.get(), std::move(options), *std::move(store),
                                               NetworkReachable());
   Worker* worker = manager->worker_.get();

@@ -137,6 +137,10 @@ class SyncManager : public QObject {
 
   std::shared_ptr<const ClientSnapshot> snapshot() const;
 
+  // What opening the store repaired, for the user (DescribeRepair()); empty
+  // after a clean open.
+  const QString& openRepairNote() const { return open_repair_note_; }
+
   // Queues a new profile with a fresh UUID; returns the id at once (the
   // worker generates it: this waits for the durable append, never for the
   // network). Returns an empty id, and emits operationFailed, on failure.
@@ -178,6 +182,7 @@ class SyncManager : public QObject {
   // Abseil is not instrumented).
   mutable std::mutex mu_;
   std::shared_ptr<const ClientSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  QString open_repair_note_;
   QThread thread_;
   // Lives on thread_; destroyed after thread_ has finished.
   std::unique_ptr<Worker> worker_;

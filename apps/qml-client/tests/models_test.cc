@@ -2,6 +2,8 @@
 // and the profile editor's validation, server errors and conflict view.
 
 #include <QBuffer>
+#include <QDir>
+#include <QFile>
 #include <QImage>
 #include <QPainter>
 #include <QRandomGenerator>
@@ -9,6 +11,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/models/app_controller.h"
 #include "apps/qml-client/models/avatar_cache.h"
 #include "apps/qml-client/models/avatar_image.h"
@@ -349,6 +352,42 @@ class ModelsTest : public QObject {
     auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
     QVERIFY(controller.ok());
     QCOMPARE((*controller)->serverAddress(), QStringLiteral("profiles.example.com:443"));
+  }
+
+  // A crash cut the last save short: the app says so once, in words, with
+  // where the set-aside bytes are; after "OK", and at the next (clean) open,
+  // there is nothing to tell.
+  void controllerTellsOnceWhatOpeningRepaired() {
+    QTemporaryDir dir;
+    {
+      auto store = LocalStore::Open(dir.path(), {});
+      QVERIFY(store.ok());
+      profile::client::v1::JournalRecord record;
+      record.mutable_cursor_updated()->set_cursor("c1");
+      QVERIFY((*store)->Append(record).ok());
+    }
+    QFile journal(QDir(dir.path()).filePath(kJournalFileName));
+    QVERIFY(journal.open(QIODevice::Append));
+    QCOMPARE(journal.write("\x01torn"), qint64{5});
+    journal.close();
+    {
+      auto controller = AppController::Open(
+          {.data_dir = dir.path(), .server_address = QStringLiteral("127.0.0.1:9")});
+      QVERIFY(controller.ok());
+      const QString note = (*controller)->repairNote();
+      QVERIFY2(note.startsWith(QStringLiteral("The last save on this device was cut short")),
+               qPrintable(note));
+      QVERIFY2(note.contains(QStringLiteral("5 bytes")), qPrintable(note));
+      QVERIFY2(note.contains(QString::fromLatin1(kDroppedFileName)), qPrintable(note));
+      QSignalSpy changed(controller->get(), &AppController::repairNoteChanged);
+      (*controller)->dismissRepairNote();
+      QCOMPARE(changed.count(), 1);
+      QVERIFY((*controller)->repairNote().isEmpty());
+    }
+    auto reopened = AppController::Open(
+        {.data_dir = dir.path(), .server_address = QStringLiteral("127.0.0.1:9")});
+    QVERIFY(reopened.ok());
+    QVERIFY2((*reopened)->repairNote().isEmpty(), qPrintable((*reopened)->repairNote()));
   }
 
  private:
