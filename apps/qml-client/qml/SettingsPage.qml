@@ -13,6 +13,12 @@ Page {
     objectName: "settingsPage"
     background: Rectangle { color: Theme.background }
 
+    SettingsEditor {
+        id: settings
+
+        app: AppController
+    }
+
     header: ToolBar {
         Material.background: Theme.primary
         Material.foreground: Theme.textOnPrimary
@@ -108,12 +114,12 @@ Page {
                     objectName: "serverAddressField"
                     Layout.fillWidth: true
                     label: qsTr("Server address")
-                    text: AppController.serverAddress
+                    text: settings.address
                     placeholderText: qsTr("host:port")
                     inputMethodHints: Qt.ImhUrlCharactersOnly | Qt.ImhNoAutoUppercase
-                    error: AppController.connection === AppController.Offline && !AppController.workOffline
-                        ? AppController.lastError : ""
-                    onAccepted: AppController.serverAddress = address.text
+                    error: settings.fieldError
+                    onEdited: text => settings.address = text
+                    onAccepted: settings.apply()
                 }
 
                 Button {
@@ -121,9 +127,9 @@ Page {
                     Layout.alignment: Qt.AlignRight
                     Layout.minimumHeight: Theme.touchTarget
                     text: qsTr("Connect")
-                    enabled: address.text.trim().length > 0 && address.text.trim() !== AppController.serverAddress
+                    enabled: settings.canApply
                     highlighted: true
-                    onClicked: AppController.serverAddress = address.text
+                    onClicked: settings.apply()
 
                     Accessible.name: qsTr("Connect to this server")
                 }

@@ -17,6 +17,7 @@
 #include "apps/qml-client/models/avatar_image.h"
 #include "apps/qml-client/models/profile_editor.h"
 #include "apps/qml-client/models/profile_list_model.h"
+#include "apps/qml-client/models/settings_editor.h"
 #include "apps/qml-client/models/sync_status.h"
 #include "services/profile/domain/validation.h"
 
@@ -388,6 +389,63 @@ class ModelsTest : public QObject {
         {.data_dir = dir.path(), .server_address = QStringLiteral("127.0.0.1:9")});
     QVERIFY(reopened.ok());
     QVERIFY2((*reopened)->repairNote().isEmpty(), qPrintable((*reopened)->repairNote()));
+  }
+
+  void serverAddressIsCheckedAsTyped() {
+    QVERIFY(ServerAddressProblem(QStringLiteral("profiles.example.com:50051")).isEmpty());
+    QVERIFY(ServerAddressProblem(QStringLiteral(" 127.0.0.1:443 ")).isEmpty());
+    QVERIFY(ServerAddressProblem(QStringLiteral("[::1]:50051")).isEmpty());
+    QCOMPARE(ServerAddressProblem(QStringLiteral("  ")),
+             QStringLiteral("Enter the server's address as host:port"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral("profiles.example.com")),
+             QStringLiteral("Add the port after a colon, e.g. profiles.example.com:50051"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral("::1:50051")),
+             QStringLiteral("Add the port after a colon, e.g. profiles.example.com:50051"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral(":50051")),
+             QStringLiteral("The host before the colon is missing"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral("host:0")),
+             QStringLiteral("The port must be a number from 1 to 65535"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral("host:65536")),
+             QStringLiteral("The port must be a number from 1 to 65535"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral("host:http")),
+             QStringLiteral("The port must be a number from 1 to 65535"));
+    QCOMPARE(ServerAddressProblem(QStringLiteral("my host:50051")),
+             QStringLiteral("An address has no spaces"));
+  }
+
+  // The Settings screen's logic: a draft that changes nothing until applied,
+  // and is applied only when valid and different.
+  void settingsEditorAppliesOnlyAValidNewAddress() {
+    QTemporaryDir dir;
+    auto controller = AppController::Open(
+        {.data_dir = dir.path(), .server_address = QStringLiteral("127.0.0.1:9")});
+    QVERIFY(controller.ok());
+    SettingsEditor settings;
+    settings.setApp(controller->get());
+    QCOMPARE(settings.address(), QStringLiteral("127.0.0.1:9"));
+    QVERIFY(!settings.canApply());
+
+    settings.setAddress(QStringLiteral("127.0.0.1"));
+    QVERIFY(!settings.addressError().isEmpty());
+    QCOMPARE(settings.fieldError(), settings.addressError());
+    QVERIFY(!settings.canApply());
+    QVERIFY(!settings.apply());
+    QCOMPARE((*controller)->serverAddress(), QStringLiteral("127.0.0.1:9"));
+
+    settings.setAddress(QStringLiteral(" 127.0.0.1:10 "));
+    QVERIFY(settings.addressError().isEmpty());
+    QVERIFY2(settings.fieldError().isEmpty(), qPrintable(settings.fieldError()));
+    QVERIFY(settings.canApply());
+    QSignalSpy applied(controller->get(), &AppController::serverAddressChanged);
+    QVERIFY(settings.apply());
+    QCOMPARE(applied.count(), 1);
+    QCOMPARE((*controller)->serverAddress(), QStringLiteral("127.0.0.1:10"));
+    QCOMPARE(settings.address(), QStringLiteral("127.0.0.1:10"));
+    QVERIFY(!settings.canApply());
+
+    // Working offline is not a connection problem to report.
+    (*controller)->setWorkOffline(true);
+    QVERIFY(settings.connectionProblem().isEmpty());
   }
 
  private:
