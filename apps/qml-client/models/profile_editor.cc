@@ -1,6 +1,5 @@
 #include "apps/qml-client/models/profile_editor.h"
 
-#include <QVariantMap>
 #include <atomic>
 
 #include "apps/qml-client/core/merge.h"
@@ -48,13 +47,6 @@ QString FieldLabel(const std::string& field) {
   if (field == "name") return ProfileEditor::tr("name");
   if (field == "email") return ProfileEditor::tr("email");
   return ProfileEditor::tr("picture");
-}
-
-QVariantMap ConflictField(const QString& field, const QString& label, const QVariant& mine,
-                          const QVariant& server, bool differs, bool is_image) {
-  return {{QStringLiteral("field"), field},     {QStringLiteral("label"), label},
-          {QStringLiteral("mine"), mine},       {QStringLiteral("server"), server},
-          {QStringLiteral("differs"), differs}, {QStringLiteral("isImage"), is_image}};
 }
 
 }  // namespace
@@ -283,24 +275,33 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   }
   validate();
 
-  conflict_fields_.clear();
+  std::vector<ConflictFieldRow> conflict;
   if (state_ == SyncState::kConflict && view->server_profile) {
     const profile::v1::Profile& server = *view->server_profile;
-    conflict_fields_ << ConflictField(
-        QStringLiteral("name"), tr("Name"), QString::fromStdString(profile.name()),
-        QString::fromStdString(server.name()), profile.name() != server.name(), false);
-    conflict_fields_ << ConflictField(
-        QStringLiteral("email"), tr("Email"), QString::fromStdString(profile.email()),
-        QString::fromStdString(server.email()), profile.email() != server.email(), false);
+    conflict.push_back({.field = QStringLiteral("name"),
+                        .label = tr("Name"),
+                        .mine = QString::fromStdString(profile.name()),
+                        .server = QString::fromStdString(server.name()),
+                        .differs = profile.name() != server.name(),
+                        .is_image = false});
+    conflict.push_back({.field = QStringLiteral("email"),
+                        .label = tr("Email"),
+                        .mine = QString::fromStdString(profile.email()),
+                        .server = QString::fromStdString(server.email()),
+                        .differs = profile.email() != server.email(),
+                        .is_image = false});
     const QString id = QString::fromStdString(profile.id());
     // By sha: the server's copy in a conflict may come without its bytes
     // (fetched separately); that is not a removed picture.
-    conflict_fields_ << ConflictField(
-        QStringLiteral("avatar"), tr("Avatar"),
-        avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar()),
-        avatars.sourceFor(QStringLiteral("server-") + id, server.avatar()),
-        AvatarShaOf(profile) != AvatarShaOf(server), true);
+    conflict.push_back(
+        {.field = QStringLiteral("avatar"),
+         .label = tr("Avatar"),
+         .mine = avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar()),
+         .server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar()),
+         .differs = AvatarShaOf(profile) != AvatarShaOf(server),
+         .is_image = true});
   }
+  conflict_fields_.SetRows(std::move(conflict));
   emit fieldsChanged();
   emit profileStateChanged();
 }

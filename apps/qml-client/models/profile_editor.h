@@ -30,12 +30,12 @@
 #include <QPointer>
 #include <QString>
 #include <QUrl>
-#include <QVariantList>
 #include <map>
 #include <optional>
 #include <string>
 
 #include "apps/qml-client/models/app_controller.h"
+#include "apps/qml-client/models/conflict_fields_model.h"
 
 namespace profiles::client {
 
@@ -63,9 +63,9 @@ class ProfileEditor : public QObject {
   Q_PROPERTY(int syncState READ syncState NOTIFY profileStateChanged)
   // Rejected: the server's message about the edit it did not accept.
   Q_PROPERTY(QString serverError READ serverError NOTIFY profileStateChanged)
-  // Conflict: one map per field {field, label, mine, server, differs, isImage}
-  // (image fields hold image URLs, empty for no avatar).
-  Q_PROPERTY(QVariantList conflictFields READ conflictFields NOTIFY profileStateChanged)
+  // Conflict: one row per field, mine beside the server's (image fields hold
+  // image URLs, empty for no avatar); no rows otherwise.
+  Q_PROPERTY(profiles::client::ConflictFieldsModel* conflictFields READ conflictFields CONSTANT)
   // Rejected: the server's answer was not a validation error (e.g. an
   // internal error, or an answer too large to read), so sending the edit
   // again may succeed.
@@ -99,7 +99,7 @@ class ProfileEditor : public QObject {
 
   int syncState() const { return static_cast<int>(state_); }
   QString serverError() const { return server_error_; }
-  QVariantList conflictFields() const { return conflict_fields_; }
+  ConflictFieldsModel* conflictFields() { return &conflict_fields_; }
   bool canRetry() const { return can_retry_; }
   QString mergeNote() const { return merge_note_; }
 
@@ -170,7 +170,8 @@ class ProfileEditor : public QObject {
   const QString draft_slot_;
   SyncState state_ = SyncState::kSynced;
   QString server_error_;
-  QVariantList conflict_fields_;
+  // Filled while the profile is in conflict, empty otherwise.
+  ConflictFieldsModel conflict_fields_{this};
   bool can_retry_ = false;
   QString merge_note_;
 };

@@ -85,22 +85,23 @@ Rectangle {
             delegate: RowLayout {
                 id: fieldRow
 
-                required property var modelData
+                required property string label
+                required property var mine
+                required property var server
+                required property bool differs
+                required property bool isImage
+                required property string accessibleText
 
                 Layout.fillWidth: true
                 spacing: Theme.spacingM
-                opacity: modelData.differs ? 1 : 0.6
+                opacity: differs ? 1 : 0.6
 
                 Accessible.role: Accessible.Row
-                Accessible.name: modelData.differs
-                    ? qsTr("%1: yours %2, on the server %3").arg(modelData.label)
-                        .arg(modelData.isImage ? qsTr("picture") : modelData.mine)
-                        .arg(modelData.isImage ? qsTr("another picture") : modelData.server)
-                    : qsTr("%1: the same").arg(modelData.label)
+                Accessible.name: accessibleText
 
                 Label {
                     Layout.preferredWidth: 56
-                    text: fieldRow.modelData.label
+                    text: fieldRow.label
                     color: Theme.textSecondary
                     font.pixelSize: Theme.fontCaption
                     font.weight: Font.Medium
@@ -109,17 +110,17 @@ Rectangle {
                 ConflictValue {
                     Layout.fillWidth: true
                     Layout.preferredWidth: 1
-                    value: fieldRow.modelData.mine
-                    isImage: fieldRow.modelData.isImage
-                    differs: fieldRow.modelData.differs
+                    value: fieldRow.mine
+                    isImage: fieldRow.isImage
+                    differs: fieldRow.differs
                 }
 
                 ConflictValue {
                     Layout.fillWidth: true
                     Layout.preferredWidth: 1
-                    value: fieldRow.modelData.server
-                    isImage: fieldRow.modelData.isImage
-                    differs: fieldRow.modelData.differs
+                    value: fieldRow.server
+                    isImage: fieldRow.isImage
+                    differs: fieldRow.differs
                 }
             }
         }

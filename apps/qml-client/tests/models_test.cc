@@ -15,6 +15,7 @@
 #include "apps/qml-client/models/app_controller.h"
 #include "apps/qml-client/models/avatar_cache.h"
 #include "apps/qml-client/models/avatar_image.h"
+#include "apps/qml-client/models/conflict_fields_model.h"
 #include "apps/qml-client/models/profile_editor.h"
 #include "apps/qml-client/models/profile_list_model.h"
 #include "apps/qml-client/models/settings_editor.h"
@@ -305,22 +306,45 @@ class ModelsTest : public QObject {
     editor.applySnapshot(*Snapshot({conflict}), avatars);
 
     QCOMPARE(editor.syncState(), static_cast<int>(SyncStatus::Conflict));
-    const QVariantList fields = editor.conflictFields();
-    QCOMPARE(fields.size(), 3);
-    const QVariantMap name = fields.at(0).toMap();
-    QCOMPARE(name.value("field").toString(), QStringLiteral("name"));
-    QCOMPARE(name.value("mine").toString(), QStringLiteral("Ada Mine"));
-    QCOMPARE(name.value("server").toString(), QStringLiteral("Ada Theirs"));
-    QVERIFY(name.value("differs").toBool());
-    QVERIFY(!fields.at(1).toMap().value("differs").toBool());
-    const QVariantMap avatar = fields.at(2).toMap();
-    QVERIFY(avatar.value("isImage").toBool());
-    QCOMPARE(avatars.bytesFor(avatar.value("server").toUrl().path().mid(1)), QByteArray("theirs"));
-    QCOMPARE(avatars.bytesFor(avatar.value("mine").toUrl().path().mid(1)), QByteArray("mine"));
+    const ConflictFieldsModel& fields = *editor.conflictFields();
+    QCOMPARE(fields.rowCount(), 3);
+    const auto at = [&](int row, ConflictFieldsModel::Role role) {
+      return fields.data(fields.index(row), role);
+    };
+    QCOMPARE(at(0, ConflictFieldsModel::kFieldRole).toString(), QStringLiteral("name"));
+    QCOMPARE(at(0, ConflictFieldsModel::kMineRole).toString(), QStringLiteral("Ada Mine"));
+    QCOMPARE(at(0, ConflictFieldsModel::kServerRole).toString(), QStringLiteral("Ada Theirs"));
+    QVERIFY(at(0, ConflictFieldsModel::kDiffersRole).toBool());
+    QCOMPARE(at(0, ConflictFieldsModel::kAccessibleTextRole).toString(),
+             QStringLiteral("Name: yours Ada Mine, on the server Ada Theirs"));
+    QVERIFY(!at(1, ConflictFieldsModel::kDiffersRole).toBool());
+    QCOMPARE(at(1, ConflictFieldsModel::kAccessibleTextRole).toString(),
+             QStringLiteral("Email: the same"));
+    QVERIFY(at(2, ConflictFieldsModel::kIsImageRole).toBool());
+    QCOMPARE(avatars.bytesFor(at(2, ConflictFieldsModel::kServerRole).toUrl().path().mid(1)),
+             QByteArray("theirs"));
+    QCOMPARE(avatars.bytesFor(at(2, ConflictFieldsModel::kMineRole).toUrl().path().mid(1)),
+             QByteArray("mine"));
+    QCOMPARE(fields.roleNames().value(ConflictFieldsModel::kIsImageRole), QByteArray("isImage"));
+
+    // The same conflict again updates the rows in place: the card's delegates stay.
+    QSignalSpy reset(editor.conflictFields(), &QAbstractItemModel::modelReset);
+    QSignalSpy changed(editor.conflictFields(), &QAbstractItemModel::dataChanged);
+    conflict.server_profile->set_name("Ada Theirs Again");
+    editor.applySnapshot(*Snapshot({conflict}), avatars);
+    QCOMPARE(reset.count(), 0);
+    QCOMPARE(changed.count(), 1);
+    QCOMPARE(at(0, ConflictFieldsModel::kServerRole).toString(),
+             QStringLiteral("Ada Theirs Again"));
 
     // Editing is blocked until the user chooses.
     editor.setName(QStringLiteral("Ada Third"));
     QVERIFY(!editor.canSave());
+
+    // Resolved: no rows.
+    editor.applySnapshot(
+        *Snapshot({View("a", "Ada Mine", "ada@example.com", SyncState::kSynced, "mine")}), avatars);
+    QCOMPARE(fields.rowCount(), 0);
   }
 
   void controllerKeepsItsSettingsInTheDataFolder() {
