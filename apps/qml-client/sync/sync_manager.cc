@@ -282,8 +282,9 @@ class SyncManager::Worker : public QObject {
   // list model comparing every row each time) made it quadratic.
   void PublishSoon() {
     if (stopping_ || publish_timer_->isActive()) return;
+    if (!since_publish_.isValid()) return Publish();
     const auto elapsed = std::chrono::milliseconds(since_publish_.elapsed());
-    if (!since_publish_.isValid() || elapsed >= kServerPublishInterval) return Publish();
+    if (elapsed >= kServerPublishInterval) return Publish();
     publish_timer_->start(kServerPublishInterval - elapsed);
   }
 
