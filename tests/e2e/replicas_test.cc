@@ -136,6 +136,68 @@ TEST_F(ReplicasTest, WatchResumedFromCursorMissesNothingAndRepeatsNothing) {
   for (const auto& [id, count] : deliveries) EXPECT_EQ(count, 1) << id;
 }
 
+std::string DatabaseIdOf(ServerProcess& server) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  profile::v1::ServiceInfo info;
+  const grpc::Status status =
+      server.NewStub()->GetServiceInfo(&context, profile::v1::GetServiceInfoRequest(), &info);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return info.database_id();
+}
+
+// Replicas of one database name it alike; a server on another database names
+// another, and refuses the first one's cursors (a listing and a watch alike)
+// with FAILED_PRECONDITION and a reason, instead of skipping changes by them.
+TEST_F(ReplicasTest, ReplicasShareTheDatabaseIdAndAnotherDatabaseRefusesTheirCursors) {
+  const std::string id = DatabaseIdOf(*first_);
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(DatabaseIdOf(*second_), id);
+
+  Profile written;
+  ASSERT_TRUE(Call(*first_->NewStub(), Write(Uuid(9, 1), 0, "Ada"), &written).ok());
+  std::string cursor;
+  {
+    grpc::ClientContext context;
+    profile::v1::ListProfilesResponse page;
+    ASSERT_TRUE(
+        first_->NewStub()->ListProfiles(&context, profile::v1::ListProfilesRequest(), &page).ok());
+    cursor = page.cursor();
+  }
+
+  absl::StatusOr<std::unique_ptr<TestDatabase>> other_database = TestDatabase::Create();
+  ASSERT_TRUE(other_database.ok()) << other_database.status();
+  absl::StatusOr<std::unique_ptr<ServerProcess>> other =
+      ServerProcess::Start((*other_database)->url());
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE(DatabaseIdOf(**other), id);
+
+  auto expect_refused = [](const grpc::Status& status) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+    std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(FromGrpcStatus(status));
+    ASSERT_TRUE(info.has_value()) << status.error_message();
+    EXPECT_EQ(info->reason(), kCursorFromOtherDatabaseReason);
+  };
+  {
+    grpc::ClientContext context;
+    profile::v1::ListProfilesRequest request;
+    request.set_since_cursor(cursor);
+    profile::v1::ListProfilesResponse page;
+    expect_refused((*other)->NewStub()->ListProfiles(&context, request, &page));
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    profile::v1::WatchProfilesRequest request;
+    request.set_since_cursor(cursor);
+    auto stub = (*other)->NewStub();
+    auto stream = stub->WatchProfiles(&context, request);
+    ProfileEvent event;
+    EXPECT_FALSE(stream->Read(&event));
+    expect_refused(stream->Finish());
+  }
+}
+
 // Sixteen writers on two replicas, all from the same base version: one wins,
 // every other one is told ABORTED and handed the winner's profile.
 TEST_F(ReplicasTest, SixteenWritersFromOneBaseExactlyOneWins) {

@@ -33,7 +33,7 @@ absl::Status Annotated(std::string_view operation, absl::Status status) {
     return status;
   }
   absl::Status annotated(status.code(),
-                        absl::StrCat(std::string(operation), ": ", status.message()));
+                         absl::StrCat(std::string(operation), ": ", status.message()));
   status.ForEachPayload([&annotated](absl::string_view type_url, const absl::Cord& payload) {
     annotated.SetPayload(type_url, payload);
   });
@@ -45,9 +45,10 @@ absl::Status Annotated(std::string_view operation, absl::Status status) {
 ProfileCore::ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed)
     : options_(options),
       repository_(repository),
-      cache_(std::make_unique<ProfileCache>(ProfileCache::Options{.max_bytes = options.cache_bytes})),
+      cache_(
+          std::make_unique<ProfileCache>(ProfileCache::Options{.max_bytes = options.cache_bytes})),
       executor_(std::make_unique<BoundedExecutor>(std::max(1, options.storage_workers),
-                                                   std::max(1, options.max_queued_calls))),
+                                                  std::max(1, options.max_queued_calls))),
       hub_(std::make_unique<WatchHub>(
           WatchHub::Options{.max_watches = options.max_watches,
                             .watch_queue_bytes = options.watch_queue_bytes},
@@ -66,28 +67,25 @@ void ProfileCore::OnStorage(const CallContext& context, std::string_view what,
                             absl::AnyInvocable<void() &&> work,
                             absl::AnyInvocable<void(absl::Status) &&> fail) {
   if (absl::Now() >= context.deadline) {
-    return std::move(fail)(absl::DeadlineExceededError(
-        absl::StrCat(std::string(what),
-                     ": the caller's deadline passed before the request was started")));
+    return std::move(fail)(absl::DeadlineExceededError(absl::StrCat(
+        std::string(what), ": the caller's deadline passed before the request was started")));
   }
   // The task owns `work` and `fail`; if the executor refuses the task, it
   // is destroyed unrun, so the refusal is reported through a second handle
   // to `fail` that only one of the two paths uses.
-  auto shared_fail =
-      std::make_shared<absl::AnyInvocable<void(absl::Status) &&>>(std::move(fail));
+  auto shared_fail = std::make_shared<absl::AnyInvocable<void(absl::Status) &&>>(std::move(fail));
   const absl::Time deadline = context.deadline;
   const absl::Time queued_at = absl::Now();
-  absl::Status scheduled = executor_->Schedule(
-      [work = std::move(work), shared_fail, deadline, queued_at,
-       what = std::string(what)]() mutable {
-        if (absl::Now() >= deadline) {
-          return std::move (*shared_fail)(absl::DeadlineExceededError(absl::StrCat(
-              what, ": the caller's deadline passed after waiting ",
-              absl::FormatDuration(absl::Now() - queued_at), " for a database connection")));
-        }
-        std::move(work)();
-      });
-  if (!scheduled.ok()) std::move(*shared_fail)(scheduled);
+  absl::Status scheduled = executor_->Schedule([work = std::move(work), shared_fail, deadline,
+                                                queued_at, what = std::string(what)]() mutable {
+    if (absl::Now() >= deadline) {
+      return std::move(*shared_fail)(absl::DeadlineExceededError(absl::StrCat(
+          what, ": the caller's deadline passed after waiting ",
+          absl::FormatDuration(absl::Now() - queued_at), " for a database connection")));
+    }
+    std::move(work)();
+  });
+  if (!scheduled.ok()) std::move (*shared_fail)(scheduled);
 }
 
 absl::Status ProfileCore::AuthorizeWrite(const CallContext& /*context*/,
@@ -113,13 +111,14 @@ void ProfileCore::Get(const CallContext& context, std::string_view id,
       [this, shared_done, id = *std::move(canonical)] {
         const uint64_t ticket = cache_->BeginFill(id);
         absl::StatusOr<profile::v1::Profile> profile = repository_->Get(id);
-        if (!profile.ok()) return std::move(*shared_done)(Annotated("GetProfile", profile.status()));
+        if (!profile.ok())
+          return std::move(*shared_done)(Annotated("GetProfile", profile.status()));
         std::shared_ptr<const ProfileSnapshot> snapshot =
             ProfileSnapshot::Make(*std::move(profile));
         cache_->Fill(ticket, snapshot);
-        std::move(*shared_done)(std::move(snapshot));
+        std::move (*shared_done)(std::move(snapshot));
       },
-      [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
+      [shared_done](absl::Status status) { std::move (*shared_done)(std::move(status)); });
 }
 
 void ProfileCore::Update(const CallContext& context,
@@ -143,9 +142,10 @@ void ProfileCore::Update(const CallContext& context,
           return std::move(*shared_done)(Annotated("UpdateProfile", applied.status()));
         }
         WriteOutcome outcome;
-        outcome.kind = applied->replayed                     ? WriteOutcomeKind::kReplayed
-                       : write.creates() && applied->profile.version() == 1 ? WriteOutcomeKind::kCreated
-                                                                  : WriteOutcomeKind::kUpdated;
+        outcome.kind = applied->replayed ? WriteOutcomeKind::kReplayed
+                       : write.creates() && applied->profile.version() == 1
+                           ? WriteOutcomeKind::kCreated
+                           : WriteOutcomeKind::kUpdated;
         outcome.profile = ProfileSnapshot::Make(std::move(applied->profile));
         if (applied->replayed) {
           // A replay answers with the write's first result, which may be
@@ -161,9 +161,27 @@ void ProfileCore::Update(const CallContext& context,
           // read here may serve an older version.
           cache_->Put(outcome.profile);
         }
-        std::move(*shared_done)(std::move(outcome));
+        std::move (*shared_done)(std::move(outcome));
       },
-      [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
+      [shared_done](absl::Status status) { std::move (*shared_done)(std::move(status)); });
+}
+
+void ProfileCore::Info(const CallContext& context, Done<profile::v1::ServiceInfo> done) {
+  auto shared_done = std::make_shared<Done<profile::v1::ServiceInfo>>(std::move(done));
+  // On a storage worker: until storage has been reached the id is read
+  // there, with a round trip.
+  OnStorage(
+      context, "GetServiceInfo",
+      [this, shared_done] {
+        absl::StatusOr<std::string> database_id = repository_->DatabaseId();
+        if (!database_id.ok()) {
+          return std::move(*shared_done)(Annotated("GetServiceInfo", database_id.status()));
+        }
+        profile::v1::ServiceInfo info;
+        info.set_database_id(*std::move(database_id));
+        std::move (*shared_done)(std::move(info));
+      },
+      [shared_done](absl::Status status) { std::move (*shared_done)(std::move(status)); });
 }
 
 void ProfileCore::List(const CallContext& context, const profile::v1::ListProfilesRequest& request,
@@ -172,34 +190,42 @@ void ProfileCore::List(const CallContext& context, const profile::v1::ListProfil
   if (!page_size.ok()) return std::move(done)(page_size.status());
   // A page token is a cursor, so it continues a listing or a delta alike.
   const bool continues = !request.page_token().empty();
-  absl::StatusOr<ChangeCursor> after =
-      ChangeCursor::Parse(continues ? request.page_token() : request.since_cursor(),
-                          continues ? "page_token" : "since_cursor");
+  const std::string_view field = continues ? "page_token" : "since_cursor";
+  absl::StatusOr<IssuedCursor> after =
+      IssuedCursor::Parse(continues ? request.page_token() : request.since_cursor(), field);
   if (!after.ok()) return std::move(done)(after.status());
   auto shared_done = std::make_shared<Done<profile::v1::ListProfilesResponse>>(std::move(done));
   OnStorage(
       context, "ListProfiles",
-      [this, shared_done, after = *after, page_size = *page_size,
+      [this, shared_done, after = *std::move(after), field, page_size = *page_size,
        include_avatars = request.include_avatars()] {
-        absl::StatusOr<ChangePage> page =
-            repository_->ChangesAfter(after, page_size, include_avatars, kDefaultPageBytes);
+        absl::StatusOr<std::string> database_id = repository_->DatabaseId();
+        if (!database_id.ok()) {
+          return std::move(*shared_done)(Annotated("ListProfiles", database_id.status()));
+        }
+        if (absl::Status issued = after.CheckIssuedBy(*database_id, field); !issued.ok()) {
+          return std::move(*shared_done)(issued);
+        }
+        absl::StatusOr<ChangePage> page = repository_->ChangesAfter(
+            after.position, page_size, include_avatars, kDefaultPageBytes);
         if (!page.ok()) return std::move(*shared_done)(Annotated("ListProfiles", page.status()));
         profile::v1::ListProfilesResponse response;
         for (ProfileChange& change : page->changes) {
           *response.add_profiles() = std::move(change.profile);
         }
-        response.set_cursor(page->end.ToString());
-        if (page->more) response.set_next_page_token(page->end.ToString());
-        std::move(*shared_done)(std::move(response));
+        const std::string end = FormatCursor(*database_id, page->end);
+        if (page->more) response.set_next_page_token(end);
+        response.set_cursor(end);
+        std::move (*shared_done)(std::move(response));
       },
-      [shared_done](absl::Status status) { std::move(*shared_done)(std::move(status)); });
+      [shared_done](absl::Status status) { std::move (*shared_done)(std::move(status)); });
 }
 
 absl::StatusOr<std::unique_ptr<ProfileWatch>> ProfileCore::Watch(
     const CallContext& /*context*/, const profile::v1::WatchProfilesRequest& request) {
-  absl::StatusOr<ChangeCursor> since = ChangeCursor::Parse(request.since_cursor(), "since_cursor");
+  absl::StatusOr<IssuedCursor> since = IssuedCursor::Parse(request.since_cursor(), "since_cursor");
   if (!since.ok()) return since.status();
-  return hub_->Open(*since, request.include_avatars());
+  return hub_->Open(*std::move(since), request.include_avatars());
 }
 
 void ProfileCore::StopWatches() { hub_->Stop(); }

@@ -124,6 +124,10 @@ class ProfileCore {
   ProfileCore(const ProfileCore&) = delete;
   ProfileCore& operator=(const ProfileCore&) = delete;
 
+  // What the service is (ServiceInfo, profile.proto). UNAVAILABLE until
+  // storage has been reached once.
+  void Info(const CallContext& context, Done<profile::v1::ServiceInfo> done);
+
   // The profile `id` (avatar included). INVALID_ARGUMENT for an id that is
   // not a UUID, NOT_FOUND.
   void Get(const CallContext& context, std::string_view id,
@@ -139,7 +143,8 @@ class ProfileCore {
             Done<profile::v1::ListProfilesResponse> done);
 
   // Opens a watch: every change after request.since_cursor() (catch-up from
-  // storage, then live). INVALID_ARGUMENT for a bad cursor,
+  // storage, then live). INVALID_ARGUMENT for a bad cursor, FAILED_PRECONDITION
+  // for one of another database (at once or when the watch first reads),
   // RESOURCE_EXHAUSTED over max_watches, UNAVAILABLE once StopWatches() ran.
   absl::StatusOr<std::unique_ptr<ProfileWatch>> Watch(
       const CallContext& context, const profile::v1::WatchProfilesRequest& request);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
@@ -221,6 +222,63 @@ TEST_F(ProfileCoreTest, ListPagesByCountAndContinuesWithTheToken) {
                                       }).status()));
 }
 
+// A cursor only means something in the database that issued it: one taken to
+// another database, or to this one restored to an earlier point, is refused
+// (FAILED_PRECONDITION with a reason a client acts on), never followed.
+TEST_F(ProfileCoreTest, CursorsNameTheirDatabaseAndAreRefusedElsewhere) {
+  absl::StatusOr<profile::v1::ServiceInfo> info =
+      Await<profile::v1::ServiceInfo>([&](auto done) { core_->Info(context_, std::move(done)); });
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->database_id(), "memory-1");
+
+  for (int n = 30; n < 33; ++n) ASSERT_TRUE(Update(Id(n), "Ada", 0).ok());
+  auto list = [&](const profile::v1::ListProfilesRequest& request) {
+    return Await<profile::v1::ListProfilesResponse>(
+        [&](auto done) { core_->List(context_, request, std::move(done)); });
+  };
+  profile::v1::ListProfilesRequest request;
+  request.set_page_size(2);
+  absl::StatusOr<profile::v1::ListProfilesResponse> first = list(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(absl::StartsWith(first->cursor(), "c2.memory-1.")) << first->cursor();
+  ASSERT_FALSE(first->next_page_token().empty());
+
+  // Another database behind the same service.
+  storage_.SetDatabaseId("memory-2");
+  for (const auto& [field, cursor] :
+       {std::pair<std::string, std::string>{"page_token", first->next_page_token()},
+        {"since_cursor", first->cursor()}}) {
+    profile::v1::ListProfilesRequest again;
+    if (field == "page_token") again.set_page_token(cursor);
+    if (field == "since_cursor") again.set_since_cursor(cursor);
+    const absl::Status refused = list(again).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+    std::optional<google::rpc::ErrorInfo> reason = ErrorInfoOf(refused);
+    ASSERT_TRUE(reason.has_value()) << refused;
+    EXPECT_EQ(reason->reason(), kCursorFromOtherDatabaseReason);
+    EXPECT_EQ(reason->metadata().at("field"), field);
+  }
+  profile::v1::WatchProfilesRequest watch_request;
+  watch_request.set_since_cursor(first->cursor());
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> watch = core_->Watch(context_, watch_request);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  const absl::Status watch_ended = Next(**watch).status();
+  EXPECT_TRUE(IsCursorRefused(watch_ended)) << watch_ended;
+  // From the start, the other database lists and names itself.
+  absl::StatusOr<profile::v1::ListProfilesResponse> fresh = list({});
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_TRUE(absl::StartsWith(fresh->cursor(), "c2.memory-2.")) << fresh->cursor();
+
+  // The same database, restored to before the cursor: its position lies
+  // beyond anything the database has issued.
+  profile::v1::ListProfilesRequest ahead;
+  ahead.set_since_cursor("c2.memory-2.9000.1");
+  const absl::Status refused = list(ahead).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  ASSERT_TRUE(ErrorInfoOf(refused).has_value());
+  EXPECT_EQ(ErrorInfoOf(refused)->reason(), kCursorAheadOfDatabaseReason);
+}
+
 TEST_F(ProfileCoreTest, AWatchCatchesUpThenFollowsLiveChangesWithoutAvatarsUnlessAsked) {
   const std::string picture = testing::RealisticPng(8 * 1024, 5);
   ASSERT_TRUE(Update(Id(20), "Ada", 0, "", picture).ok());
@@ -261,8 +319,8 @@ TEST_F(ProfileCoreTest, AWatchCatchesUpThenFollowsLiveChangesWithoutAvatarsUnles
       with_picture.push_back(absl::StrCat(event->profile().id(), "@", event->profile().version()));
     }
   }
-  EXPECT_EQ(with_picture, (std::vector<std::string>{absl::StrCat(Id(21), "@1"),
-                                                    absl::StrCat(Id(20), "@2")}));
+  EXPECT_EQ(with_picture,
+            (std::vector<std::string>{absl::StrCat(Id(21), "@1"), absl::StrCat(Id(20), "@2")}));
 }
 
 TEST_F(ProfileCoreTest, AWatcherThatLagsCatchesUpFromStorageAndMissesNothing) {
@@ -281,10 +339,10 @@ TEST_F(ProfileCoreTest, AWatcherThatLagsCatchesUpFromStorageAndMissesNothing) {
     ASSERT_TRUE(events.ok()) << events.status();
     for (const auto& event : *events) {
       seen.push_back(event->profile().id());
-      absl::StatusOr<ChangeCursor> cursor = ChangeCursor::Parse(event->cursor(), "cursor");
+      absl::StatusOr<IssuedCursor> cursor = IssuedCursor::Parse(event->cursor(), "cursor");
       ASSERT_TRUE(cursor.ok());
-      EXPECT_GT(*cursor, last_cursor);
-      last_cursor = *cursor;
+      EXPECT_GT(cursor->position, last_cursor);
+      last_cursor = cursor->position;
     }
   }
   for (int n = 30; n < 60; ++n) EXPECT_EQ(seen[n - 30], Id(n));

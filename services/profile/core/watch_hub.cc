@@ -24,21 +24,27 @@ struct QueuedEvent {
 };
 
 std::shared_ptr<const profile::v1::ProfileEvent> MakeEvent(const ProfileChange& change,
+                                                           std::string_view database_id,
                                                            bool include_avatar) {
   auto event = std::make_shared<profile::v1::ProfileEvent>();
   *event->mutable_profile() = change.profile;
   if (!include_avatar) event->mutable_profile()->clear_avatar();
-  event->set_cursor(change.cursor.ToString());
+  event->set_cursor(FormatCursor(database_id, change.cursor));
   return event;
 }
 
 }  // namespace
 
 struct WatchHub::Watcher {
-  explicit Watcher(ChangeCursor since, bool include_avatars)
-      : include_avatars(include_avatars), cursor(since) {}
+  explicit Watcher(IssuedCursor since, bool include_avatars)
+      : include_avatars(include_avatars),
+        since_database_id(std::move(since.database_id)),
+        cursor(since.position) {}
 
   const bool include_avatars;
+  // The database that issued the watch's starting cursor (empty: the start),
+  // checked at every catch-up.
+  const std::string since_database_id;
 
   absl::Mutex mu;
   // The last change delivered; nothing at or before it is delivered again.
@@ -113,9 +119,9 @@ void WatchHub::Shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::StatusOr<std::unique_ptr<ProfileWatch>> WatchHub::Open(ChangeCursor since,
+absl::StatusOr<std::unique_ptr<ProfileWatch>> WatchHub::Open(IssuedCursor since,
                                                              bool include_avatars) {
-  auto watcher = std::make_shared<Watcher>(since, include_avatars);
+  auto watcher = std::make_shared<Watcher>(std::move(since), include_avatars);
   {
     absl::MutexLock lock(&mu_);
     if (!stopped_.ok()) return stopped_;
@@ -173,18 +179,25 @@ void WatchHub::CatchUp(const std::shared_ptr<Watcher>& watcher) {
       absl::MutexLock lock(&watcher->mu);
       from = watcher->cursor;
     }
+    absl::StatusOr<std::string> database_id = repository_->DatabaseId();
+    if (!database_id.ok()) return FinishCatchUp(watcher, "", database_id.status());
+    if (absl::Status issued = IssuedCursor{watcher->since_database_id, from}.CheckIssuedBy(
+            *database_id, "since_cursor");
+        !issued.ok()) {
+      return FinishCatchUp(watcher, "", issued);
+    }
     absl::StatusOr<ChangePage> page = repository_->ChangesAfter(
         from, kCatchUpPageSize, watcher->include_avatars, kDefaultPageBytes);
-    FinishCatchUp(watcher, std::move(page));
+    FinishCatchUp(watcher, *database_id, std::move(page));
   });
   if (!scheduled.ok()) {
-    FinishCatchUp(watcher, absl::UnavailableError(absl::StrCat(
-                               "cannot catch up now: ", scheduled.message(),
-                               "; resume from the last cursor received")));
+    FinishCatchUp(watcher, "",
+                  absl::UnavailableError(absl::StrCat("cannot catch up now: ", scheduled.message(),
+                                                      "; resume from the last cursor received")));
   }
 }
 
-void WatchHub::FinishCatchUp(const std::shared_ptr<Watcher>& watcher,
+void WatchHub::FinishCatchUp(const std::shared_ptr<Watcher>& watcher, std::string_view database_id,
                              absl::StatusOr<ChangePage> page) {
   Done<WatchEvents> done;
   absl::StatusOr<WatchEvents> answer;
@@ -202,7 +215,7 @@ void WatchHub::FinishCatchUp(const std::shared_ptr<Watcher>& watcher,
       for (const ProfileChange& change : page->changes) {
         if (change.cursor <= watcher->cursor) continue;
         watcher->cursor = change.cursor;
-        events.push_back(MakeEvent(change, watcher->include_avatars));
+        events.push_back(MakeEvent(change, database_id, watcher->include_avatars));
       }
       watcher->cursor = std::max(watcher->cursor, page->end);
       watcher->catch_up_needed = page->more;
@@ -220,14 +233,18 @@ void WatchHub::FinishCatchUp(const std::shared_ptr<Watcher>& watcher,
 
 void WatchHub::Publish(const std::vector<ProfileChange>& changes) {
   if (changes.empty()) return;
+  // Known once storage is ready, which it is when the feed publishes; if
+  // not, storage still has every change and the watchers catch up from it.
+  const absl::StatusOr<std::string> database_id = repository_->DatabaseId();
+  if (!database_id.ok()) return MarkAllLagged();
   std::vector<QueuedEvent> with_avatars;
   std::vector<QueuedEvent> without_avatars;
   with_avatars.reserve(changes.size());
   without_avatars.reserve(changes.size());
   for (const ProfileChange& change : changes) {
     cache_->Put(ProfileSnapshot::Make(change.profile));
-    std::shared_ptr<const profile::v1::ProfileEvent> full = MakeEvent(change, true);
-    std::shared_ptr<const profile::v1::ProfileEvent> light = MakeEvent(change, false);
+    std::shared_ptr<const profile::v1::ProfileEvent> full = MakeEvent(change, *database_id, true);
+    std::shared_ptr<const profile::v1::ProfileEvent> light = MakeEvent(change, *database_id, false);
     const size_t full_bytes = full->ByteSizeLong();
     const size_t light_bytes = light->ByteSizeLong();
     with_avatars.push_back({std::move(full), change.cursor, full_bytes});
@@ -332,8 +349,8 @@ void WatchHub::Run() {
       MarkAllLagged();
     } else if (!batch.ok()) {
       cache_->SetEnabled(false);
-      EndAll(absl::UnavailableError(
-          "the change feed stopped; resume from the last cursor received"));
+      EndAll(
+          absl::UnavailableError("the change feed stopped; resume from the last cursor received"));
       return;
     } else {
       Publish(*batch);

@@ -56,8 +56,10 @@ class WatchHub {
   WatchHub& operator=(const WatchHub&) = delete;
 
   // A watch of every change after `since`. RESOURCE_EXHAUSTED over
-  // max_watches; UNAVAILABLE after Stop().
-  absl::StatusOr<std::unique_ptr<ProfileWatch>> Open(ChangeCursor since, bool include_avatars);
+  // max_watches; UNAVAILABLE after Stop(). A cursor another database issued
+  // ends the watch at its first catch-up with FAILED_PRECONDITION
+  // (IssuedCursor::CheckIssuedBy()), as does one ahead of this database.
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> Open(IssuedCursor since, bool include_avatars);
 
   // Ends every watch with UNAVAILABLE and refuses new ones. Idempotent.
   void Stop();
@@ -78,7 +80,8 @@ class WatchHub {
   void Next(const std::shared_ptr<Watcher>& watcher, Done<WatchEvents> done);
   // Reads the watcher's next page from storage on a storage worker.
   void CatchUp(const std::shared_ptr<Watcher>& watcher);
-  void FinishCatchUp(const std::shared_ptr<Watcher>& watcher, absl::StatusOr<ChangePage> page);
+  void FinishCatchUp(const std::shared_ptr<Watcher>& watcher, std::string_view database_id,
+                     absl::StatusOr<ChangePage> page);
   void Publish(const std::vector<ProfileChange>& changes);
   // Every watcher catches up from storage before its next events.
   void MarkAllLagged();

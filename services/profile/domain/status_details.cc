@@ -68,6 +68,36 @@ absl::Status MutationIdReused(std::string_view mutation_id) {
   return status;
 }
 
+namespace {
+
+absl::Status CursorRefused(std::string_view reason, std::string_view message,
+                           std::string_view field) {
+  absl::Status status = absl::FailedPreconditionError(std::string(message));
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain(std::string(kErrorDomain));
+  if (!field.empty()) (*info.mutable_metadata())["field"] = std::string(field);
+  Attach(status, info);
+  return status;
+}
+
+}  // namespace
+
+absl::Status CursorFromOtherDatabase(std::string_view field, std::string_view message) {
+  return CursorRefused(kCursorFromOtherDatabaseReason, message, field);
+}
+
+absl::Status CursorAheadOfDatabase(std::string_view message) {
+  return CursorRefused(kCursorAheadOfDatabaseReason, message, "");
+}
+
+bool IsCursorRefused(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kFailedPrecondition) return false;
+  const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+  return info.has_value() && (info->reason() == kCursorFromOtherDatabaseReason ||
+                              info->reason() == kCursorAheadOfDatabaseReason);
+}
+
 std::optional<profile::v1::Profile> ConflictingProfile(const absl::Status& status) {
   return DecodePayload<profile::v1::Profile>(status);
 }

@@ -11,6 +11,9 @@
 //   INVALID_ARGUMENT  google.rpc.BadRequest (one violation per bad field)
 //   INVALID_ARGUMENT  google.rpc.ErrorInfo{reason: "MUTATION_ID_REUSED"}
 //   ABORTED           profile.v1.Profile, the server's current profile
+//   FAILED_PRECONDITION google.rpc.ErrorInfo{reason: "CURSOR_FROM_OTHER_DATABASE"
+//                     or "CURSOR_AHEAD_OF_DATABASE"}: a cursor or page token
+//                     this database cannot continue; list again from the start
 //
 // Example:
 //   FieldViolations violations;
@@ -30,6 +33,8 @@ namespace profiles {
 
 inline constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
 inline constexpr std::string_view kMutationIdReusedReason = "MUTATION_ID_REUSED";
+inline constexpr std::string_view kCursorFromOtherDatabaseReason = "CURSOR_FROM_OTHER_DATABASE";
+inline constexpr std::string_view kCursorAheadOfDatabaseReason = "CURSOR_AHEAD_OF_DATABASE";
 inline constexpr std::string_view kErrorDomain = "profiles.example.com";
 
 // The type URL under which a message of this type is stored as a payload.
@@ -61,6 +66,16 @@ absl::Status WithoutConflictAvatar(absl::Status status);
 
 // INVALID_ARGUMENT with ErrorInfo reason MUTATION_ID_REUSED.
 absl::Status MutationIdReused(std::string_view mutation_id);
+
+// FAILED_PRECONDITION with ErrorInfo CURSOR_FROM_OTHER_DATABASE (metadata
+// "field": `field`): the cursor was issued by another database.
+absl::Status CursorFromOtherDatabase(std::string_view field, std::string_view message);
+// FAILED_PRECONDITION with ErrorInfo CURSOR_AHEAD_OF_DATABASE: the cursor
+// names a position this database has not reached (restored from a backup).
+absl::Status CursorAheadOfDatabase(std::string_view message);
+// Whether `status` refuses a cursor (either reason above): the caller's
+// cursor is of no use here, and it must list again from the start.
+bool IsCursorRefused(const absl::Status& status);
 
 // The payloads of a status, decoded; nullopt when absent or undecodable.
 std::optional<profile::v1::Profile> ConflictingProfile(const absl::Status& status);

@@ -81,6 +81,19 @@ class WatchReactor final : public grpc::ServerWriteReactor<profile::v1::ProfileE
 
 GrpcProfileService::GrpcProfileService(ProfileCore* core) : core_(core) {}
 
+grpc::ServerUnaryReactor* GrpcProfileService::GetServiceInfo(
+    grpc::CallbackServerContext* context, const profile::v1::GetServiceInfoRequest* /*request*/,
+    profile::v1::ServiceInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->Info(ContextOf(*context),
+              [reactor, response](absl::StatusOr<profile::v1::ServiceInfo> info) {
+                if (!info.ok()) return reactor->Finish(Failure(info.status()));
+                *response = *std::move(info);
+                reactor->Finish(grpc::Status::OK);
+              });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* GrpcProfileService::GetProfile(
     grpc::CallbackServerContext* context, const profile::v1::GetProfileRequest* request,
     profile::v1::Profile* response) {

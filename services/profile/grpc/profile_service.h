@@ -25,6 +25,9 @@ class GrpcProfileService final : public profile::v1::ProfileService::CallbackSer
  public:
   explicit GrpcProfileService(ProfileCore* core);
 
+  grpc::ServerUnaryReactor* GetServiceInfo(grpc::CallbackServerContext* context,
+                                           const profile::v1::GetServiceInfoRequest* request,
+                                           profile::v1::ServiceInfo* response) override;
   grpc::ServerUnaryReactor* GetProfile(grpc::CallbackServerContext* context,
                                        const profile::v1::GetProfileRequest* request,
                                        profile::v1::Profile* response) override;

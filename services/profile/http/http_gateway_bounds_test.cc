@@ -74,6 +74,7 @@ class GatedRepository final : public ProfileRepository {
                                           bool include_avatars, int64_t max_bytes) override {
     return inner_->ChangesAfter(after, limit, include_avatars, max_bytes);
   }
+  absl::StatusOr<std::string> DatabaseId() override { return inner_->DatabaseId(); }
   absl::Status Ping() override { return inner_->Ping(); }
 
  private:

@@ -7,10 +7,10 @@
 #include <string>
 #include <utility>
 
+#include "services/profile/domain/caller_errors.h"
 #include "services/profile/domain/json_mapping.h"
 #include "services/profile/domain/status_details.h"
 #include "services/profile/domain/validation.h"
-#include "services/profile/domain/caller_errors.h"
 
 namespace profiles {
 
@@ -62,6 +62,9 @@ http::status HttpStatusFor(const absl::Status& status) {
       return http::status::unprocessable_entity;
     }
   }
+  // The cursor is gone for good here: 410, so that a client does not retry
+  // it as it would a 400 it could fix.
+  if (IsCursorRefused(status)) return http::status::gone;
   return HttpStatusForCode(status.code());
 }
 

@@ -38,7 +38,7 @@ std::string_view ToStd(boost::beast::string_view text) { return {text.data(), te
 boost::beast::string_view ToBeast(std::string_view text) { return {text.data(), text.size()}; }
 absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
 
-enum class Route { kNone, kHealth, kReady, kList, kProfile, kAvatar };
+enum class Route { kNone, kInfo, kHealth, kReady, kList, kProfile, kAvatar };
 
 struct RouteMatch {
   Route route = Route::kNone;
@@ -47,6 +47,7 @@ struct RouteMatch {
 
 // "/user/{id}" and "/user/{id}/avatar" take one non-empty path segment.
 RouteMatch MatchPath(std::string_view path) {
+  if (path == "/") return {Route::kInfo, {}};
   if (path == "/healthz") return {Route::kHealth, {}};
   if (path == "/readyz") return {Route::kReady, {}};
   if (path == "/user") return {Route::kList, {}};
@@ -263,6 +264,14 @@ void WriteProfile(ProfileCore* core, Exchange exchange, const CallContext& conte
       });
 }
 
+void GetServiceInfo(ProfileCore* core, Exchange exchange, const CallContext& context) {
+  core->Info(context, [exchange = std::move(exchange)](
+                          absl::StatusOr<profile::v1::ServiceInfo> info) mutable {
+    if (!info.ok()) return Answer(exchange, ErrorAnswer(exchange, info.status()));
+    Answer(exchange, JsonResponse(exchange, http::status::ok, ResponseJson(*info)));
+  });
+}
+
 void ListProfiles(ProfileCore* core, Exchange exchange, const CallContext& context,
                   const profile::v1::ListProfilesRequest& list) {
   core->List(context, list,
@@ -306,7 +315,7 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
   if (match.route == Route::kNone) {
     return Answer(exchange, ErrorAnswer(exchange, absl::NotFoundError(absl::StrCat(
                                                       "no route for ", ToAbsl(target.path),
-                                                      "; the API serves /user, /user/{id}, "
+                                                      "; the API serves /, /user, /user/{id}, "
                                                       "/user/{id}/avatar, /healthz, /readyz"))));
   }
   // The id becomes a proto3 string, which must be UTF-8; the core judges
@@ -323,6 +332,11 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
   const http::verb method = request.method();
   if (method == http::verb::get) {
     switch (match.route) {
+      case Route::kInfo: {
+        absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+        if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
+        return GetServiceInfo(core_, std::move(exchange), *context);
+      }
       case Route::kHealth:
         return Answer(exchange, StatusAnswer(exchange, "ok"));
       case Route::kReady: {

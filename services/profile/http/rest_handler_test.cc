@@ -97,8 +97,8 @@ std::string Field(const google::protobuf::Struct& object, const std::string& key
 
 TEST(RestHandlerTest, UnknownPathsAreNotFound) {
   const auto handler = MakeHandler();
-  const std::vector<std::string> targets = {
-      "/", "/users", "/user/", std::string("/user/") + kId + "/x", "/healthz/x", "/user//avatar"};
+  const std::vector<std::string> targets = {"/users", "/user/", std::string("/user/") + kId + "/x",
+                                            "/healthz/x", "/user//avatar"};
   for (const std::string& target : targets) {
     HttpResponse response = handler->Handle(Request(http::verb::get, target));
     EXPECT_EQ(response.result(), http::status::not_found) << target;
@@ -416,6 +416,25 @@ TEST_F(RestHandlerCoreTest, ListPagesThroughTheProfiles) {
   EXPECT_FALSE(Field(list, "cursor").empty());
   EXPECT_EQ(Send(Request(http::verb::get, "/user?since=garbage")).result(),
             http::status::bad_request);
+}
+
+// The root names the database; a cursor of another database is 410 Gone with
+// the reason, so a script knows to list again from the start.
+TEST_F(RestHandlerCoreTest, RootNamesTheDatabaseAndAnotherDatabasesCursorIsGone) {
+  HttpResponse root = Send(Request(http::verb::get, "/"));
+  ASSERT_EQ(root.result(), http::status::ok) << root.body();
+  EXPECT_EQ(Field(Json(root), "databaseId"), "memory-1");
+
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
+            http::status::created);
+  const std::string cursor =
+      Field(Json(Send(Request(http::verb::get, "/user?page_size=10"))), "cursor");
+  handler_.storage().SetDatabaseId("memory-2");
+  HttpResponse gone = Send(Request(http::verb::get, "/user?since=" + cursor));
+  EXPECT_EQ(gone.result(), http::status::gone) << gone.body();
+  EXPECT_EQ(ErrorCode(gone), "FAILED_PRECONDITION");
+  EXPECT_EQ(Field(ErrorOf(Json(gone)), "reason"), "CURSOR_FROM_OTHER_DATABASE");
+  EXPECT_EQ(Field(Json(Send(Request(http::verb::get, "/"))), "databaseId"), "memory-2");
 }
 
 TEST_F(RestHandlerCoreTest, StorageFailuresAre503WithRetryAfter) {

@@ -6,18 +6,44 @@
 namespace profiles {
 namespace {
 
-TEST(ChangeCursorTest, EmptyTextIsStart) {
-  absl::StatusOr<ChangeCursor> cursor = ChangeCursor::Parse("", "since_cursor");
+TEST(ChangeCursorTest, EmptyTextIsTheStartOfAnyDatabase) {
+  absl::StatusOr<IssuedCursor> cursor = IssuedCursor::Parse("", "since_cursor");
   ASSERT_TRUE(cursor.ok()) << cursor.status();
-  EXPECT_EQ(*cursor, ChangeCursor::Start());
+  EXPECT_EQ(cursor->position, ChangeCursor::Start());
+  EXPECT_TRUE(cursor->CheckIssuedBy("7713764420689980130-5", "since_cursor").ok());
 }
 
-TEST(ChangeCursorTest, RoundTripsThroughText) {
-  const ChangeCursor cursor{.txid = 18446744073709551615ull, .seq = 42};
-  EXPECT_EQ(cursor.ToString(), "c1.18446744073709551615.42");
-  absl::StatusOr<ChangeCursor> parsed = ChangeCursor::Parse(cursor.ToString(), "page_token");
+TEST(ChangeCursorTest, RoundTripsThroughTextWithItsDatabase) {
+  const ChangeCursor position{.txid = 18446744073709551615ull, .seq = 42};
+  const std::string text = FormatCursor("7713764420689980130-5", position);
+  EXPECT_EQ(text, "c2.7713764420689980130-5.18446744073709551615.42");
+  absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse(text, "page_token");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(*parsed, cursor);
+  EXPECT_EQ(parsed->position, position);
+  EXPECT_EQ(parsed->database_id, "7713764420689980130-5");
+  EXPECT_TRUE(parsed->CheckIssuedBy("7713764420689980130-5", "page_token").ok());
+}
+
+TEST(ChangeCursorTest, AnotherDatabasesCursorIsRefusedNamingBothDatabases) {
+  absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse("c2.111-5.900.1", "since_cursor");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const absl::Status refused = parsed->CheckIssuedBy("222-5", "since_cursor");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(IsCursorRefused(refused));
+  EXPECT_NE(refused.message().find("111-5"), absl::string_view::npos) << refused;
+  EXPECT_NE(refused.message().find("222-5"), absl::string_view::npos) << refused;
+  std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(refused);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), kCursorFromOtherDatabaseReason);
+  EXPECT_EQ(info->metadata().at("field"), "since_cursor");
+}
+
+// Cursors of the first format named no database: clients holding one list
+// again from the start, once.
+TEST(ChangeCursorTest, FirstFormatCursorIsRefusedAsFromAnotherDatabase) {
+  absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse("c1.725.1", "since_cursor");
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(IsCursorRefused(parsed.status()));
 }
 
 TEST(ChangeCursorTest, OrdersByTransactionThenSequence) {
@@ -27,9 +53,10 @@ TEST(ChangeCursorTest, OrdersByTransactionThenSequence) {
 }
 
 TEST(ChangeCursorTest, MalformedTextNamesTheField) {
-  for (const char* text : {"garbage", "c1.1", "c2.1.2", "c1.x.2", "c1.1.-2", "c1.1.2.3",
-                           "c1.18446744073709551616.1", " c1.1.2"}) {
-    absl::StatusOr<ChangeCursor> cursor = ChangeCursor::Parse(text, "page_token");
+  for (const char* text :
+       {"garbage", "c1.1", "c2.1.2", "c2.db.x.2", "c2.db.1.-2", "c2.db.1.2.3", "c1.x.2",
+        "c2.db.18446744073709551616.1", " c2.db.1.2", "c2..1.2", "c2.d b.1.2", "c3.db.1.2"}) {
+    absl::StatusOr<IssuedCursor> cursor = IssuedCursor::Parse(text, "page_token");
     ASSERT_EQ(cursor.status().code(), absl::StatusCode::kInvalidArgument) << text;
     std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(cursor.status());
     ASSERT_TRUE(bad_request.has_value()) << text;

@@ -28,6 +28,7 @@ constexpr char kGet[] = "profile_get";
 constexpr char kApply[] = "profile_apply";
 constexpr char kChanges[] = "profile_changes";
 constexpr char kChangesWithoutAvatars[] = "profile_changes_without_avatars";
+constexpr char kReached[] = "profile_position_reached";
 
 // What a row counts against a page's byte budget (see ChangesAfter() in
 // profile_repository.h).
@@ -80,6 +81,9 @@ void PrepareStatements(pqxx::connection& connection) {
                      "FROM profiles_apply_write("
                      "$1::uuid, $2::bigint, $3::text, $4::text, "
                      "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid)");
+  // xmax is the next transaction id to be assigned: every position this
+  // database ever issued lies below it.
+  connection.prepare(kReached, "SELECT $1::xid8 < pg_snapshot_xmax(pg_current_snapshot())");
   connection.prepare(kChanges, ChangesQuery(kProfileColumns, RowBytes(true)));
   connection.prepare(kChangesWithoutAvatars,
                      ChangesQuery(kProfileColumnsWithoutAvatar, RowBytes(false)));
@@ -279,8 +283,37 @@ absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor&
           page.changes.push_back(std::move(change));
         }
         page.more = page.changes.size() < result.size();
+        // Only an empty page can hide a cursor from a longer history: any
+        // change after it would have a larger position.
+        if (page.changes.empty() && after != ChangeCursor::Start() &&
+            !txn.exec_prepared1(kReached, std::to_string(after.txid))[0].as<bool>()) {
+          return CursorAheadOfDatabase(absl::StrCat(
+              "the cursor names transaction ", after.txid,
+              ", which this database has not reached: it was restored from a backup taken "
+              "before the cursor was issued; list again from the start"));
+        }
         return page;
       });
+}
+
+absl::StatusOr<std::string> PgProfileRepository::DatabaseId() {
+  {
+    absl::MutexLock lock(&database_id_mu_);
+    if (!database_id_.empty()) return database_id_;
+  }
+  absl::StatusOr<std::string> id = Run<std::string>(
+      "read the database id", [](pqxx::connection& connection) -> absl::StatusOr<std::string> {
+        pqxx::nontransaction txn(connection);
+        return txn
+            .exec1(
+                "SELECT s.system_identifier::text || '-' || d.oid::text "
+                "FROM pg_control_system() s, pg_database d WHERE d.datname = current_database()")[0]
+            .as<std::string>();
+      });
+  if (!id.ok()) return id.status();
+  absl::MutexLock lock(&database_id_mu_);
+  database_id_ = *id;
+  return database_id_;
 }
 
 absl::Status PgProfileRepository::Ping() {

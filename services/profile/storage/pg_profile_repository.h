@@ -31,8 +31,10 @@
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/profile/storage/connection_pool.h"
 #include "services/profile/storage/profile_repository.h"
@@ -63,6 +65,10 @@ class PgProfileRepository final : public ProfileRepository {
   absl::StatusOr<AppliedWrite> ApplyWrite(const ProfileWrite& write) override;
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
                                           bool include_avatars, int64_t max_bytes) override;
+  // The cluster's system identifier (pg_control_system(); a new cluster,
+  // initdb or a logical restore, gets a new one) and the database's oid
+  // within it, "<system identifier>-<oid>". Read once, then remembered.
+  absl::StatusOr<std::string> DatabaseId() override;
   absl::Status Ping() override;
 
  private:
@@ -74,6 +80,8 @@ class PgProfileRepository final : public ProfileRepository {
   absl::StatusOr<T> Run(std::string_view what, Body body);
 
   ConnectionPool pool_;
+  absl::Mutex database_id_mu_;
+  std::string database_id_ ABSL_GUARDED_BY(database_id_mu_);  // empty until read
 };
 
 }  // namespace profiles

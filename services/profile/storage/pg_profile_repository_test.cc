@@ -85,6 +85,51 @@ TEST_F(PgProfileRepositoryTest, PingAnswers) {
   EXPECT_TRUE(status.ok()) << status;
 }
 
+// The id names this database of this cluster: what pg_control_system() and
+// pg_database say, stable across connections, different for another database.
+TEST_F(PgProfileRepositoryTest, DatabaseIdNamesClusterAndDatabase) {
+  absl::StatusOr<std::string> id = repository_->DatabaseId();
+  ASSERT_TRUE(id.ok()) << id.status();
+  pqxx::connection connection(database_->url());
+  pqxx::nontransaction txn(connection);
+  const pqxx::row expected = txn.exec1(
+      "SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+      "(SELECT oid FROM pg_database WHERE datname = current_database())::text");
+  EXPECT_EQ(*id, absl::StrCat(expected[0].as<std::string>(), "-", expected[1].as<std::string>()));
+
+  absl::StatusOr<std::unique_ptr<TestDatabase>> other = TestDatabase::Create();
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> other_repository =
+      PgProfileRepository::Create({.database_url = (*other)->url(), .pool_size = 1});
+  ASSERT_TRUE(other_repository.ok());
+  absl::StatusOr<std::string> other_id = (*other_repository)->DatabaseId();
+  ASSERT_TRUE(other_id.ok()) << other_id.status();
+  EXPECT_NE(*other_id, *id);
+  EXPECT_EQ(*repository_->DatabaseId(), *id);
+}
+
+// A database restored from a backup runs its transaction ids again from an
+// earlier point; a cursor issued before the restore names a transaction it
+// has not reached, and following it would skip every change since.
+TEST_F(PgProfileRepositoryTest, CursorAheadOfTheDatabaseIsRefused) {
+  MustApply(CreateWrite(RandomUuid(), "Ada", "ada@example.com"));
+  pqxx::connection connection(database_->url());
+  pqxx::nontransaction txn(connection);
+  const uint64_t next =
+      txn.exec1("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")[0].as<uint64_t>();
+  const absl::StatusOr<ChangePage> ahead = repository_->ChangesAfter(
+      ChangeCursor{.txid = next + 1'000'000, .seq = 1}, 10, false, kDefaultPageBytes);
+  EXPECT_EQ(ahead.status().code(), absl::StatusCode::kFailedPrecondition) << ahead.status();
+  ASSERT_TRUE(ErrorInfoOf(ahead.status()).has_value());
+  EXPECT_EQ(ErrorInfoOf(ahead.status())->reason(), kCursorAheadOfDatabaseReason);
+  // A cursor the database did issue, with nothing after it, is fine.
+  const ChangePage all = ChangesAfterAtLeast(ChangeCursor::Start(), 1);
+  absl::StatusOr<ChangePage> caught_up =
+      repository_->ChangesAfter(all.end, 10, false, kDefaultPageBytes);
+  ASSERT_TRUE(caught_up.ok()) << caught_up.status();
+  EXPECT_TRUE(caught_up->changes.empty());
+}
+
 TEST_F(PgProfileRepositoryTest, CreateThenGet) {
   const std::string id = RandomUuid();
   const absl::Time before = absl::Now();

@@ -9,6 +9,7 @@
 // absl::Status (never thrown) with the canonical codes below.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -85,6 +86,10 @@ class ProfileRepository {
 
   // At most `limit` changes after `after`, in cursor order, each profile at
   // its latest state. Never skips a change (see change_cursor.h).
+  // FAILED_PRECONDITION (CursorAheadOfDatabase()) when `after` is a position
+  // this database has not reached yet: the cursor was issued before the
+  // database was restored from a backup, and every change made since the
+  // restore would sort before it.
   // Avatars are left out unless `include_avatars` (avatar_sha256 is always set).
   // The page also ends early, with `more` set, before the profiles it holds
   // would exceed `max_bytes` (each counts its name, e-mail, the avatar if it
@@ -92,6 +97,13 @@ class ProfileRepository {
   // least one change if any is visible, so a walk never stalls.
   virtual absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
                                                   bool include_avatars, int64_t max_bytes) = 0;
+
+  // Names the database: the same across restarts, reconnects and every
+  // replica of the service on it; different for any other database (one
+  // restored from a logical dump included). Cursors carry it (IssuedCursor).
+  // UNAVAILABLE while storage cannot be reached and the id is not known
+  // yet; once known, cheap (no round trip).
+  virtual absl::StatusOr<std::string> DatabaseId() = 0;
 
   // OK when storage answers; UNAVAILABLE otherwise. For readiness checks.
   virtual absl::Status Ping() = 0;

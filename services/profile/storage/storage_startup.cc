@@ -55,6 +55,11 @@ class StorageStartup::GatedRepository final : public ProfileRepository {
     if (target == nullptr) return startup_->status();
     return target->ChangesAfter(after, limit, include_avatars, max_bytes);
   }
+  absl::StatusOr<std::string> DatabaseId() override {
+    ProfileRepository* target = target_.load(std::memory_order_acquire);
+    if (target == nullptr) return startup_->status();
+    return target->DatabaseId();
+  }
   absl::Status Ping() override {
     ProfileRepository* target = target_.load(std::memory_order_acquire);
     if (target == nullptr) return startup_->status();
@@ -215,6 +220,8 @@ void StorageStartup::Run() {
       attempts_ = attempt;
     }
     absl::Status status = ApplyMigrations(options_.database_url);
+    // Read before opening the gate, so that callers never wait for it.
+    if (status.ok()) status = pg_repository_->DatabaseId().status();
     if (status.ok()) {
       ChangeFeed::Options feed_options = options_.feed;
       feed_options.database_url = options_.database_url;

@@ -56,6 +56,7 @@ struct InMemoryStorage::State {
   uint64_t next_txid ABSL_GUARDED_BY(mu) = 1;
   absl::flat_hash_map<std::string, Row> rows ABSL_GUARDED_BY(mu);
   std::map<ChangeCursor, std::string> by_cursor ABSL_GUARDED_BY(mu);
+  std::string database_id ABSL_GUARDED_BY(mu) = "memory-1";
   absl::flat_hash_map<std::string, Record> records ABSL_GUARDED_BY(mu);
   ChangeFeed::Health health ABSL_GUARDED_BY(mu) = {.live = true, .generation = 1};
   std::vector<std::weak_ptr<Queue>> queues ABSL_GUARDED_BY(mu);
@@ -104,10 +105,10 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     }
     auto row = s.rows.find(write.id);
     if (write.creates() && row != s.rows.end()) {
-      return VersionConflict(absl::StrCat("profile ", write.id, " already exists at version ",
-                                          row->second.profile.version(),
-                                          ", the write would have created it"),
-                             row->second.profile);
+      return VersionConflict(
+          absl::StrCat("profile ", write.id, " already exists at version ",
+                       row->second.profile.version(), ", the write would have created it"),
+          row->second.profile);
     }
     if (!write.creates()) {
       if (row == s.rows.end()) {
@@ -165,7 +166,18 @@ class InMemoryStorage::Repository final : public ProfileRepository {
       page.changes.push_back(std::move(change));
       page.end = row.cursor;
     }
+    if (page.changes.empty() && after.txid >= state_->next_txid) {
+      return CursorAheadOfDatabase(absl::StrCat("the cursor names transaction ", after.txid,
+                                                ", which this database has "
+                                                "not reached; list again from the start"));
+    }
     return page;
+  }
+
+  absl::StatusOr<std::string> DatabaseId() override {
+    absl::MutexLock lock(&state_->mu);
+    if (!state_->available) return Unavailable();
+    return state_->database_id;
   }
 
   absl::Status Ping() override {
@@ -225,6 +237,11 @@ InMemoryStorage::~InMemoryStorage() = default;
 
 ProfileRepository* InMemoryStorage::repository() { return repository_.get(); }
 ChangeFeed* InMemoryStorage::feed() { return feed_.get(); }
+
+void InMemoryStorage::SetDatabaseId(std::string id) {
+  absl::MutexLock lock(&state_->mu);
+  state_->database_id = std::move(id);
+}
 
 void InMemoryStorage::SetAvailable(bool available) {
   absl::MutexLock lock(&state_->mu);

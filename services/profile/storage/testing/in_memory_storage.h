@@ -11,7 +11,8 @@
 //
 // Test controls: SetAvailable(false) makes every call UNAVAILABLE;
 // SetFeedLive() changes the feed's health (waking its subscribers);
-// BlockWrites() holds every ApplyWrite() until UnblockWrites().
+// BlockWrites() holds every ApplyWrite() until UnblockWrites();
+// SetDatabaseId() makes it another database as far as cursors go.
 //
 // Thread-safe.
 
@@ -38,6 +39,7 @@ class InMemoryStorage {
 
   void SetAvailable(bool available);
   void SetFeedLive(bool live);
+  void SetDatabaseId(std::string id);
   void BlockWrites();
   void UnblockWrites();
   // ApplyWrite() calls currently held by BlockWrites().
