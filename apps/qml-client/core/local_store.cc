@@ -302,6 +302,9 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
     case JournalRecord::kCursorUpdated:
       state->cursor = record.cursor_updated().cursor();
       break;
+    case JournalRecord::kServerBound:
+      state->database_id = record.server_bound().database_id();
+      break;
     case JournalRecord::KIND_NOT_SET:
       break;
   }
@@ -584,6 +587,10 @@ absl::Status LocalStore::Compact() {
   }
   if (!state_.cursor.empty()) {
     record.mutable_cursor_updated()->set_cursor(state_.cursor);
+    write(EncodeFrame(record.SerializeAsString()));
+  }
+  if (!state_.database_id.empty()) {
+    record.mutable_server_bound()->set_database_id(state_.database_id);
     write(EncodeFrame(record.SerializeAsString()));
   }
   // QSaveFile remembers a failed write and then refuses to commit.

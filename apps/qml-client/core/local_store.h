@@ -83,6 +83,8 @@ struct StoreState {
   // Pending mutations by sequence, i.e. in creation order.
   std::map<uint64_t, profile::client::v1::PendingMutation> pending;
   std::string cursor;
+  // The server database the store belongs to; empty until the first contact.
+  std::string database_id;
   uint64_t next_sequence = 1;
   // Profiles whose last acknowledged edit was merged with changes made
   // elsewhere, by id: the fields changed elsewhere (maybe none named).

@@ -384,6 +384,18 @@ absl::Status MutationQueue::ApplyServerProfiles(const std::vector<Profile>& prof
   return store_->AppendAll(records);
 }
 
+absl::Status MutationQueue::ResetCursor() {
+  JournalRecord record;
+  record.mutable_cursor_updated()->set_cursor("");
+  return store_->Append(record);
+}
+
+absl::Status MutationQueue::BindToServer(const std::string& database_id) {
+  JournalRecord record;
+  record.mutable_server_bound()->set_database_id(database_id);
+  return store_->Append(record);
+}
+
 std::optional<Profile> MutationQueue::EffectiveProfile(const std::string& profile_id) const {
   const StoreState& state = store_->state();
   std::optional<Profile> profile;

@@ -173,6 +173,14 @@ class MutationQueue {
   // Mutations not yet acknowledged, parked ones excluded.
   size_t PendingCount() const;
   const std::string& cursor() const { return store_->state().cursor; }
+  // Forgets the cursor (the server refused it): the next pull lists every
+  // profile again. Cached profiles and pending mutations stay.
+  absl::Status ResetCursor();
+  // The server database this store belongs to (ServerBound); empty before
+  // the first contact.
+  const std::string& database_id() const { return store_->state().database_id; }
+  // Binds the store to `database_id`. REQUIRES: database_id() is empty.
+  absl::Status BindToServer(const std::string& database_id);
 
   // The request that sends `mutation`.
   static profile::v1::UpdateProfileRequest ToRequest(

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "services/profile/domain/status_details.h"
@@ -146,16 +148,30 @@ absl::Status ProfileClient::Pull(
   }
 }
 
-absl::Status ProfileClient::CheckHealth() {
+absl::StatusOr<std::string> ProfileClient::CheckHealth() {
   channel_->GetState(/*try_to_connect=*/true);
   grpc::ClientContext context;
   context.set_deadline(DeadlineAfter(options_.connect_timeout));
   context.set_wait_for_ready(true);
   ActiveCall active(this, &context);
-  profile::v1::ListProfilesRequest request;
-  request.set_page_size(1);
-  profile::v1::ListProfilesResponse response;
-  return FromGrpcStatus(stub_->ListProfiles(&context, request, &response));
+  profile::v1::ServiceInfo info;
+  const grpc::Status status =
+      stub_->GetServiceInfo(&context, profile::v1::GetServiceInfoRequest(), &info);
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (info.database_id().empty()) {
+    return absl::FailedPreconditionError(
+        "the server does not name its database; it is older than this app");
+  }
+  // The id names a folder of the app's data (ServerDirectory): letters,
+  // digits and dashes only, as the service makes them.
+  const bool plain = info.database_id().size() <= 64 &&
+                     std::all_of(info.database_id().begin(), info.database_id().end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+                     });
+  if (!plain) {
+    return absl::FailedPreconditionError("the server names its database in an unexpected form");
+  }
+  return std::move(*info.mutable_database_id());
 }
 
 absl::Status ProfileClient::Watch(const std::string& cursor, grpc::ClientContext* context,

@@ -27,11 +27,11 @@
 // A server's answer is never taken for a lost connection: that wedged the
 // whole queue behind one mutation whose answer could not be read.
 //
-// Health: Debian 12 ships no generated grpc.health.v1 stubs, so CheckHealth()
-// asks the channel to connect (GetState(true)) and then makes the cheapest
-// real call, ListProfiles{page_size: 1}, waiting for the connection up to
-// Options::connect_timeout. That proves more than the health service would:
-// the server answers and reaches its database.
+// Health: CheckHealth() asks the channel to connect (GetState(true)) and
+// then makes a real call, GetServiceInfo, waiting for the connection up to
+// Options::connect_timeout. That proves more than the health service would
+// (the server answers, and has reached its database), and its answer names
+// the database, which decides which local store the app syncs.
 //
 // Thread safety: thread-safe. Send/Pull/CheckHealth block the calling thread
 // (the sync manager's transport thread) until the answer or the deadline;
@@ -121,8 +121,9 @@ class ProfileClient {
   absl::Status Pull(const std::string& cursor,
                     const std::function<void(profile::v1::ListProfilesResponse)>& on_page);
 
-  // OK when the server answers a real call; see the file comment.
-  absl::Status CheckHealth();
+  // The server's database id when it answers a real call; see the file
+  // comment.
+  absl::StatusOr<std::string> CheckHealth();
 
   // Streams the changes after `cursor`, then live changes, calling
   // `on_event` for each, until the stream ends; returns why it ended

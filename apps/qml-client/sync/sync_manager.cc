@@ -15,7 +15,9 @@
 
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/sync/profile_client.h"
+#include "apps/qml-client/sync/server_directory.h"
 #include "google/protobuf/field_mask.pb.h"
+#include "services/profile/domain/status_details.h"
 
 namespace profiles::client {
 namespace {
@@ -68,10 +70,12 @@ bool NetworkReachable() {
 // matter of issuing several sends in Step() and counting the answers.
 class SyncManager::Worker : public QObject {
  public:
-  Worker(SyncManager* manager, Options options, std::unique_ptr<LocalStore> store,
-         bool network_reachable)
+  Worker(SyncManager* manager, Options options, ServerDirectory directory, QString store_folder,
+         std::unique_ptr<LocalStore> store, bool network_reachable)
       : manager_(manager),
         options_(std::move(options)),
+        directory_(std::move(directory)),
+        store_folder_(std::move(store_folder)),
         store_(std::move(store)),
         queue_(std::make_unique<MutationQueue>(store_.get())),
         client_(NewClient(options_.server_address.toStdString())),
@@ -356,17 +360,78 @@ class SyncManager::Worker : public QObject {
   void CheckHealth() {
     phase_ = Phase::kChecking;
     OnTransport([this, client = client_, generation = generation_] {
-      absl::Status status = client->CheckHealth();
-      Post([this, status, generation] { OnHealth(status, generation); });
+      absl::StatusOr<std::string> database_id = client->CheckHealth();
+      Post([this, database_id, generation] { OnHealth(database_id, generation); });
     });
   }
 
-  void OnHealth(const absl::Status& status, uint64_t generation) {
+  void OnHealth(const absl::StatusOr<std::string>& database_id, uint64_t generation) {
     phase_ = Phase::kIdle;
-    if (!status.ok()) return OnFailure(status, generation);
+    if (!database_id.ok()) return OnFailure(database_id.status(), generation);
     if (generation != generation_) return RunPass();
+    if (absl::Status status = UseDatabase(*database_id); !status.ok()) {
+      ReportLocalError(status);
+      return OnFailure(status, generation);
+    }
     server_ok_ = true;
     Step();
+  }
+
+  // The server at the current address keeps its profiles in `database_id`:
+  // sync that database's store. A store that has never met a server is
+  // bound to it; a store of another database is closed (its pending edits
+  // wait in it for their own server) and this database's store is opened,
+  // or created.
+  absl::Status UseDatabase(const std::string& database_id) {
+    if (queue_->database_id().empty()) {
+      if (absl::Status bound = queue_->BindToServer(database_id); !bound.ok()) return bound;
+    } else if (queue_->database_id() != database_id) {
+      if (absl::Status switched = SwitchStore(database_id); !switched.ok()) return switched;
+    }
+    directory_.Remember(client_->address(), database_id);
+    if (absl::Status saved = directory_.Save(); !saved.ok()) {
+      // Only costs the next offline start the right store; syncing is safe.
+      qWarning() << "profiles sync:" << saved.ToString().c_str();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SwitchStore(const std::string& database_id) {
+    qInfo() << "profiles sync: the server at" << client_->address().c_str() << "keeps database"
+            << database_id.c_str() << "; this store belongs to" << queue_->database_id().c_str()
+            << "; switching stores";
+    absl::Status failure;
+    for (const QString& folder : {directory_.FolderForDatabase(database_id),
+                                  directory_.SecondaryFolderForDatabase(database_id)}) {
+      if (folder == store_folder_) continue;
+      absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(folder, {});
+      if (!store.ok()) {
+        failure = store.status();
+        continue;
+      }
+      const std::string& bound = (*store)->state().database_id;
+      if (!bound.empty() && bound != database_id) {
+        failure = absl::InternalError("the store in " + folder.toStdString() +
+                                      " belongs to database " + bound);
+        continue;
+      }
+      StopWatch();
+      avatars_wanted_.clear();
+      {
+        std::lock_guard<std::mutex> lock(events_mu_);
+        events_.clear();
+      }
+      queue_ = std::make_unique<MutationQueue>(store->get());
+      store_ = *std::move(store);
+      store_folder_ = folder;
+      if (bound.empty()) {
+        if (absl::Status status = queue_->BindToServer(database_id); !status.ok()) return status;
+      }
+      Publish();
+      return absl::OkStatus();
+    }
+    return absl::InternalError("cannot open the store of database " + database_id + ": " +
+                               std::string(failure.message()));
   }
 
   // Sends the next mutation, or pulls once none can be sent.
@@ -481,6 +546,7 @@ class SyncManager::Worker : public QObject {
 
   void OnPulled(const absl::Status& status, uint64_t generation) {
     phase_ = Phase::kIdle;
+    if (IsCursorRefused(status) && generation == generation_) return ForgetCursor(status);
     if (!status.ok()) return OnFailure(status, generation);
     if (generation != generation_) return RunPass();
     backoff_.Reset();
@@ -488,6 +554,20 @@ class SyncManager::Worker : public QObject {
     EnsureWatch();
     Publish();
     if (pass_wanted_ || !avatars_wanted_.empty()) RunPass();
+  }
+
+  // The server cannot continue from our cursor (another database's, or one
+  // from a history the database lost in a restore): list everything again.
+  // Cached profiles and pending edits stay; the listing brings the server's
+  // copies.
+  void ForgetCursor(const absl::Status& refusal) {
+    qInfo() << "profiles sync: the server refused the cursor, listing again:"
+            << refusal.ToString().c_str();
+    if (absl::Status reset = queue_->ResetCursor(); !reset.ok()) {
+      ReportLocalError(reset);
+      return OnFailure(reset, generation_);
+    }
+    RunPass();
   }
 
   // A call failed: retry after a backoff delay, unless it was cancelled by
@@ -548,6 +628,8 @@ class SyncManager::Worker : public QObject {
     watch_thread_.join();
     watch_context_.reset();
     if (stopping_ || !CanTry()) return;
+    // The next pass's pull meets the same refusal and lists again.
+    if (IsCursorRefused(status)) return RunPass();
     // Poll until a pass can open the stream again.
     qInfo() << "profiles sync: watch ended:" << status.ToString().c_str();
     poll_timer_->start();
@@ -564,8 +646,12 @@ class SyncManager::Worker : public QObject {
 
   SyncManager* const manager_;
   const Options options_;
-  const std::unique_ptr<LocalStore> store_;
-  const std::unique_ptr<MutationQueue> queue_;
+  ServerDirectory directory_;
+  // The store of the server database being synced, and its folder; replaced
+  // by SwitchStore().
+  QString store_folder_;
+  std::unique_ptr<LocalStore> store_;
+  std::unique_ptr<MutationQueue> queue_;
   std::shared_ptr<ProfileClient> client_;
   Backoff backoff_;
   QTimer* const retry_timer_;
@@ -600,7 +686,10 @@ class SyncManager::Worker : public QObject {
 SyncManager::SyncManager(QObject* parent) : QObject(parent) {}
 
 absl::StatusOr<std::unique_ptr<SyncManager>> SyncManager::Open(Options options) {
-  absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(options.data_dir, {});
+  absl::StatusOr<ServerDirectory> directory = ServerDirectory::Load(options.data_dir);
+  if (!directory.ok()) return directory.status();
+  QString folder = directory->FolderForAddress(options.server_address.toStdString());
+  absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(folder, {});
   if (!store.ok()) return store.status();
 
   if (QNetworkInformation::instance() == nullptr) {
@@ -608,8 +697,9 @@ absl::StatusOr<std::unique_ptr<SyncManager>> SyncManager::Open(Options options) 
   }
   std::unique_ptr<SyncManager> manager(new SyncManager());
   manager->open_repair_note_ = QString::fromStdString(DescribeRepair((*store)->open_report()));
-  manager->worker_ = std::make_unique<Worker>(manager.get(), std::move(options), *std::move(store),
-                                              NetworkReachable());
+  manager->worker_ =
+      std::make_unique<Worker>(manager.get(), std::move(options), *std::move(directory),
+                               std::move(folder), *std::move(store), NetworkReachable());
   Worker* worker = manager->worker_.get();
   manager->snapshot_ = worker->BuildSnapshot();
   if (const QNetworkInformation* info = QNetworkInformation::instance()) {

@@ -33,6 +33,16 @@
 //     mutation with the server's message (state kRejected; with per-field
 //     messages for INVALID_ARGUMENT) until retryParked() or
 //     dismissRejected(); the rest of the queue keeps flowing.
+//   * One store per server database (ServiceInfo.database_id; the folders
+//     are ServerDirectory's): each health check learns which database the
+//     server at the current address keeps, and the worker syncs that
+//     database's store, switching stores when it differs. So another server
+//     never sees this one's profiles, cursor or edits, and switching back
+//     finds them again; an edit is only ever sent to the database it was
+//     made against. A cursor the server refuses (FAILED_PRECONDITION,
+//     CURSOR_FROM_OTHER_DATABASE or _AHEAD_OF_DATABASE: the database was
+//     restored from a backup) is forgotten and every profile listed again;
+//     pending edits stay.
 //   * The server's copy in a conflict carries no avatar bytes, only
 //     avatar_sha256: an unknown picture is fetched with GetProfile, never
 //     taken as "avatar removed".
@@ -109,7 +119,7 @@ class SyncManager : public QObject {
 
  public:
   struct Options {
-    // Folder of the local store (QStandardPaths::AppDataLocation by default
+    // Folder of the local stores (QStandardPaths::AppDataLocation by default
     // in the app; a --data-dir flag in tests and for side-by-side devices).
     QString data_dir;
     // host:port of the gRPC ProfileService.

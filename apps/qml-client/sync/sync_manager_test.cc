@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/tcp_forwarder.h"
 #include "google/rpc/status.pb.h"
@@ -336,6 +337,117 @@ TEST_F(SyncManagerTest, RejectedEditIsParkedAndLaterEditsStillGoThrough) {
 }
 
 // Server data replaces cached data, except under a pending edit.
+// Measured before stores were kept per server: after switching to a server on
+// another database the list still showed the first server's profiles as
+// synced, the second server's profile never appeared (the first cursor was
+// used against it), and an edit queued for the first server was sent to the
+// second. Now each database has its own store: switching shows only that
+// server's profiles, an edit waits for the database it was made against, and
+// switching back (or restarting) finds each store as it was.
+TEST_F(SyncManagerTest, EachServerDatabaseHasItsOwnStoreAndEditsGoOnlyWhereTheyWereMade) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> other_database = TestDatabase::Create();
+  ASSERT_TRUE(other_database.ok()) << other_database.status();
+  absl::StatusOr<std::unique_ptr<ServerProcess>> other =
+      ServerProcess::Start((*other_database)->url());
+  ASSERT_TRUE(other.ok()) << other.status();
+  const QString first_address = QString::fromStdString(server_->grpc_address());
+  const QString second_address = QString::fromStdString((*other)->grpc_address());
+
+  // The second server already holds a profile of its own.
+  const std::string bea = RandomUuid();
+  {
+    ProfileClient writer({.address = (*other)->grpc_address()});
+    profile::v1::UpdateProfileRequest request;
+    request.mutable_profile()->set_id(bea);
+    request.mutable_profile()->set_name("Bea");
+    request.mutable_profile()->set_email("bea@example.com");
+    request.set_mutation_id(RandomUuid());
+    ASSERT_TRUE(std::holds_alternative<Acknowledged>(writer.Send(request)));
+  }
+
+  const QString data_dir = NewDataDir();
+  auto client = Open(data_dir);
+  const QString ada = CreateSynced(*client, "Ada");
+  client->setWorkOffline(true);
+  client->editProfile(ada, "Ada offline", "", {}, kName);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+
+  client->setServerAddress(second_address);
+  client->setWorkOffline(false);
+  auto shows_only_bea = [&](const ClientSnapshot& snapshot) {
+    return AllSynced(snapshot) && snapshot.profiles.size() == 1 &&
+           snapshot.profiles[0].profile.id() == bea;
+  };
+  ASSERT_TRUE(WaitFor(*client, shows_only_bea)) << client->snapshot()->profiles.size();
+  {
+    // Ada's edit never went to the second server.
+    grpc::ClientContext context;
+    profile::v1::GetProfileRequest request;
+    request.set_id(ada.toStdString());
+    Profile unused;
+    EXPECT_EQ((*other)->NewStub()->GetProfile(&context, request, &unused).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+
+  client->setServerAddress(first_address);
+  auto shows_only_ada_edited = [&](const ClientSnapshot& snapshot) {
+    return AllSynced(snapshot) && snapshot.profiles.size() == 1 &&
+           Shows(ada, SyncState::kSynced, "Ada offline", 2)(snapshot);
+  };
+  ASSERT_TRUE(WaitFor(*client, shows_only_ada_edited));
+  EXPECT_EQ(ServerCopy(ada).name(), "Ada offline");
+  EXPECT_EQ(ServerCopy(ada).version(), 2);
+
+  // Started offline on the second address, the app opens that server's store.
+  client.reset();
+  SyncManager::Options offline = ClientOptions(data_dir, /*work_offline=*/true);
+  offline.server_address = second_address;
+  client = Open(offline);
+  ASSERT_EQ(client->snapshot()->profiles.size(), 1u);
+  EXPECT_EQ(client->snapshot()->profiles[0].profile.id(), bea);
+}
+
+// A database restored from a backup refuses the cursors issued after the
+// backup (CURSOR_AHEAD_OF_DATABASE). The app then lists every profile again
+// and keeps its pending edit, instead of skipping every change until the
+// database's transaction counter catches up with the cursor.
+TEST_F(SyncManagerTest, ARefusedCursorListsEverythingAgainAndKeepsPendingEdits) {
+  const QString data_dir = NewDataDir();
+  auto client = Open(data_dir);
+  const QString ada = CreateSynced(*client, "Ada");
+  client->setWorkOffline(true);
+  client->editProfile(ada, "Ada offline", "", {}, kName);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+  client.reset();
+
+  // While the app is closed: someone else creates a profile, and the store's
+  // cursor comes to lie beyond the database's history.
+  ProfileClient other({.address = server_->grpc_address()});
+  absl::StatusOr<std::string> database_id = other.CheckHealth();
+  ASSERT_TRUE(database_id.ok()) << database_id.status();
+  const std::string zoe = RandomUuid();
+  profile::v1::UpdateProfileRequest create;
+  create.mutable_profile()->set_id(zoe);
+  create.mutable_profile()->set_name("Zoe");
+  create.mutable_profile()->set_email("zoe@example.com");
+  create.set_mutation_id(RandomUuid());
+  ASSERT_TRUE(std::holds_alternative<Acknowledged>(other.Send(create)));
+  {
+    absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(data_dir, {});
+    ASSERT_TRUE(store.ok()) << store.status();
+    profile::client::v1::JournalRecord record;
+    record.mutable_cursor_updated()->set_cursor("c2." + *database_id + ".999999999999.1");
+    ASSERT_TRUE((*store)->Append(record).ok());
+  }
+
+  client = Open(data_dir);
+  EXPECT_TRUE(WaitFor(*client, [&](const ClientSnapshot& snapshot) {
+    return AllSynced(snapshot) && Shows(ada, SyncState::kSynced, "Ada offline", 2)(snapshot) &&
+           Shows(QString::fromStdString(zoe), SyncState::kSynced, "Zoe", 1)(snapshot);
+  }));
+  EXPECT_EQ(ServerCopy(ada).version(), 2);
+}
+
 TEST_F(SyncManagerTest, ChangesFromAnotherWriterArriveButPendingEditsKeepTheUsersVersion) {
   SyncManager::Options options = ClientOptions(NewDataDir(), false);
   // No polling within the test's time: what arrives came through the watch.
@@ -382,6 +494,11 @@ class StreamlessProxy final : public profile::v1::ProfileService::Service {
                              const profile::v1::UpdateProfileRequest* request,
                              Profile* response) override {
     return Forward(&Stub::UpdateProfile, *context, *request, response);
+  }
+  grpc::Status GetServiceInfo(grpc::ServerContext* context,
+                              const profile::v1::GetServiceInfoRequest* request,
+                              profile::v1::ServiceInfo* response) override {
+    return Forward(&Stub::GetServiceInfo, *context, *request, response);
   }
   grpc::Status ListProfiles(grpc::ServerContext* context,
                             const profile::v1::ListProfilesRequest* request,
@@ -671,6 +788,13 @@ class FaultyFront final : public profile::v1::ProfileService::Service {
       }
     }
     return status;
+  }
+  grpc::Status GetServiceInfo(grpc::ServerContext* context,
+                              const profile::v1::GetServiceInfoRequest* request,
+                              profile::v1::ServiceInfo* response) override {
+    grpc::ClientContext client;
+    client.set_deadline(context->deadline());
+    return stub_->GetServiceInfo(&client, *request, response);
   }
   grpc::Status ListProfiles(grpc::ServerContext* context,
                             const profile::v1::ListProfilesRequest* request,
