@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <utility>
 
 #include "services/profile/domain/status_details.h"
@@ -113,6 +114,44 @@ SendOutcome ProfileClient::Send(const profile::v1::UpdateProfileRequest& request
   const grpc::Status status = stub_->UpdateProfile(&context, request, &written);
   if (status.ok()) return Acknowledged{std::move(written)};
   return OutcomeOf(status);
+}
+
+// The callback API's reactor for one UpdateProfile: owns the call's context
+// and messages, and deletes itself in OnDone(), the call's last event.
+class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
+ public:
+  SendReactor(ProfileClient* client, profile::v1::UpdateProfileRequest request,
+              std::function<void(SendOutcome)> done)
+      : request_(std::move(request)), done_(std::move(done)) {
+    context_.set_deadline(DeadlineAfter(client->options_.call_timeout));
+    active_.emplace(client, &context_);
+    client->stub_->async()->UpdateProfile(&context_, &request_, &written_, this);
+  }
+
+  void Start() { StartCall(); }
+
+  void OnDone(const grpc::Status& status) override {
+    SendOutcome outcome =
+        status.ok() ? SendOutcome(Acknowledged{std::move(written_)}) : OutcomeOf(status);
+    // Unregistered first: `done` may let go of the client.
+    active_.reset();
+    std::function<void(SendOutcome)> done = std::move(done_);
+    delete this;
+    done(std::move(outcome));
+  }
+
+ private:
+  grpc::ClientContext context_;
+  const profile::v1::UpdateProfileRequest request_;
+  profile::v1::Profile written_;
+  std::function<void(SendOutcome)> done_;
+  std::optional<ActiveCall> active_;
+};
+
+void ProfileClient::SendAsync(profile::v1::UpdateProfileRequest request,
+                              std::function<void(SendOutcome)> done) {
+  // Owned by gRPC from here on: it deletes itself when the call is over.
+  (new SendReactor(this, std::move(request), std::move(done)))->Start();
 }
 
 absl::StatusOr<profile::v1::Profile> ProfileClient::Fetch(const std::string& id) {

@@ -110,6 +110,11 @@ class ProfileClient {
   const std::string& address() const { return options_.address; }
 
   SendOutcome Send(const profile::v1::UpdateProfileRequest& request);
+  // Send() without blocking, so that several mutations can be in flight on
+  // the one channel: `done` runs exactly once, with the outcome, on a gRPC
+  // thread (it must not block). Shutdown() cancels it like a blocking call.
+  // The client must outlive the call: keep a reference in `done`.
+  void SendAsync(profile::v1::UpdateProfileRequest request, std::function<void(SendOutcome)> done);
 
   // The whole profile `id`, avatar bytes included (GetProfile), e.g. for the
   // picture a conflict's details leave out.
@@ -138,6 +143,8 @@ class ProfileClient {
  private:
   // Registers a unary call's context so Shutdown() can reach it.
   class ActiveCall;
+  // One SendAsync() call.
+  class SendReactor;
 
   const Options options_;
   const std::shared_ptr<grpc::Channel> channel_;

@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <QtDebug>
 #include <algorithm>
+#include <condition_variable>
 #include <set>
 #include <thread>
 #include <utility>
@@ -64,10 +65,13 @@ bool NetworkReachable() {
 // has a thread of its own.
 //
 // A pass: health check if the server was not known to be reachable, then
-// send the queue one mutation per round trip, then pull since the cursor,
-// then (re)open the watch. NextToSend() already hands out the next sendable
-// mutation of another profile while one is in flight, so pipelining is a
-// matter of issuing several sends in Step() and counting the answers.
+// drain the queue, then pull since the cursor, then (re)open the watch.
+// The drain is pipelined: up to Options::max_sends_in_flight mutations are
+// in flight at once (asynchronous calls on the one channel), each of a
+// different profile, because NextToSend() hands out only the oldest pending
+// mutation of each profile; a profile's next mutation goes once its
+// predecessor is answered, rebased on the result. One round trip per
+// mutation made a drain as slow as the network's latency times its length.
 class SyncManager::Worker : public QObject {
  public:
   Worker(SyncManager* manager, Options options, ServerDirectory directory, QString store_folder,
@@ -162,6 +166,12 @@ class SyncManager::Worker : public QObject {
     stopping_ = true;
     transport_thread_.quit();
     client_->Shutdown();
+    {
+      // Cancelled above; their callbacks post to this object, so they must
+      // have run before it goes.
+      std::unique_lock<std::mutex> lock(sends_mu_);
+      sends_done_.wait(lock, [this] { return sends_outstanding_ == 0; });
+    }
     StopWatch();
     retry_timer_->stop();
     poll_timer_->stop();
@@ -434,21 +444,24 @@ class SyncManager::Worker : public QObject {
                                std::string(failure.message()));
   }
 
-  // Sends the next mutation, or pulls once none can be sent.
+  // Keeps the pipeline of mutations full; once nothing is left to send and
+  // nothing is in flight, fetches missing pictures, then pulls.
   void Step() {
     if (stopping_ || !CanTry()) return;
-    if (std::optional<PendingMutation> mutation = queue_->NextToSend()) {
+    bool sent = false;
+    while (sends_in_flight_ < options_.max_sends_in_flight && !retry_timer_->isActive()) {
+      std::optional<PendingMutation> mutation = queue_->NextToSend();
+      if (!mutation) break;
+      ++sends_in_flight_;
+      sent = true;
+      SendAsync(*mutation);
+    }
+    if (sends_in_flight_ > 0) {
       phase_ = Phase::kSending;
-      Publish();
-      OnTransport([this, client = client_, generation = generation_,
-                   request = MutationQueue::ToRequest(*mutation),
-                   mutation_id = mutation->mutation_id()] {
-        SendOutcome outcome = client->Send(request);
-        Post(
-            [this, mutation_id, outcome, generation] { OnSent(mutation_id, outcome, generation); });
-      });
+      if (sent) PublishSoon();
       return;
     }
+    if (retry_timer_->isActive()) return;
     if (!avatars_wanted_.empty()) {
       const std::string id = *avatars_wanted_.begin();
       avatars_wanted_.erase(avatars_wanted_.begin());
@@ -469,8 +482,27 @@ class SyncManager::Worker : public QObject {
     });
   }
 
+  void SendAsync(const PendingMutation& mutation) {
+    {
+      std::lock_guard<std::mutex> lock(sends_mu_);
+      ++sends_outstanding_;
+    }
+    client_->SendAsync(
+        MutationQueue::ToRequest(mutation),
+        [this, client = client_, generation = generation_,
+         mutation_id = mutation.mutation_id()](SendOutcome outcome) mutable {
+          // The client goes with the answer: its last reference, if this
+          // is it, is then dropped on the worker thread, not on gRPC's.
+          Post([this, client = std::move(client), mutation_id, outcome = std::move(outcome),
+                generation] { OnSent(mutation_id, outcome, generation); });
+          std::lock_guard<std::mutex> lock(sends_mu_);
+          --sends_outstanding_;
+          sends_done_.notify_all();
+        });
+  }
+
   void OnSent(const std::string& mutation_id, const SendOutcome& outcome, uint64_t generation) {
-    phase_ = Phase::kIdle;
+    --sends_in_flight_;
     absl::Status failure;
     const absl::Status recorded = std::visit(
         Overloaded{
@@ -498,9 +530,14 @@ class SyncManager::Worker : public QObject {
         },
         outcome);
     if (!recorded.ok()) ReportLocalError(recorded);
-    if (!failure.ok()) return OnFailure(failure, generation);
-    if (generation != generation_) return RunPass();
-    Step();
+    if (!failure.ok()) OnFailure(failure, generation);
+    if (sends_in_flight_ > 0) {
+      // Top the pipeline up, unless the connection failed or was replaced.
+      if (failure.ok() && generation == generation_) Step();
+      return;
+    }
+    phase_ = Phase::kIdle;
+    RunPass();
   }
 
   // A fetched whole profile (GetProfile) for a picture we lacked.
@@ -577,7 +614,8 @@ class SyncManager::Worker : public QObject {
     if (generation != generation_) return RunPass();
     server_ok_ = false;
     last_error_ = std::string(status.message());
-    retry_timer_->start(backoff_.NextDelay());
+    // Several sends in flight fail together: one backoff step, not one each.
+    if (!retry_timer_->isActive()) retry_timer_->start(backoff_.NextDelay());
     Publish();
   }
 
@@ -672,6 +710,12 @@ class SyncManager::Worker : public QObject {
   bool pass_wanted_ = false;
   // Bumped whenever the client is replaced; answers of older ones are stale.
   uint64_t generation_ = 0;
+  // Mutations sent and not yet answered (OnSent not run yet).
+  int sends_in_flight_ = 0;
+  // SendAsync() callbacks that have not finished, of any generation.
+  std::mutex sends_mu_;
+  std::condition_variable sends_done_;
+  int sends_outstanding_ ABSL_GUARDED_BY(sends_mu_) = 0;
   std::string last_error_;
   // Profiles whose cached copy lacks the bytes of its avatar_sha256.
   std::set<std::string> avatars_wanted_;

@@ -13,7 +13,8 @@
 //     never loses an edit the UI showed as saved.
 //   * When the server is reachable (QNetworkInformation where available, the
 //     gRPC channel state and the health service) and work-offline is off, the
-//     queue is drained in order, exactly once (mutation_id), with exponential
+//     queue is drained, several mutations of different profiles at once and
+//     each profile's in order, exactly once (mutation_id), with exponential
 //     backoff and jitter while it is not; draining resumes by itself when the
 //     server comes back, not only at the next local edit.
 //   * After draining, changes since the stored cursor are pulled
@@ -128,6 +129,8 @@ class SyncManager : public QObject {
     // Tuning (the defaults suit the app; tests shorten them).
     // Retry delays while the server cannot be reached (full jitter).
     Backoff::Policy backoff;
+    // Mutations (of different profiles) sent before the first is answered.
+    int max_sends_in_flight = 16;
     // How often changes are pulled while WatchProfiles cannot be held.
     std::chrono::milliseconds poll_interval{10000};
     // Deadline of each call, and how long a health check waits to connect.
