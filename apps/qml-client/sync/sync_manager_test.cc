@@ -10,13 +10,18 @@
 #include <QDeadlineTimer>
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/tcp_forwarder.h"
@@ -493,12 +498,34 @@ class StreamlessProxy final : public profile::v1::ProfileService::Service {
   grpc::Status UpdateProfile(grpc::ServerContext* context,
                              const profile::v1::UpdateProfileRequest* request,
                              Profile* response) override {
-    return Forward(&Stub::UpdateProfile, *context, *request, response);
+    const std::string& id = request->profile().id();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      max_updates_in_flight_ = std::max(max_updates_in_flight_, ++updates_in_flight_);
+      if (!profiles_in_flight_.insert(id).second) same_profile_overlapped_ = true;
+    }
+    // A network's latency: what makes one round trip per mutation slow.
+    std::this_thread::sleep_for(update_latency_);
+    grpc::Status status = Forward(&Stub::UpdateProfile, *context, *request, response);
+    std::lock_guard<std::mutex> lock(mu_);
+    --updates_in_flight_;
+    profiles_in_flight_.erase(id);
+    return status;
   }
   grpc::Status GetServiceInfo(grpc::ServerContext* context,
                               const profile::v1::GetServiceInfoRequest* request,
                               profile::v1::ServiceInfo* response) override {
     return Forward(&Stub::GetServiceInfo, *context, *request, response);
+  }
+
+  void set_update_latency(std::chrono::milliseconds latency) { update_latency_ = latency; }
+  int max_updates_in_flight() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_updates_in_flight_;
+  }
+  bool same_profile_overlapped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return same_profile_overlapped_;
   }
   grpc::Status ListProfiles(grpc::ServerContext* context,
                             const profile::v1::ListProfilesRequest* request,
@@ -525,7 +552,56 @@ class StreamlessProxy final : public profile::v1::ProfileService::Service {
   }
 
   const std::unique_ptr<Stub> stub_;
+  std::chrono::milliseconds update_latency_{0};
+  std::mutex mu_;
+  int updates_in_flight_ = 0;
+  int max_updates_in_flight_ = 0;
+  std::set<std::string> profiles_in_flight_;
+  bool same_profile_overlapped_ = false;
 };
+
+// The drain keeps several mutations in flight, of different profiles, and
+// never two of one profile: 40 profiles with 3 edits each behind 30 ms of
+// latency drain with many calls at once, and every profile ends with its
+// edits applied in order.
+TEST_F(SyncManagerTest, DrainSendsSeveralProfilesAtOnceAndEachProfileInOrder) {
+  StreamlessProxy proxy(server_->grpc_address());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&proxy);
+  const std::unique_ptr<grpc::Server> front = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+
+  constexpr int kProfiles = 40;
+  constexpr int kEditsEach = 3;
+  SyncManager::Options options = ClientOptions(NewDataDir(), /*work_offline=*/true);
+  options.server_address = QStringLiteral("127.0.0.1:%1").arg(port);
+  auto client = Open(options);
+  std::vector<QString> ids;
+  for (int p = 0; p < kProfiles; ++p) {
+    ids.push_back(client->createProfile(QString("p%1").arg(p), "p@example.com", {}));
+    for (int k = 1; k <= kEditsEach; ++k) {
+      client->editProfile(ids.back(), QString("p%1-edit%2").arg(p).arg(k), {}, {}, kName);
+    }
+  }
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) {
+    return s.pending_count == kProfiles * (1 + kEditsEach);
+  }));
+
+  proxy.set_update_latency(30ms);
+  client->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client, AllSynced, 120s)) << client->snapshot()->last_error;
+  EXPECT_GE(proxy.max_updates_in_flight(), 8);
+  EXPECT_FALSE(proxy.same_profile_overlapped());
+  for (int p = 0; p < kProfiles; ++p) {
+    const Profile server_copy = ServerCopy(ids[p]);
+    EXPECT_EQ(server_copy.version(), 1 + kEditsEach) << p;
+    EXPECT_EQ(server_copy.name(), absl::StrCat("p", p, "-edit", kEditsEach)) << p;
+  }
+  client.reset();
+  front->Shutdown();
+}
 
 // When the watch cannot be held, changes made elsewhere still arrive: polling
 // takes over.
