@@ -550,7 +550,9 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
             << " with saved edits not yet sent; plans:";
   for (const auto& [plan, count] : plans) std::cout << " " << plan << "=" << count;
   std::cout << std::endl;
-  EXPECT_GE(kills, kRuns / 2);
+  // The plans make about 35 kills of 50 (28 seen); a test that kills little
+  // proves little, but a bound near the mean would fail by chance.
+  EXPECT_GE(kills, kRuns / 3);
   EXPECT_GE(kills_while_sending, 1);
 
   // One more run drains what the killed ones left queued.
