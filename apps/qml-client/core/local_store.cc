@@ -132,6 +132,47 @@ PendingMutation* FindMutation(const std::string& mutation_id, StoreState* state)
   return nullptr;
 }
 
+// The profile `record` changes, read before it is applied (an
+// acknowledgement removes the mutation that names it); empty for records of
+// the whole store (the cursor, the server).
+std::string TouchedProfile(const JournalRecord& record, const StoreState& state) {
+  auto of_mutation = [&state](const std::string& mutation_id) -> std::string {
+    for (const auto& [sequence, mutation] : state.pending) {
+      if (mutation.mutation_id() == mutation_id) return mutation.profile_id();
+    }
+    return {};
+  };
+  switch (record.kind_case()) {
+    case JournalRecord::kProfileCached:
+      return record.profile_cached().profile().id();
+    case JournalRecord::kMutationEnqueued:
+      return record.mutation_enqueued().profile_id();
+    case JournalRecord::kMutationAcknowledged:
+      return of_mutation(record.mutation_acknowledged().mutation_id());
+    case JournalRecord::kMutationRebased:
+      return of_mutation(record.mutation_rebased().mutation_id());
+    case JournalRecord::kMutationRetried:
+      return of_mutation(record.mutation_retried().mutation_id());
+    case JournalRecord::kMutationRejected:
+      return of_mutation(record.mutation_rejected().mutation_id());
+    case JournalRecord::kMutationConflicted:
+      return of_mutation(record.mutation_conflicted().mutation_id());
+    case JournalRecord::kMutationDismissed:
+      return of_mutation(record.mutation_dismissed().mutation_id());
+    case JournalRecord::kConflictResolved:
+      return record.conflict_resolved().profile_id();
+    case JournalRecord::kMergeNoted:
+      return record.merge_noted().profile_id();
+    case JournalRecord::kMergeNoteDismissed:
+      return record.merge_note_dismissed().profile_id();
+    case JournalRecord::kCursorUpdated:
+    case JournalRecord::kServerBound:
+    case JournalRecord::KIND_NOT_SET:
+      break;
+  }
+  return {};
+}
+
 void CacheProfile(const profile::v1::Profile& profile, StoreState* state) {
   auto [it, inserted] = state->profiles.try_emplace(profile.id(), profile);
   if (inserted) return;
@@ -327,6 +368,16 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
   std::unique_ptr<LocalStore> store(new LocalStore(absolute, options, *std::move(lock)));
   if (absl::Status status = store->Load(); !status.ok()) return status;
   return store;
+}
+
+std::set<std::string> LocalStore::TakeTouchedProfiles() {
+  if (!all_touched_) return std::exchange(touched_profiles_, {});
+  all_touched_ = false;
+  touched_profiles_.clear();
+  std::set<std::string> all;
+  for (const auto& [id, profile] : state_.profiles) all.insert(id);
+  for (const auto& [sequence, mutation] : state_.pending) all.insert(mutation.profile_id());
+  return all;
 }
 
 QString LocalStore::PathOf(const char* name) const { return QDir(directory_).filePath(name); }
@@ -542,7 +593,12 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
     return absl::InternalError("cannot write the journal: " + error);
   }
   journal_bytes_ += written;
-  for (const JournalRecord& record : records) ApplyRecord(record, &state_);
+  for (const JournalRecord& record : records) {
+    if (std::string id = TouchedProfile(record, state_); !id.empty()) {
+      touched_profiles_.insert(std::move(id));
+    }
+    ApplyRecord(record, &state_);
+  }
   if (journal_bytes_ > options_.compaction_min_journal_bytes && journal_bytes_ > snapshot_bytes_) {
     if (absl::Status status = Compact(); !status.ok()) {
       // The records are durable; compaction is retried after the next append.

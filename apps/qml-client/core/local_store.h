@@ -60,6 +60,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,11 @@ class LocalStore {
   // Writes a snapshot of state() and starts an empty journal.
   absl::Status Compact();
 
+  // The ids of the profiles whose cached copy, mutations or merge note the
+  // appends since the last call changed (every profile after Open()), and
+  // forgets them: what a view of the store must redraw.
+  std::set<std::string> TakeTouchedProfiles();
+
   const StoreState& state() const { return state_; }
   const OpenReport& open_report() const { return report_; }
   uint64_t generation() const { return generation_; }
@@ -162,6 +168,9 @@ class LocalStore {
   // Declared before journal_: released only after the journal is closed.
   const std::unique_ptr<QLockFile> lock_;
   StoreState state_;
+  // For TakeTouchedProfiles(): every profile until the first call.
+  bool all_touched_ = true;
+  std::set<std::string> touched_profiles_;
   OpenReport report_;
   QFile journal_;
   uint64_t generation_ = 0;

@@ -12,6 +12,7 @@
 #include <QtCore/QUuid>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -137,6 +138,34 @@ TEST(LocalStore, ReopensToTheSameState) {
   EXPECT_TRUE(reopened->open_report().problems.empty());
   EXPECT_EQ(DescribeRepair(reopened->open_report()), "");
   EXPECT_EQ(reopened->state().cursor, "cursor-2");
+}
+
+// A view redraws only what an append changed: every profile after Open(),
+// then the profiles each record names (a mutation's record by its profile,
+// read before an acknowledgement removes it), never the store-wide records.
+TEST(LocalStore, TakeTouchedProfilesNamesWhatTheAppendsChanged) {
+  QTemporaryDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    WriteHistory(store.get());
+  }
+  auto store = OpenOrDie(dir.path());
+  const std::string p1 = "00000000-0000-4000-8000-000000000001";
+  const std::string p2 = "00000000-0000-4000-8000-000000000002";
+  std::set<std::string> all = store->TakeTouchedProfiles();
+  EXPECT_EQ(all.size(), 3u);
+  EXPECT_TRUE(all.count(p1) && all.count(p2));
+  EXPECT_TRUE(store->TakeTouchedProfiles().empty());
+
+  MutationQueue queue(store.get());
+  ASSERT_TRUE(queue.ApplyServerProfiles({}, "cursor-3").ok());
+  EXPECT_TRUE(store->TakeTouchedProfiles().empty());
+  ASSERT_TRUE(queue.EnqueueEdit(p2, 1, MakeProfile("", "Bo", "", 0), Mask({"name"})).ok());
+  EXPECT_EQ(store->TakeTouchedProfiles(), std::set<std::string>{p2});
+  const PendingMutation sent = queue.NextToSend().value();
+  ASSERT_TRUE(
+      queue.Acknowledge(sent.mutation_id(), MakeProfile(p2, "Bo", "bob@example.com", 2)).ok());
+  EXPECT_EQ(store->TakeTouchedProfiles(), std::set<std::string>{p2});
 }
 
 // Every store file of the folder but the lock, by name.

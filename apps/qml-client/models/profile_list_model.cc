@@ -76,18 +76,28 @@ void ProfileListModel::rebuild() {
   const QString needle = filter_.trimmed();
   std::vector<Row> rows;
   rows.reserve(snapshot_->profiles.size());
-  for (const ProfileView& view : snapshot_->profiles) {
-    const profile::v1::Profile& profile = view.profile;
-    const QString id = QString::fromStdString(profile.id());
-    Row row{id, QString::fromStdString(profile.name()), QString::fromStdString(profile.email()),
-            avatars_->sourceFor(QStringLiteral("p-") + id, profile.avatar()),
-            static_cast<int>(view.state)};
+  QHash<QString, Row> built;
+  built.reserve(static_cast<qsizetype>(snapshot_->profiles.size()));
+  for (size_t i = 0; i < snapshot_->profiles.size(); ++i) {
+    const std::shared_ptr<const ProfileView>& view = snapshot_->profiles.shared(i);
+    const QString id = QString::fromStdString(view->profile.id());
+    auto previous = built_.constFind(id);
+    Row row = previous != built_.constEnd() && previous->view == view
+                  ? *previous
+                  : Row{id,
+                        QString::fromStdString(view->profile.name()),
+                        QString::fromStdString(view->profile.email()),
+                        avatars_->sourceFor(QStringLiteral("p-") + id, view->profile.avatar()),
+                        static_cast<int>(view->state),
+                        view};
+    built.insert(id, row);
     if (!needle.isEmpty() && !row.name.contains(needle, Qt::CaseInsensitive) &&
         !row.email.contains(needle, Qt::CaseInsensitive)) {
       continue;
     }
     rows.push_back(std::move(row));
   }
+  built_ = std::move(built);
   const int old_total = total_count_;
   total_count_ = static_cast<int>(snapshot_->profiles.size());
   const int old_count = count();

@@ -10,7 +10,9 @@
 //             required property url avatarSource; required property int syncState
 //
 // Rows are updated in place, inserted and removed as snapshots arrive, so
-// the list keeps its scroll position and delegates while syncing.
+// the list keeps its scroll position and delegates while syncing. A row whose
+// view is shared with the previous snapshot is kept as it is: only changed
+// profiles are converted and have their pictures compared.
 //
 // Thread safety: UI thread only.
 
@@ -79,7 +81,14 @@ class ProfileListModel : public QAbstractListModel {
     QString email;
     QUrl avatar_source;
     int sync_state = 0;
-    bool operator==(const Row&) const = default;
+    // The snapshot's view the row was made from: the same view (by
+    // address) in the next snapshot means the same row.
+    std::shared_ptr<const ProfileView> view;
+    // What the delegate shows (the view may be new and show the same).
+    bool operator==(const Row& other) const {
+      return id == other.id && name == other.name && email == other.email &&
+             avatar_source == other.avatar_source && sync_state == other.sync_state;
+    }
   };
   void rebuild();
   void update(std::vector<Row> rows);
@@ -89,6 +98,8 @@ class ProfileListModel : public QAbstractListModel {
   std::shared_ptr<const ClientSnapshot> snapshot_;
   AvatarCache* avatars_ = nullptr;
   std::vector<Row> rows_;
+  // Every profile's row as last built, filter or not, by id.
+  QHash<QString, Row> built_;
   int total_count_ = 0;
 };
 

@@ -100,47 +100,16 @@ class SyncManager::Worker : public QObject {
   ~Worker() override = default;
 
   // Safe before the thread starts (nothing else touches the queue yet).
-  std::shared_ptr<const ClientSnapshot> BuildSnapshot() const {
+  // Rebuilds only the views of the profiles the store changed since the
+  // last snapshot; the others are shared with it. Rebuilding every view
+  // (pictures copied) at every publish made a first sync quadratic.
+  std::shared_ptr<const ClientSnapshot> BuildSnapshot() {
+    for (const std::string& id : store_->TakeTouchedProfiles()) UpdateView(id);
     auto snapshot = std::make_shared<ClientSnapshot>();
-    for (const std::string& id : queue_->ProfileIds()) {
-      std::optional<Profile> effective = queue_->EffectiveProfile(id);
-      if (!effective) continue;
-      ProfileView& view = snapshot->profiles.emplace_back();
-      view.profile = *std::move(effective);
-      view.state = queue_->StateOf(id);
-      if (view.state == SyncState::kConflict || view.state == SyncState::kRejected) {
-        for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
-          if (mutation.state() == PendingMutation::STATE_CONFLICTED) {
-            view.server_profile = mutation.server_profile();
-          } else if (mutation.state() == PendingMutation::STATE_PARKED && view.error.empty()) {
-            view.error = mutation.error_message();
-            view.field_errors.insert(mutation.field_errors().begin(),
-                                     mutation.field_errors().end());
-            view.error_code = static_cast<absl::StatusCode>(mutation.error_code());
-            view.retryable = mutation.error_code() != 0 &&
-                             view.error_code != absl::StatusCode::kInvalidArgument &&
-                             view.field_errors.empty();
-          }
-        }
-      }
-      // The conflict's copy has no avatar bytes; the cache has them once
-      // fetched (same picture, same sha).
-      if (view.server_profile && view.server_profile->avatar().empty() &&
-          !view.server_profile->avatar_sha256().empty()) {
-        const auto& cached = store_->state().profiles;
-        if (auto it = cached.find(id);
-            it != cached.end() &&
-            it->second.avatar_sha256() == view.server_profile->avatar_sha256()) {
-          view.server_profile->set_avatar(it->second.avatar());
-        }
-      }
-      view.merged_with = queue_->MergeNoteOf(id);
-    }
-    std::sort(snapshot->profiles.begin(), snapshot->profiles.end(),
-              [](const ProfileView& a, const ProfileView& b) {
-                return std::tie(a.profile.name(), a.profile.id()) <
-                       std::tie(b.profile.name(), b.profile.id());
-              });
+    std::vector<ProfileViews::Shared> rows;
+    rows.reserve(order_.size());
+    for (const auto& [name, id] : order_) rows.push_back(views_.at(id));
+    snapshot->profiles = ProfileViews(std::move(rows));
     snapshot->pending_count = queue_->PendingCount();
     if (!CanTry()) {
       snapshot->connection = ConnectionState::kOffline;
@@ -242,6 +211,47 @@ class SyncManager::Worker : public QObject {
       }
     }
     Changed();
+  }
+
+  // Replaces the view of profile `id` (and its place in the order).
+  void UpdateView(const std::string& id) {
+    if (auto old = views_.find(id); old != views_.end()) {
+      order_.erase({old->second->profile.name(), id});
+      views_.erase(old);
+    }
+    std::optional<Profile> effective = queue_->EffectiveProfile(id);
+    if (!effective) return;
+    auto view = std::make_shared<ProfileView>();
+    view->profile = *std::move(effective);
+    view->state = queue_->StateOf(id);
+    if (view->state == SyncState::kConflict || view->state == SyncState::kRejected) {
+      for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
+        if (mutation.state() == PendingMutation::STATE_CONFLICTED) {
+          view->server_profile = mutation.server_profile();
+        } else if (mutation.state() == PendingMutation::STATE_PARKED && view->error.empty()) {
+          view->error = mutation.error_message();
+          view->field_errors.insert(mutation.field_errors().begin(), mutation.field_errors().end());
+          view->error_code = static_cast<absl::StatusCode>(mutation.error_code());
+          view->retryable = mutation.error_code() != 0 &&
+                            view->error_code != absl::StatusCode::kInvalidArgument &&
+                            view->field_errors.empty();
+        }
+      }
+    }
+    // The conflict's copy has no avatar bytes; the cache has them once
+    // fetched (same picture, same sha).
+    if (view->server_profile && view->server_profile->avatar().empty() &&
+        !view->server_profile->avatar_sha256().empty()) {
+      const auto& cached = store_->state().profiles;
+      if (auto it = cached.find(id);
+          it != cached.end() &&
+          it->second.avatar_sha256() == view->server_profile->avatar_sha256()) {
+        view->server_profile->set_avatar(it->second.avatar());
+      }
+    }
+    view->merged_with = queue_->MergeNoteOf(id);
+    order_.emplace(view->profile.name(), id);
+    views_.emplace(id, std::move(view));
   }
 
   void SetWorkOffline(bool offline) {
@@ -434,6 +444,9 @@ class SyncManager::Worker : public QObject {
       queue_ = std::make_unique<MutationQueue>(store->get());
       store_ = *std::move(store);
       store_folder_ = folder;
+      // The new store reports all its profiles as touched.
+      views_.clear();
+      order_.clear();
       if (bound.empty()) {
         if (absl::Status status = queue_->BindToServer(database_id); !status.ok()) return status;
       }
@@ -690,6 +703,9 @@ class SyncManager::Worker : public QObject {
   QString store_folder_;
   std::unique_ptr<LocalStore> store_;
   std::unique_ptr<MutationQueue> queue_;
+  // The current view of every profile shown, and their order (name, id).
+  std::map<std::string, std::shared_ptr<const ProfileView>> views_;
+  std::set<std::pair<std::string, std::string>> order_;
   std::shared_ptr<ProfileClient> client_;
   Backoff backoff_;
   QTimer* const retry_timer_;

@@ -69,6 +69,7 @@
 #include "absl/status/statusor.h"
 #include "apps/qml-client/core/mutation_queue.h"
 #include "apps/qml-client/sync/backoff.h"
+#include "boost/iterator/indirect_iterator.hpp"
 #include "profile/v1/profile.pb.h"
 
 namespace profiles::client {
@@ -107,10 +108,33 @@ enum class ConnectionState {
   kSyncing,  // sending edits or pulling changes
 };
 
+// The rows of a snapshot: immutable views shared between snapshots, so that
+// publishing copies pointers rather than profiles (pictures included), and a
+// consumer tells a row that did not change by its address (shared(i)).
+// Iterates and indexes as ProfileView values.
+class ProfileViews {
+ public:
+  using Shared = std::shared_ptr<const ProfileView>;
+  using const_iterator = boost::indirect_iterator<std::vector<Shared>::const_iterator>;
+
+  ProfileViews() = default;
+  explicit ProfileViews(std::vector<Shared> views) : views_(std::move(views)) {}
+
+  const_iterator begin() const { return const_iterator(views_.begin()); }
+  const_iterator end() const { return const_iterator(views_.end()); }
+  size_t size() const { return views_.size(); }
+  bool empty() const { return views_.empty(); }
+  const ProfileView& operator[](size_t i) const { return *views_[i]; }
+  const Shared& shared(size_t i) const { return views_[i]; }
+
+ private:
+  std::vector<Shared> views_;
+};
+
 // An immutable picture of the client, published after every change.
 struct ClientSnapshot {
-  std::vector<ProfileView> profiles;  // sorted by name, then id
-  size_t pending_count = 0;           // mutations not yet acknowledged
+  ProfileViews profiles;     // sorted by name, then id
+  size_t pending_count = 0;  // mutations not yet acknowledged
   ConnectionState connection = ConnectionState::kOffline;
   std::string last_error;  // why the last sync attempt failed, if it did
 };

@@ -412,6 +412,30 @@ TEST_F(SyncManagerTest, EachServerDatabaseHasItsOwnStoreAndEditsGoOnlyWhereTheyW
   EXPECT_EQ(client->snapshot()->profiles[0].profile.id(), bea);
 }
 
+// Publishing shares the views of unchanged profiles with the previous
+// snapshot (same address), so neither the worker nor the list model converts
+// or compares every profile, pictures included, at every change.
+TEST_F(SyncManagerTest, ASnapshotSharesTheViewsOfProfilesThatDidNotChange) {
+  auto client = Open(NewDataDir());
+  const std::string picture = profiles::testing::RealisticPng(100 * 1024, 3);
+  std::vector<QString> ids;
+  for (const char* name : {"Ada", "Bob", "Cy"}) {
+    ids.push_back(client->createProfile(name, "x@example.com", QByteArray::fromStdString(picture)));
+  }
+  ASSERT_TRUE(WaitFor(
+      *client, [](const ClientSnapshot& s) { return AllSynced(s) && s.profiles.size() == 3; }));
+  const std::shared_ptr<const ClientSnapshot> before = client->snapshot();
+  client->editProfile(ids[1], "Bob edited", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, Shows(ids[1], SyncState::kSynced, "Bob edited", 2)));
+  const std::shared_ptr<const ClientSnapshot> after = client->snapshot();
+  ASSERT_EQ(after->profiles.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const bool edited = after->profiles[i].profile.id() == ids[1].toStdString();
+    EXPECT_EQ(after->profiles.shared(i) == before->profiles.shared(i), !edited)
+        << after->profiles[i].profile.name();
+  }
+}
+
 // A database restored from a backup refuses the cursors issued after the
 // backup (CURSOR_AHEAD_OF_DATABASE). The app then lists every profile again
 // and keeps its pending edit, instead of skipping every change until the

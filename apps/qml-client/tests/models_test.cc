@@ -58,7 +58,9 @@ ProfileView View(const std::string& id, const std::string& name, const std::stri
 
 std::shared_ptr<const ClientSnapshot> Snapshot(std::vector<ProfileView> views) {
   auto snapshot = std::make_shared<ClientSnapshot>();
-  snapshot->profiles = std::move(views);
+  std::vector<ProfileViews::Shared> shared;
+  for (ProfileView& view : views) shared.push_back(std::make_shared<ProfileView>(std::move(view)));
+  snapshot->profiles = ProfileViews(std::move(shared));
   return snapshot;
 }
 
