@@ -187,34 +187,6 @@ void CacheProfile(const profile::v1::Profile& profile, StoreState* state) {
   if (!avatar.empty()) cached.set_avatar(std::move(avatar));
 }
 
-// Takes the folder's lock (see "One owner" in local_store.h). QLockFile
-// rather than a bare flock(2): it records who holds the lock, so the refusal
-// can name the process, and it still recognises a dead owner's lock.
-absl::StatusOr<std::unique_ptr<QLockFile>> LockFolder(const QString& directory) {
-  auto lock = std::make_unique<QLockFile>(QDir(directory).filePath(kLockFileName));
-  // Only its owner's death makes the lock stale, never its age: a session may
-  // last for weeks.
-  lock->setStaleLockTime(0);
-  if (lock->tryLock(0)) return lock;
-  if (lock->error() == QLockFile::LockFailedError) {
-    qint64 pid = 0;
-    QString host;
-    QString app;
-    std::string owner = "another process";
-    if (lock->getLockInfo(&pid, &host, &app)) {
-      owner = (app.isEmpty() ? QStringLiteral("a process") : app).toStdString() + " (process " +
-              std::to_string(pid) + ")";
-    }
-    return absl::FailedPreconditionError(
-        "the data folder " + directory.toStdString() + " is already open in " + owner +
-        "; only one app at a time may use a data folder: close the other one, or use another "
-        "folder");
-  }
-  return absl::InternalError(
-      "cannot create the lock file in the data folder " + directory.toStdString() +
-      (lock->error() == QLockFile::PermissionError ? ": permission denied" : ""));
-}
-
 }  // namespace
 
 void ApplyRecord(const JournalRecord& record, StoreState* state) {
@@ -351,8 +323,7 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
   }
 }
 
-LocalStore::LocalStore(const QString& directory, const Options& options,
-                       std::unique_ptr<QLockFile> lock)
+LocalStore::LocalStore(const QString& directory, const Options& options, FolderLock lock)
     : directory_(directory), options_(options), lock_(std::move(lock)) {}
 
 LocalStore::~LocalStore() = default;
@@ -363,7 +334,8 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
     return absl::InternalError("cannot create the data folder " + directory.toStdString());
   }
   const QString absolute = QDir(directory).absolutePath();
-  absl::StatusOr<std::unique_ptr<QLockFile>> lock = LockFolder(absolute);
+  // Before any store file is read or written (see "One owner").
+  absl::StatusOr<FolderLock> lock = FolderLock::Acquire(absolute, kLockFileName);
   if (!lock.ok()) return lock.status();
   std::unique_ptr<LocalStore> store(new LocalStore(absolute, options, *std::move(lock)));
   if (absl::Status status = store->Load(); !status.ok()) return status;

@@ -9,7 +9,7 @@
 //   profiles.snapshot  the whole state at the last compaction, written
 //                      atomically (QSaveFile); absent until the first one
 //   profiles.journal   the records appended since that snapshot
-//   profiles.lock      held while a LocalStore has the folder open (QLockFile)
+//   profiles.lock      held while a LocalStore has the folder open (FolderLock)
 // Both are "PRFS" + framed protobuf records (record_io.h): a FileHeader, then
 // profile.client.v1.JournalRecords (proto/profile/client/v1/local_store.proto).
 //
@@ -41,8 +41,8 @@
 // second Open() of the same folder, from this process or another, fails with
 // FAILED_PRECONDITION ("already open") before it reads or writes any store
 // file, so two windows can never both accept edits and lose one's. A lock
-// left behind by a process that died (even by SIGKILL) is taken over: it
-// names its owner's process id, and QLockFile checks whether that still runs.
+// left behind by a process that died (even by SIGKILL, at any moment) is taken
+// over: it is a flock, which the kernel drops with its holder (folder_lock.h).
 //
 // Thread safety: not thread-safe. One LocalStore is owned and used by one
 // thread (the client's sync thread).
@@ -55,7 +55,6 @@
 //   absl::Status s = (*store)->Append(record);
 
 #include <QtCore/QFile>
-#include <QtCore/QLockFile>
 #include <QtCore/QString>
 #include <cstdint>
 #include <map>
@@ -66,6 +65,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "apps/qml-client/core/folder_lock.h"
 #include "profile/client/v1/local_store.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -152,7 +152,7 @@ class LocalStore {
   QString directory() const { return directory_; }
 
  private:
-  LocalStore(const QString& directory, const Options& options, std::unique_ptr<QLockFile> lock);
+  LocalStore(const QString& directory, const Options& options, FolderLock lock);
 
   absl::Status Load();
   absl::Status LoadSnapshot(bool* needs_compaction);
@@ -166,7 +166,7 @@ class LocalStore {
   const QString directory_;
   const Options options_;
   // Declared before journal_: released only after the journal is closed.
-  const std::unique_ptr<QLockFile> lock_;
+  const FolderLock lock_;
   StoreState state_;
   // For TakeTouchedProfiles(): every profile until the first call.
   bool all_touched_ = true;

@@ -209,6 +209,24 @@ TEST(LocalStore, ASecondOpenOfTheSameFolderIsRefusedAndChangesNothing) {
   EXPECT_NE(Digest(reopened->state()), digest);
 }
 
+// A process killed while it was taking the lock can leave lock files that name
+// no owner (QLockFile left an empty profiles.lock, or an empty .rmlock helper,
+// and then refused the folder for 30 s or for ever). Whatever lock files a
+// dead process left, the folder opens.
+TEST(LocalStore, LockFilesLeftEmptyOrGarbledByAKilledProcessDoNotBlockTheFolder) {
+  for (const std::string& leftover :
+       {std::string(), std::string("17061\nprofiles\nhost\n"), std::string("garbage\0\xff", 10)}) {
+    QTemporaryDir dir;
+    WriteAll(In(dir, kLockFileName), leftover);
+    WriteAll(In(dir, "profiles.lock.rmlock"), "");
+    auto store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr) << leftover.size();
+    // And the lock is really held again.
+    EXPECT_EQ(LocalStore::Open(dir.path(), kNeverCompact).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+}
+
 // A process killed with the folder open leaves its lock file behind; the next
 // open sees that its owner is gone and takes the folder over. Meanwhile the
 // live owner in another process keeps everyone else out.
