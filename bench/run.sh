@@ -21,6 +21,11 @@
 #   --server-bin PATH      use this profile_server instead of building it; --no-build builds nothing
 #   --cache-bytes N        passed to profile_server when its --helpfull lists --cache-bytes
 #   --server-args "..."    more profile_server flags; --time-limit S overrides the computed bound
+#   --client-core          also the app core's benchmark of issue 8 (client_core_bench: first sync,
+#                          drain of the outbox, local edit, opening the store, each against its
+#                          reference), on a database of its own; --drain-limit S bounds its drain
+#                          (default 600); --client-core-only: only it (= --client-core --no-table
+#                          --no-fanout)
 #
 # Everything runs on this machine: a throwaway PostgreSQL 15 cluster (deploy/postgres.sh, fsync off),
 # the schema from `profile_server --migrate-only`, the profiles, then for each concurrency C:
@@ -56,6 +61,8 @@ CACHE_BYTES=""
 SERVER_ARGS=""
 TIME_LIMIT=""
 AVATAR_BYTES=4096
+CLIENT_CORE=0
+DRAIN_LIMIT=600
 BUILD_DIR="${PROFILES_BUILD_DIR:-build}"
 
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
@@ -87,14 +94,18 @@ while (($#)); do
     --cache-bytes) CACHE_BYTES="$2"; shift ;;
     --server-args) SERVER_ARGS="$2"; shift ;;
     --time-limit) TIME_LIMIT="$2"; shift ;;
-    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --client-core) CLIENT_CORE=1 ;;
+    --client-core-only) CLIENT_CORE=1; DO_TABLE=0; DO_FANOUT=0 ;;
+    --drain-limit) DRAIN_LIMIT="$2"; shift ;;
+    -h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
 done
 is_list "${CONCURRENCY_LIST}" || die "--concurrency takes a list of numbers, e.g. \"16 64\""
 is_list "${FANOUT_STREAMS}" || die "--fanout takes a list of stream counts, e.g. \"1 10000\""
-for n in "${DURATION}" "${WARMUP}" "${PROFILES}" "${LARGE_PROFILES}" "${FANOUT_WRITES}" "${SOAK}"; do
+for n in "${DURATION}" "${WARMUP}" "${PROFILES}" "${LARGE_PROFILES}" "${FANOUT_WRITES}" "${SOAK}" \
+  "${DRAIN_LIMIT}"; do
   [[ "${n}" =~ ^[0-9]+$ ]] || die "'${n}' is not a whole number"
 done
 [[ "${SEED}" =~ ^(api|sql|auto)$ ]] || die "--seed takes api, sql or auto"
@@ -114,9 +125,26 @@ done
 [[ "${BUILD_DIR}" == /* ]] || BUILD_DIR="${ROOT}/${BUILD_DIR}"
 export CCACHE_DIR="${CCACHE_DIR:-${ROOT}/.cache/ccache}" CCACHE_BASEDIR="${CCACHE_BASEDIR:-${ROOT}}"
 SERVER_NOTE=""
+# Google Benchmark is only the client-core benchmark's (bench/CMakeLists.txt builds client_core_bench
+# only where it is installed); installed here on first use, before configuring.
+ensure_benchmark_library() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' libbenchmark-dev 2>/dev/null || true)" == installed ]] &&
+    return 0
+  local sudo=()
+  [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
+  echo "bench/run.sh: installing libbenchmark-dev for client_core_bench"
+  "${sudo[@]}" apt-get update >/dev/null &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libbenchmark-dev >/dev/null
+}
+TOOL_TARGETS=(--target profile_loadgen --target watch_fanout)
+if ((CLIENT_CORE)); then
+  if ((BUILD)); then ensure_benchmark_library || die "libbenchmark-dev is missing and cannot be installed"; fi
+  TOOL_TARGETS+=(--target client_core_bench)
+fi
 if ((BUILD)); then
   # The tools (and apt packages, configure) through setup.sh, as the rest of the project builds.
-  ./deploy/setup.sh --build-dir "${BUILD_DIR}" --target profile_loadgen --target watch_fanout
+  ./deploy/setup.sh --build-dir "${BUILD_DIR}" "${TOOL_TARGETS[@]}"
   if [[ -z "${SERVER_BIN}" ]] && ! cmake --build "${BUILD_DIR}" -j"$(nproc)" --target profile_server; then
     # The service may be in the middle of a change: fall back, loudly (it is in the report's
     # header), to the binary the last good build left.
@@ -129,9 +157,11 @@ fi
 SERVER_BIN="${SERVER_BIN:-${BUILD_DIR}/services/profile/profile_server}"
 LOADGEN_BIN="${BUILD_DIR}/bench/profile_loadgen"
 FANOUT_BIN="${BUILD_DIR}/bench/watch_fanout"
+CLIENT_CORE_BIN="${BUILD_DIR}/bench/client_core_bench"
 for bin in "${SERVER_BIN}" "${LOADGEN_BIN}" "${FANOUT_BIN}"; do
   [[ -x "${bin}" ]] || die "${bin} was not built"
 done
+((CLIENT_CORE == 0)) || [[ -x "${CLIENT_CORE_BIN}" ]] || die "${CLIENT_CORE_BIN} was not built"
 command -v wrk >/dev/null || die "wrk is not installed (deploy/setup.sh installs it)"
 command -v curl >/dev/null || die "curl is not installed (deploy/setup.sh installs it)"
 
@@ -164,6 +194,7 @@ estimate=$((30 + DO_TABLE * n_levels * per_level))
 for n in ${FANOUT_STREAMS}; do ((DO_FANOUT == 0)) || estimate=$((estimate + 60 + n / 50)); done
 ((SOAK)) && estimate=$((estimate + SOAK + 30))
 ((COMPARE_LARGE)) && estimate=$((estimate + n_levels * per_level + LARGE_PROFILES / 2000 + 120))
+((CLIENT_CORE)) && estimate=$((estimate + DRAIN_LIMIT + 900))
 TIME_LIMIT="${TIME_LIMIT:-$((2 * estimate + 300))}"
 
 # shellcheck source=deploy/postgres.sh
@@ -674,6 +705,86 @@ run_soak() {
   fi
 }
 
+# ---- client core (issue 8) ----
+# bench/client_core_bench.cc: the app's core against references measured in the same run. On a
+# database of its own (the main data set and its versions stay as they are): 1,000 profiles for the
+# first sync's small case, then 10,000 (4 KiB PNG avatars, created through the API) for the rest.
+CLIENT_CORE_SMALL=1000
+CLIENT_CORE_PROFILES=10000
+
+# "met" when the larger of A and B is at most LIMIT times the smaller.
+flat_within() {
+  awk -v a="${1:-0}" -v b="${2:-0}" -v l="$3" \
+    'BEGIN { if (a <= 0 || b <= 0) { print "-"; exit } r = a > b ? a / b : b / a; print (r <= l) ? "met" : "NOT met" }'
+}
+
+client_core_seed() {  # K: profiles 1..K exist (those that do are left alone)
+  log "client core: creating profiles 1..$1 through the API"
+  run_tool $((600 + $1 / 50)) "${WORK}/client-core-seed.txt" "${LOADGEN_BIN}" --target="${GRPC_ADDRESS}" \
+    --profiles="$1" --concurrency=32 --avatar_bytes="${AVATAR_BYTES}" --seed_only ||
+    { cat "${WORK}/client-core-seed.txt" >&2; return 1; }
+}
+
+client_core_run() {  # K OUT [flags]: client_core_bench against the server holding K profiles
+  local k="$1" out="$2"
+  shift 2
+  log "client_core_bench with ${k} profiles $*"
+  run_tool $((DRAIN_LIMIT + 1200)) "${out}" env QT_QPA_PLATFORM=offscreen "${CLIENT_CORE_BIN}" \
+    --server="${GRPC_ADDRESS}" --database_url="${CLIENT_CORE_URL}" --profiles="${k}" \
+    --drain_time_limit="${DRAIN_LIMIT}" --work_dir="${WORK}" "$@" || {
+    tail -n 30 "${out}" >&2
+    log "client_core_bench failed"
+    return 1
+  }
+}
+
+run_client_core() {
+  local db=client_core saved_url="${DATABASE_URL}" small="${WORK}/client-core-${CLIENT_CORE_SMALL}.txt"
+  local full="${WORK}/client-core-${CLIENT_CORE_PROFILES}.txt" line_small line_full loadgen_line
+  local app_small app_full ref_small ref_full
+  pg_ensure_database "${PG_DIR}" "${db}" >&2
+  CLIENT_CORE_URL="$(pg_url "${PG_DIR}" "${db}")"
+  "${SERVER_BIN}" --database-url="${CLIENT_CORE_URL}" --migrate-only >&2
+  DATABASE_URL="${CLIENT_CORE_URL}"
+  start_server 16 || { DATABASE_URL="${saved_url}"; return 1; }
+  DATABASE_URL="${saved_url}"
+
+  client_core_seed "${CLIENT_CORE_SMALL}"
+  client_core_run "${CLIENT_CORE_SMALL}" "${small}" --benchmark_filter='^FirstSync/'
+  client_core_seed "${CLIENT_CORE_PROFILES}"
+  client_core_run "${CLIENT_CORE_PROFILES}" "${full}"
+  # The project's load tool on the same data, for comparison with the drain's own reference (it sends
+  # no mutation_id, so the service records none).
+  log "client core: profile_loadgen update at C=16 (for the record)"
+  run_tool $((DURATION + WARMUP + 120)) "${WORK}/client-core-loadgen.txt" "${LOADGEN_BIN}" \
+    --target="${GRPC_ADDRESS}" --mode=update --concurrency=16 --threads=2 --duration="${DURATION}" \
+    --warmup="${WARMUP}" --profiles="${CLIENT_CORE_PROFILES}" || true
+  loadgen_line="$(grep '^JSON ' "${WORK}/client-core-loadgen.txt" | sed 's/^JSON //' || true)"
+  stop_server
+
+  line_small="$(grep '^JSON ' "${small}" | sed 's/^JSON //')"
+  line_full="$(grep '^JSON ' "${full}" | sed 's/^JSON //')"
+  app_small="$(json_num "${line_small}" "first_sync_${CLIENT_CORE_SMALL}_app_us_per_profile")"
+  app_full="$(json_num "${line_full}" "first_sync_${CLIENT_CORE_PROFILES}_app_us_per_profile")"
+  ref_small="$(json_num "${line_small}" "first_sync_${CLIENT_CORE_SMALL}_ref_us_per_profile")"
+  ref_full="$(json_num "${line_full}" "first_sync_${CLIENT_CORE_PROFILES}_ref_us_per_profile")"
+  echo
+  echo "Client core (issue 8): apps/qml-client at $(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')$(
+    [[ -z "$(git -C "${ROOT}" status --porcelain -- apps 2>/dev/null)" ]] || echo ' + uncommitted changes')," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+  # Each run's own table (figure, reference, ratio, target); the second holds items 1 to 4.
+  sed -n '/^Client core (issue 8)/,/^JSON /p' "${small}" | sed '1d;$d'
+  sed -n '/^Client core (issue 8)/,/^JSON /p' "${full}" | sed '1,2d;$d'
+  printf '%s\n' "1. first sync, cost per profile at ${CLIENT_CORE_SMALL} / at ${CLIENT_CORE_PROFILES}:" \
+    "   app $(ratio "${app_small}" "${app_full}") (${app_small} / ${app_full} us; flat within 1.3: $(flat_within "${app_small}" "${app_full}" 1.3))," \
+    "   bare ListProfiles $(ratio "${ref_small}" "${ref_full}") (${ref_small} / ${ref_full} us, for comparison)"
+  [[ -z "${loadgen_line}" ]] ||
+    echo "profile_loadgen update, C=16, ${DURATION} s (no mutation_id): $(json_num "${loadgen_line}" rps) req/s, $(json_num "${loadgen_line}" aborted) aborted, $(json_num "${loadgen_line}" errors) errors"
+  echo "Google Benchmark's own output: ${RESULTS_DIR}/client-core-*.txt"
+  cp "${small}" "${full}" "${RESULTS_DIR}/"
+  printf '%s\n%s\n' "${line_small}" "${line_full}" >"${RESULTS_DIR}/client-core.jsonl"
+}
+
 # ---- the run ----
 RUN_START=${SECONDS}
 REVISION="main $(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -702,6 +813,7 @@ if ((DO_TABLE)); then
 fi
 ((DO_FANOUT == 0)) || section run_fanout
 ((SOAK == 0)) || section run_soak
+((CLIENT_CORE == 0)) || section run_client_core
 if ((COMPARE_LARGE)); then
   SEED_SAVED="${SEED}"
   [[ "${SEED}" == api ]] || SEED=sql
