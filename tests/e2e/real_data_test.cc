@@ -26,9 +26,9 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
-#include "services/profile/grpc/grpc_status.h"
+#include "libs/profile_contract/grpc_status.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_images.h"
@@ -55,8 +55,8 @@ class RealDataTest : public ::testing::Test {
     stub_ = server_->NewStub();
     const std::string& http = server_->http_address();
     const size_t colon = http.rfind(':');
-    http_ = std::make_unique<httplib::Client>(http.substr(0, colon),
-                                              std::stoi(http.substr(colon + 1)));
+    http_ =
+        std::make_unique<httplib::Client>(http.substr(0, colon), std::stoi(http.substr(colon + 1)));
     http_->set_read_timeout(30, 0);
   }
 
@@ -232,8 +232,9 @@ TEST_F(RealDataTest, StaleWriteOnAProfileWithA256KiBPictureIsAbortedWithTheCurre
   const std::string avatar = RealisticPng(kMaxAvatarBytes, 99);
   const Profile created = Create("Ada Lovelace", avatar);
   ASSERT_EQ(created.version(), 1);
-  ASSERT_EQ(http_->Patch(absl::StrCat("/user/", created.id()), {{"If-Match", "\"1\""}},
-                         R"({"name":"Ada King"})", "application/json")
+  ASSERT_EQ(http_
+                ->Patch(absl::StrCat("/user/", created.id()), {{"If-Match", "\"1\""}},
+                        R"({"name":"Ada King"})", "application/json")
                 ->status,
             200);
 
@@ -257,9 +258,9 @@ TEST_F(RealDataTest, StaleWriteOnAProfileWithA256KiBPictureIsAbortedWithTheCurre
   EXPECT_LT(status.error_details().size(), 1024u);
 
   // REST keeps `current` whole, picture included, like a GET body.
-  const httplib::Result rest = http_->Patch(absl::StrCat("/user/", created.id()),
-                                            {{"If-Match", "\"1\""}}, R"({"name":"Ada Byron"})",
-                                            "application/json");
+  const httplib::Result rest =
+      http_->Patch(absl::StrCat("/user/", created.id()), {{"If-Match", "\"1\""}},
+                   R"({"name":"Ada Byron"})", "application/json");
   ASSERT_TRUE(rest);
   EXPECT_EQ(rest->status, 412) << rest->body.substr(0, 300);
   google::protobuf::Struct body;
@@ -267,7 +268,8 @@ TEST_F(RealDataTest, StaleWriteOnAProfileWithA256KiBPictureIsAbortedWithTheCurre
   const google::protobuf::Struct& rest_current = body.fields().at("current").struct_value();
   EXPECT_EQ(rest_current.fields().at("version").string_value(), "2");
   std::string rest_avatar;
-  ASSERT_TRUE(absl::Base64Unescape(rest_current.fields().at("avatar").string_value(), &rest_avatar));
+  ASSERT_TRUE(
+      absl::Base64Unescape(rest_current.fields().at("avatar").string_value(), &rest_avatar));
   EXPECT_EQ(rest_avatar, avatar);
 }
 
@@ -275,8 +277,9 @@ TEST_F(RealDataTest, StaleWriteOnAProfileWithA256KiBPictureIsAbortedWithTheCurre
 // be ABORTED with the current profile, not DEADLINE_EXCEEDED.
 TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsGetsAbortedWithTheCurrentProfile) {
   const Profile created = Create("Grace Hopper", RealisticPng(kMaxAvatarBytes, 7));
-  ASSERT_EQ(http_->Patch(absl::StrCat("/user/", created.id()), {{"If-Match", "\"1\""}},
-                         R"({"name":"Grace B. Hopper"})", "application/json")
+  ASSERT_EQ(http_
+                ->Patch(absl::StrCat("/user/", created.id()), {{"If-Match", "\"1\""}},
+                        R"({"name":"Grace B. Hopper"})", "application/json")
                 ->status,
             200);
   const std::string command =
@@ -290,13 +293,12 @@ TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsGetsAbortedWithTheCurrentPro
     output.append(buffer.data(), n);
   }
   const int wait_status = pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << command << "\n"
-                                                                        << output;
+  ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << command << "\n" << output;
   EXPECT_TRUE(absl::StrContains(output, "code=ABORTED")) << output;
   EXPECT_TRUE(absl::StrContains(output, "current.version=2")) << output;
   EXPECT_TRUE(absl::StrContains(output, "current.name=Grace B. Hopper")) << output;
-  EXPECT_TRUE(absl::StrContains(output, absl::StrCat("current.avatar_sha256=",
-                                                     created.avatar_sha256())))
+  EXPECT_TRUE(
+      absl::StrContains(output, absl::StrCat("current.avatar_sha256=", created.avatar_sha256())))
       << output;
 }
 

@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/grpc/grpc_status.h"
+#include "libs/profile_contract/grpc_status.h"
+#include "libs/profile_contract/status_details.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "services/profile/domain/profile_write.h"
+#include "libs/profile_contract/profile_write.h"
 
 namespace profiles::testing {
 

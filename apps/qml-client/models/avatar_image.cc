@@ -4,7 +4,7 @@
 #include <QImageReader>
 #include <QPainter>
 
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 
 namespace profiles::client {
 namespace {

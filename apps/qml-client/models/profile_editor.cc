@@ -4,7 +4,7 @@
 
 #include "apps/qml-client/core/merge.h"
 #include "apps/qml-client/models/avatar_image.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 
 namespace profiles::client {
 namespace {

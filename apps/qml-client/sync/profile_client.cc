@@ -7,8 +7,8 @@
 #include <optional>
 #include <utility>
 
-#include "services/profile/domain/status_details.h"
-#include "services/profile/grpc/grpc_status.h"
+#include "libs/profile_contract/grpc_status.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles::client {
 namespace {

@@ -18,7 +18,7 @@
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/server_directory.h"
 #include "google/protobuf/field_mask.pb.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles::client {
 namespace {

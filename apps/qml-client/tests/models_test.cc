@@ -20,7 +20,7 @@
 #include "apps/qml-client/models/profile_list_model.h"
 #include "apps/qml-client/models/settings_editor.h"
 #include "apps/qml-client/models/sync_status.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 
 namespace profiles::client {
 namespace {

@@ -26,7 +26,7 @@
 #include <functional>
 
 #include "apps/qml-client/models/app_controller.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 

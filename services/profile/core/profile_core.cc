@@ -4,11 +4,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 #include "services/profile/core/bounded_executor.h"
 #include "services/profile/core/profile_cache.h"
 #include "services/profile/core/watch_hub.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
 
 namespace profiles {
 namespace {

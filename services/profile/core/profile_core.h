@@ -6,7 +6,7 @@
 // (services/profile/http/) are thin siblings over it, each mapping the
 // outcomes below to its protocol in one place.
 //
-// What lives here: request validation (domain/validation.h), who may write
+// What lives here: request validation (libs/profile_contract/validation.h), who may write
 // what (AuthorizeWrite), the version and idempotency rules (enforced by the
 // repository in the write's own statement), paging policy, the read cache
 // (profile_cache.h) and the watch fan-out with its catch-up (WatchHub).
@@ -26,7 +26,7 @@
 // queues none.
 //
 // Errors are absl::Status with canonical codes; the details an adapter
-// forwards are payloads (domain/status_details.h):
+// forwards are payloads (libs/profile_contract/status_details.h):
 //   INVALID_ARGUMENT    a bad request (BadRequest), or a reused mutation_id
 //                       (ErrorInfo MUTATION_ID_REUSED)
 //   ABORTED             a version conflict; ConflictingProfile() is the
@@ -133,7 +133,7 @@ class ProfileCore {
   void Get(const CallContext& context, std::string_view id,
            Done<std::shared_ptr<const ProfileSnapshot>> done);
 
-  // Applies an UpdateProfileRequest (validation: domain/validation.h).
+  // Applies an UpdateProfileRequest (validation: libs/profile_contract/validation.h).
   void Update(const CallContext& context, const profile::v1::UpdateProfileRequest& request,
               Done<WriteOutcome> done);
 

@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/core/profile_cache.h"
-#include "services/profile/domain/status_details.h"
 #include "services/profile/storage/testing/in_memory_storage.h"
 #include "tests/support/test_images.h"
 

@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 
 namespace profiles {
 

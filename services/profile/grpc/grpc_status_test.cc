@@ -2,8 +2,8 @@
 
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/domain/caller_errors.h"
-#include "services/profile/domain/status_details.h"
 
 namespace profiles {
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/time/time.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/grpc/grpc_status.h"
 
 namespace profiles {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/grpc/grpc_status.h"
 #include "services/profile/storage/testing/in_memory_storage.h"
 #include "tests/support/test_images.h"

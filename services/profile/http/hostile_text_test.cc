@@ -24,9 +24,9 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 #include "services/profile/core/profile_core.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
 #include "services/profile/grpc/profile_service.h"
 #include "services/profile/grpc/request_interceptor.h"
 #include "services/profile/http/http_gateway.h"

@@ -7,10 +7,10 @@
 #include <string>
 #include <utility>
 
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 #include "services/profile/domain/caller_errors.h"
 #include "services/profile/domain/json_mapping.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
 
 namespace profiles {
 

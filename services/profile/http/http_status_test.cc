@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles {
 namespace {

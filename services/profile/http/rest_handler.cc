@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 #include "services/profile/http/rest_request.h"
 
 namespace profiles {

@@ -13,8 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 
 namespace profiles {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 
 namespace profiles {
 namespace {

@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles {
 namespace {

@@ -1,7 +1,7 @@
 #include "services/profile/storage/change_cursor.h"
 
 #include "gtest/gtest.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles {
 namespace {

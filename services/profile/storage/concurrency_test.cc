@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/storage/pg_profile_repository.h"
 #include "tests/support/profile_writes.h"
 #include "tests/support/test_database.h"

@@ -1,5 +1,7 @@
 #include "services/profile/storage/pg_profile_repository.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -8,8 +10,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "services/profile/domain/status_details.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/status_details.h"
+#include "libs/profile_contract/validation.h"
 #include "services/profile/storage/pg_status.h"
 
 namespace profiles {
@@ -98,15 +100,8 @@ profile::v1::Profile RowToProfile(const pqxx::row& row, int first) {
   profile.set_avatar(pqxx::binarystring(row[first + 3]).str());
   profile.set_avatar_sha256(row[first + 4].as<std::string>());
   profile.set_version(row[first + 5].as<int64_t>());
-  const int64_t micros = row[first + 6].as<int64_t>();
-  int64_t seconds = micros / 1000000;
-  int64_t remainder = micros % 1000000;
-  if (remainder < 0) {
-    --seconds;
-    remainder += 1000000;
-  }
-  profile.mutable_updated_at()->set_seconds(seconds);
-  profile.mutable_updated_at()->set_nanos(static_cast<int32_t>(remainder * 1000));
+  *profile.mutable_updated_at() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(row[first + 6].as<int64_t>());
   return profile;
 }
 

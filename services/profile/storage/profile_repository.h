@@ -16,8 +16,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "libs/profile_contract/profile_write.h"
 #include "profile/v1/profile.pb.h"
-#include "services/profile/domain/profile_write.h"
 #include "services/profile/storage/change_cursor.h"
 
 namespace profiles {

@@ -1,4 +1,4 @@
-// The text rules of services/profile/domain/validation.h and the CHECK
+// The text rules of libs/profile_contract/validation.h and the CHECK
 // constraints of the schema (migrations/0002_text_rules.sql) must agree: a
 // name or e-mail address the service accepts must be stored, and one the
 // table refuses must have been refused by the service first, or the caller
@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 #include "services/profile/storage/migrator.h"
 #include "tests/support/test_database.h"
 

@@ -1,5 +1,6 @@
 #include "services/profile/storage/testing/in_memory_storage.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <openssl/sha.h>
 
 #include <deque>
@@ -8,7 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles {
 namespace {
@@ -132,8 +133,8 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     }
     profile.set_version(profile.version() + 1);
     const int64_t micros = absl::ToUnixMicros(absl::Now());
-    profile.mutable_updated_at()->set_seconds(micros / 1000000);
-    profile.mutable_updated_at()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+    *profile.mutable_updated_at() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(micros);
 
     const ChangeCursor cursor{.txid = s.next_txid++, .seq = 1};
     if (row != s.rows.end()) s.by_cursor.erase(row->second.cursor);

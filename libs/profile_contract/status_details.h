@@ -1,5 +1,5 @@
-#ifndef PROFILES_SERVICES_PROFILE_DOMAIN_STATUS_DETAILS_H_
-#define PROFILES_SERVICES_PROFILE_DOMAIN_STATUS_DETAILS_H_
+#ifndef PROFILES_LIBS_PROFILE_CONTRACT_STATUS_DETAILS_H_
+#define PROFILES_LIBS_PROFILE_CONTRACT_STATUS_DETAILS_H_
 
 // Structured details carried by the errors of the profile core.
 //
@@ -84,4 +84,4 @@ std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const absl::Status& status);
 
 }  // namespace profiles
 
-#endif  // PROFILES_SERVICES_PROFILE_DOMAIN_STATUS_DETAILS_H_
+#endif  // PROFILES_LIBS_PROFILE_CONTRACT_STATUS_DETAILS_H_

@@ -1,5 +1,5 @@
-#ifndef PROFILES_SERVICES_PROFILE_DOMAIN_PROFILE_WRITE_H_
-#define PROFILES_SERVICES_PROFILE_DOMAIN_PROFILE_WRITE_H_
+#ifndef PROFILES_LIBS_PROFILE_CONTRACT_PROFILE_WRITE_H_
+#define PROFILES_LIBS_PROFILE_CONTRACT_PROFILE_WRITE_H_
 
 #include <cstdint>
 #include <optional>
@@ -14,8 +14,8 @@ struct ProfileWrite {
   // Canonical lowercase UUID.
   std::string id;
   // Fields to write; a disengaged optional leaves the stored value unchanged.
-  std::optional<std::string> name;   // trimmed
-  std::optional<std::string> email;  // trimmed
+  std::optional<std::string> name;    // trimmed
+  std::optional<std::string> email;   // trimmed
   std::optional<std::string> avatar;  // raw image bytes; empty clears the avatar
   // The version the edit is based on; 0 creates the profile.
   int64_t expected_version = 0;
@@ -28,4 +28,4 @@ struct ProfileWrite {
 
 }  // namespace profiles
 
-#endif  // PROFILES_SERVICES_PROFILE_DOMAIN_PROFILE_WRITE_H_
+#endif  // PROFILES_LIBS_PROFILE_CONTRACT_PROFILE_WRITE_H_

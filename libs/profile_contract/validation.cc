@@ -1,4 +1,4 @@
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles {
 namespace {

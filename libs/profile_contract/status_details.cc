@@ -1,4 +1,4 @@
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"

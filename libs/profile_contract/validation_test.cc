@@ -1,9 +1,9 @@
-#include "services/profile/domain/validation.h"
+#include "libs/profile_contract/validation.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
-#include "services/profile/domain/status_details.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles {
 namespace {

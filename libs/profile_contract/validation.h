@@ -1,5 +1,5 @@
-#ifndef PROFILES_SERVICES_PROFILE_DOMAIN_VALIDATION_H_
-#define PROFILES_SERVICES_PROFILE_DOMAIN_VALIDATION_H_
+#ifndef PROFILES_LIBS_PROFILE_CONTRACT_VALIDATION_H_
+#define PROFILES_LIBS_PROFILE_CONTRACT_VALIDATION_H_
 
 // The rules every profile write must meet, whichever protocol it came in by.
 //
@@ -70,8 +70,8 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "libs/profile_contract/profile_write.h"
 #include "profile/v1/profile.pb.h"
-#include "services/profile/domain/profile_write.h"
 
 namespace profiles {
 
@@ -129,4 +129,4 @@ absl::StatusOr<ProfileWrite> ParseUpdateRequest(const profile::v1::UpdateProfile
 
 }  // namespace profiles
 
-#endif  // PROFILES_SERVICES_PROFILE_DOMAIN_VALIDATION_H_
+#endif  // PROFILES_LIBS_PROFILE_CONTRACT_VALIDATION_H_
