@@ -2,37 +2,28 @@
 
 #include <QCoreApplication>
 
+#include "libs/profile_contract/host_port.h"
+
 namespace profiles::client {
 
 QString ServerAddressProblem(const QString& address) {
-  const QString trimmed = address.trimmed();
-  if (trimmed.isEmpty()) {
-    return QCoreApplication::translate("SettingsEditor", "Enter the server's address as host:port");
-  }
-  for (const QChar c : trimmed) {
-    if (c.isSpace()) {
+  switch (CheckHostPort(address.toStdString(), /*port_zero_allowed=*/false, nullptr)) {
+    case AddressProblem::kNone:
+      return {};
+    case AddressProblem::kEmpty:
+      return QCoreApplication::translate("SettingsEditor",
+                                         "Enter the server's address as host:port");
+    case AddressProblem::kHasSpace:
       return QCoreApplication::translate("SettingsEditor", "An address has no spaces");
-    }
+    case AddressProblem::kNoPort:
+      return QCoreApplication::translate(
+          "SettingsEditor", "Add the port after a colon, e.g. profiles.example.com:50051");
+    case AddressProblem::kNoHost:
+      return QCoreApplication::translate("SettingsEditor", "The host before the colon is missing");
+    case AddressProblem::kBadPort:
+      break;
   }
-  // The port follows the last colon; an IPv6 host is written in brackets
-  // ("[::1]:50051"), so a colon inside the host is never taken for it.
-  const qsizetype colon = trimmed.lastIndexOf(QLatin1Char(':'));
-  const QString host = colon < 0 ? trimmed : trimmed.left(colon);
-  if (colon < 0 || (host.contains(QLatin1Char(':')) &&
-                    !(host.startsWith(QLatin1Char('[')) && host.endsWith(QLatin1Char(']'))))) {
-    return QCoreApplication::translate(
-        "SettingsEditor", "Add the port after a colon, e.g. profiles.example.com:50051");
-  }
-  if (host.isEmpty() || host == QLatin1String("[]")) {
-    return QCoreApplication::translate("SettingsEditor", "The host before the colon is missing");
-  }
-  bool numeric = false;
-  const int port = trimmed.mid(colon + 1).toInt(&numeric);
-  if (!numeric || port < 1 || port > 65535) {
-    return QCoreApplication::translate("SettingsEditor",
-                                       "The port must be a number from 1 to 65535");
-  }
-  return {};
+  return QCoreApplication::translate("SettingsEditor", "The port must be a number from 1 to 65535");
 }
 
 SettingsEditor::SettingsEditor(QObject* parent) : QObject(parent) {

@@ -8,7 +8,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/profile_contract/host_port.h"
 
 namespace profiles {
 
@@ -339,24 +339,6 @@ void Responder::operator()(HttpResponse response) && {
   Release();
 }
 
-// Splits "host:port" and "[v6]:port".
-std::optional<std::pair<std::string, std::string>> SplitHostPort(std::string_view address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-  std::string_view host = address.substr(0, colon);
-  std::string_view port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  unsigned port_number = 0;
-  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), port_number);
-  if (port.empty() || error != std::errc() || end != port.data() + port.size() ||
-      port_number > 65535) {
-    return std::nullopt;
-  }
-  return std::make_pair(std::string(host), std::string(port));
-}
-
 absl::Status CheckOptions(const HttpGateway::Options& options) {
   if (options.max_connections < 1) {
     return absl::InvalidArgumentError("HTTP max_connections must be at least 1");
@@ -387,17 +369,19 @@ HttpGateway::~HttpGateway() { Stop(); }
 
 absl::Status HttpGateway::Start() {
   if (absl::Status valid = CheckOptions(options_); !valid.ok()) return valid;
-  std::optional<std::pair<std::string, std::string>> host_port = SplitHostPort(options_.address);
-  if (!host_port.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat("HTTP address '", options_.address,
-                                                   "' is not host:port (e.g. 127.0.0.1:8080)"));
+  HostPort host_port;
+  if (CheckHostPort(options_.address, /*port_zero_allowed=*/true, &host_port) !=
+      AddressProblem::kNone) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP address '", options_.address,
+                     "' is not host:port (e.g. 127.0.0.1:8080, or [::1]:8080 for IPv6)"));
   }
   io_context_ = std::make_unique<asio::io_context>(std::max(1, options_.threads));
 
   beast::error_code error;
   tcp::resolver resolver(*io_context_);
   tcp::resolver::results_type endpoints =
-      resolver.resolve(host_port->first, host_port->second,
+      resolver.resolve(host_port.host, std::to_string(host_port.port),
                        tcp::resolver::passive | tcp::resolver::numeric_service, error);
   if (error || endpoints.empty()) {
     io_context_.reset();
