@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "apps/qml-client/models/app_controller.h"
+#include "apps/qml-client/models/settings_editor.h"
 
 Q_IMPORT_QML_PLUGIN(ProfilesAppPlugin)
 
@@ -47,6 +48,16 @@ int main(int argc, char* argv[]) {
                          : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
   options.server_address = parser.isSet(server_option) ? parser.value(server_option)
                                                        : qEnvironmentVariable("PROFILES_SERVER");
+  // Typed by a person or a script: refused with the reason, as the
+  // Settings field would, rather than tried and failing at every sync.
+  if (!options.server_address.isEmpty()) {
+    if (const QString problem = profiles::client::ServerAddressProblem(options.server_address);
+        !problem.isEmpty()) {
+      std::fprintf(stderr, "profiles_app: --server / PROFILES_SERVER '%s': %s\n",
+                   qPrintable(options.server_address), qPrintable(problem));
+      return 2;
+    }
+  }
   auto controller = profiles::client::AppController::Open(options);
   QQmlApplicationEngine engine;
   if (!controller.ok()) {
