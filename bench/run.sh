@@ -775,9 +775,15 @@ run_client_core() {
   # Each run's own table (figure, reference, ratio, target); the second holds items 1 to 4.
   sed -n '/^Client core (issue 8)/,/^JSON /p' "${small}" | sed '1d;$d'
   sed -n '/^Client core (issue 8)/,/^JSON /p' "${full}" | sed '1,2d;$d'
+  # The marginal cost (the profiles beyond the first K1, over their number) tells a fixed cost (the
+  # connection, the health check, the store's creation) from one that grows with the data.
+  marginal() {
+    awk -v a="${1:-0}" -v b="${2:-0}" -v k1="${CLIENT_CORE_SMALL}" -v k2="${CLIENT_CORE_PROFILES}" \
+      'BEGIN { if (a > 0 && b > 0) printf "%.1f", (b * k2 - a * k1) / (k2 - k1); else print "-" }'
+  }
   printf '%s\n' "1. first sync, cost per profile at ${CLIENT_CORE_SMALL} / at ${CLIENT_CORE_PROFILES}:" \
-    "   app $(ratio "${app_small}" "${app_full}") (${app_small} / ${app_full} us; flat within 1.3: $(flat_within "${app_small}" "${app_full}" 1.3))," \
-    "   bare ListProfiles $(ratio "${ref_small}" "${ref_full}") (${ref_small} / ${ref_full} us, for comparison)"
+    "   app $(ratio "${app_small}" "${app_full}") (${app_small} / ${app_full} us; flat within 1.3: $(flat_within "${app_small}" "${app_full}" 1.3)); marginal cost of profiles $((CLIENT_CORE_SMALL + 1))..${CLIENT_CORE_PROFILES}: $(marginal "${app_small}" "${app_full}") us," \
+    "   bare ListProfiles $(ratio "${ref_small}" "${ref_full}") (${ref_small} / ${ref_full} us, for comparison); marginal: $(marginal "${ref_small}" "${ref_full}") us"
   [[ -z "${loadgen_line}" ]] ||
     echo "profile_loadgen update, C=16, ${DURATION} s (no mutation_id): $(json_num "${loadgen_line}" rps) req/s, $(json_num "${loadgen_line}" aborted) aborted, $(json_num "${loadgen_line}" errors) errors"
   echo "Google Benchmark's own output: ${RESULTS_DIR}/client-core-*.txt"
