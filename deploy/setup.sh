@@ -38,6 +38,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
   libpqxx-dev postgresql-15 postgresql-contrib libgtest-dev libgmock-dev
   qt6-base-dev qt6-declarative-dev qt6-declarative-dev-tools qt6-qpa-plugins libqt6network6
+  qt6-image-formats-plugins
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-templates
   qml6-module-qtquick-layouts qml6-module-qtquick-dialogs qml6-module-qtquick-window
   qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript

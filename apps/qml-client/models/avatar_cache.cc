@@ -36,8 +36,14 @@ QByteArray AvatarCache::bytesFor(const QString& id) const {
   return QByteArray(it->bytes.data(), static_cast<qsizetype>(it->bytes.size()));
 }
 
+// Decoded on QML's image loader threads, never on the UI thread: a list
+// scrolling through 256 KiB pictures would otherwise stutter at every row.
+// QML's pixmap cache then keeps each decoded picture by URL, which changes
+// only when the bytes do.
 AvatarImageProvider::AvatarImageProvider(std::shared_ptr<const AvatarCache> cache)
-    : QQuickImageProvider(QQuickImageProvider::Image), cache_(std::move(cache)) {}
+    : QQuickImageProvider(QQuickImageProvider::Image,
+                          QQmlImageProviderBase::ForceAsynchronousImageLoading),
+      cache_(std::move(cache)) {}
 
 QImage AvatarImageProvider::requestImage(const QString& id, QSize* size,
                                          const QSize& requested_size) {

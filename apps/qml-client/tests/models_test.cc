@@ -127,6 +127,35 @@ class ModelsTest : public QObject {
     QVERIFY(cache.bytesFor(second.path().mid(1)).isEmpty());
   }
 
+  // The server accepts PNG, JPEG, WebP and GIF avatars: the app must show
+  // each of them (WebP needs Qt's image formats plugin, which the set-up
+  // installs; without it a WebP avatar showed only the initial).
+  void avatarProviderDecodesEveryFormatTheServerAccepts() {
+    auto cache = std::make_shared<AvatarCache>();
+    AvatarImageProvider provider(cache);
+    QImage picture(64, 48, QImage::Format_RGB32);
+    picture.fill(QColor(30, 120, 200));
+    for (const char* format : {"PNG", "JPEG", "WEBP"}) {
+      QByteArray bytes;
+      QBuffer buffer(&bytes);
+      QVERIFY(buffer.open(QIODevice::WriteOnly));
+      QVERIFY2(picture.save(&buffer, format), format);
+      const QUrl source = cache->sourceFor(QStringLiteral("p-") + format, bytes.toStdString());
+      QSize size;
+      const QImage shown = provider.requestImage(source.path().mid(1), &size, QSize(40, 40));
+      QVERIFY2(!shown.isNull(), format);
+      QCOMPARE(shown.width(), 40);
+    }
+    // Qt reads GIF but does not write it: the smallest valid GIF89a.
+    const std::string gif(
+        "GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00"
+        "\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+        43);
+    const QUrl source = cache->sourceFor(QStringLiteral("p-gif"), gif);
+    QSize size;
+    QVERIFY(!provider.requestImage(source.path().mid(1), &size, QSize()).isNull());
+  }
+
   void listModelShowsRolesOfTheSnapshot() {
     AvatarCache avatars;
     ProfileListModel model;
