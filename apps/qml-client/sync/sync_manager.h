@@ -172,6 +172,9 @@ class SyncManager : public QObject {
   // acknowledged local edit is already on disk.
   ~SyncManager() override;
 
+  // The latest snapshot. Hold it in a local before iterating: in
+  // `for (auto& v : manager.snapshot()->profiles)` the temporary is gone
+  // before the loop body runs, and a newer publish frees what it iterates.
   std::shared_ptr<const ClientSnapshot> snapshot() const;
 
   // What opening the store repaired, for the user (DescribeRepair()); empty
