@@ -60,9 +60,10 @@ bool NetworkReachable() {
 
 // The sync thread's state machine. Lives on SyncManager::thread_ and owns
 // the store and the queue; every method runs on that thread unless noted.
-// gRPC calls run one at a time on the transport thread (so edits never wait
-// for the network) and their answers are posted back here; the watch stream
-// has a thread of its own.
+// Sends are asynchronous calls whose answers are posted back here; the other
+// calls (health, pull, picture fetch) run one at a time on the transport
+// thread, so edits never wait for the network; the watch stream has a thread
+// of its own.
 //
 // A pass: health check if the server was not known to be reachable, then
 // drain the queue, then pull since the cursor, then (re)open the watch.
