@@ -81,6 +81,16 @@ bool AllSynced(const ClientSnapshot& snapshot) {
 
 const QStringList kName = {QStringLiteral("name")};
 
+// A gRPC server on a kernel-chosen local port in front of the real one (a
+// proxy that adds latency, drops streams or injects faults); `*port` stays 0
+// if it could not start.
+std::unique_ptr<grpc::Server> StartFront(grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
 class SyncManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -590,11 +600,8 @@ class StreamlessProxy final : public profile::v1::ProfileService::Service {
 // edits applied in order.
 TEST_F(SyncManagerTest, DrainSendsSeveralProfilesAtOnceAndEachProfileInOrder) {
   StreamlessProxy proxy(server_->grpc_address());
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&proxy);
-  const std::unique_ptr<grpc::Server> front = builder.BuildAndStart();
+  const std::unique_ptr<grpc::Server> front = StartFront(&proxy, &port);
   ASSERT_NE(port, 0);
 
   constexpr int kProfiles = 40;
@@ -631,11 +638,8 @@ TEST_F(SyncManagerTest, DrainSendsSeveralProfilesAtOnceAndEachProfileInOrder) {
 // takes over.
 TEST_F(SyncManagerTest, PollingTakesOverWhenTheWatchCannotBeHeld) {
   StreamlessProxy proxy(server_->grpc_address());
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&proxy);
-  const std::unique_ptr<grpc::Server> front = builder.BuildAndStart();
+  const std::unique_ptr<grpc::Server> front = StartFront(&proxy, &port);
   ASSERT_NE(port, 0);
 
   SyncManager::Options options = ClientOptions(NewDataDir(), false);
@@ -926,11 +930,8 @@ class FaultTest : public SyncManagerTest {
     SyncManagerTest::SetUp();
     if (HasFatalFailure()) return;
     front_ = std::make_unique<FaultyFront>(server_->grpc_address());
-    grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(front_.get());
-    server_front_ = builder.BuildAndStart();
+    server_front_ = StartFront(front_.get(), &port);
     ASSERT_NE(port, 0);
     SyncManager::Options options = ClientOptions(NewDataDir(), false);
     options.server_address = QStringLiteral("127.0.0.1:%1").arg(port);
