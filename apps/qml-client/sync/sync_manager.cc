@@ -490,7 +490,7 @@ class SyncManager::Worker : public QObject {
     Publish();
     OnTransport([this, client = client_, generation = generation_, cursor = queue_->cursor()] {
       absl::Status status = client->Pull(cursor, [this](profile::v1::ListProfilesResponse page) {
-        Post([this, page] { OnPage(page); });
+        Post([this, page = std::move(page)] { OnPage(page); });
       });
       Post([this, status, generation] { OnPulled(status, generation); });
     });
