@@ -566,9 +566,22 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
   }
   journal_bytes_ += written;
   for (const JournalRecord& record : records) {
-    if (std::string id = TouchedProfile(record, state_); !id.empty()) {
-      touched_profiles_.insert(std::move(id));
+    std::string id = TouchedProfile(record, state_);
+    if (record.kind_case() == JournalRecord::kProfileCached && !id.empty()) {
+      // A copy the cache already holds (a listing and a watch both bring
+      // it, or an older one that is ignored) changes nothing to redraw.
+      const auto cached = state_.profiles.find(id);
+      if (cached != state_.profiles.end()) {
+        const int64_t version = cached->second.version();
+        const size_t avatar_bytes = cached->second.avatar().size();
+        ApplyRecord(record, &state_);
+        const profile::v1::Profile& now = state_.profiles.at(id);
+        if (now.version() == version && now.avatar().size() == avatar_bytes) continue;
+        touched_profiles_.insert(std::move(id));
+        continue;
+      }
     }
+    if (!id.empty()) touched_profiles_.insert(std::move(id));
     ApplyRecord(record, &state_);
   }
   if (journal_bytes_ > options_.compaction_min_journal_bytes && journal_bytes_ > snapshot_bytes_) {
