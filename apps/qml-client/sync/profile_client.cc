@@ -73,11 +73,6 @@ SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
 
 }  // namespace
 
-bool IsTransportFailure(absl::StatusCode code) {
-  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
-         code == absl::StatusCode::kCancelled;
-}
-
 class ProfileClient::ActiveCall {
  public:
   ActiveCall(ProfileClient* client, grpc::ClientContext* context)

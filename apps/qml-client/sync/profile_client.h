@@ -51,6 +51,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "apps/qml-client/sync/profile_transport.h"
 #include "profile/v1/profile.grpc.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -60,31 +61,6 @@ class ClientContext;
 }  // namespace grpc
 
 namespace profiles::client {
-
-// The server applied the mutation (now or, for a replayed mutation_id, before).
-struct Acknowledged {
-  profile::v1::Profile profile;
-};
-// The server answered, but neither success nor a conflict: parked.
-struct Rejected {
-  std::string message;
-  std::map<std::string, std::string> field_errors;  // "name" -> message
-  absl::StatusCode code = absl::StatusCode::kInvalidArgument;
-};
-// Based on a stale version; `server_profile` is the server's current copy.
-struct Conflicted {
-  profile::v1::Profile server_profile;
-};
-// Not known to have reached the server; safe to retry with the same mutation_id.
-struct Failed {
-  absl::Status status;
-};
-using SendOutcome = std::variant<Acknowledged, Rejected, Conflicted, Failed>;
-
-// True for UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED: the request may not
-// have reached the server, or its answer was lost on the way, so it is sent
-// again later. Every other code is the server's answer.
-bool IsTransportFailure(absl::StatusCode code);
 
 class ProfileClient {
  public:

@@ -69,6 +69,7 @@
 #include "absl/status/statusor.h"
 #include "apps/qml-client/core/mutation_queue.h"
 #include "apps/qml-client/sync/backoff.h"
+#include "apps/qml-client/sync/sync_engine.h"
 #include "boost/iterator/indirect_iterator.hpp"
 #include "profile/v1/profile.pb.h"
 
@@ -100,12 +101,6 @@ struct EditBase {
   QString email;
   // Lowercase hex SHA-256 of the avatar shown; empty for none.
   QString avatar_sha256;
-};
-
-enum class ConnectionState {
-  kOffline,  // work-offline is on, or the server cannot be reached
-  kOnline,   // reachable, nothing to send
-  kSyncing,  // sending edits or pulling changes
 };
 
 // The rows of a snapshot: immutable views shared between snapshots, so that

@@ -1,0 +1,502 @@
+#include "apps/qml-client/sync/sync_engine.h"
+
+#include <QtDebug>
+#include <random>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "libs/profile_contract/status_details.h"
+
+namespace profiles::client {
+namespace {
+
+using profile::client::v1::PendingMutation;
+using profile::v1::Profile;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+void Log(QtMsgType type, const std::string& message) {
+  const QString text = QStringLiteral("profiles sync: ") + QString::fromStdString(message);
+  if (type == QtWarningMsg) {
+    qWarning().noquote() << text;
+  } else {
+    qInfo().noquote() << text;
+  }
+}
+
+Backoff::RandomSource RandomOrDevice(Backoff::RandomSource random) {
+  if (random) return random;
+  return [engine = std::make_shared<std::mt19937_64>(std::random_device{}())] {
+    return std::uniform_real_distribution<double>(0.0, 1.0)(*engine);
+  };
+}
+
+}  // namespace
+
+SyncEngine::SyncEngine(Options options, std::unique_ptr<LocalStore> store,
+                       ProfileTransport* transport, Host* host)
+    : options_(std::move(options)),
+      transport_(transport),
+      host_(host),
+      store_(std::move(store)),
+      queue_(std::make_unique<MutationQueue>(store_.get())),
+      backoff_(options_.backoff, RandomOrDevice(options_.random)),
+      work_offline_(options_.work_offline),
+      network_reachable_(options_.network_reachable) {}
+
+void SyncEngine::Start() { RunPass(); }
+
+void SyncEngine::Stop() {
+  stopping_ = true;
+  Abandon();
+  RecordAnswers();
+}
+
+ConnectionState SyncEngine::connection() const {
+  if (!CanTry()) return ConnectionState::kOffline;
+  if (phase_ == Phase::kSending || phase_ == Phase::kPulling) return ConnectionState::kSyncing;
+  return server_ok_ ? ConnectionState::kOnline : ConnectionState::kOffline;
+}
+
+std::string SyncEngine::Create(const Profile& fields, const google::protobuf::FieldMask& mask) {
+  absl::StatusOr<PendingMutation> mutation = queue_->EnqueueCreate(fields, mask);
+  if (!mutation.ok()) {
+    host_->ReportLocalError(mutation.status());
+    return "";
+  }
+  Changed();
+  return mutation->profile_id();
+}
+
+void SyncEngine::Edit(const std::string& id, const Profile& fields,
+                      const google::protobuf::FieldMask& mask, const std::optional<Base>& base) {
+  absl::StatusOr<PendingMutation> mutation;
+  if (base) {
+    mutation = queue_->EnqueueEdit(id, base->version, base->fields, fields, mask);
+  } else {
+    const std::optional<Profile> seen = queue_->EffectiveProfile(id);
+    mutation = queue_->EnqueueEdit(id, seen ? seen->version() : 0, fields, mask);
+  }
+  if (!mutation.ok()) return host_->ReportLocalError(mutation.status());
+  Changed();
+}
+
+void SyncEngine::RetryParked(const std::string& id) {
+  for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
+    if (mutation.state() != PendingMutation::STATE_PARKED) continue;
+    if (absl::Status status = queue_->RetryParked(mutation.mutation_id()); !status.ok()) {
+      return host_->ReportLocalError(status);
+    }
+  }
+  Changed();
+}
+
+void SyncEngine::DismissRejected(const std::string& id) {
+  for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
+    if (mutation.state() != PendingMutation::STATE_PARKED) continue;
+    if (absl::Status status = queue_->DismissRejected(mutation.mutation_id()); !status.ok()) {
+      return host_->ReportLocalError(status);
+    }
+  }
+  Changed();
+}
+
+void SyncEngine::DismissMergeNote(const std::string& id) {
+  if (absl::Status status = queue_->DismissMergeNote(id); !status.ok()) {
+    return host_->ReportLocalError(status);
+  }
+  host_->Publish(PublishWhen::kNow);
+}
+
+void SyncEngine::ResolveKeepServer(const std::string& id) {
+  if (absl::Status status = queue_->ResolveKeepServer(id); !status.ok()) {
+    return host_->ReportLocalError(status);
+  }
+  Changed();
+}
+
+void SyncEngine::ResolveApplyMine(const std::string& id) {
+  if (absl::StatusOr<PendingMutation> mutation = queue_->ResolveApplyMine(id); !mutation.ok()) {
+    return host_->ReportLocalError(mutation.status());
+  }
+  Changed();
+}
+
+void SyncEngine::SetWorkOffline(bool offline) {
+  if (offline == work_offline_) return;
+  work_offline_ = offline;
+  ReachabilityChanged();
+}
+
+void SyncEngine::SetNetworkReachable(bool reachable) {
+  if (reachable == network_reachable_) return;
+  network_reachable_ = reachable;
+  ReachabilityChanged();
+}
+
+void SyncEngine::SetServerAddress(const std::string& address) {
+  if (address == transport_->address()) return;
+  Abandon();
+  transport_->SetAddress(address);
+  backoff_.Reset();
+  RunPass();
+}
+
+void SyncEngine::Refresh() {
+  retry_pending_ = false;
+  host_->StopTimer(Timer::kRetry);
+  RunPass();
+}
+
+void SyncEngine::OnTimer(Timer timer) {
+  switch (timer) {
+    case Timer::kRetry:
+      retry_pending_ = false;
+      break;
+    case Timer::kPoll:
+      poll_pending_ = false;
+      break;
+  }
+  RunPass();
+}
+
+// A local edit or resolution was stored: show it, then send it.
+void SyncEngine::Changed() {
+  host_->Publish(PublishWhen::kNow);
+  RunPass();
+}
+
+void SyncEngine::ReachabilityChanged() {
+  if (CanTry()) {
+    backoff_.Reset();
+    retry_pending_ = false;
+    host_->StopTimer(Timer::kRetry);
+    RunPass();
+  } else {
+    // Stop every network activity now, not at the next deadline.
+    Abandon();
+  }
+  host_->Publish(PublishWhen::kNow);
+}
+
+// Abandons every call in progress: their answers never come, so the
+// mutations in flight go back to the queue (sent again later, same ids).
+void SyncEngine::Abandon() {
+  transport_->Reset();
+  watching_ = false;
+  for (const std::string& mutation_id : in_flight_) {
+    if (absl::Status status = queue_->SendFailed(mutation_id); !status.ok()) {
+      Log(QtWarningMsg, status.ToString());
+    }
+  }
+  in_flight_.clear();
+  server_ok_ = false;
+  phase_ = Phase::kIdle;
+  retry_pending_ = false;
+  poll_pending_ = false;
+  host_->StopTimer(Timer::kRetry);
+  host_->StopTimer(Timer::kPoll);
+}
+
+// Starts a pass unless one is running (it then runs again when this one
+// ends) or a retry is scheduled.
+void SyncEngine::RunPass() {
+  if (stopping_) return;
+  if (phase_ != Phase::kIdle) {
+    pass_wanted_ = true;
+    return;
+  }
+  pass_wanted_ = false;
+  if (!CanTry() || retry_pending_) return;
+  if (!server_ok_) return CheckHealth();
+  Step();
+}
+
+void SyncEngine::CheckHealth() {
+  phase_ = Phase::kChecking;
+  transport_->CheckHealth(
+      [this](absl::StatusOr<std::string> database_id) { OnHealth(database_id); });
+}
+
+void SyncEngine::OnHealth(const absl::StatusOr<std::string>& database_id) {
+  phase_ = Phase::kIdle;
+  if (!database_id.ok()) return OnFailure(database_id.status());
+  if (absl::Status status = UseDatabase(*database_id); !status.ok()) {
+    host_->ReportLocalError(status);
+    return OnFailure(status);
+  }
+  server_ok_ = true;
+  Step();
+}
+
+// The server at the current address keeps its profiles in `database_id`:
+// sync that database's store. A store that has never met a server is bound
+// to it; a store of another database is closed (its pending edits wait in it
+// for their own server) and this database's store is opened, or created.
+absl::Status SyncEngine::UseDatabase(const std::string& database_id) {
+  if (queue_->database_id().empty()) {
+    if (absl::Status bound = queue_->BindToServer(database_id); !bound.ok()) return bound;
+  } else if (queue_->database_id() != database_id) {
+    if (absl::Status switched = SwitchStore(database_id); !switched.ok()) return switched;
+  }
+  host_->RememberServer(transport_->address(), database_id);
+  return absl::OkStatus();
+}
+
+absl::Status SyncEngine::SwitchStore(const std::string& database_id) {
+  Log(QtInfoMsg,
+      absl::StrCat("the server at ", transport_->address(), " keeps database ", database_id,
+                   "; this store belongs to ", queue_->database_id(), "; switching stores"));
+  absl::StatusOr<std::unique_ptr<LocalStore>> store =
+      host_->OpenStoreOf(database_id, store_->directory());
+  if (!store.ok()) return store.status();
+  const std::string bound = (*store)->state().database_id;
+  if (!bound.empty() && bound != database_id) {
+    return absl::InternalError("the store in " + (*store)->directory().toStdString() +
+                               " belongs to database " + bound);
+  }
+  Abandon();
+  avatars_wanted_.clear();
+  queue_ = std::make_unique<MutationQueue>(store->get());
+  store_ = *std::move(store);
+  ++store_epoch_;
+  if (bound.empty()) {
+    if (absl::Status status = queue_->BindToServer(database_id); !status.ok()) return status;
+  }
+  host_->Publish(PublishWhen::kNow);
+  return absl::OkStatus();
+}
+
+// Keeps the pipeline of mutations full; once nothing is left to send and
+// nothing is in flight, fetches missing pictures, then pulls.
+void SyncEngine::Step() {
+  if (stopping_ || !CanTry()) return;
+  bool sent = false;
+  while (static_cast<int>(in_flight_.size()) < options_.max_sends_in_flight && !retry_pending_) {
+    std::optional<PendingMutation> mutation = queue_->NextToSend();
+    if (!mutation) break;
+    in_flight_.insert(mutation->mutation_id());
+    sent = true;
+    transport_->Send(MutationQueue::ToRequest(*mutation),
+                     [this, mutation_id = mutation->mutation_id()](SendOutcome outcome) {
+                       OnSent(mutation_id, std::move(outcome));
+                     });
+  }
+  if (!in_flight_.empty()) {
+    phase_ = Phase::kSending;
+    if (sent) host_->Publish(PublishWhen::kSoon);
+    return;
+  }
+  if (retry_pending_) return;
+  if (!avatars_wanted_.empty()) {
+    const std::string id = *avatars_wanted_.begin();
+    avatars_wanted_.erase(avatars_wanted_.begin());
+    phase_ = Phase::kSending;
+    transport_->Fetch(id, [this, id](absl::StatusOr<Profile> profile) { OnFetched(id, profile); });
+    return;
+  }
+  phase_ = Phase::kPulling;
+  host_->Publish(PublishWhen::kNow);
+  transport_->Pull(
+      queue_->cursor(), [this](profile::v1::ListProfilesResponse page) { OnPage(page); },
+      [this](absl::Status status) { OnPulled(status); });
+}
+
+// An answer is recorded together with the others that arrived with it: one
+// durable write for all of them rather than one fsync each, which was half
+// of a drain's time.
+void SyncEngine::OnSent(const std::string& mutation_id, SendOutcome outcome) {
+  in_flight_.erase(mutation_id);
+  if (answers_.empty()) host_->Defer([this] { RecordAnswers(); });
+  answers_.emplace_back(mutation_id, std::move(outcome));
+}
+
+void SyncEngine::RecordAnswers() {
+  if (answers_.empty()) return;
+  std::vector<std::pair<std::string, SendOutcome>> answers;
+  answers.swap(answers_);
+  absl::Status failure;
+  std::vector<std::pair<std::string, Profile>> acks;
+  for (auto& [mutation_id, outcome] : answers) {
+    if (auto* ack = std::get_if<Acknowledged>(&outcome)) {
+      acks.emplace_back(mutation_id, std::move(ack->profile));
+      continue;
+    }
+    const absl::Status recorded = std::visit(
+        Overloaded{
+            [&](const Acknowledged&) { return absl::OkStatus(); },
+            [&](const Rejected& rejected) {
+              if (rejected.code != absl::StatusCode::kInvalidArgument) {
+                Log(QtWarningMsg,
+                    absl::StrCat("mutation ", mutation_id, " parked after an unexpected answer: ",
+                                 absl::StatusCodeToString(rejected.code), " ", rejected.message));
+              }
+              return queue_->Reject(mutation_id, rejected.message, rejected.field_errors,
+                                    rejected.code);
+            },
+            [&](const Conflicted& conflict) {
+              const absl::StatusOr<MutationQueue::Merged> merged =
+                  queue_->Conflict(mutation_id, conflict.server_profile);
+              WantAvatarIfMissing(conflict.server_profile.id());
+              return merged.status();
+            },
+            [&](const Failed& failed) {
+              failure = failed.status;
+              return queue_->SendFailed(mutation_id);
+            },
+        },
+        outcome);
+    if (!recorded.ok()) host_->ReportLocalError(recorded);
+  }
+  for (const auto& [mutation_id, profile] : acks) {
+    if (absl::Status recorded = queue_->Acknowledge(mutation_id, profile); !recorded.ok()) {
+      host_->ReportLocalError(recorded);
+    }
+  }
+  if (stopping_) return;
+  if (!failure.ok()) OnFailure(failure);
+  if (!in_flight_.empty()) {
+    // Top the pipeline up, unless the connection failed.
+    if (failure.ok()) Step();
+    host_->Publish(PublishWhen::kSoon);
+    return;
+  }
+  if (phase_ != Phase::kSending) return;
+  phase_ = Phase::kIdle;
+  host_->Publish(PublishWhen::kSoon);
+  RunPass();
+}
+
+// A fetched whole profile (GetProfile) for a picture we lacked.
+void SyncEngine::OnFetched(const std::string& id, const absl::StatusOr<Profile>& profile) {
+  phase_ = Phase::kIdle;
+  if (!profile.ok()) {
+    if (IsTransportFailure(profile.status().code())) {
+      avatars_wanted_.insert(id);
+      return OnFailure(profile.status());
+    }
+    // An answer (e.g. NOT_FOUND): nothing to fetch; the next change of the
+    // profile brings its picture or its removal.
+    Log(QtWarningMsg, absl::StrCat("cannot fetch profile ", id, ": ", profile.status().ToString()));
+  } else if (absl::Status status = queue_->ApplyServerProfiles({*profile}, ""); !status.ok()) {
+    host_->ReportLocalError(status);
+  }
+  host_->Publish(PublishWhen::kSoon);
+  Step();
+}
+
+// Queues a GetProfile when the cached copy of `id` names a picture
+// (avatar_sha256) whose bytes it does not hold: conflict details, and
+// listings or events that leave avatars out, carry only the sha.
+void SyncEngine::WantAvatarIfMissing(const std::string& id) {
+  const auto& cached = store_->state().profiles;
+  const auto it = cached.find(id);
+  if (it != cached.end() && it->second.avatar().empty() && !it->second.avatar_sha256().empty()) {
+    avatars_wanted_.insert(id);
+  }
+}
+
+void SyncEngine::OnPage(const profile::v1::ListProfilesResponse& page) {
+  const std::vector<Profile> profiles(page.profiles().begin(), page.profiles().end());
+  if (absl::Status status = queue_->ApplyServerProfiles(profiles, page.cursor()); !status.ok()) {
+    host_->ReportLocalError(status);
+  }
+  for (const Profile& profile : profiles) WantAvatarIfMissing(profile.id());
+  host_->Publish(PublishWhen::kSoon);
+}
+
+void SyncEngine::OnPulled(const absl::Status& status) {
+  phase_ = Phase::kIdle;
+  if (IsCursorRefused(status)) return ForgetCursor(status);
+  if (!status.ok()) return OnFailure(status);
+  backoff_.Reset();
+  last_error_.clear();
+  EnsureWatch();
+  host_->Publish(PublishWhen::kNow);
+  if (pass_wanted_ || !avatars_wanted_.empty()) RunPass();
+}
+
+// The server cannot continue from our cursor (another database's, or one
+// from a history the database lost in a restore): list everything again.
+// Cached profiles and pending edits stay; the listing brings the server's
+// copies.
+void SyncEngine::ForgetCursor(const absl::Status& refusal) {
+  Log(QtInfoMsg, "the server refused the cursor, listing again: " + refusal.ToString());
+  StopWatch();
+  if (absl::Status reset = queue_->ResetCursor(); !reset.ok()) {
+    host_->ReportLocalError(reset);
+    return OnFailure(reset);
+  }
+  RunPass();
+}
+
+// A call failed: retry after a backoff delay. The calls still in progress
+// are abandoned: the connection is in doubt, and the health check that
+// follows finds out.
+void SyncEngine::OnFailure(const absl::Status& status) {
+  if (stopping_) return;
+  Abandon();
+  last_error_ = std::string(status.message());
+  StartRetryTimer();
+  host_->Publish(PublishWhen::kNow);
+}
+
+void SyncEngine::StartRetryTimer() {
+  retry_pending_ = true;
+  host_->StartTimer(Timer::kRetry, backoff_.NextDelay());
+}
+
+void SyncEngine::EnsureWatch() {
+  if (stopping_ || watching_) return;
+  poll_pending_ = false;
+  host_->StopTimer(Timer::kPoll);
+  watching_ = true;
+  transport_->Watch(
+      queue_->cursor(),
+      [this](std::vector<profile::v1::ProfileEvent> events) { OnEvents(std::move(events)); },
+      [this](absl::Status status) { OnWatchEnded(status); });
+}
+
+void SyncEngine::OnEvents(std::vector<profile::v1::ProfileEvent> events) {
+  if (events.empty()) return;
+  std::vector<Profile> profiles;
+  profiles.reserve(events.size());
+  for (profile::v1::ProfileEvent& event : events) {
+    profiles.push_back(std::move(*event.mutable_profile()));
+  }
+  if (absl::Status status = queue_->ApplyServerProfiles(profiles, events.back().cursor());
+      !status.ok()) {
+    host_->ReportLocalError(status);
+  }
+  const size_t wanted_before = avatars_wanted_.size();
+  for (const Profile& profile : profiles) WantAvatarIfMissing(profile.id());
+  host_->Publish(PublishWhen::kSoon);
+  if (avatars_wanted_.size() != wanted_before) RunPass();
+}
+
+void SyncEngine::OnWatchEnded(const absl::Status& status) {
+  watching_ = false;
+  if (stopping_ || !CanTry()) return;
+  // The next pass's pull meets the same refusal and lists again.
+  if (IsCursorRefused(status)) return RunPass();
+  // Poll until a pass can open the stream again.
+  Log(QtInfoMsg, "watch ended: " + status.ToString());
+  poll_pending_ = true;
+  host_->StartTimer(Timer::kPoll, options_.poll_interval);
+}
+
+void SyncEngine::StopWatch() {
+  poll_pending_ = false;
+  host_->StopTimer(Timer::kPoll);
+  if (!watching_) return;
+  watching_ = false;
+  transport_->StopWatch();
+}
+
+}  // namespace profiles::client
