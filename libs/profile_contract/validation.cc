@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "libs/profile_contract/profile_fields.h"
 #include "libs/profile_contract/status_details.h"
 
 namespace profiles {
@@ -194,6 +195,20 @@ std::optional<std::string> DomainProblem(const std::u32string& domain) {
 
 bool StartsWith(std::string_view bytes, std::string_view prefix) {
   return bytes.substr(0, prefix.size()) == prefix;
+}
+
+// The rule of each writable field (an exhaustive switch: a new field in
+// profile_fields.h does not compile until it has one).
+std::optional<std::string> FieldProblem(ProfileFieldId field, std::string_view value) {
+  switch (field) {
+    case ProfileFieldId::kName:
+      return NameProblem(value);
+    case ProfileFieldId::kEmail:
+      return EmailProblem(value);
+    case ProfileFieldId::kAvatar:
+      return AvatarProblem(value);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -395,45 +410,35 @@ absl::StatusOr<ProfileWrite> ParseUpdateRequest(const profile::v1::UpdateProfile
     }
   }
 
-  bool write_name = request.update_mask().paths_size() == 0;
-  bool write_email = write_name;
-  bool write_avatar = write_name;
+  // Indexed by ProfileField::index(); an empty mask writes every field.
+  std::array<bool, kWritableFieldCount> writes;
+  writes.fill(request.update_mask().paths_size() == 0);
   for (const std::string& path : request.update_mask().paths()) {
-    if (path == "name") {
-      write_name = true;
-    } else if (path == "email") {
-      write_email = true;
-    } else if (path == "avatar") {
-      write_avatar = true;
+    if (const ProfileField* field = FindWritableField(path)) {
+      writes[field->index()] = true;
     } else {
-      violations.Add("update_mask", absl::StrCat("unknown field \"", QuoteForMessage(path),
-                                                 "\"; writable fields are name, email, avatar"));
+      violations.Add("update_mask",
+                     absl::StrCat("unknown field \"", QuoteForMessage(path),
+                                  "\"; writable fields are ", JoinWritableFieldPaths()));
     }
   }
 
   if (write.creates()) {
-    if (!write_name) violations.Add("name", "is required to create a profile");
-    if (!write_email) violations.Add("email", "is required to create a profile");
-  }
-  if (write_name) {
-    std::string name = TrimWhitespace(profile.name());
-    if (std::optional<std::string> problem = NameProblem(name)) {
-      violations.Add("name", *std::move(problem));
+    for (const ProfileField& field : WritableFields()) {
+      if (field.required_to_create() && !writes[field.index()]) {
+        violations.Add(std::string(field.path()), "is required to create a profile");
+      }
     }
-    write.name = std::move(name);
   }
-  if (write_email) {
-    std::string email = TrimWhitespace(profile.email());
-    if (std::optional<std::string> problem = EmailProblem(email)) {
-      violations.Add("email", *std::move(problem));
+  for (const ProfileField& field : WritableFields()) {
+    if (!writes[field.index()]) continue;
+    // Text is trimmed before it is checked; the avatar's bytes are not text.
+    std::string value =
+        field.is_avatar() ? std::string(field.Get(profile)) : TrimWhitespace(field.Get(profile));
+    if (std::optional<std::string> problem = FieldProblem(field.id(), value)) {
+      violations.Add(std::string(field.path()), *std::move(problem));
     }
-    write.email = std::move(email);
-  }
-  if (write_avatar) {
-    if (std::optional<std::string> problem = AvatarProblem(profile.avatar())) {
-      violations.Add("avatar", *std::move(problem));
-    }
-    write.avatar = profile.avatar();
+    *field.MutableOf(&write) = std::move(value);
   }
 
   if (!violations.empty()) return violations.ToStatus();

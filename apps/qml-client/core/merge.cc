@@ -2,28 +2,21 @@
 
 #include <QtCore/QByteArray>
 #include <QtCore/QCryptographicHash>
-#include <array>
 #include <string_view>
+
+#include "libs/profile_contract/profile_fields.h"
 
 namespace profiles::client {
 namespace {
 
 using profile::v1::Profile;
 
-bool Contains(const google::protobuf::FieldMask& mask, std::string_view path) {
-  for (const std::string& p : mask.paths()) {
-    if (p == path) return true;
-  }
-  return false;
-}
-
 // The value of `field` as the rule compares it.
-std::string Comparable(const Profile& profile, std::string_view field, bool is_mine) {
-  if (field == "name") return profile.name();
-  if (field == "email") return profile.email();
+std::string Comparable(const Profile& profile, const ProfileField& field, bool is_mine) {
   // Mine holds the bytes the user picked; the server's sha may be all there
   // is of theirs.
-  return is_mine ? AvatarSha256(profile.avatar()) : profile.avatar_sha256();
+  if (field.is_avatar() && is_mine) return AvatarSha256(profile.avatar());
+  return std::string(field.Identity(profile));
 }
 
 }  // namespace
@@ -39,21 +32,20 @@ std::string AvatarSha256(const std::string& bytes) {
 
 MergeOutcome MergeEdit(const Profile& base, const google::protobuf::FieldMask& mask,
                        const Profile& mine, const Profile& theirs) {
-  constexpr std::array<std::string_view, 3> kFields = {"name", "email", "avatar"};
   MergeOutcome outcome;
-  for (std::string_view field : kFields) {
+  for (const ProfileField& field : WritableFields()) {
     const std::string base_value = Comparable(base, field, /*is_mine=*/false);
     const std::string their_value = Comparable(theirs, field, /*is_mine=*/false);
     const bool changed_elsewhere = their_value != base_value;
-    if (!Contains(mask, field)) {
-      if (changed_elsewhere) outcome.changed_elsewhere.emplace_back(field);
+    if (!field.InMask(mask)) {
+      if (changed_elsewhere) outcome.changed_elsewhere.emplace_back(field.path());
       continue;
     }
     const std::string my_value = Comparable(mine, field, /*is_mine=*/true);
     if (!changed_elsewhere) {
-      outcome.mask.add_paths(std::string(field));
+      outcome.mask.add_paths(std::string(field.path()));
     } else if (my_value != their_value) {
-      outcome.conflicting_fields.emplace_back(field);
+      outcome.conflicting_fields.emplace_back(field.path());
     }
     // Else both sides wrote the same value: nothing to write, nothing to
     // decide, and nothing merged either.

@@ -9,7 +9,8 @@
 // It is used for every edit, made online or offline, whenever the server (or
 // a newer copy of the profile) shows that the edit's base version is stale.
 //
-// Per writable field ("name", "email", "avatar"):
+// Per writable field (WritableFields() of libs/profile_contract/profile_fields.h,
+// in its order: name, email, avatar):
 //   * not in mine's mask          -> never written: the field keeps theirs.
 //   * in the mask, theirs == base -> nobody else changed it: applied on top
 //                                    of theirs (the edit is rebased).
@@ -61,7 +62,7 @@ std::string AvatarSha256(const std::string& bytes);
 // form showed; `mine` the edit's values for the fields in `mask` (avatar as
 // bytes); `theirs` the server's current copy (avatar_sha256 set whenever it
 // has an avatar, avatar bytes optional).
-// REQUIRES: `mask` holds only "name", "email" and "avatar".
+// REQUIRES: `mask` holds only writable fields (IsWritableField()).
 MergeOutcome MergeEdit(const profile::v1::Profile& base, const google::protobuf::FieldMask& mask,
                        const profile::v1::Profile& mine, const profile::v1::Profile& theirs);
 

@@ -1,6 +1,7 @@
 #include "apps/qml-client/models/profile_editor.h"
 
 #include <atomic>
+#include <cstdlib>
 
 #include "apps/qml-client/core/merge.h"
 #include "apps/qml-client/models/avatar_image.h"
@@ -43,13 +44,51 @@ std::string AvatarShaOf(const profile::v1::Profile& profile) {
                                           : AvatarSha256(profile.avatar());
 }
 
-QString FieldLabel(const std::string& field) {
-  if (field == "name") return ProfileEditor::tr("name");
-  if (field == "email") return ProfileEditor::tr("email");
+QString PathOf(const ProfileField& field) {
+  return QString::fromUtf8(field.path().data(), static_cast<qsizetype>(field.path().size()));
+}
+
+// How the merge note names a field.
+QString FieldLabel(const std::string& path) {
+  const ProfileField* field = FindWritableField(path);
+  switch (field ? field->id() : ProfileFieldId::kAvatar) {
+    case ProfileFieldId::kName:
+      return ProfileEditor::tr("name");
+    case ProfileFieldId::kEmail:
+      return ProfileEditor::tr("email");
+    case ProfileFieldId::kAvatar:
+      break;
+  }
   return ProfileEditor::tr("picture");
 }
 
+// The label of a field's row on the conflict card.
+QString ConflictLabel(ProfileFieldId field) {
+  switch (field) {
+    case ProfileFieldId::kName:
+      return ProfileEditor::tr("Name");
+    case ProfileFieldId::kEmail:
+      return ProfileEditor::tr("Email");
+    case ProfileFieldId::kAvatar:
+      break;
+  }
+  return ProfileEditor::tr("Avatar");
+}
+
 }  // namespace
+
+template <typename Self, typename Fn>
+decltype(auto) ProfileEditor::WithField(Self& self, ProfileFieldId id, Fn&& fn) {
+  switch (id) {
+    case ProfileFieldId::kName:
+      return fn(self.name_);
+    case ProfileFieldId::kEmail:
+      return fn(self.email_);
+    case ProfileFieldId::kAvatar:
+      return fn(self.avatar_);
+  }
+  std::abort();  // not a ProfileFieldId
+}
 
 ProfileEditor::ProfileEditor(QObject* parent) : QObject(parent), draft_slot_(NextDraftSlot()) {
   validate();
@@ -108,13 +147,21 @@ void ProfileEditor::setEmail(const QString& email) {
 }
 
 bool ProfileEditor::modified() const {
-  return name_.touched() || email_.touched() || avatar_.touched();
+  for (const ProfileField& field : WritableFields()) {
+    if (WithField(*this, field.id(), [](const auto& f) { return f.touched(); })) return true;
+  }
+  return false;
 }
 
 bool ProfileEditor::canSave() const {
   if (!isNew() && (!found_ || !modified())) return false;
   if (state_ == SyncState::kConflict) return false;
-  return !name_.problem && !email_.problem && !avatar_.problem;
+  for (const ProfileField& field : WritableFields()) {
+    if (WithField(*this, field.id(), [](const auto& f) { return f.problem.has_value(); })) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void ProfileEditor::validate() {
@@ -139,9 +186,11 @@ bool ProfileEditor::save() {
     emit profileIdChanged();
   } else {
     QStringList mask;
-    if (name_.touched()) mask << QStringLiteral("name");
-    if (email_.touched()) mask << QStringLiteral("email");
-    if (avatar_.touched()) mask << QStringLiteral("avatar");
+    for (const ProfileField& field : WritableFields()) {
+      if (WithField(*this, field.id(), [](const auto& f) { return f.touched(); })) {
+        mask << PathOf(field);
+      }
+    }
     // This edit replaces the one the server rejected.
     if (state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
     // What the user saw, not what the cache holds now: a change that arrived
@@ -263,10 +312,9 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
                       : tr("Your change was merged with a change made on another device (%1).")
                             .arg(fields.join(QStringLiteral(", ")));
   }
-  for (auto [key, field_error] :
-       {std::pair{"name", &name_.server_error}, std::pair{"email", &email_.server_error},
-        std::pair{"avatar", &avatar_.server_error}}) {
-    const auto it = view->field_errors.find(key);
+  for (const ProfileField& field : WritableFields()) {
+    QString* field_error = WithField(*this, field.id(), [](auto& f) { return &f.server_error; });
+    const auto it = view->field_errors.find(std::string(field.path()));
     if (state_ != SyncState::kRejected) {
       field_error->clear();
     } else if (newly_rejected && it != view->field_errors.end()) {
@@ -278,28 +326,27 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   std::vector<ConflictFieldRow> conflict;
   if (state_ == SyncState::kConflict && view->server_profile) {
     const profile::v1::Profile& server = *view->server_profile;
-    conflict.push_back({.field = QStringLiteral("name"),
-                        .label = tr("Name"),
-                        .mine = QString::fromStdString(profile.name()),
-                        .server = QString::fromStdString(server.name()),
-                        .differs = profile.name() != server.name(),
-                        .is_image = false});
-    conflict.push_back({.field = QStringLiteral("email"),
-                        .label = tr("Email"),
-                        .mine = QString::fromStdString(profile.email()),
-                        .server = QString::fromStdString(server.email()),
-                        .differs = profile.email() != server.email(),
-                        .is_image = false});
     const QString id = QString::fromStdString(profile.id());
-    // By sha: the server's copy in a conflict may come without its bytes
-    // (fetched separately); that is not a removed picture.
-    conflict.push_back(
-        {.field = QStringLiteral("avatar"),
-         .label = tr("Avatar"),
-         .mine = avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar()),
-         .server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar()),
-         .differs = AvatarShaOf(profile) != AvatarShaOf(server),
-         .is_image = true});
+    for (const ProfileField& field : WritableFields()) {
+      ConflictFieldRow row;
+      row.field = PathOf(field);
+      row.label = ConflictLabel(field.id());
+      row.is_image = field.is_avatar();
+      if (field.is_avatar()) {
+        // By sha: the server's copy in a conflict may come without its bytes
+        // (fetched separately); that is not a removed picture.
+        row.mine = avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar());
+        row.server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar());
+        row.differs = AvatarShaOf(profile) != AvatarShaOf(server);
+      } else {
+        const std::string_view mine = field.Get(profile);
+        const std::string_view theirs = field.Get(server);
+        row.mine = QString::fromUtf8(mine.data(), static_cast<qsizetype>(mine.size()));
+        row.server = QString::fromUtf8(theirs.data(), static_cast<qsizetype>(theirs.size()));
+        row.differs = mine != theirs;
+      }
+      conflict.push_back(std::move(row));
+    }
   }
   conflict_fields_.SetRows(std::move(conflict));
   emit fieldsChanged();

@@ -36,6 +36,7 @@
 
 #include "apps/qml-client/models/app_controller.h"
 #include "apps/qml-client/models/conflict_fields_model.h"
+#include "libs/profile_contract/profile_fields.h"
 
 namespace profiles::client {
 
@@ -151,6 +152,11 @@ class ProfileEditor : public QObject {
   };
   template <typename T>
   static QString ErrorOf(const Field<T>& field);
+  // Calls `fn` with the form field of the writable field `id` of `self`
+  // (*this, const or not): a Field<QString> or the avatar's
+  // Field<QByteArray>; `fn` returns the same type for both.
+  template <typename Self, typename Fn>
+  static decltype(auto) WithField(Self& self, ProfileFieldId id, Fn&& fn);
   void validate();
   void publishAvatar();
 

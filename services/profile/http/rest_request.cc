@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libs/profile_contract/profile_fields.h"
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
 
@@ -24,8 +25,6 @@ namespace {
 
 constexpr std::string_view kIfMatch = "If-Match";
 constexpr std::string_view kIdempotencyKey = "Idempotency-Key";
-// The fields a write may change, by their proto and JSON name (the same).
-constexpr std::string_view kWritableFields[] = {"name", "email", "avatar"};
 
 std::string_view ToStd(boost::beast::string_view text) { return {text.data(), text.size()}; }
 std::string_view ToStd(absl::string_view text) { return {text.data(), text.size()}; }
@@ -266,8 +265,8 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
   }
   std::sort(unknown.begin(), unknown.end());
   for (std::string& key : unknown) {
-    violations.Add(std::move(key),
-                   "unknown field; a profile body has name, email, avatar, version and id");
+    violations.Add(std::move(key), absl::StrCat("unknown field; a profile body has ",
+                                                JoinWritableFieldPaths(), ", version and id"));
   }
   if (!violations.empty()) return violations.ToStatus();
 
@@ -279,12 +278,13 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
         absl::StrCat("the body is not a valid profile: ", parsed.message().ToString()));
   }
 
-  // JSON escapes can still spell invalid UTF-8 (a lone surrogate, "\ud800").
-  for (const auto& [field, value] :
-       {std::pair<std::string, const std::string*>{"id", &profile->id()},
-        {"name", &profile->name()},
-        {"email", &profile->email()}}) {
-    if (!IsValidUtf8(*value)) violations.Add(field, std::string(kNotUtf8));
+  // JSON escapes can still spell invalid UTF-8 (a lone surrogate, "\ud800")
+  // in the id and the text fields; the avatar is bytes.
+  if (!IsValidUtf8(profile->id())) violations.Add("id", std::string(kNotUtf8));
+  for (const ProfileField& field : WritableFields()) {
+    if (!field.is_avatar() && !IsValidUtf8(field.Get(*profile))) {
+      violations.Add(std::string(field.path()), std::string(kNotUtf8));
+    }
   }
   if (!violations.empty()) return violations.ToStatus();
 
@@ -299,14 +299,16 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
   profile->clear_avatar_sha256();
   profile->clear_updated_at();
 
-  for (std::string_view field : kWritableFields) {
-    if (kind == WriteKind::kReplace || keys.fields().contains(std::string(field))) {
-      write.rpc.mutable_update_mask()->add_paths(std::string(field));
+  // A writable field's JSON key is its mask path (profile_fields.h).
+  for (const ProfileField& field : WritableFields()) {
+    const std::string path(field.path());
+    if (kind == WriteKind::kReplace || keys.fields().contains(path)) {
+      write.rpc.mutable_update_mask()->add_paths(path);
     }
   }
   if (write.rpc.update_mask().paths_size() == 0) {
-    return absl::InvalidArgumentError(
-        "a PATCH body must contain at least one of name, email and avatar");
+    return absl::InvalidArgumentError(absl::StrCat("a PATCH body must contain at least one of ",
+                                                   JoinWritableFieldPaths(", ", " and ")));
   }
 
   const size_t if_match_count = request.count(http::field::if_match);

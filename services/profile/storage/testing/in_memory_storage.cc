@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/profile_contract/profile_fields.h"
 #include "libs/profile_contract/status_details.h"
 
 namespace profiles {
@@ -125,11 +126,11 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     profile::v1::Profile profile =
         row == s.rows.end() ? profile::v1::Profile() : row->second.profile;
     profile.set_id(write.id);
-    if (write.name.has_value()) profile.set_name(*write.name);
-    if (write.email.has_value()) profile.set_email(*write.email);
-    if (write.avatar.has_value()) {
-      profile.set_avatar(*write.avatar);
-      profile.set_avatar_sha256(write.avatar->empty() ? "" : Sha256Hex(*write.avatar));
+    for (const ProfileField& field : WritableFields()) {
+      const std::optional<std::string>& value = field.Of(write);
+      if (!value.has_value()) continue;
+      field.Set(&profile, *value);
+      if (field.is_avatar()) profile.set_avatar_sha256(value->empty() ? "" : Sha256Hex(*value));
     }
     profile.set_version(profile.version() + 1);
     const int64_t micros = absl::ToUnixMicros(absl::Now());
