@@ -1,0 +1,315 @@
+#include "apps/qml-client/sync/fake_transport.h"
+
+#include <utility>
+
+#include "apps/qml-client/core/merge.h"
+
+namespace profiles::client::testing {
+namespace {
+
+using profile::v1::ListProfilesResponse;
+using profile::v1::Profile;
+using profile::v1::ProfileEvent;
+
+int64_t SeqOf(const std::string& cursor) { return cursor.empty() ? 0 : std::stoll(cursor); }
+
+bool InMask(const profile::v1::UpdateProfileRequest& request, const std::string& field) {
+  if (request.update_mask().paths().empty()) return true;
+  for (const std::string& path : request.update_mask().paths()) {
+    if (path == field) return true;
+  }
+  return false;
+}
+
+Profile WithoutAvatarBytes(Profile profile) {
+  profile.clear_avatar();
+  return profile;
+}
+
+}  // namespace
+
+void Simulation::Post(std::function<void()> task) { ready_.push_back(std::move(task)); }
+
+uint64_t Simulation::PostAfter(std::chrono::milliseconds delay, std::function<void()> task) {
+  const uint64_t token = next_token_++;
+  timers_.emplace(std::pair{now_ + delay, token}, std::move(task));
+  return token;
+}
+
+void Simulation::Cancel(uint64_t token) {
+  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+    if (it->first.second == token) {
+      timers_.erase(it);
+      return;
+    }
+  }
+}
+
+bool Simulation::RunOne() {
+  if (!ready_.empty()) {
+    const size_t i = Below(ready_.size());
+    std::function<void()> task = std::move(ready_[i]);
+    ready_[i] = std::move(ready_.back());
+    ready_.pop_back();
+    task();
+    return true;
+  }
+  if (timers_.empty()) return false;
+  auto first = timers_.begin();
+  now_ = std::max(now_, first->first.first);
+  std::function<void()> task = std::move(first->second);
+  timers_.erase(first);
+  task();
+  return true;
+}
+
+void Simulation::RunReady() {
+  while (has_ready()) RunOne();
+}
+
+bool Simulation::Chance(double p) {
+  return p > 0 && std::uniform_real_distribution<double>(0.0, 1.0)(random_) < p;
+}
+
+size_t Simulation::Below(size_t n) {
+  return std::uniform_int_distribution<size_t>(0, n - 1)(random_);
+}
+
+SendOutcome FakeProfileServer::Update(const profile::v1::UpdateProfileRequest& request) {
+  if (auto replied = replies_.find(request.mutation_id()); replied != replies_.end()) {
+    return Acknowledged{replied->second};
+  }
+  const std::string& id = request.profile().id();
+  auto current = profiles_.find(id);
+  if (request.expected_version() == 0 && current != profiles_.end()) {
+    return Conflicted{WithoutAvatarBytes(current->second)};
+  }
+  if (request.expected_version() != 0) {
+    if (current == profiles_.end()) {
+      return Rejected{"profile " + id + " not found", {}, absl::StatusCode::kNotFound};
+    }
+    if (current->second.version() != request.expected_version()) {
+      return Conflicted{WithoutAvatarBytes(current->second)};
+    }
+  }
+  Profile written = current != profiles_.end() ? current->second : Profile();
+  written.set_id(id);
+  Write write{.profile_id = id, .mutation_id = request.mutation_id(), .fields = {}};
+  if (InMask(request, "name")) {
+    written.set_name(request.profile().name());
+    write.fields["name"] = written.name();
+  }
+  if (InMask(request, "email")) {
+    written.set_email(request.profile().email());
+    write.fields["email"] = written.email();
+  }
+  if (InMask(request, "avatar")) {
+    written.set_avatar(request.profile().avatar());
+    written.set_avatar_sha256(AvatarSha256(written.avatar()));
+    write.fields["avatar"] = written.avatar_sha256();
+  }
+  written.set_version(written.version() + 1);
+  ++applications_[request.mutation_id()];
+  replies_[request.mutation_id()] = written;
+  Commit(written, std::move(write));
+  return Acknowledged{written};
+}
+
+Profile FakeProfileServer::WriteElsewhere(const std::string& id, const std::string& field,
+                                          const std::string& value) {
+  Profile written = profiles_.at(id);
+  Write write{.profile_id = id, .mutation_id = "", .fields = {}};
+  if (field == "name") written.set_name(value);
+  if (field == "email") written.set_email(value);
+  if (field == "avatar") {
+    written.set_avatar(value);
+    written.set_avatar_sha256(AvatarSha256(value));
+  }
+  write.fields[field] = field == "avatar" ? written.avatar_sha256() : value;
+  written.set_version(written.version() + 1);
+  Commit(written, std::move(write));
+  return written;
+}
+
+ProfileEvent FakeProfileServer::Commit(Profile profile, Write write) {
+  const int64_t seq = next_seq_++;
+  const std::string id = profile.id();
+  if (auto last = last_change_.find(id); last != last_change_.end()) changes_.erase(last->second);
+  changes_[seq] = id;
+  last_change_[id] = seq;
+  profiles_[id] = profile;
+  history_.push_back(std::move(write));
+  ProfileEvent event;
+  *event.mutable_profile() = WithoutAvatarBytes(std::move(profile));
+  event.set_cursor(std::to_string(seq));
+  for (const auto& listener : listeners_) listener(event);
+  return event;
+}
+
+absl::StatusOr<Profile> FakeProfileServer::Get(const std::string& id) const {
+  auto it = profiles_.find(id);
+  if (it == profiles_.end()) return absl::NotFoundError("profile " + id + " not found");
+  return it->second;
+}
+
+ListProfilesResponse FakeProfileServer::List(const std::string& cursor, int page_size) const {
+  ListProfilesResponse page;
+  page.set_cursor(cursor);
+  for (auto it = changes_.upper_bound(SeqOf(cursor)); it != changes_.end(); ++it) {
+    if (page.profiles_size() == page_size) {
+      page.set_next_page_token(page.cursor());
+      break;
+    }
+    *page.add_profiles() = profiles_.at(it->second);
+    page.set_cursor(std::to_string(it->first));
+  }
+  return page;
+}
+
+std::vector<ProfileEvent> FakeProfileServer::ChangesSince(const std::string& cursor) const {
+  std::vector<ProfileEvent> events;
+  for (auto it = changes_.upper_bound(SeqOf(cursor)); it != changes_.end(); ++it) {
+    ProfileEvent& event = events.emplace_back();
+    *event.mutable_profile() = WithoutAvatarBytes(profiles_.at(it->second));
+    event.set_cursor(std::to_string(it->first));
+  }
+  return events;
+}
+
+FakeTransport::FakeTransport(Simulation* sim, FakeProfileServer* server, Faults faults)
+    : sim_(sim), server_(server), faults_(faults) {
+  server_->Subscribe([this](const ProfileEvent& event) {
+    if (!watch_) return;
+    watch_->queued.push_back(event);
+    DeliverWatch(watch_->id);
+  });
+}
+
+void FakeTransport::Answer(std::function<void()> answer) {
+  sim_->Post([this, generation = generation_, answer = std::move(answer)] {
+    if (generation == generation_) answer();
+  });
+}
+
+void FakeTransport::CheckHealth(std::function<void(absl::StatusOr<std::string>)> done) {
+  const bool fails = !reachable_ || sim_->Chance(faults_.fail_health);
+  Answer([this, fails, done = std::move(done)] {
+    if (fails) return done(absl::UnavailableError("connection refused"));
+    done(server_->database_id());
+  });
+}
+
+void FakeTransport::Send(profile::v1::UpdateProfileRequest request,
+                         std::function<void(SendOutcome)> done) {
+  ++sends;
+  max_sends_in_flight = std::max(max_sends_in_flight, ++in_flight_);
+  const bool dropped = !reachable_ || sim_->Chance(faults_.drop_request);
+  const bool lost = sim_->Chance(faults_.lose_answer);
+  const bool twice = sim_->Chance(faults_.duplicate);
+  // The request travels on its own: it reaches the server even if the
+  // caller gives up on it (Reset) meanwhile, and its answer travels back.
+  sim_->Post([this, request = std::move(request), done = std::move(done), dropped, lost, twice,
+              generation = generation_]() mutable {
+    SendOutcome outcome = Failed{absl::UnavailableError("connection reset")};
+    if (!dropped) {
+      outcome = server_->Update(request);
+      if (twice) sim_->Post([this, request] { server_->Update(request); });
+      if (lost) outcome = Failed{absl::DeadlineExceededError("no answer in time")};
+    }
+    if (generation != generation_) return;
+    Answer([this, done = std::move(done), outcome = std::move(outcome)]() mutable {
+      --in_flight_;
+      done(std::move(outcome));
+    });
+  });
+}
+
+void FakeTransport::Fetch(std::string id, std::function<void(absl::StatusOr<Profile>)> done) {
+  const bool fails = !reachable_ || sim_->Chance(faults_.fail_page);
+  Answer([this, fails, id = std::move(id), done = std::move(done)] {
+    if (fails) return done(absl::UnavailableError("connection reset"));
+    done(server_->Get(id));
+  });
+}
+
+void FakeTransport::Pull(std::string cursor, std::function<void(ListProfilesResponse)> on_page,
+                         std::function<void(absl::Status)> done) {
+  PullPage(cursor, std::make_shared<std::function<void(ListProfilesResponse)>>(std::move(on_page)),
+           std::make_shared<std::function<void(absl::Status)>>(std::move(done)));
+}
+
+void FakeTransport::PullPage(const std::string& cursor,
+                             std::shared_ptr<std::function<void(ListProfilesResponse)>> on_page,
+                             std::shared_ptr<std::function<void(absl::Status)>> done) {
+  Answer([this, cursor, on_page, done] {
+    if (!reachable_ || sim_->Chance(faults_.fail_page)) {
+      return (*done)(absl::UnavailableError("connection reset"));
+    }
+    ListProfilesResponse page = server_->List(cursor, page_size);
+    const std::string next = page.next_page_token();
+    (*on_page)(std::move(page));
+    if (next.empty()) return Answer([done] { (*done)(absl::OkStatus()); });
+    PullPage(next, on_page, done);
+  });
+}
+
+void FakeTransport::Watch(std::string cursor,
+                          std::function<void(std::vector<ProfileEvent>)> on_events,
+                          std::function<void(absl::Status)> ended) {
+  StopWatch();
+  watch_ = std::make_unique<WatchState>();
+  watch_->id = next_watch_++;
+  watch_->on_events = std::move(on_events);
+  watch_->ended = std::move(ended);
+  if (!reachable_) return EndWatch(absl::UnavailableError("connection refused"));
+  for (ProfileEvent& event : server_->ChangesSince(cursor)) {
+    watch_->queued.push_back(std::move(event));
+  }
+  DeliverWatch(watch_->id);
+}
+
+void FakeTransport::DeliverWatch(uint64_t watch_id) {
+  if (!watch_ || watch_->id != watch_id || watch_->delivery_posted || watch_->queued.empty()) {
+    return;
+  }
+  watch_->delivery_posted = true;
+  Answer([this, watch_id] {
+    if (!watch_ || watch_->id != watch_id) return;
+    watch_->delivery_posted = false;
+    std::vector<ProfileEvent> events(std::make_move_iterator(watch_->queued.begin()),
+                                     std::make_move_iterator(watch_->queued.end()));
+    watch_->queued.clear();
+    const bool ends = !reachable_ || sim_->Chance(faults_.end_watch);
+    // The engine may stop or replace the watch from inside on_events.
+    auto on_events = watch_->on_events;
+    on_events(std::move(events));
+    if (ends && watch_ && watch_->id == watch_id) {
+      EndWatch(absl::UnavailableError("stream reset"));
+    }
+  });
+}
+
+void FakeTransport::EndWatch(const absl::Status& status) {
+  std::unique_ptr<WatchState> watch = std::move(watch_);
+  Answer([this, ended = std::move(watch->ended), status, epoch = watch_epoch_] {
+    if (epoch == watch_epoch_) ended(status);
+  });
+}
+
+void FakeTransport::StopWatch() {
+  ++watch_epoch_;
+  watch_.reset();
+}
+
+void FakeTransport::Reset() {
+  ++generation_;
+  in_flight_ = 0;
+  StopWatch();
+}
+
+void FakeTransport::SetAddress(const std::string& address) {
+  address_ = address;
+  Reset();
+}
+
+}  // namespace profiles::client::testing

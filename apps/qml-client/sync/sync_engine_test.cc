@@ -1,0 +1,456 @@
+// The sync rules, on an in-memory server behind a simulated network
+// (fake_transport.h): deterministic, no threads, no sockets, no sleeps.
+// Targeted cases first, then thousands of seeded random schedules of edits,
+// edits made elsewhere, lost, duplicated and reordered messages and
+// connectivity changes, each checked against the promises: every mutation
+// applied at most once, nothing the user wrote lost, each profile's edits
+// applied in the order they were made, and the device converging on the
+// server's state.
+
+#include "apps/qml-client/sync/sync_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <QDir>
+#include <QTemporaryDir>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "apps/qml-client/core/merge.h"
+#include "apps/qml-client/sync/fake_transport.h"
+
+namespace profiles::client {
+namespace {
+
+using profile::v1::Profile;
+using testing::FakeProfileServer;
+using testing::FakeTransport;
+using testing::Simulation;
+using namespace std::chrono_literals;
+
+google::protobuf::FieldMask Mask(std::initializer_list<const char*> paths) {
+  google::protobuf::FieldMask mask;
+  for (const char* path : paths) mask.add_paths(path);
+  return mask;
+}
+
+// The engine's surroundings in the simulation: timers on the simulated
+// clock, deferred work as ready tasks.
+class SimHost : public SyncEngine::Host {
+ public:
+  explicit SimHost(Simulation* sim) : sim_(sim) {}
+
+  void StartTimer(SyncEngine::Timer timer, std::chrono::milliseconds delay) override {
+    StopTimer(timer);
+    tokens_[timer] = sim_->PostAfter(delay, [this, timer] {
+      tokens_.erase(timer);
+      engine->OnTimer(timer);
+    });
+  }
+  void StopTimer(SyncEngine::Timer timer) override {
+    if (auto it = tokens_.find(timer); it != tokens_.end()) {
+      sim_->Cancel(it->second);
+      tokens_.erase(it);
+    }
+  }
+  void Defer(std::function<void()> work) override { sim_->Post(std::move(work)); }
+  void Publish(SyncEngine::PublishWhen) override { ++publishes; }
+  void ReportLocalError(const absl::Status& status) override {
+    ADD_FAILURE() << "local error: " << status;
+  }
+  absl::StatusOr<std::unique_ptr<LocalStore>> OpenStoreOf(const std::string& database_id,
+                                                          const QString&) override {
+    return absl::FailedPreconditionError("one database only in these tests: " + database_id);
+  }
+  void RememberServer(const std::string&, const std::string& database_id) override {
+    remembered = database_id;
+  }
+
+  SyncEngine* engine = nullptr;
+  int publishes = 0;
+  std::string remembered;
+
+ private:
+  Simulation* const sim_;
+  std::map<SyncEngine::Timer, uint64_t> tokens_;
+};
+
+// One device and one server in a simulation.
+class World {
+ public:
+  World(uint64_t seed, FakeTransport::Faults faults, int max_sends_in_flight = 4)
+      : sim_(seed),
+        dir_(QDir("/dev/shm").exists() ? QStringLiteral("/dev/shm/profiles-engine-XXXXXX")
+                                       : QDir::tempPath() + "/profiles-engine-XXXXXX"),
+        transport_(&sim_, &server_, faults),
+        host_(&sim_) {
+    absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(dir_.path(), {});
+    EXPECT_TRUE(store.ok()) << store.status();
+    engine_ = std::make_unique<SyncEngine>(
+        SyncEngine::Options{
+            .backoff = {.initial = 10ms, .max = 200ms},
+            .random =
+                [this] { return std::uniform_real_distribution<double>(0, 1)(sim_.random()); },
+            .max_sends_in_flight = max_sends_in_flight,
+            .poll_interval = 1000ms,
+            .work_offline = false,
+            .network_reachable = true,
+        },
+        *std::move(store), &transport_, &host_);
+    host_.engine = engine_.get();
+  }
+
+  // A profile already on the server.
+  std::string Seed(const std::string& name) {
+    profile::v1::UpdateProfileRequest request;
+    request.mutable_profile()->set_id("seeded-" + name);
+    request.mutable_profile()->set_name(name);
+    request.mutable_profile()->set_email(name + "@example.com");
+    request.set_mutation_id("seed-" + name);
+    EXPECT_TRUE(std::holds_alternative<Acknowledged>(server_.Update(request)));
+    return request.profile().id();
+  }
+
+  // Runs until nothing is ready and no timer is left, or `limit` steps.
+  void Settle(int limit = 100000) {
+    for (int i = 0; i < limit && sim_.RunOne(); ++i) {
+    }
+  }
+
+  void SetReachable(bool reachable) {
+    transport_.set_reachable(reachable);
+    engine_->SetNetworkReachable(reachable);
+  }
+
+  Simulation& sim() { return sim_; }
+  FakeProfileServer& server() { return server_; }
+  FakeTransport& transport() { return transport_; }
+  SyncEngine& engine() { return *engine_; }
+  const MutationQueue& queue() { return engine_->queue(); }
+
+ private:
+  Simulation sim_;
+  QTemporaryDir dir_;
+  FakeProfileServer server_;
+  FakeTransport transport_;
+  SimHost host_;
+  std::unique_ptr<SyncEngine> engine_;
+};
+
+TEST(SyncEngineTest, FirstContactBindsTheStoreAndListsTheServersProfiles) {
+  World world(1, {});
+  world.Seed("ada");
+  world.Seed("grace");
+  world.engine().Start();
+  world.Settle();
+  EXPECT_EQ(world.queue().database_id(), "fake-db");
+  EXPECT_EQ(world.engine().store().state().profiles.size(), 2u);
+  EXPECT_EQ(world.engine().connection(), ConnectionState::kOnline);
+}
+
+TEST(SyncEngineTest, DrainsSeveralProfilesAtOnceAndEachProfileInOrder) {
+  World world(2, {}, /*max_sends_in_flight=*/4);
+  world.SetReachable(false);
+  world.engine().Start();
+  std::vector<std::string> ids;
+  for (int p = 0; p < 6; ++p) {
+    Profile fields;
+    fields.set_name("p" + std::to_string(p));
+    fields.set_email("p" + std::to_string(p) + "@example.com");
+    ids.push_back(world.engine().Create(fields, Mask({"name", "email"})));
+    for (int e = 1; e <= 3; ++e) {
+      fields.set_name("p" + std::to_string(p) + "-e" + std::to_string(e));
+      world.engine().Edit(ids.back(), fields, Mask({"name"}), std::nullopt);
+    }
+  }
+  ASSERT_EQ(world.queue().PendingCount(), 24u);
+  world.SetReachable(true);
+  world.Settle();
+
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_EQ(world.transport().max_sends_in_flight, 4);
+  for (size_t p = 0; p < ids.size(); ++p) {
+    std::vector<std::string> names;
+    for (const auto& write : world.server().history()) {
+      if (write.profile_id == ids[p]) names.push_back(write.fields.at("name"));
+    }
+    const std::string prefix = "p" + std::to_string(p);
+    EXPECT_EQ(names,
+              (std::vector<std::string>{prefix, prefix + "-e1", prefix + "-e2", prefix + "-e3"}));
+    EXPECT_EQ(world.server().profiles().at(ids[p]).version(), 4);
+  }
+}
+
+TEST(SyncEngineTest, ALostAnswerIsSentAgainUnderTheSameIdAndAppliedOnce) {
+  World world(3, {.lose_answer = 1.0});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.sim().RunReady();
+  Profile fields;
+  fields.set_name("Ada L.");
+  world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  world.sim().RunReady();
+  // Applied, but the answer was lost: still pending, backing off.
+  EXPECT_EQ(world.server().profiles().at(id).name(), "Ada L.");
+  EXPECT_EQ(world.queue().PendingCount(), 1u);
+  world.transport().set_faults({});
+  world.Settle();
+
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  for (const auto& [mutation_id, count] : world.server().applications()) {
+    EXPECT_EQ(count, 1) << mutation_id;
+  }
+  EXPECT_EQ(world.server().profiles().at(id).version(), 2);
+  EXPECT_EQ(world.engine().store().state().profiles.at(id).version(), 2);
+}
+
+TEST(SyncEngineTest, GoingOfflineReturnsTheMutationsInFlightToTheQueue) {
+  World world(4, {});
+  world.engine().Start();
+  world.sim().RunReady();
+  Profile fields;
+  fields.set_name("Bea");
+  fields.set_email("bea@example.com");
+  const std::string id = world.engine().Create(fields, Mask({"name", "email"}));
+  // The send is on its way; the network goes before the answer comes.
+  world.SetReachable(false);
+  world.Settle();
+  EXPECT_EQ(world.queue().PendingCount(), 1u);
+  EXPECT_EQ(world.engine().connection(), ConnectionState::kOffline);
+
+  world.SetReachable(true);
+  world.Settle();
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_EQ(world.server().profiles().at(id).name(), "Bea");
+  EXPECT_EQ(world.server().applications().size(), 1u);
+}
+
+TEST(SyncEngineTest, AnEditOfAFieldChangedElsewhereWaitsForTheUserAndOverwritesNothing) {
+  World world(5, {});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  Profile fields;
+  fields.set_name("Ada (mine)");
+  world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  world.server().WriteElsewhere(id, "name", "Ada (theirs)");
+  world.SetReachable(true);
+  world.Settle();
+
+  EXPECT_EQ(world.queue().StateOf(id), SyncState::kConflict);
+  EXPECT_EQ(world.server().profiles().at(id).name(), "Ada (theirs)");
+  world.engine().ResolveApplyMine(id);
+  world.Settle();
+  EXPECT_EQ(world.queue().StateOf(id), SyncState::kSynced);
+  EXPECT_EQ(world.server().profiles().at(id).name(), "Ada (mine)");
+  EXPECT_EQ(world.server().profiles().at(id).version(), 3);
+}
+
+TEST(SyncEngineTest, AnEditOfAnotherFieldIsRebasedOnTheChangeMadeElsewhere) {
+  World world(6, {});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  Profile fields;
+  fields.set_name("Ada (mine)");
+  world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  world.server().WriteElsewhere(id, "email", "ada@elsewhere.example");
+  world.SetReachable(true);
+  world.Settle();
+
+  const Profile& server = world.server().profiles().at(id);
+  EXPECT_EQ(server.name(), "Ada (mine)");
+  EXPECT_EQ(server.email(), "ada@elsewhere.example");
+  EXPECT_EQ(world.queue().StateOf(id), SyncState::kSynced);
+  EXPECT_TRUE(world.queue().MergeNoteOf(id).has_value());
+}
+
+TEST(SyncEngineTest, APictureLeftOutOfAnEventIsFetched) {
+  World world(7, {});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  const std::string picture(150 * 1024, 'p');
+  world.server().WriteElsewhere(id, "avatar", picture);
+  world.Settle();
+  const Profile& cached = world.engine().store().state().profiles.at(id);
+  EXPECT_EQ(cached.avatar_sha256(), AvatarSha256(picture));
+  EXPECT_EQ(cached.avatar(), picture);
+}
+
+// The random schedules. Each seed is a world: three profiles on the server,
+// then 150 random events (the user's edits and creations, another device's
+// writes, the network coming and going, messages delivered in random order
+// with drops, lost answers and duplicates), then a calm period without
+// faults until everything is settled. Conflicts are resolved by the user
+// with "apply mine", so every value the user wrote must reach the server.
+class RandomSchedule {
+ public:
+  explicit RandomSchedule(uint64_t seed)
+      : world_(seed, {.drop_request = 0.1,
+                      .lose_answer = 0.1,
+                      .duplicate = 0.1,
+                      .fail_health = 0.1,
+                      .fail_page = 0.05,
+                      .end_watch = 0.05}) {}
+
+  void Run() {
+    for (const char* name : {"ada", "grace", "alan"}) world_.Seed(name);
+    world_.engine().Start();
+    Simulation& sim = world_.sim();
+    for (int step = 0; step < 150; ++step) {
+      const size_t roll = sim.Below(100);
+      if (roll < 15) {
+        UserEdit();
+      } else if (roll < 18) {
+        UserCreate();
+      } else if (roll < 26) {
+        ElsewhereEdit();
+      } else if (roll < 30) {
+        world_.SetReachable(!reachable_);
+        reachable_ = !reachable_;
+      } else if (roll < 32) {
+        world_.engine().Refresh();
+      } else if (roll < 40) {
+        ResolveAConflict();
+      } else {
+        sim.RunOne();
+      }
+    }
+    // Calm: no faults, the network up, conflicts resolved as they appear.
+    world_.transport().set_faults({});
+    world_.SetReachable(true);
+    for (int i = 0; i < 200000; ++i) {
+      if (ResolveAConflict()) continue;
+      if (!sim.RunOne()) break;
+    }
+  }
+
+  void Check() {
+    const FakeProfileServer& server = world_.server();
+    const MutationQueue& queue = world_.queue();
+    // Exactly once.
+    for (const auto& [mutation_id, count] : server.applications()) {
+      EXPECT_EQ(count, 1) << "mutation " << mutation_id << " applied " << count << " times";
+    }
+    // Per-profile order, and each value written once: the user's values
+    // are numbered in the order they were made.
+    std::map<std::pair<std::string, std::string>, int> last_written;
+    std::set<std::string> written;
+    for (const FakeProfileServer::Write& write : server.history()) {
+      if (write.mutation_id.empty() || write.mutation_id.rfind("seed-", 0) == 0) continue;
+      for (const auto& [field, value] : write.fields) {
+        const auto number = numbers_.find(value);
+        if (number == numbers_.end()) continue;  // a value of another field kept by a create
+        EXPECT_TRUE(written.insert(value).second) << value << " written twice";
+        int& last = last_written[{write.profile_id, field}];
+        EXPECT_LT(last, number->second)
+            << field << " of " << write.profile_id << ": " << value << " after a later edit";
+        last = number->second;
+      }
+    }
+    // Nothing lost: the user's last value of every field reached the server.
+    for (const auto& [key, value] : last_value_) {
+      EXPECT_TRUE(written.count(value) == 1)
+          << key.second << " of " << key.first << ": " << value << " never reached the server";
+    }
+    // Convergence.
+    EXPECT_EQ(queue.PendingCount(), 0u);
+    EXPECT_EQ(world_.engine().connection(), ConnectionState::kOnline);
+    EXPECT_EQ(queue.ProfileIds().size(), server.profiles().size());
+    for (const auto& [id, theirs] : server.profiles()) {
+      EXPECT_EQ(queue.StateOf(id), SyncState::kSynced) << id;
+      const std::optional<Profile> mine = queue.EffectiveProfile(id);
+      ASSERT_TRUE(mine.has_value()) << id;
+      EXPECT_EQ(mine->version(), theirs.version()) << id;
+      EXPECT_EQ(mine->name(), theirs.name()) << id;
+      EXPECT_EQ(mine->email(), theirs.email()) << id;
+      EXPECT_EQ(mine->avatar_sha256(), theirs.avatar_sha256()) << id;
+      EXPECT_EQ(mine->avatar(), theirs.avatar()) << id;
+    }
+  }
+
+ private:
+  // A new value, numbered in creation order.
+  std::string NewValue(const std::string& prefix) {
+    const std::string value = prefix + std::to_string(++counter_);
+    numbers_[value] = counter_;
+    return value;
+  }
+
+  void UserEdit() {
+    const std::vector<std::string> ids = world_.queue().ProfileIds();
+    if (ids.empty()) return;
+    const std::string& id = ids[world_.sim().Below(ids.size())];
+    static constexpr const char* kFields[] = {"name", "email", "avatar"};
+    const std::string field = kFields[world_.sim().Below(3)];
+    Profile fields;
+    const std::string value = NewValue(field == "avatar" ? "picture-" : "u");
+    if (field == "name") fields.set_name(value);
+    if (field == "email") fields.set_email(value + "@example.com");
+    if (field == "avatar") fields.set_avatar(value);
+    const std::string recorded = field == "email"    ? value + "@example.com"
+                                 : field == "avatar" ? AvatarSha256(value)
+                                                     : value;
+    numbers_[recorded] = numbers_[value];
+    last_value_[{id, field}] = recorded;
+    world_.engine().Edit(id, fields, Mask({field.c_str()}), std::nullopt);
+  }
+
+  void UserCreate() {
+    Profile fields;
+    const std::string name = NewValue("new-");
+    fields.set_name(name);
+    fields.set_email(name + "@example.com");
+    const std::string id = world_.engine().Create(fields, Mask({"name", "email"}));
+    last_value_[{id, "name"}] = name;
+  }
+
+  void ElsewhereEdit() {
+    const auto& profiles = world_.server().profiles();
+    auto it = profiles.begin();
+    std::advance(it, world_.sim().Below(profiles.size()));
+    static constexpr const char* kFields[] = {"name", "email"};
+    world_.server().WriteElsewhere(it->first, kFields[world_.sim().Below(2)],
+                                   "elsewhere-" + std::to_string(++elsewhere_));
+  }
+
+  bool ResolveAConflict() {
+    for (const std::string& id : world_.queue().ProfileIds()) {
+      if (world_.queue().StateOf(id) == SyncState::kConflict) {
+        world_.engine().ResolveApplyMine(id);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  World world_;
+  bool reachable_ = true;
+  int counter_ = 0;
+  int elsewhere_ = 0;
+  std::map<std::string, int> numbers_;
+  std::map<std::pair<std::string, std::string>, std::string> last_value_;
+};
+
+TEST(SyncEngineTest, RandomSchedulesLoseNothingApplyOnceInOrderAndConverge) {
+  const char* env = std::getenv("PROFILES_ENGINE_SEEDS");
+  const int seeds = env != nullptr ? std::atoi(env) : 2000;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    RandomSchedule schedule(static_cast<uint64_t>(seed));
+    schedule.Run();
+    schedule.Check();
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
+}  // namespace
+}  // namespace profiles::client
