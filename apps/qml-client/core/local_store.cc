@@ -126,10 +126,63 @@ class StoreFileReader {
 };
 
 PendingMutation* FindMutation(const std::string& mutation_id, StoreState* state) {
-  for (auto& [sequence, mutation] : state->pending) {
-    if (mutation.mutation_id() == mutation_id) return &mutation;
+  const auto it = state->index.by_mutation_id.find(mutation_id);
+  return it == state->index.by_mutation_id.end() ? nullptr : &state->pending.at(it->second);
+}
+
+void ErasePending(uint64_t sequence, StoreState* state) {
+  const auto it = state->pending.find(sequence);
+  if (it == state->pending.end()) return;
+  PendingIndex& index = state->index;
+  const auto by_id = index.by_mutation_id.find(it->second.mutation_id());
+  if (by_id != index.by_mutation_id.end() && by_id->second == sequence) {
+    index.by_mutation_id.erase(by_id);
   }
-  return nullptr;
+  const auto of_profile = index.by_profile.find(it->second.profile_id());
+  if (of_profile != index.by_profile.end()) {
+    of_profile->second.erase(sequence);
+    if (of_profile->second.empty()) index.by_profile.erase(of_profile);
+  }
+  index.sendable.erase(sequence);
+  index.parked.erase(sequence);
+  state->pending.erase(it);
+}
+
+// Recomputes the sendable and parked entries of `profile_id`, after any
+// change to its mutations: O(its mutations), not O(all pending).
+void Reindex(const std::string& profile_id, StoreState* state) {
+  PendingIndex& index = state->index;
+  const auto of_profile = index.by_profile.find(profile_id);
+  if (of_profile == index.by_profile.end()) return;
+  bool head_seen = false;
+  for (uint64_t sequence : of_profile->second) {
+    const PendingMutation::State mutation_state = state->pending.at(sequence).state();
+    index.sendable.erase(sequence);
+    if (mutation_state == PendingMutation::STATE_PARKED) {
+      index.parked.insert(sequence);
+      continue;
+    }
+    index.parked.erase(sequence);
+    if (!head_seen && mutation_state == PendingMutation::STATE_QUEUED) {
+      index.sendable.insert(sequence);
+    }
+    head_seen = true;
+  }
+}
+
+// Adds `mutation`, replacing any with its sequence.
+void InsertPending(const PendingMutation& mutation, StoreState* state) {
+  const auto replaced = state->pending.find(mutation.sequence());
+  std::string replaced_profile;
+  if (replaced != state->pending.end()) replaced_profile = replaced->second.profile_id();
+  ErasePending(mutation.sequence(), state);
+  state->pending.emplace(mutation.sequence(), mutation);
+  state->index.by_mutation_id.emplace(mutation.mutation_id(), mutation.sequence());
+  state->index.by_profile[mutation.profile_id()].insert(mutation.sequence());
+  if (!replaced_profile.empty() && replaced_profile != mutation.profile_id()) {
+    Reindex(replaced_profile, state);
+  }
+  Reindex(mutation.profile_id(), state);
 }
 
 // The profile `record` changes, read before it is applied (an
@@ -137,10 +190,8 @@ PendingMutation* FindMutation(const std::string& mutation_id, StoreState* state)
 // the whole store (the cursor, the server).
 std::string TouchedProfile(const JournalRecord& record, const StoreState& state) {
   auto of_mutation = [&state](const std::string& mutation_id) -> std::string {
-    for (const auto& [sequence, mutation] : state.pending) {
-      if (mutation.mutation_id() == mutation_id) return mutation.profile_id();
-    }
-    return {};
+    const PendingMutation* mutation = state.FindPending(mutation_id);
+    return mutation == nullptr ? std::string() : mutation->profile_id();
   };
   switch (record.kind_case()) {
     case JournalRecord::kProfileCached:
@@ -189,6 +240,17 @@ void CacheProfile(const profile::v1::Profile& profile, StoreState* state) {
 
 }  // namespace
 
+const PendingMutation* StoreState::FindPending(const std::string& mutation_id) const {
+  const auto it = index.by_mutation_id.find(mutation_id);
+  return it == index.by_mutation_id.end() ? nullptr : &pending.at(it->second);
+}
+
+const std::set<uint64_t>& StoreState::SequencesOf(const std::string& profile_id) const {
+  static const std::set<uint64_t>* const kNone = new std::set<uint64_t>();
+  const auto it = index.by_profile.find(profile_id);
+  return it == index.by_profile.end() ? *kNone : it->second;
+}
+
 void ApplyRecord(const JournalRecord& record, StoreState* state) {
   switch (record.kind_case()) {
     case JournalRecord::kProfileCached:
@@ -196,7 +258,7 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       break;
     case JournalRecord::kMutationEnqueued: {
       const PendingMutation& mutation = record.mutation_enqueued();
-      state->pending[mutation.sequence()] = mutation;
+      InsertPending(mutation, state);
       state->next_sequence = std::max(state->next_sequence, mutation.sequence() + 1);
       break;
     }
@@ -209,20 +271,21 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       const bool rebased = mutation->rebased();
       std::vector<std::string> changed_elsewhere(mutation->changed_elsewhere().begin(),
                                                  mutation->changed_elsewhere().end());
-      state->pending.erase(mutation->sequence());
+      ErasePending(mutation->sequence(), state);
       CacheProfile(ack.server_profile(), state);
       // The next edits of this profile that were made on the same base
       // apply to the version this write produced. Not so when the
       // acknowledged one had been rebased over changes made elsewhere: the
       // later edits never saw those, so they keep their base and the server
       // sends them through the merge rule (ABORTED) like any stale edit.
-      for (auto& [sequence, later] : state->pending) {
-        if (later.profile_id() != profile_id) continue;
+      for (uint64_t sequence : state->SequencesOf(profile_id)) {
+        PendingMutation& later = state->pending.at(sequence);
         if (later.state() != PendingMutation::STATE_QUEUED) continue;
         if (later.base_version() != acknowledged_base && !later.creates()) continue;
         later.set_base_version(ack.server_profile().version());
         later.set_creates(false);
       }
+      Reindex(profile_id, state);
       if (rebased) state->merge_notes[profile_id] = std::move(changed_elsewhere);
       break;
     }
@@ -230,6 +293,10 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       const auto& rebase = record.mutation_rebased();
       PendingMutation* mutation = FindMutation(rebase.mutation_id(), state);
       if (mutation == nullptr) break;
+      if (rebase.new_mutation_id() != rebase.mutation_id()) {
+        state->index.by_mutation_id.erase(rebase.mutation_id());
+        state->index.by_mutation_id.emplace(rebase.new_mutation_id(), mutation->sequence());
+      }
       mutation->set_mutation_id(rebase.new_mutation_id());
       mutation->set_base_version(rebase.server_profile().version());
       *mutation->mutable_mask() = rebase.mask();
@@ -255,6 +322,7 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       mutation->clear_error_message();
       mutation->clear_field_errors();
       mutation->clear_error_code();
+      Reindex(mutation->profile_id(), state);
       break;
     }
     case JournalRecord::kMergeNoted: {
@@ -273,6 +341,7 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       mutation->set_error_message(rejected.message());
       *mutation->mutable_field_errors() = rejected.field_errors();
       mutation->set_error_code(rejected.code());
+      Reindex(mutation->profile_id(), state);
       break;
     }
     case JournalRecord::kMutationConflicted: {
@@ -281,23 +350,23 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       if (mutation == nullptr) break;
       mutation->set_state(PendingMutation::STATE_CONFLICTED);
       *mutation->mutable_server_profile() = conflicted.server_profile();
+      Reindex(mutation->profile_id(), state);
       CacheProfile(conflicted.server_profile(), state);
       break;
     }
     case JournalRecord::kConflictResolved: {
       const auto& resolved = record.conflict_resolved();
       bool behind_conflict = false;
-      for (auto it = state->pending.begin(); it != state->pending.end();) {
-        const PendingMutation& mutation = it->second;
-        if (mutation.profile_id() == resolved.profile_id()) {
-          behind_conflict |= mutation.state() == PendingMutation::STATE_CONFLICTED;
-          if (behind_conflict && mutation.state() != PendingMutation::STATE_PARKED) {
-            it = state->pending.erase(it);
-            continue;
-          }
+      // A copy: erasing changes the profile's set.
+      const std::set<uint64_t> sequences = state->SequencesOf(resolved.profile_id());
+      for (uint64_t sequence : sequences) {
+        const PendingMutation::State mutation_state = state->pending.at(sequence).state();
+        behind_conflict |= mutation_state == PendingMutation::STATE_CONFLICTED;
+        if (behind_conflict && mutation_state != PendingMutation::STATE_PARKED) {
+          ErasePending(sequence, state);
         }
-        ++it;
       }
+      Reindex(resolved.profile_id(), state);
       if (resolved.choice() == profile::client::v1::ConflictResolved::CHOICE_APPLY_MINE) {
         JournalRecord enqueue;
         *enqueue.mutable_mutation_enqueued() = resolved.replacement();
@@ -308,7 +377,9 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
     case JournalRecord::kMutationDismissed: {
       PendingMutation* mutation = FindMutation(record.mutation_dismissed().mutation_id(), state);
       if (mutation != nullptr && mutation->state() == PendingMutation::STATE_PARKED) {
-        state->pending.erase(mutation->sequence());
+        const std::string profile_id = mutation->profile_id();
+        ErasePending(mutation->sequence(), state);
+        Reindex(profile_id, state);
       }
       break;
     }
@@ -348,7 +419,7 @@ std::set<std::string> LocalStore::TakeTouchedProfiles() {
   touched_profiles_.clear();
   std::set<std::string> all;
   for (const auto& [id, profile] : state_.profiles) all.insert(id);
-  for (const auto& [sequence, mutation] : state_.pending) all.insert(mutation.profile_id());
+  for (const auto& [id, sequences] : state_.index.by_profile) all.insert(id);
   return all;
 }
 

@@ -163,11 +163,10 @@ absl::StatusOr<PendingMutation> MutationQueue::Enqueue(PendingMutation mutation,
 }
 
 std::optional<PendingMutation> MutationQueue::NextToSend() {
-  std::set<std::string> blocked_profiles;
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.state() == PendingMutation::STATE_PARKED) continue;
-    if (!blocked_profiles.insert(mutation.profile_id()).second) continue;
-    if (mutation.state() == PendingMutation::STATE_CONFLICTED) continue;
+  const StoreState& state = store_->state();
+  // Skips only the mutations in flight, which stay sendable until answered.
+  for (uint64_t sequence : state.index.sendable) {
+    const PendingMutation& mutation = state.pending.at(sequence);
     if (in_flight_.count(mutation.mutation_id()) != 0) continue;
     in_flight_.insert(mutation.mutation_id());
     return mutation;
@@ -176,13 +175,11 @@ std::optional<PendingMutation> MutationQueue::NextToSend() {
 }
 
 absl::StatusOr<const PendingMutation*> MutationQueue::Queued(const std::string& mutation_id) const {
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.mutation_id() == mutation_id &&
-        mutation.state() == PendingMutation::STATE_QUEUED) {
-      return &mutation;
-    }
+  const PendingMutation* mutation = store_->state().FindPending(mutation_id);
+  if (mutation == nullptr || mutation->state() != PendingMutation::STATE_QUEUED) {
+    return absl::NotFoundError("no queued mutation " + mutation_id);
   }
-  return absl::NotFoundError("no queued mutation " + mutation_id);
+  return mutation;
 }
 
 absl::Status MutationQueue::Acknowledge(const std::string& mutation_id,
@@ -265,11 +262,10 @@ absl::Status MutationQueue::SendFailed(const std::string& mutation_id) {
 }
 
 const PendingMutation* MutationQueue::ConflictOf(const std::string& profile_id) const {
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.profile_id() == profile_id &&
-        mutation.state() == PendingMutation::STATE_CONFLICTED) {
-      return &mutation;
-    }
+  const StoreState& state = store_->state();
+  for (uint64_t sequence : state.SequencesOf(profile_id)) {
+    const PendingMutation& mutation = state.pending.at(sequence);
+    if (mutation.state() == PendingMutation::STATE_CONFLICTED) return &mutation;
   }
   return nullptr;
 }
@@ -294,9 +290,10 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
   replacement.set_mutation_id(NewUuid());
   replacement.set_profile_id(profile_id);
   replacement.mutable_fields()->set_id(profile_id);
-  for (auto it = state.pending.find(conflict->sequence()); it != state.pending.end(); ++it) {
-    const PendingMutation& mine = it->second;
-    if (mine.profile_id() != profile_id || !IsLive(mine)) continue;
+  const std::set<uint64_t>& sequences = state.SequencesOf(profile_id);
+  for (auto it = sequences.find(conflict->sequence()); it != sequences.end(); ++it) {
+    const PendingMutation& mine = state.pending.at(*it);
+    if (!IsLive(mine)) continue;
     ApplyMasked(mine.fields(), mine.mask(), replacement.mutable_fields());
     AddPaths(mine.mask(), replacement.mutable_mask());
   }
@@ -324,27 +321,23 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
 }
 
 absl::Status MutationQueue::DismissRejected(const std::string& mutation_id) {
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.mutation_id() == mutation_id &&
-        mutation.state() == PendingMutation::STATE_PARKED) {
-      JournalRecord record;
-      record.mutable_mutation_dismissed()->set_mutation_id(mutation_id);
-      return store_->Append(record);
-    }
+  const PendingMutation* mutation = store_->state().FindPending(mutation_id);
+  if (mutation == nullptr || mutation->state() != PendingMutation::STATE_PARKED) {
+    return absl::NotFoundError("no parked mutation " + mutation_id);
   }
-  return absl::NotFoundError("no parked mutation " + mutation_id);
+  JournalRecord record;
+  record.mutable_mutation_dismissed()->set_mutation_id(mutation_id);
+  return store_->Append(record);
 }
 
 absl::Status MutationQueue::RetryParked(const std::string& mutation_id) {
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.mutation_id() == mutation_id &&
-        mutation.state() == PendingMutation::STATE_PARKED) {
-      JournalRecord record;
-      record.mutable_mutation_retried()->set_mutation_id(mutation_id);
-      return store_->Append(record);
-    }
+  const PendingMutation* mutation = store_->state().FindPending(mutation_id);
+  if (mutation == nullptr || mutation->state() != PendingMutation::STATE_PARKED) {
+    return absl::NotFoundError("no parked mutation " + mutation_id);
   }
-  return absl::NotFoundError("no parked mutation " + mutation_id);
+  JournalRecord record;
+  record.mutable_mutation_retried()->set_mutation_id(mutation_id);
+  return store_->Append(record);
 }
 
 std::optional<std::vector<std::string>> MutationQueue::MergeNoteOf(
@@ -354,8 +347,9 @@ std::optional<std::vector<std::string>> MutationQueue::MergeNoteOf(
   if (auto it = state.merge_notes.find(profile_id); it != state.merge_notes.end()) {
     note = it->second;
   }
-  for (const auto& [sequence, mutation] : state.pending) {
-    if (mutation.profile_id() != profile_id || !mutation.rebased()) continue;
+  for (uint64_t sequence : state.SequencesOf(profile_id)) {
+    const PendingMutation& mutation = state.pending.at(sequence);
+    if (!mutation.rebased()) continue;
     if (!note) note.emplace();
     for (const std::string& field : mutation.changed_elsewhere()) {
       if (std::find(note->begin(), note->end(), field) == note->end()) note->push_back(field);
@@ -400,8 +394,9 @@ std::optional<Profile> MutationQueue::EffectiveProfile(const std::string& profil
   const StoreState& state = store_->state();
   std::optional<Profile> profile;
   if (auto it = state.profiles.find(profile_id); it != state.profiles.end()) profile = it->second;
-  for (const auto& [sequence, mutation] : state.pending) {
-    if (mutation.profile_id() != profile_id || !IsLive(mutation)) continue;
+  for (uint64_t sequence : state.SequencesOf(profile_id)) {
+    const PendingMutation& mutation = state.pending.at(sequence);
+    if (!IsLive(mutation)) continue;
     if (!profile) {
       profile.emplace();
       profile->set_id(profile_id);
@@ -412,9 +407,10 @@ std::optional<Profile> MutationQueue::EffectiveProfile(const std::string& profil
 }
 
 SyncState MutationQueue::StateOf(const std::string& profile_id) const {
+  const StoreState& state = store_->state();
   SyncState result = SyncState::kSynced;
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.profile_id() != profile_id) continue;
+  for (uint64_t sequence : state.SequencesOf(profile_id)) {
+    const PendingMutation& mutation = state.pending.at(sequence);
     SyncState this_one = SyncState::kPending;
     if (mutation.state() == PendingMutation::STATE_CONFLICTED) {
       this_one = SyncState::kConflict;
@@ -429,25 +425,23 @@ SyncState MutationQueue::StateOf(const std::string& profile_id) const {
 }
 
 std::vector<PendingMutation> MutationQueue::MutationsOf(const std::string& profile_id) const {
+  const StoreState& state = store_->state();
   std::vector<PendingMutation> result;
-  for (const auto& [sequence, mutation] : store_->state().pending) {
-    if (mutation.profile_id() == profile_id) result.push_back(mutation);
-  }
+  for (uint64_t sequence : state.SequencesOf(profile_id))
+    result.push_back(state.pending.at(sequence));
   return result;
 }
 
 std::vector<std::string> MutationQueue::ProfileIds() const {
   std::set<std::string> ids;
   for (const auto& [id, profile] : store_->state().profiles) ids.insert(id);
-  for (const auto& [sequence, mutation] : store_->state().pending)
-    ids.insert(mutation.profile_id());
+  for (const auto& [id, sequences] : store_->state().index.by_profile) ids.insert(id);
   return {ids.begin(), ids.end()};
 }
 
 size_t MutationQueue::PendingCount() const {
-  const auto& pending = store_->state().pending;
-  return static_cast<size_t>(std::count_if(pending.begin(), pending.end(),
-                                           [](const auto& entry) { return IsLive(entry.second); }));
+  const StoreState& state = store_->state();
+  return state.pending.size() - state.index.parked.size();
 }
 
 profile::v1::UpdateProfileRequest MutationQueue::ToRequest(const PendingMutation& mutation) {

@@ -40,6 +40,11 @@
 // a restart the mutation that was in flight is simply sent again, with the
 // same mutation_id.
 //
+// Cost: through the store's PendingIndex, a lookup of one mutation is
+// O(log n) in the pending mutations, a profile's view (EffectiveProfile,
+// StateOf, MutationsOf) O(its mutations · log n), NextToSend
+// O((mutations in flight + 1) · log n) and PendingCount O(1).
+//
 // Thread safety: not thread-safe. The queue and its store are owned and used
 // by one thread (the client's sync thread); the UI gets copies.
 

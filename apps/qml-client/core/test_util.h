@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <set>
 #include <string>
 
 #include "apps/qml-client/core/local_store.h"
@@ -43,6 +44,27 @@ inline std::string Digest(const StoreState& state) {
   }
   digest += "cursor=" + state.cursor + " next=" + std::to_string(state.next_sequence);
   return digest;
+}
+
+// The index of `state.pending` computed from scratch by walking every
+// mutation, the way the queue found things before the index existed: the
+// reference the reducer's incremental index must equal.
+inline PendingIndex RebuiltIndex(const StoreState& state) {
+  PendingIndex index;
+  std::set<std::string> heads_seen;
+  for (const auto& [sequence, mutation] : state.pending) {
+    index.by_profile[mutation.profile_id()].insert(sequence);
+    index.by_mutation_id.emplace(mutation.mutation_id(), sequence);
+    if (mutation.state() == profile::client::v1::PendingMutation::STATE_PARKED) {
+      index.parked.insert(sequence);
+      continue;
+    }
+    if (heads_seen.insert(mutation.profile_id()).second &&
+        mutation.state() == profile::client::v1::PendingMutation::STATE_QUEUED) {
+      index.sendable.insert(sequence);
+    }
+  }
+  return index;
 }
 
 }  // namespace profiles::client::testing
