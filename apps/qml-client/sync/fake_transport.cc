@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "apps/qml-client/core/merge.h"
+#include "libs/profile_contract/profile_fields.h"
 
 namespace profiles::client::testing {
 namespace {
@@ -13,12 +14,11 @@ using profile::v1::ProfileEvent;
 
 int64_t SeqOf(const std::string& cursor) { return cursor.empty() ? 0 : std::stoll(cursor); }
 
-bool InMask(const profile::v1::UpdateProfileRequest& request, const std::string& field) {
-  if (request.update_mask().paths().empty()) return true;
-  for (const std::string& path : request.update_mask().paths()) {
-    if (path == field) return true;
-  }
-  return false;
+// An empty update mask means every writable field.
+google::protobuf::FieldMask AllFields() {
+  google::protobuf::FieldMask mask;
+  for (const ProfileField& field : WritableFields()) mask.add_paths(std::string(field.path()));
+  return mask;
 }
 
 Profile WithoutAvatarBytes(Profile profile) {
@@ -95,18 +95,12 @@ SendOutcome FakeProfileServer::Update(const profile::v1::UpdateProfileRequest& r
   Profile written = current != profiles_.end() ? current->second : Profile();
   written.set_id(id);
   Write write{.profile_id = id, .mutation_id = request.mutation_id(), .fields = {}};
-  if (InMask(request, "name")) {
-    written.set_name(request.profile().name());
-    write.fields["name"] = written.name();
-  }
-  if (InMask(request, "email")) {
-    written.set_email(request.profile().email());
-    write.fields["email"] = written.email();
-  }
-  if (InMask(request, "avatar")) {
-    written.set_avatar(request.profile().avatar());
-    written.set_avatar_sha256(AvatarSha256(written.avatar()));
-    write.fields["avatar"] = written.avatar_sha256();
+  const google::protobuf::FieldMask mask =
+      request.update_mask().paths().empty() ? AllFields() : request.update_mask();
+  CopyMaskedFields(request.profile(), mask, &written);
+  written.set_avatar_sha256(AvatarSha256(written.avatar()));
+  for (const ProfileField& field : WritableFields()) {
+    if (field.InMask(mask)) write.fields[std::string(field.path())] = field.Identity(written);
   }
   written.set_version(written.version() + 1);
   ++applications_[request.mutation_id()];
@@ -118,14 +112,12 @@ SendOutcome FakeProfileServer::Update(const profile::v1::UpdateProfileRequest& r
 Profile FakeProfileServer::WriteElsewhere(const std::string& id, const std::string& field,
                                           const std::string& value) {
   Profile written = profiles_.at(id);
-  Write write{.profile_id = id, .mutation_id = "", .fields = {}};
-  if (field == "name") written.set_name(value);
-  if (field == "email") written.set_email(value);
-  if (field == "avatar") {
-    written.set_avatar(value);
-    written.set_avatar_sha256(AvatarSha256(value));
-  }
-  write.fields[field] = field == "avatar" ? written.avatar_sha256() : value;
+  const ProfileField* written_field = FindWritableField(field);
+  written_field->Set(&written, value);
+  written.set_avatar_sha256(AvatarSha256(written.avatar()));
+  Write write{.profile_id = id,
+              .mutation_id = "",
+              .fields = {{field, std::string(written_field->Identity(written))}}};
   written.set_version(written.version() + 1);
   Commit(written, std::move(write));
   return written;

@@ -13,6 +13,7 @@
 #include "apps/qml-client/sync/server_directory.h"
 #include "apps/qml-client/sync/sync_engine.h"
 #include "google/protobuf/field_mask.pb.h"
+#include "libs/profile_contract/profile_fields.h"
 
 namespace profiles::client {
 namespace {
@@ -310,13 +311,19 @@ void SyncManager::Publish(std::shared_ptr<const ClientSnapshot> snapshot) {
 
 QString SyncManager::createProfile(const QString& name, const QString& email,
                                    const QByteArray& avatar) {
-  QStringList mask = {QStringLiteral("name"), QStringLiteral("email")};
-  if (!avatar.isEmpty()) mask.append(QStringLiteral("avatar"));
+  Profile fields = ToFields(name, email, avatar);
+  // The fields a creation must write, and the others it was given.
+  google::protobuf::FieldMask mask;
+  for (const ProfileField& field : WritableFields()) {
+    if (field.required_to_create() || !field.Get(fields).empty()) {
+      mask.add_paths(std::string(field.path()));
+    }
+  }
   QString id;
   Worker* worker = worker_.get();
   QMetaObject::invokeMethod(
       worker,
-      [worker, fields = ToFields(name, email, avatar), mask = ToMask(mask), &id] {
+      [worker, fields = std::move(fields), mask = std::move(mask), &id] {
         id = QString::fromStdString(worker->engine().Create(fields, mask));
       },
       Qt::BlockingQueuedConnection);
