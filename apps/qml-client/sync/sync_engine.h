@@ -160,7 +160,7 @@ class SyncEngine {
   void RecordAnswers();
   void OnFetched(const std::string& id, const absl::StatusOr<profile::v1::Profile>& profile);
   void WantAvatarIfMissing(const std::string& id);
-  void OnPage(const profile::v1::ListProfilesResponse& page);
+  void OnPage(profile::v1::ListProfilesResponse page);
   void OnPulled(const absl::Status& status);
   void ForgetCursor(const absl::Status& refusal);
   void OnFailure(const absl::Status& status);
