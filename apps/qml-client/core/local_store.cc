@@ -604,7 +604,10 @@ absl::Status LocalStore::ResetJournal(uint64_t generation) {
 
 absl::Status LocalStore::OpenJournalForAppend() {
   journal_.setFileName(PathOf(kJournalFileName));
-  if (!journal_.open(QIODevice::WriteOnly | QIODevice::Append)) {
+  // Unbuffered: a write the disk refused must not linger in QFile's buffer,
+  // or closing the file would write the records AppendAll() reported as not
+  // saved (and rolled back) behind the journal's end.
+  if (!journal_.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Unbuffered)) {
     return absl::InternalError("cannot open the journal: " + journal_.errorString().toStdString());
   }
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "apps/qml-client/core/merge.h"
 
 namespace profiles::client {
@@ -195,6 +196,44 @@ absl::Status MutationQueue::Acknowledge(const std::string& mutation_id,
   if (absl::Status status = store_->Append(record); !status.ok()) return status;
   in_flight_.erase(mutation_id);
   return absl::OkStatus();
+}
+
+absl::Status MutationQueue::AcknowledgeAll(
+    const std::vector<std::pair<std::string, Profile>>& acks) {
+  std::vector<JournalRecord> records;
+  records.reserve(acks.size());
+  std::set<std::string> recorded;
+  absl::Status skipped;
+  std::string skipped_ids;
+  for (const auto& [mutation_id, server_profile] : acks) {
+    // Acknowledgements remove only their own mutation and change no other's
+    // id, profile or state, so checking against the state before the batch
+    // is what Acknowledge() would find, except for an id repeated here.
+    absl::Status refused;
+    absl::StatusOr<const PendingMutation*> mutation = Queued(mutation_id);
+    if (!mutation.ok() || recorded.count(mutation_id) != 0) {
+      refused = absl::NotFoundError("no queued mutation");
+    } else if ((*mutation)->profile_id() != server_profile.id()) {
+      refused = absl::InvalidArgumentError("of another profile");
+    }
+    if (!refused.ok()) {
+      if (skipped.ok()) skipped = refused;
+      absl::StrAppend(&skipped_ids, skipped_ids.empty() ? "" : ", ", mutation_id, " (",
+                      refused.message(), ")");
+      continue;
+    }
+    recorded.insert(mutation_id);
+    auto* acknowledged = records.emplace_back().mutable_mutation_acknowledged();
+    acknowledged->set_mutation_id(mutation_id);
+    *acknowledged->mutable_server_profile() = server_profile;
+  }
+  if (!records.empty()) {
+    if (absl::Status status = store_->AppendAll(records); !status.ok()) return status;
+  }
+  for (const std::string& mutation_id : recorded) in_flight_.erase(mutation_id);
+  if (skipped.ok()) return absl::OkStatus();
+  return absl::Status(skipped.code(), absl::StrCat("acknowledgements skipped: ", skipped_ids, "; ",
+                                                   records.size(), " others recorded"));
 }
 
 absl::Status MutationQueue::Reject(const std::string& mutation_id, const std::string& message,

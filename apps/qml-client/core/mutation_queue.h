@@ -53,6 +53,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -115,6 +116,19 @@ class MutationQueue {
   // Acknowledge: the server applied it; the cache takes `server_profile`.
   absl::Status Acknowledge(const std::string& mutation_id,
                            const profile::v1::Profile& server_profile);
+  // The acknowledgements of many mutations, (mutation id, server_profile) in
+  // the order the answers arrived, recorded with one durable write (one
+  // fsync) instead of one each. Each is applied as Acknowledge() would, in
+  // order: a profile's next mutation is rebased on the version its
+  // acknowledged predecessor produced, also when both are in `acks`.
+  // An acknowledgement Acknowledge() would refuse (no queued mutation has the
+  // id, e.g. already acknowledged or earlier in `acks`; a server_profile of
+  // another profile) is skipped and the others are still recorded: the call
+  // then returns NOT_FOUND or INVALID_ARGUMENT (the first skipped one's code)
+  // naming every skipped id. Any other error is the write's: then nothing is
+  // recorded and the queue is unchanged (all or nothing).
+  absl::Status AcknowledgeAll(
+      const std::vector<std::pair<std::string, profile::v1::Profile>>& acks);
   // Reject: an answer that is neither success, conflict nor a transport
   // failure (`code`, e.g. INVALID_ARGUMENT with per-field messages, INTERNAL,
   // RESOURCE_EXHAUSTED); parked with the server's messages (field -> message).

@@ -1,5 +1,8 @@
 #include "apps/qml-client/core/mutation_queue.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <QtCore/QDir>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QUuid>
@@ -8,6 +11,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -566,6 +571,105 @@ TEST_F(MutationQueueTest, AParkedAnswerCanBeRetriedWithTheSameId) {
   EXPECT_EQ(queue_->StateOf(kAda), SyncState::kPending);
   EXPECT_TRUE(queue_->MutationsOf(kAda)[0].error_message().empty());
   EXPECT_EQ(NextId(), stuck.mutation_id());
+}
+
+// The same answers recorded one by one and as one batch: the same state, the
+// same journal bytes (each record is framed alone either way), the same
+// queue afterwards; two acknowledgements of one profile in a batch rebase
+// the second on the first's version, as one by one.
+TEST_F(MutationQueueTest, AcknowledgeAllEqualsAcknowledgingOneByOne) {
+  auto create = queue_->EnqueueCreate(MakeProfile("", "Nia", "", 0), Mask({"name"}));
+  ASSERT_TRUE(create.ok());
+  const std::string nia = create->profile_id();
+  const auto nia_edit = Edit(nia, Email("nia@example.com"), Mask({"email"}));
+  const auto ada1 = Edit(kAda, Name("A1"), Mask({"name"}));
+  const auto ada2 = Edit(kAda, Email("a2@example.com"), Mask({"email"}));
+  const auto bob = Edit(kBob, Name("Bo"), Mask({"name"}));
+  Edit(kCy, Name("C"), Mask({"name"}));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(queue_->NextToSend().has_value());
+  const std::vector<std::pair<std::string, Profile>> acks = {
+      {ada1.mutation_id(), MakeProfile(kAda, "A1", "ada@example.com", 4)},
+      {create->mutation_id(), MakeProfile(nia, "Nia", "", 1)},
+      {ada2.mutation_id(), MakeProfile(kAda, "A1", "a2@example.com", 5)},
+      {bob.mutation_id(), MakeProfile(kBob, "Bo", "bob@example.com", 2)},
+  };
+
+  QTemporaryDir copy;
+  for (const QString& name : QDir(dir_.path()).entryList(QDir::Files)) {
+    if (name == kLockFileName) continue;
+    ASSERT_TRUE(QFile::copy(QDir(dir_.path()).filePath(name), QDir(copy.path()).filePath(name)));
+  }
+  auto other_store = LocalStore::Open(copy.path(), {});
+  ASSERT_TRUE(other_store.ok());
+  MutationQueue other(other_store->get());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(other.NextToSend().has_value());
+
+  for (const auto& [id, profile] : acks) ASSERT_TRUE(queue_->Acknowledge(id, profile).ok());
+  ASSERT_TRUE(other.AcknowledgeAll(acks).ok());
+
+  EXPECT_EQ(Digest((*other_store)->state()), Digest(store_->state()));
+  EXPECT_EQ(queue_->MutationsOf(nia).at(0).base_version(), 1);
+  auto journal = [](const QString& folder) {
+    QFile file(QDir(folder).filePath(kJournalFileName));
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+  };
+  EXPECT_EQ(journal(copy.path()), journal(dir_.path()));
+  // Cy's edit is still in flight in both; Nia's edit follows its create.
+  EXPECT_EQ(other.StateOf(kCy), SyncState::kSyncing);
+  EXPECT_EQ(NextId(), nia_edit.mutation_id());
+  EXPECT_EQ(other.NextToSend().value_or(PendingMutation()).mutation_id(), nia_edit.mutation_id());
+  EXPECT_EQ(NextId(), "none");
+  EXPECT_FALSE(other.NextToSend().has_value());
+}
+
+TEST_F(MutationQueueTest, AcknowledgeAllSkipsWhatAcknowledgeWouldRefuseAndRecordsTheRest) {
+  const auto ada = Edit(kAda, Name("A1"), Mask({"name"}));
+  const auto bob = Edit(kBob, Name("Bo"), Mask({"name"}));
+  const absl::Status status = queue_->AcknowledgeAll({
+      {"no-such-mutation", MakeProfile(kAda, "A1", "ada@example.com", 4)},
+      {ada.mutation_id(), MakeProfile(kAda, "A1", "ada@example.com", 4)},
+      {ada.mutation_id(), MakeProfile(kAda, "A1", "ada@example.com", 4)},
+      {bob.mutation_id(), MakeProfile(kCy, "Bo", "bob@example.com", 2)},
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(status.message().find("no-such-mutation"), std::string_view::npos) << status;
+  EXPECT_NE(status.message().find(bob.mutation_id()), std::string_view::npos) << status;
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSynced);
+  EXPECT_EQ(queue_->StateOf(kBob), SyncState::kPending);
+  EXPECT_EQ(store_->state().profiles.at(kAda).version(), 4);
+  EXPECT_TRUE(queue_->AcknowledgeAll({}).ok());
+}
+
+// A disk that refuses the batch (here: a file size limit, as a full disk
+// would) records none of it and leaves the queue as it was.
+TEST_F(MutationQueueTest, AFailedAcknowledgeAllChangesNothing) {
+  const auto ada = Edit(kAda, Name("A1"), Mask({"name"}));
+  const auto bob = Edit(kBob, Name("Bo"), Mask({"name"}));
+  EXPECT_EQ(NextId(), ada.mutation_id());
+  EXPECT_EQ(NextId(), bob.mutation_id());
+  const std::string digest = Digest(store_->state());
+  const int64_t journal_bytes = store_->journal_bytes();
+
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const sighandler_t saved_handler = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limited = saved;
+  limited.rlim_cur = static_cast<rlim_t>(journal_bytes);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  const absl::Status status =
+      queue_->AcknowledgeAll({{ada.mutation_id(), MakeProfile(kAda, "A1", "ada@example.com", 4)},
+                              {bob.mutation_id(), MakeProfile(kBob, "Bo", "bob@example.com", 2)}});
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, saved_handler);
+
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(Digest(store_->state()), digest);
+  EXPECT_EQ(store_->journal_bytes(), journal_bytes);
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSyncing);
+  EXPECT_EQ(NextId(), "none");
+  Reopen();
+  EXPECT_EQ(Digest(store_->state()), digest);
+  EXPECT_EQ(store_->open_report().dropped_journal_bytes, 0);
 }
 
 // The reducer keeps the pending index up to date record by record; a store
