@@ -1,21 +1,9 @@
 #include "apps/qml-client/core/record_io.h"
 
-#include <array>
+#include <zlib.h>
 
 namespace profiles::client {
 namespace {
-
-constexpr std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int bit = 0; bit < 8; ++bit) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-
-constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
 
 void PutLittleEndian32(uint32_t value, char* out) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xFF);
@@ -30,9 +18,10 @@ uint32_t GetLittleEndian32(const char* in) {
 }  // namespace
 
 uint32_t Crc32(std::string_view data, uint32_t crc) {
-  crc = ~crc;
-  for (unsigned char byte : data) crc = kCrcTable[(crc ^ byte) & 0xFF] ^ (crc >> 8);
-  return ~crc;
+  // zlib's table-driven (and, where available, vectorised) CRC-32 is the
+  // same IEEE polynomial and continuation convention as the framing's.
+  return static_cast<uint32_t>(
+      crc32_z(crc, reinterpret_cast<const Bytef*>(data.data()), data.size()));
 }
 
 std::string EncodeFrame(std::string_view payload) {

@@ -35,7 +35,8 @@ inline constexpr size_t kFrameHeaderBytes = 8;
 // can only be corruption.
 inline constexpr uint32_t kMaxFramePayload = 16 * 1024 * 1024;
 
-// CRC-32 (IEEE 802.3, as zlib's crc32) of `data`, continuing from `crc`.
+// CRC-32 (IEEE 802.3; computed by zlib's crc32) of `data`, continuing from
+// `crc` (the result for the bytes before `data`).
 uint32_t Crc32(std::string_view data, uint32_t crc = 0);
 
 // The frame holding `payload`. REQUIRES: payload.size() <= kMaxFramePayload.

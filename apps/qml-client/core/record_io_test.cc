@@ -2,6 +2,7 @@
 
 #include <QtCore/QBuffer>
 #include <string>
+#include <string_view>
 
 #include "gtest/gtest.h"
 
@@ -11,6 +12,20 @@ namespace {
 TEST(Crc32, MatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32("123456789"), 0xCBF43926u);
   EXPECT_EQ(Crc32("6789", Crc32("12345")), 0xCBF43926u);
+}
+
+// Bytes written by the hand-rolled CRC-32 this code used before zlib's: files
+// of earlier releases must keep reading.
+TEST(Crc32, FramesAreByteIdenticalToEarlierReleases) {
+  const std::string frame(
+      "\x0a\x00\x00\x00\x42\xba\x85\x6f"
+      "PRFS frame",
+      18);
+  EXPECT_EQ(EncodeFrame("PRFS frame"), frame);
+  std::string big(3 * 1024 * 1024 + 7, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+  const std::string_view view(big);
+  EXPECT_EQ(Crc32(view), Crc32(view.substr(5), Crc32(view.substr(0, 5))));
 }
 
 FrameStatus ReadOne(const std::string& bytes, std::string* payload) {
