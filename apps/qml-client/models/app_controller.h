@@ -70,7 +70,24 @@ class AppController : public QObject {
   // on and adds the avatar image provider to `engine`. Must outlive `engine`.
   void registerWith(QQmlEngine& engine);
 
-  SyncManager& sync() { return *sync_; }
+  // The screens' profile operations, SyncManager's (sync_manager.h says
+  // what each does): the screens go through this one door and never hold
+  // the SyncManager.
+  QString createProfile(const QString& name, const QString& email, const QByteArray& avatar) {
+    return sync_->createProfile(name, email, avatar);
+  }
+  void editProfile(const QString& id, const QString& name, const QString& email,
+                   const QByteArray& avatar, const QStringList& mask,
+                   const std::optional<EditBase>& base = std::nullopt) {
+    sync_->editProfile(id, name, email, avatar, mask, base);
+  }
+  void resolveKeepServer(const QString& id) { sync_->resolveKeepServer(id); }
+  void resolveApplyMine(const QString& id) { sync_->resolveApplyMine(id); }
+  void dismissRejected(const QString& id) { sync_->dismissRejected(id); }
+  void retryParked(const QString& id) { sync_->retryParked(id); }
+  void dismissMergeNote(const QString& id) { sync_->dismissMergeNote(id); }
+
+  // The pictures the screens show (image://avatars/...).
   AvatarCache& avatars() { return *avatars_; }
   std::shared_ptr<const ClientSnapshot> snapshot() const { return snapshot_; }
 

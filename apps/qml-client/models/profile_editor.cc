@@ -180,7 +180,7 @@ bool ProfileEditor::save() {
   const QString email = QString::fromStdString(TrimWhitespace(StdString(email_.value)));
   if (isNew()) {
     // An empty id: the store refused the write; operationFailed says why.
-    const QString id = app_->sync().createProfile(name, email, avatar_.value);
+    const QString id = app_->createProfile(name, email, avatar_.value);
     if (id.isEmpty()) return false;
     profile_id_ = id;
     emit profileIdChanged();
@@ -192,7 +192,7 @@ bool ProfileEditor::save() {
       }
     }
     // This edit replaces the one the server rejected.
-    if (state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
+    if (state_ == SyncState::kRejected) app_->dismissRejected(profile_id_);
     // What the user saw, not what the cache holds now: a change that arrived
     // while the form was open must meet the merge rule, not be overwritten.
     const EditBase base{
@@ -200,7 +200,7 @@ bool ProfileEditor::save() {
         .name = name_.merge_base(),
         .email = email_.merge_base(),
         .avatar_sha256 = avatar_.touched() ? avatar_origin_sha_ : avatar_sha_at_base_version_};
-    app_->sync().editProfile(profile_id_, name, email, avatar_.value, mask, base);
+    app_->editProfile(profile_id_, name, email, avatar_.value, mask, base);
   }
   name_.base = name_.origin = name_.value = name;
   email_.base = email_.origin = email_.value = email;
@@ -246,23 +246,23 @@ void ProfileEditor::removeAvatar() {
 }
 
 void ProfileEditor::keepServer() {
-  if (app_ && state_ == SyncState::kConflict) app_->sync().resolveKeepServer(profile_id_);
+  if (app_ && state_ == SyncState::kConflict) app_->resolveKeepServer(profile_id_);
 }
 
 void ProfileEditor::applyMine() {
-  if (app_ && state_ == SyncState::kConflict) app_->sync().resolveApplyMine(profile_id_);
+  if (app_ && state_ == SyncState::kConflict) app_->resolveApplyMine(profile_id_);
 }
 
 void ProfileEditor::dismissRejected() {
-  if (app_ && state_ == SyncState::kRejected) app_->sync().dismissRejected(profile_id_);
+  if (app_ && state_ == SyncState::kRejected) app_->dismissRejected(profile_id_);
 }
 
 void ProfileEditor::retry() {
-  if (app_ && state_ == SyncState::kRejected) app_->sync().retryParked(profile_id_);
+  if (app_ && state_ == SyncState::kRejected) app_->retryParked(profile_id_);
 }
 
 void ProfileEditor::dismissMergeNote() {
-  if (app_ && !merge_note_.isEmpty()) app_->sync().dismissMergeNote(profile_id_);
+  if (app_ && !merge_note_.isEmpty()) app_->dismissMergeNote(profile_id_);
 }
 
 void ProfileEditor::publishAvatar() {

@@ -433,8 +433,8 @@ class UiTest : public QObject {
 
     app->controller->setWorkOffline(true);
     for (const std::string& id : {keep, mine}) {
-      app->controller->sync().editProfile(QString::fromStdString(id), QStringLiteral("Edited here"),
-                                          {}, {}, {QStringLiteral("name")});
+      app->controller->editProfile(QString::fromStdString(id), QStringLiteral("Edited here"), {},
+                                   {}, {QStringLiteral("name")});
       Put(*server_, id, 1, "Edited elsewhere",
           id == keep ? "keep@example.com" : "mine@example.com");
     }
@@ -522,12 +522,11 @@ class UiTest : public QObject {
 
     // Offline with two edits waiting.
     app->controller->setWorkOffline(true);
-    app->controller->sync().editProfile(QString::fromStdString(alan.id),
-                                        QStringLiteral("Alan M. Turing"), alan.email, {},
-                                        {QStringLiteral("name")});
-    app->controller->sync().editProfile(QString::fromStdString(linus.id), linus.name,
-                                        QStringLiteral("torvalds@linux-foundation.org"), {},
-                                        {QStringLiteral("email")});
+    app->controller->editProfile(QString::fromStdString(alan.id), QStringLiteral("Alan M. Turing"),
+                                 alan.email, {}, {QStringLiteral("name")});
+    app->controller->editProfile(QString::fromStdString(linus.id), linus.name,
+                                 QStringLiteral("torvalds@linux-foundation.org"), {},
+                                 {QStringLiteral("email")});
     QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, linus.id), QStringLiteral("Waiting to sync"),
                               kTimeoutMs);
     QTRY_COMPARE(app->controller->pendingCount(), 2);
