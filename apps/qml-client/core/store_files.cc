@@ -1,0 +1,114 @@
+#include "apps/qml-client/core/store_files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <QtCore/QFile>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+namespace profiles::client {
+namespace {
+
+absl::Status ErrnoError(std::string_view what, const QString& path, int error) {
+  return absl::InternalError(std::string(what) + " " + path.toStdString() + ": " + strerror(error));
+}
+
+class PosixFile final : public WritableStoreFile {
+ public:
+  PosixFile(QString path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixFile() override { ::close(fd_); }
+
+  absl::Status Append(std::string_view data) override {
+    while (!data.empty()) {
+      const ssize_t written = ::write(fd_, data.data(), data.size());
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("cannot write", path_, errno);
+      }
+      data.remove_prefix(static_cast<size_t>(written));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    if (::fsync(fd_) != 0) return ErrnoError("cannot sync", path_, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status Truncate(int64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return ErrnoError("cannot truncate", path_, errno);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const QString path_;
+  const int fd_;
+};
+
+class PosixStoreFiles final : public StoreFiles {
+ public:
+  absl::StatusOr<std::unique_ptr<WritableStoreFile>> OpenForAppend(const QString& path) override {
+    return Open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC);
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableStoreFile>> Create(const QString& path) override {
+    return Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC);
+  }
+
+  absl::StatusOr<std::string> ReadAll(const QString& path) override {
+    QFile file(path);
+    if (!file.exists()) return absl::NotFoundError("no file " + path.toStdString());
+    if (!file.open(QIODevice::ReadOnly)) {
+      return absl::InternalError("cannot read " + path.toStdString() + ": " +
+                                 file.errorString().toStdString());
+    }
+    const QByteArray bytes = file.readAll();
+    if (file.error() != QFileDevice::NoError) {
+      return absl::InternalError("cannot read " + path.toStdString() + ": " +
+                                 file.errorString().toStdString());
+    }
+    return std::string(bytes.constData(), static_cast<size_t>(bytes.size()));
+  }
+
+  bool Exists(const QString& path) override { return QFile::exists(path); }
+
+  absl::Status Rename(const QString& from, const QString& to) override {
+    if (::rename(QFile::encodeName(from).constData(), QFile::encodeName(to).constData()) != 0) {
+      return ErrnoError("cannot rename to " + to.toStdString() + ":", from, errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SyncDirectory(const QString& directory) override {
+    const int fd = ::open(QFile::encodeName(directory).constData(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("cannot open", directory, errno);
+    const int result = ::fsync(fd);
+    const int error = errno;
+    ::close(fd);
+    if (result != 0) return ErrnoError("cannot sync", directory, error);
+    return absl::OkStatus();
+  }
+
+ private:
+  static absl::StatusOr<std::unique_ptr<WritableStoreFile>> Open(const QString& path, int flags) {
+    const int fd = ::open(QFile::encodeName(path).constData(), flags, 0644);
+    if (fd < 0) return ErrnoError("cannot open", path, errno);
+    return std::make_unique<PosixFile>(path, fd);
+  }
+};
+
+}  // namespace
+
+StoreFiles* RealStoreFiles() {
+  static StoreFiles* const files = new PosixStoreFiles();
+  return files;
+}
+
+}  // namespace profiles::client
