@@ -779,5 +779,127 @@ TEST(LocalStore, FiveThousandProfilesWithPicturesSurviveCompactionAndReopen) {
   EXPECT_EQ(queue.cursor(), absl::StrCat("cursor-", kProfiles - kPage));
 }
 
+// Fault injection (StoreFiles): what a failing disk does to the store.
+using Fault = testing::FaultInjectingStoreFiles::Op;
+
+JournalRecord CursorRecord(const std::string& cursor) {
+  JournalRecord record;
+  record.mutable_cursor_updated()->set_cursor(cursor);
+  return record;
+}
+
+JournalRecord CachedRecord(const std::string& id, const std::string& name, int64_t version) {
+  JournalRecord record;
+  *record.mutable_profile_cached()->mutable_profile() = MakeProfile(id, name, "", version);
+  return record;
+}
+
+TEST(LocalStoreFaults, AFailedAppendChangesNothingAndTheStoreStaysUsable) {
+  QTemporaryDir dir;
+  testing::FaultInjectingStoreFiles files;
+  auto store = LocalStore::Open(dir.path(), kNeverCompact, &files);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Append(CachedRecord(kAda, "Ada", 1)).ok());
+  for (const bool short_write : {false, true}) {
+    const std::string digest = Digest((*store)->state());
+    const int64_t journal_bytes = (*store)->journal_bytes();
+    if (short_write) {
+      files.FailNth(Fault::kAppend, 1, /*short_write=*/true);
+    } else {
+      files.FailNth(Fault::kSync, 1);
+    }
+    EXPECT_EQ((*store)->AppendAll({CachedRecord(kNew, "lost", 1), CursorRecord("lost")}).code(),
+              absl::StatusCode::kInternal);
+    EXPECT_EQ(Digest((*store)->state()), digest);
+    EXPECT_EQ((*store)->journal_bytes(), journal_bytes);
+    EXPECT_EQ(ReadAll(In(dir, kJournalFileName)).size(), static_cast<size_t>(journal_bytes));
+  }
+  ASSERT_TRUE((*store)->Append(CursorRecord("kept")).ok());
+  const std::string digest = Digest((*store)->state());
+  store->reset();
+
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(Digest(reopened->state()), digest);
+  EXPECT_EQ(reopened->state().profiles.count(kNew), 0u);
+  EXPECT_EQ(reopened->open_report().dropped_journal_bytes, 0);
+}
+
+TEST(LocalStoreFaults, AnAppendThatCannotBeUndoneBreaksTheStoreAndAReopenRecovers) {
+  QuietStoreLog quiet;
+  QTemporaryDir dir;
+  testing::FaultInjectingStoreFiles files;
+  auto store = LocalStore::Open(dir.path(), kNeverCompact, &files);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Append(CachedRecord(kAda, "Ada", 1)).ok());
+  const std::string digest = Digest((*store)->state());
+  files.FailNth(Fault::kAppend, 1, /*short_write=*/true);
+  files.FailNth(Fault::kTruncate, 1);
+  EXPECT_EQ((*store)->Append(CursorRecord("half written")).code(), absl::StatusCode::kInternal);
+  const absl::Status later = (*store)->Append(CursorRecord("later"));
+  EXPECT_EQ(later.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(later.message().find("reopen"), std::string_view::npos) << later;
+  EXPECT_EQ(Digest((*store)->state()), digest);
+  store->reset();
+
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(Digest(reopened->state()), digest);
+  EXPECT_GT(reopened->open_report().dropped_journal_bytes, 0);
+  EXPECT_TRUE(reopened->Append(CursorRecord("after")).ok());
+}
+
+TEST(LocalStoreFaults, AFailedCompactionKeepsTheOldFilesAndLosesNothing) {
+  QTemporaryDir dir;
+  testing::FaultInjectingStoreFiles files;
+  auto store = LocalStore::Open(dir.path(), kNeverCompact, &files);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Compact().ok());
+  ASSERT_TRUE((*store)->Append(CachedRecord(kAda, "Ada", 1)).ok());
+  const std::string snapshot = ReadAll(In(dir, kSnapshotFileName));
+  const uint64_t generation = (*store)->generation();
+  files.FailNth(Fault::kRename, 1);
+  EXPECT_FALSE((*store)->Compact().ok());
+  EXPECT_EQ((*store)->generation(), generation);
+  EXPECT_EQ(ReadAll(In(dir, kSnapshotFileName)), snapshot);
+  ASSERT_TRUE((*store)->Append(CachedRecord(kNew, "Nia", 1)).ok());
+  const std::string digest = Digest((*store)->state());
+  store->reset();
+
+  auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(Digest(reopened->state()), digest);
+  EXPECT_EQ(reopened->generation(), generation);
+  EXPECT_TRUE(reopened->open_report().problems.empty());
+}
+
+// The snapshot is renamed into place, then the journal reset fails (here:
+// the folder's fsync before it). Whether the process then dies or goes on,
+// nothing is lost and nothing is applied twice.
+TEST(LocalStoreFaults, ACompactionStoppedBetweenSnapshotAndJournalResetLosesNothing) {
+  for (const bool crash : {true, false}) {
+    QTemporaryDir dir;
+    testing::FaultInjectingStoreFiles files;
+    auto store = LocalStore::Open(dir.path(), kNeverCompact, &files);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Append(CachedRecord(kAda, "Ada", 1)).ok());
+    auto queue = std::make_unique<MutationQueue>(store->get());
+    ASSERT_TRUE(
+        queue->EnqueueEdit(kAda, 1, MakeProfile(kAda, "Ada L.", "", 0), Mask({"name"})).ok());
+    const uint64_t generation = (*store)->generation();
+    files.FailNth(Fault::kSyncDirectory, 1);
+    EXPECT_FALSE((*store)->Compact().ok());
+    EXPECT_EQ((*store)->generation(), generation + 1);
+    if (!crash) {
+      ASSERT_TRUE((*store)->Append(CursorRecord("after")).ok());
+    }
+    const std::string digest = Digest((*store)->state());
+    queue.reset();
+    store->reset();
+
+    auto reopened = OpenOrDie(dir.path());
+    EXPECT_EQ(Digest(reopened->state()), digest) << "crash: " << crash;
+    EXPECT_EQ(reopened->open_report().stale_journal_discarded, crash);
+    EXPECT_EQ(reopened->state().pending.size(), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace profiles::client

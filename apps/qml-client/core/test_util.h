@@ -5,10 +5,17 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "apps/qml-client/core/local_store.h"
+#include "apps/qml-client/core/store_files.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -66,6 +73,77 @@ inline PendingIndex RebuiltIndex(const StoreState& state) {
   }
   return index;
 }
+
+// TEST ONLY: the real files, except that chosen calls fail. FailNth(op, n)
+// makes the n-th next call of `op` fail (1 = the very next one) with
+// INTERNAL "injected fault"; a failing Append may first write half its data
+// (a short write, as a full disk does).
+class FaultInjectingStoreFiles final : public StoreFiles {
+ public:
+  enum class Op { kAppend, kSync, kTruncate, kRename, kSyncDirectory };
+
+  void FailNth(Op op, int n, bool short_write = false) {
+    countdown_[op] = n;
+    if (op == Op::kAppend) short_write_ = short_write;
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableStoreFile>> OpenForAppend(const QString& path) override {
+    return Wrap(real_->OpenForAppend(path));
+  }
+  absl::StatusOr<std::unique_ptr<WritableStoreFile>> Create(const QString& path) override {
+    return Wrap(real_->Create(path));
+  }
+  absl::StatusOr<std::string> ReadAll(const QString& path) override { return real_->ReadAll(path); }
+  bool Exists(const QString& path) override { return real_->Exists(path); }
+  absl::Status Rename(const QString& from, const QString& to) override {
+    if (Fails(Op::kRename)) return Injected();
+    return real_->Rename(from, to);
+  }
+  absl::Status SyncDirectory(const QString& directory) override {
+    if (Fails(Op::kSyncDirectory)) return Injected();
+    return real_->SyncDirectory(directory);
+  }
+
+ private:
+  class File final : public WritableStoreFile {
+   public:
+    File(FaultInjectingStoreFiles* files, std::unique_ptr<WritableStoreFile> real)
+        : files_(files), real_(std::move(real)) {}
+    absl::Status Append(std::string_view data) override {
+      if (!files_->Fails(Op::kAppend)) return real_->Append(data);
+      if (files_->short_write_) real_->Append(data.substr(0, data.size() / 2)).IgnoreError();
+      return Injected();
+    }
+    absl::Status Sync() override { return files_->Fails(Op::kSync) ? Injected() : real_->Sync(); }
+    absl::Status Truncate(int64_t size) override {
+      return files_->Fails(Op::kTruncate) ? Injected() : real_->Truncate(size);
+    }
+
+   private:
+    FaultInjectingStoreFiles* const files_;
+    const std::unique_ptr<WritableStoreFile> real_;
+  };
+
+  static absl::Status Injected() { return absl::InternalError("injected fault"); }
+
+  bool Fails(Op op) {
+    auto it = countdown_.find(op);
+    if (it == countdown_.end()) return false;
+    if (--it->second > 0) return false;
+    countdown_.erase(it);
+    return true;
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableStoreFile>> Wrap(
+      absl::StatusOr<std::unique_ptr<WritableStoreFile>> file) {
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<WritableStoreFile>(new File(this, *std::move(file)));
+  }
+
+  StoreFiles* const real_ = RealStoreFiles();
+  std::map<Op, int> countdown_;
+  bool short_write_ = false;
+};
 
 }  // namespace profiles::client::testing
 
