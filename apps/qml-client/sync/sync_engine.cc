@@ -354,8 +354,8 @@ void SyncEngine::RecordAnswers() {
         outcome);
     if (!recorded.ok()) host_->ReportLocalError(recorded);
   }
-  for (const auto& [mutation_id, profile] : acks) {
-    if (absl::Status recorded = queue_->Acknowledge(mutation_id, profile); !recorded.ok()) {
+  if (!acks.empty()) {
+    if (absl::Status recorded = queue_->AcknowledgeAll(acks); !recorded.ok()) {
       host_->ReportLocalError(recorded);
     }
   }
