@@ -79,10 +79,26 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
       [&state](const JournalRecord& record) { ApplyRecord(record, &state); });
   if (!log.ok()) return log.status();
   store->log_ = *std::move(log);
+  for (const std::string& id : store->TakeTouchedProfiles())
+    store->live_bytes_ += store->LiveBytesOf(id);
+  store->all_touched_ = true;
   if (store->log_->needs_compaction()) {
     if (absl::Status status = store->Compact(); !status.ok()) return status;
   }
   return store;
+}
+
+int64_t LocalStore::LiveBytesOf(const std::string& id) const {
+  int64_t bytes = 0;
+  if (auto cached = state_.profiles.find(id); cached != state_.profiles.end()) {
+    bytes += static_cast<int64_t>(cached->second.ByteSizeLong());
+  }
+  if (auto pending = state_.index.by_profile.find(id); pending != state_.index.by_profile.end()) {
+    for (uint64_t sequence : pending->second) {
+      bytes += static_cast<int64_t>(state_.pending.at(sequence).ByteSizeLong());
+    }
+  }
+  return bytes;
 }
 
 std::set<std::string> LocalStore::TakeTouchedProfiles() {
@@ -102,7 +118,12 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
   if (absl::Status status = log_->Append(records); !status.ok()) return status;
   for (const JournalRecord& record : records) {
     std::string id = TouchedProfile(record, state_);
-    if (record.kind_case() == JournalRecord::kProfileCached && !id.empty()) {
+    if (id.empty()) {
+      ApplyRecord(record, &state_);
+      continue;
+    }
+    live_bytes_ -= LiveBytesOf(id);
+    if (record.kind_case() == JournalRecord::kProfileCached) {
       // A copy the cache already holds (a listing and a watch both bring
       // it, or an older one that is ignored) changes nothing to redraw.
       const auto cached = state_.profiles.find(id);
@@ -110,17 +131,19 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
         const int64_t version = cached->second.version();
         const size_t avatar_bytes = cached->second.avatar().size();
         ApplyRecord(record, &state_);
+        live_bytes_ += LiveBytesOf(id);
         const profile::v1::Profile& now = state_.profiles.at(id);
         if (now.version() == version && now.avatar().size() == avatar_bytes) continue;
         touched_profiles_.insert(std::move(id));
         continue;
       }
     }
-    if (!id.empty()) touched_profiles_.insert(std::move(id));
     ApplyRecord(record, &state_);
+    live_bytes_ += LiveBytesOf(id);
+    touched_profiles_.insert(std::move(id));
   }
   if (log_->journal_bytes() > options_.compaction_min_journal_bytes &&
-      log_->journal_bytes() > log_->snapshot_bytes()) {
+      log_->snapshot_bytes() + log_->journal_bytes() > 2 * live_bytes_) {
     if (absl::Status status = Compact(); !status.ok()) {
       // The records are durable; compaction is retried after the next append.
       qCWarning(lcStore) << "compaction failed:" << status.ToString().c_str();

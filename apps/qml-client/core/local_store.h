@@ -26,14 +26,19 @@
 // mutation whose enqueue was lost), so the prefix is the only state known to
 // be consistent.
 //
-// Cost: an append writes only its own records. When the journal has grown
-// past both Options::compaction_min_journal_bytes and the size of the last
-// snapshot, Append() compacts: it writes a new snapshot (generation + 1) and
-// then resets the journal to an empty one of that generation. A journal of an
-// older generation than the snapshot is stale (the compaction was killed
-// between the two steps) and is discarded on Open(), so nothing is applied
-// twice. Compaction cost is proportional to the snapshot, and happens at most
-// once per snapshot-sized amount of appends.
+// Cost: an append writes only its own records. Compaction rewrites what is
+// live (every cached profile and pending mutation) as a new snapshot
+// (generation + 1) and then resets the journal to an empty one of that
+// generation. Append() compacts once the journal is past
+// Options::compaction_min_journal_bytes and the files hold more superseded
+// bytes than live ones (snapshot + journal > 2 x live): compaction cost is
+// proportional to the live state, and happens at most once per live-sized
+// amount of superseded appends, while a journal that only grows the state (a
+// first sync of thousands of profiles) is never rewritten for nothing. It
+// was: compacting whenever the journal outgrew the snapshot rewrote 60 MB
+// during a 40 MB first sync. A journal of an older generation than the
+// snapshot is stale (the compaction was killed between the two steps) and is
+// discarded on Open(), so nothing is applied twice.
 //
 // Schema versions: see local_store.proto. A version 1 journal is upgraded in
 // place on Open() (all records kept; created_at stamped) and compacted into
@@ -82,7 +87,7 @@ inline constexpr char kLockFileName[] = "profiles.lock";
 class LocalStore {
  public:
   struct Options {
-    // Compact once the journal is larger than this and than the snapshot.
+    // Never compact a journal smaller than this (see "Cost").
     int64_t compaction_min_journal_bytes = int64_t{4} * 1024 * 1024;
   };
 
@@ -131,6 +136,9 @@ class LocalStore {
  private:
   LocalStore(const QString& directory, const Options& options, FolderLock lock);
 
+  // The serialized bytes of profile `id`'s cached copy and pending mutations.
+  int64_t LiveBytesOf(const std::string& id) const;
+
   const QString directory_;
   const Options options_;
   // Declared before log_: released only after the files are closed.
@@ -139,6 +147,9 @@ class LocalStore {
   // For TakeTouchedProfiles(): every profile until the first call.
   bool all_touched_ = true;
   std::set<std::string> touched_profiles_;
+  // Sum of LiveBytesOf() over every profile: about what a snapshot written
+  // now would hold.
+  int64_t live_bytes_ = 0;
   std::unique_ptr<RecordLog> log_;
 };
 
