@@ -114,12 +114,16 @@ std::set<std::string> LocalStore::TakeTouchedProfiles() {
 absl::Status LocalStore::Append(const JournalRecord& record) { return AppendAll({record}); }
 
 absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
+  return AppendAll(std::vector<JournalRecord>(records));
+}
+
+absl::Status LocalStore::AppendAll(std::vector<JournalRecord>&& records) {
   // Write-ahead: state() changes only once the records are durable.
   if (absl::Status status = log_->Append(records); !status.ok()) return status;
-  for (const JournalRecord& record : records) {
+  for (JournalRecord& record : records) {
     std::string id = TouchedProfile(record, state_);
     if (id.empty()) {
-      ApplyRecord(record, &state_);
+      ApplyRecord(std::move(record), &state_);
       continue;
     }
     live_bytes_ -= LiveBytesOf(id);
@@ -130,7 +134,7 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
       if (cached != state_.profiles.end()) {
         const int64_t version = cached->second.version();
         const size_t avatar_bytes = cached->second.avatar().size();
-        ApplyRecord(record, &state_);
+        ApplyRecord(std::move(record), &state_);
         live_bytes_ += LiveBytesOf(id);
         const profile::v1::Profile& now = state_.profiles.at(id);
         if (now.version() == version && now.avatar().size() == avatar_bytes) continue;
@@ -138,7 +142,7 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
         continue;
       }
     }
-    ApplyRecord(record, &state_);
+    ApplyRecord(std::move(record), &state_);
     live_bytes_ += LiveBytesOf(id);
     touched_profiles_.insert(std::move(id));
   }

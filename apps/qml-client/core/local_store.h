@@ -118,6 +118,9 @@ class LocalStore {
   // that depends on the others (a cursor after a page of profiles) last.
   absl::Status Append(const profile::client::v1::JournalRecord& record);
   absl::Status AppendAll(const std::vector<profile::client::v1::JournalRecord>& records);
+  // The same, moving what the records hold into state() (the pictures of a
+  // page of server profiles) instead of copying it.
+  absl::Status AppendAll(std::vector<profile::client::v1::JournalRecord>&& records);
 
   // Writes a snapshot of state() and starts an empty journal.
   absl::Status Compact();

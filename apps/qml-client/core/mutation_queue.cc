@@ -404,17 +404,17 @@ absl::Status MutationQueue::DismissMergeNote(const std::string& profile_id) {
   return store_->Append(record);
 }
 
-absl::Status MutationQueue::ApplyServerProfiles(const std::vector<Profile>& profiles,
+absl::Status MutationQueue::ApplyServerProfiles(std::vector<Profile> profiles,
                                                 const std::string& cursor) {
   std::vector<JournalRecord> records;
   records.reserve(profiles.size() + 1);
-  for (const Profile& profile : profiles) {
+  for (Profile& profile : profiles) {
     if (profile.id().empty()) return absl::InvalidArgumentError("a server profile without id");
-    *records.emplace_back().mutable_profile_cached()->mutable_profile() = profile;
+    *records.emplace_back().mutable_profile_cached()->mutable_profile() = std::move(profile);
   }
   if (!cursor.empty()) records.emplace_back().mutable_cursor_updated()->set_cursor(cursor);
   if (records.empty()) return absl::OkStatus();
-  return store_->AppendAll(records);
+  return store_->AppendAll(std::move(records));
 }
 
 absl::Status MutationQueue::ResetCursor() {

@@ -175,7 +175,7 @@ class MutationQueue {
   // Merges the server's copy of profiles (a pull or watch events); `cursor`,
   // if not empty, is recorded after them, so a crash never advances the
   // cursor past profiles not stored. Older versions than cached are ignored.
-  absl::Status ApplyServerProfiles(const std::vector<profile::v1::Profile>& profiles,
+  absl::Status ApplyServerProfiles(std::vector<profile::v1::Profile> profiles,
                                    const std::string& cursor);
 
   // The profile as the UI shows it: the server's copy with the queued and

@@ -24,11 +24,15 @@ uint32_t Crc32(std::string_view data, uint32_t crc) {
       crc32_z(crc, reinterpret_cast<const Bytef*>(data.data()), data.size()));
 }
 
+void WriteFrameHeader(std::string_view payload, char* header) {
+  PutLittleEndian32(static_cast<uint32_t>(payload.size()), header);
+  const uint32_t crc = Crc32(payload, Crc32(std::string_view(header, 4)));
+  PutLittleEndian32(crc, header + 4);
+}
+
 std::string EncodeFrame(std::string_view payload) {
   std::string frame(kFrameHeaderBytes, '\0');
-  PutLittleEndian32(static_cast<uint32_t>(payload.size()), frame.data());
-  const uint32_t crc = Crc32(payload, Crc32(std::string_view(frame.data(), 4)));
-  PutLittleEndian32(crc, frame.data() + 4);
+  WriteFrameHeader(payload, frame.data());
   frame.append(payload);
   return frame;
 }

@@ -41,6 +41,10 @@ uint32_t Crc32(std::string_view data, uint32_t crc = 0);
 
 // The frame holding `payload`. REQUIRES: payload.size() <= kMaxFramePayload.
 std::string EncodeFrame(std::string_view payload);
+// Writes the kFrameHeaderBytes of the frame of `payload` at `header`, for a
+// caller that builds frames in place (payload right after the header).
+// REQUIRES: payload.size() <= kMaxFramePayload.
+void WriteFrameHeader(std::string_view payload, char* header);
 
 enum class FrameStatus {
   kOk,       // a frame was read

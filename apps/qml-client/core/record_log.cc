@@ -309,13 +309,25 @@ absl::Status RecordLog::Append(const std::vector<Record>& records) {
     return absl::FailedPreconditionError(
         "the journal could not be repaired after a failed write; reopen the store");
   }
-  std::string bytes;
+  // The frames are built in place in one buffer: serializing each record to
+  // a string of its own, framing it in another and appending that to a
+  // growing buffer copied a first sync's pictures three times over.
+  size_t total = 0;
   for (const Record& record : records) {
-    const std::string payload = record.SerializeAsString();
-    if (payload.size() > kMaxFramePayload) {
-      return absl::InvalidArgumentError("record too large: " + std::to_string(payload.size()));
+    const size_t size = record.ByteSizeLong();
+    if (size > kMaxFramePayload) {
+      return absl::InvalidArgumentError("record too large: " + std::to_string(size));
     }
-    bytes += EncodeFrame(payload);
+    total += kFrameHeaderBytes + size;
+  }
+  std::string bytes(total, '\0');
+  char* frame = bytes.data();
+  for (const Record& record : records) {
+    const size_t size = record.GetCachedSize();
+    char* payload = frame + kFrameHeaderBytes;
+    record.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload));
+    WriteFrameHeader(std::string_view(payload, size), frame);
+    frame = payload + size;
   }
   if (journal_ == nullptr) {
     // A compaction installed its snapshot but could not start the journal.

@@ -69,9 +69,16 @@ void InsertPending(const PendingMutation& mutation, StoreState* state) {
   Reindex(mutation.profile_id(), state);
 }
 
-void CacheProfile(const profile::v1::Profile& profile, StoreState* state) {
-  auto [it, inserted] = state->profiles.try_emplace(profile.id(), profile);
-  if (inserted) return;
+// `Profile` is a const profile::v1::Profile& (copied in) or a
+// profile::v1::Profile&& (moved in).
+template <typename Profile>
+void CacheProfile(Profile&& profile, StoreState* state) {
+  const auto it = state->profiles.find(profile.id());
+  if (it == state->profiles.end()) {
+    std::string id = profile.id();
+    state->profiles.emplace(std::move(id), std::forward<Profile>(profile));
+    return;
+  }
   profile::v1::Profile& cached = it->second;
   if (profile.version() < cached.version()) return;
   std::string avatar;
@@ -79,7 +86,7 @@ void CacheProfile(const profile::v1::Profile& profile, StoreState* state) {
       profile.avatar_sha256() == cached.avatar_sha256()) {
     avatar = std::move(*cached.mutable_avatar());
   }
-  cached = profile;
+  cached = std::forward<Profile>(profile);
   if (!avatar.empty()) cached.set_avatar(std::move(avatar));
 }
 
@@ -94,6 +101,11 @@ const std::set<uint64_t>& StoreState::SequencesOf(const std::string& profile_id)
   static const std::set<uint64_t>* const kNone = new std::set<uint64_t>();
   const auto it = index.by_profile.find(profile_id);
   return it == index.by_profile.end() ? *kNone : it->second;
+}
+
+void ApplyRecord(JournalRecord&& record, StoreState* state) {
+  if (record.kind_case() != JournalRecord::kProfileCached) return ApplyRecord(record, state);
+  CacheProfile(std::move(*record.mutable_profile_cached()->mutable_profile()), state);
 }
 
 void ApplyRecord(const JournalRecord& record, StoreState* state) {

@@ -72,6 +72,9 @@ struct StoreState {
 // a copy without avatar bytes but with the same avatar_sha256 keeps the
 // cached avatar (listings leave avatars out).
 void ApplyRecord(const profile::client::v1::JournalRecord& record, StoreState* state);
+// The same, taking the cached profile of a ProfileCached record out of
+// `record` instead of copying it (a picture is up to 256 KiB).
+void ApplyRecord(profile::client::v1::JournalRecord&& record, StoreState* state);
 
 }  // namespace profiles::client
 

@@ -407,10 +407,14 @@ void SyncEngine::OnPage(profile::v1::ListProfilesResponse page) {
   std::vector<Profile> profiles;
   profiles.reserve(page.profiles_size());
   for (Profile& profile : *page.mutable_profiles()) profiles.push_back(std::move(profile));
-  if (absl::Status status = queue_->ApplyServerProfiles(profiles, page.cursor()); !status.ok()) {
+  std::vector<std::string> ids;
+  ids.reserve(profiles.size());
+  for (const Profile& profile : profiles) ids.push_back(profile.id());
+  if (absl::Status status = queue_->ApplyServerProfiles(std::move(profiles), page.cursor());
+      !status.ok()) {
     host_->ReportLocalError(status);
   }
-  for (const Profile& profile : profiles) WantAvatarIfMissing(profile.id());
+  for (const std::string& id : ids) WantAvatarIfMissing(id);
   host_->Publish(PublishWhen::kSoon);
 }
 
@@ -469,16 +473,20 @@ void SyncEngine::EnsureWatch() {
 void SyncEngine::OnEvents(std::vector<profile::v1::ProfileEvent> events) {
   if (events.empty()) return;
   std::vector<Profile> profiles;
+  std::vector<std::string> ids;
   profiles.reserve(events.size());
+  ids.reserve(events.size());
   for (profile::v1::ProfileEvent& event : events) {
+    ids.push_back(event.profile().id());
     profiles.push_back(std::move(*event.mutable_profile()));
   }
-  if (absl::Status status = queue_->ApplyServerProfiles(profiles, events.back().cursor());
+  if (absl::Status status =
+          queue_->ApplyServerProfiles(std::move(profiles), events.back().cursor());
       !status.ok()) {
     host_->ReportLocalError(status);
   }
   const size_t wanted_before = avatars_wanted_.size();
-  for (const Profile& profile : profiles) WantAvatarIfMissing(profile.id());
+  for (const std::string& id : ids) WantAvatarIfMissing(id);
   host_->Publish(PublishWhen::kSoon);
   if (avatars_wanted_.size() != wanted_before) RunPass();
 }
