@@ -130,6 +130,8 @@ class RecordLog {
   bool needs_compaction_ = false;
   // Set when a failed append could not be undone.
   bool broken_ = false;
+  // Append()'s frames are built here (see there).
+  std::string append_buffer_;
 };
 
 }  // namespace profiles::client
