@@ -304,7 +304,7 @@ void SyncEngine::Step() {
   phase_ = Phase::kPulling;
   host_->Publish(PublishWhen::kNow);
   transport_->Pull(
-      queue_->cursor(), [this](profile::v1::ListProfilesResponse page) { OnPage(page); },
+      queue_->cursor(), [this](profile::v1::ListProfilesResponse page) { OnPage(std::move(page)); },
       [this](absl::Status status) { OnPulled(status); });
 }
 
