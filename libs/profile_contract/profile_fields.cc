@@ -88,4 +88,16 @@ void CopyMaskedFields(const Profile& from, const google::protobuf::FieldMask& ma
   }
 }
 
+Profile IdentitiesOf(const Profile& profile) {
+  Profile identities;
+  for (const ProfileField& field : kFields) {
+    if (field.is_avatar()) {
+      identities.set_avatar_sha256(profile.avatar_sha256());
+    } else {
+      field.Set(&identities, field.Identity(profile));
+    }
+  }
+  return identities;
+}
+
 }  // namespace profiles

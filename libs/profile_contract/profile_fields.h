@@ -140,6 +140,11 @@ google::protobuf::FieldMask WritableFieldsIn(const google::protobuf::FieldMask& 
 void CopyMaskedFields(const profile::v1::Profile& from, const google::protobuf::FieldMask& mask,
                       profile::v1::Profile* to);
 
+// What comparisons of `profile` compare, as a profile: every writable
+// field's Identity() (the text fields, and avatar_sha256 for the avatar),
+// without the avatar's bytes. E.g. the merge base a client keeps with an edit.
+profile::v1::Profile IdentitiesOf(const profile::v1::Profile& profile);
+
 }  // namespace profiles
 
 #endif  // PROFILES_LIBS_PROFILE_CONTRACT_PROFILE_FIELDS_H_

@@ -182,5 +182,22 @@ TEST(CopyMaskedFields, ANewAvatarDropsTheTargetsSha) {
   EXPECT_EQ(to.avatar_sha256(), "abc123");
 }
 
+TEST(IdentitiesOf, KeepsTheTextsAndTheAvatarsShaNotItsBytes) {
+  Profile profile;
+  profile.set_id("id-1");
+  profile.set_name("Ada");
+  profile.set_email("ada@example.com");
+  profile.set_avatar(std::string(150 * 1024, 'p'));
+  profile.set_avatar_sha256("abc123");
+  profile.set_version(7);
+  const Profile identities = IdentitiesOf(profile);
+  EXPECT_EQ(identities.name(), "Ada");
+  EXPECT_EQ(identities.email(), "ada@example.com");
+  EXPECT_EQ(identities.avatar_sha256(), "abc123");
+  EXPECT_TRUE(identities.avatar().empty());
+  EXPECT_TRUE(identities.id().empty());
+  EXPECT_EQ(identities.version(), 0);
+}
+
 }  // namespace
 }  // namespace profiles

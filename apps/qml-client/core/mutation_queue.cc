@@ -3,12 +3,12 @@
 #include <QtCore/QDateTime>
 #include <QtCore/QUuid>
 #include <algorithm>
-#include <array>
 #include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "apps/qml-client/core/merge.h"
+#include "libs/profile_contract/profile_fields.h"
 
 namespace profiles::client {
 namespace {
@@ -17,8 +17,6 @@ using profile::client::v1::ConflictResolved;
 using profile::client::v1::JournalRecord;
 using profile::client::v1::PendingMutation;
 using profile::v1::Profile;
-
-constexpr std::array<std::string_view, 3> kWritableFields = {"name", "email", "avatar"};
 
 std::string NewUuid() { return QUuid::createUuid().toString(QUuid::WithoutBraces).toStdString(); }
 
@@ -33,26 +31,9 @@ bool Contains(const google::protobuf::FieldMask& mask, std::string_view path) {
 absl::StatusOr<google::protobuf::FieldMask> CanonicalMask(const google::protobuf::FieldMask& mask) {
   if (mask.paths().empty()) return absl::InvalidArgumentError("an edit must name its fields");
   for (const std::string& path : mask.paths()) {
-    if (std::find(kWritableFields.begin(), kWritableFields.end(), path) == kWritableFields.end()) {
-      return absl::InvalidArgumentError("not a writable field: " + path);
-    }
+    if (!IsWritableField(path)) return absl::InvalidArgumentError("not a writable field: " + path);
   }
-  google::protobuf::FieldMask canonical;
-  for (std::string_view field : kWritableFields) {
-    if (Contains(mask, field)) canonical.add_paths(std::string(field));
-  }
-  return canonical;
-}
-
-// Copies the fields of `source` named by `mask` onto `target`.
-void ApplyMasked(const Profile& source, const google::protobuf::FieldMask& mask, Profile* target) {
-  if (Contains(mask, "name")) target->set_name(source.name());
-  if (Contains(mask, "email")) target->set_email(source.email());
-  if (Contains(mask, "avatar")) {
-    target->set_avatar(source.avatar());
-    // Set by the server once it has the new avatar.
-    target->clear_avatar_sha256();
-  }
+  return WritableFieldsIn(mask);
 }
 
 void AddPaths(const google::protobuf::FieldMask& from, google::protobuf::FieldMask* to) {
@@ -73,11 +54,9 @@ bool IsLive(const PendingMutation& mutation) {
 
 // The merge base of an edit: what the form showed, without avatar bytes.
 Profile BaseFieldsOf(const Profile& shown) {
-  Profile base;
-  base.set_name(shown.name());
-  base.set_email(shown.email());
-  base.set_avatar_sha256(!shown.avatar_sha256().empty() ? shown.avatar_sha256()
-                                                        : AvatarSha256(shown.avatar()));
+  Profile base = IdentitiesOf(shown);
+  // An avatar still pending here has no sha from the server yet.
+  if (base.avatar_sha256().empty()) base.set_avatar_sha256(AvatarSha256(shown.avatar()));
   return base;
 }
 
@@ -133,10 +112,10 @@ absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
   Profile merged;
   google::protobuf::FieldMask merged_mask;
   for (const PendingMutation& parked : earlier) {
-    ApplyMasked(parked.fields(), parked.mask(), &merged);
+    CopyMaskedFields(parked.fields(), parked.mask(), &merged);
     AddPaths(parked.mask(), &merged_mask);
   }
-  ApplyMasked(fields, *canonical, &merged);
+  CopyMaskedFields(fields, *canonical, &merged);
   AddPaths(*canonical, &merged_mask);
   mutation.set_base_version(0);
   mutation.set_creates(true);
@@ -153,7 +132,7 @@ absl::StatusOr<PendingMutation> MutationQueue::Enqueue(PendingMutation mutation,
   mutation.set_sequence(store_->state().next_sequence);
   mutation.set_state(PendingMutation::STATE_QUEUED);
   mutation.mutable_fields()->set_id(mutation.profile_id());
-  ApplyMasked(fields, *canonical, mutation.mutable_fields());
+  CopyMaskedFields(fields, *canonical, mutation.mutable_fields());
   *mutation.mutable_mask() = *std::move(canonical);
   StampNow(mutation.mutable_created_at());
 
@@ -333,7 +312,7 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
   for (auto it = sequences.find(conflict->sequence()); it != sequences.end(); ++it) {
     const PendingMutation& mine = state.pending.at(*it);
     if (!IsLive(mine)) continue;
-    ApplyMasked(mine.fields(), mine.mask(), replacement.mutable_fields());
+    CopyMaskedFields(mine.fields(), mine.mask(), replacement.mutable_fields());
     AddPaths(mine.mask(), replacement.mutable_mask());
   }
   absl::StatusOr<google::protobuf::FieldMask> mask = CanonicalMask(replacement.mask());
@@ -440,7 +419,7 @@ std::optional<Profile> MutationQueue::EffectiveProfile(const std::string& profil
       profile.emplace();
       profile->set_id(profile_id);
     }
-    ApplyMasked(mutation.fields(), mutation.mask(), &*profile);
+    CopyMaskedFields(mutation.fields(), mutation.mask(), &*profile);
   }
   return profile;
 }

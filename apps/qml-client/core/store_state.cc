@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "libs/profile_contract/profile_fields.h"
+
 namespace profiles::client {
 namespace {
 
@@ -158,10 +160,7 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       mutation->set_base_version(rebase.server_profile().version());
       *mutation->mutable_mask() = rebase.mask();
       // What the rebased edit is based on now: the copy it was merged onto.
-      auto* base = mutation->mutable_base_fields();
-      base->set_name(rebase.server_profile().name());
-      base->set_email(rebase.server_profile().email());
-      base->set_avatar_sha256(rebase.server_profile().avatar_sha256());
+      *mutation->mutable_base_fields() = IdentitiesOf(rebase.server_profile());
       mutation->set_rebased(true);
       for (const std::string& field : rebase.changed_elsewhere()) {
         if (std::find(mutation->changed_elsewhere().begin(), mutation->changed_elsewhere().end(),
