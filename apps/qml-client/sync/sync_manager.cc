@@ -104,7 +104,7 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
   std::shared_ptr<const ClientSnapshot> BuildSnapshot() {
     if (engine_.store_epoch() != views_epoch_) {
       // Another store: it reports all its profiles as touched.
-      views_.clear();
+      names_.clear();
       order_.clear();
       views_epoch_ = engine_.store_epoch();
     }
@@ -112,7 +112,7 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
     auto snapshot = std::make_shared<ClientSnapshot>();
     std::vector<ProfileViews::Shared> rows;
     rows.reserve(order_.size());
-    for (const auto& [name, id] : order_) rows.push_back(views_.at(id));
+    for (const auto& [key, view] : order_) rows.push_back(view);
     snapshot->profiles = ProfileViews(std::move(rows));
     snapshot->pending_count = engine_.queue().PendingCount();
     snapshot->connection = engine_.connection();
@@ -197,9 +197,9 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
 
   // Replaces the view of profile `id` (and its place in the order).
   void UpdateView(const std::string& id) {
-    if (auto old = views_.find(id); old != views_.end()) {
-      order_.erase({old->second->profile.name(), id});
-      views_.erase(old);
+    if (auto old = names_.find(id); old != names_.end()) {
+      order_.erase({old->second, id});
+      names_.erase(old);
     }
     const MutationQueue& queue = engine_.queue();
     std::optional<Profile> effective = queue.EffectiveProfile(id);
@@ -233,8 +233,8 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
       }
     }
     view->merged_with = queue.MergeNoteOf(id);
-    order_.emplace(view->profile.name(), id);
-    views_.emplace(id, std::move(view));
+    names_.emplace(id, view->profile.name());
+    order_.emplace(std::pair{view->profile.name(), id}, std::move(view));
   }
 
   SyncManager* const manager_;
@@ -248,10 +248,12 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
   QTimer* const publish_timer_;
   QElapsedTimer since_publish_;
   bool stopping_ = false;
-  // The current view of every profile shown, and their order (name, id),
-  // of the store of engine_.store_epoch() == views_epoch_.
-  std::map<std::string, std::shared_ptr<const ProfileView>> views_;
-  std::set<std::pair<std::string, std::string>> order_;
+  // The current view of every profile shown in their order (name, id), and
+  // the name each is shown under, of the store of engine_.store_epoch() ==
+  // views_epoch_. A publish walks order_ without a lookup per row: looking
+  // each row up by id made an edit take 45 ms to show with 100,000 profiles.
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const ProfileView>> order_;
+  std::map<std::string, std::string> names_;
   uint64_t views_epoch_ = 0;
 };
 
