@@ -4,35 +4,45 @@
 #include <QPainter>
 #include <QPainterPath>
 
+#include "apps/qml-client/core/merge.h"
+
 namespace profiles::client {
 
-QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes) {
-  QMutexLocker lock(&mutex_);
+QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
+                            const std::string& sha256) {
   if (bytes.empty()) {
-    entries_.remove(slot);
+    remove(slot);
     return {};
   }
-  Entry& entry = entries_[slot];
-  if (entry.revision == 0 || entry.bytes != bytes) {
-    entry.bytes = bytes;
-    entry.revision = ++next_revision_;
-  }
-  return QUrl(QStringLiteral("image://%1/%2/%3")
-                  .arg(QLatin1String(kProviderName), slot)
-                  .arg(entry.revision));
+  const QString sha = QString::fromStdString(sha256.empty() ? AvatarSha256(bytes) : sha256);
+  const QUrl url(QStringLiteral("image://%1/%2").arg(QLatin1String(kProviderName), sha));
+  QMutexLocker lock(&mutex_);
+  const auto shown = slots_.constFind(slot);
+  if (shown != slots_.constEnd() && *shown == sha) return url;
+  ReleaseLocked(slot);
+  Picture& picture = pictures_[sha];
+  if (picture.shown_in++ == 0) picture.bytes = bytes;
+  slots_.insert(slot, sha);
+  return url;
 }
 
 void AvatarCache::remove(const QString& slot) {
   QMutexLocker lock(&mutex_);
-  entries_.remove(slot);
+  ReleaseLocked(slot);
+}
+
+void AvatarCache::ReleaseLocked(const QString& slot) {
+  const auto shown = slots_.find(slot);
+  if (shown == slots_.end()) return;
+  const auto picture = pictures_.find(*shown);
+  if (picture != pictures_.end() && --picture->shown_in == 0) pictures_.erase(picture);
+  slots_.erase(shown);
 }
 
 QByteArray AvatarCache::bytesFor(const QString& id) const {
-  // The revision after the last '/' only busts QML's pixmap cache.
-  const QString slot = id.section(QLatin1Char('/'), 0, 0);
   QMutexLocker lock(&mutex_);
-  const auto it = entries_.constFind(slot);
-  if (it == entries_.constEnd()) return {};
+  const auto it = pictures_.constFind(id);
+  if (it == pictures_.constEnd()) return {};
   return QByteArray(it->bytes.data(), static_cast<qsizetype>(it->bytes.size()));
 }
 

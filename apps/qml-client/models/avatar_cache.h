@@ -1,17 +1,20 @@
 #ifndef PROFILES_APPS_QML_CLIENT_MODELS_AVATAR_CACHE_H_
 #define PROFILES_APPS_QML_CLIENT_MODELS_AVATAR_CACHE_H_
 
-// AvatarCache holds the avatar bytes the UI shows, by slot ("p-<id>" for a
-// list row, "mine-<id>" and "server-<id>" for the two sides of a conflict,
-// "draft-<n>" for an editor's picture), and hands out image://avatars/ URLs
-// for them.
-// AvatarImageProvider serves those URLs as round images, so avatars come from
-// the local store and show offline.
+// AvatarCache holds the avatar bytes the UI shows, by picture: the URL it
+// hands out is image://avatars/<sha256 of the bytes>, so a picture travels
+// by its hash, and the same picture shown in several places (a list row, the
+// two sides of a conflict, an editor) is held once and decoded once (QML's
+// pixmap cache keeps decoded images by URL). Slots ("p-<id>" for a list row,
+// "mine-<id>" and "server-<id>" for a conflict, "draft-<n>" for an editor)
+// say who shows which picture, so a picture no slot shows is dropped.
 //
-// A slot's URL changes whenever its bytes change, so QML's pixmap cache never
-// shows a stale avatar:
+// A slot's URL changes whenever its picture does, so QML never shows a stale
+// avatar; a slot whose picture did not change costs a hash lookup, never a
+// comparison or copy of the bytes:
 //
-//   QUrl source = cache.sourceFor("p-" + id, profile.avatar());  // in a model
+//   QUrl source = cache.sourceFor("p-" + id, profile.avatar(),
+//                                 profile.avatar_sha256());      // in a model
 //   Image { source: avatarSource }                              // in QML
 //
 // Thread-safe: the UI thread publishes, image loader threads read.
@@ -33,21 +36,25 @@ class AvatarCache {
   // The provider's name in image://avatars/... URLs.
   static constexpr char kProviderName[] = "avatars";
 
-  // The URL of `bytes` in `slot`, or an empty URL (and the slot emptied)
-  // when `bytes` is empty.
-  QUrl sourceFor(const QString& slot, const std::string& bytes);
+  // The URL of `bytes`, now shown in `slot`, or an empty URL (and the slot
+  // emptied) when `bytes` is empty. `sha256` is the lowercase hex SHA-256 of
+  // `bytes` when known (a server copy's avatar_sha256); empty: computed here.
+  QUrl sourceFor(const QString& slot, const std::string& bytes, const std::string& sha256 = {});
   void remove(const QString& slot);
   // The bytes behind the id of an image://avatars/<id> URL; empty if unknown.
   QByteArray bytesFor(const QString& id) const;
 
  private:
-  struct Entry {
+  struct Picture {
     std::string bytes;
-    quint64 revision = 0;
+    int shown_in = 0;  // how many slots show it
   };
+  // Forgets that `slot` shows a picture. REQUIRES: mutex_ held.
+  void ReleaseLocked(const QString& slot);
+
   mutable QMutex mutex_;
-  QHash<QString, Entry> entries_;  // GUARDED_BY(mutex_)
-  quint64 next_revision_ = 0;      // GUARDED_BY(mutex_)
+  QHash<QString, Picture> pictures_;  // by sha256; GUARDED_BY(mutex_)
+  QHash<QString, QString> slots_;     // slot -> sha256; GUARDED_BY(mutex_)
 };
 
 // Serves image://avatars/<id> as a circular image (avatars are always shown

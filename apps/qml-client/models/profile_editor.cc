@@ -335,8 +335,10 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
       if (field.is_avatar()) {
         // By sha: the server's copy in a conflict may come without its bytes
         // (fetched separately); that is not a removed picture.
-        row.mine = avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar());
-        row.server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar());
+        row.mine = avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar(),
+                                     profile.avatar_sha256());
+        row.server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar(),
+                                       server.avatar_sha256());
         row.differs = AvatarShaOf(profile) != AvatarShaOf(server);
       } else {
         const std::string_view mine = field.Get(profile);

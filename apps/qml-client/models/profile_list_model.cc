@@ -87,7 +87,8 @@ void ProfileListModel::rebuild() {
                   : Row{id,
                         QString::fromStdString(view->profile.name()),
                         QString::fromStdString(view->profile.email()),
-                        avatars_->sourceFor(QStringLiteral("p-") + id, view->profile.avatar()),
+                        avatars_->sourceFor(QStringLiteral("p-") + id, view->profile.avatar(),
+                                            view->profile.avatar_sha256()),
                         static_cast<int>(view->state),
                         view};
     built.insert(id, row);

@@ -12,6 +12,7 @@
 #include <QTest>
 
 #include "apps/qml-client/core/local_store.h"
+#include "apps/qml-client/core/merge.h"
 #include "apps/qml-client/models/app_controller.h"
 #include "apps/qml-client/models/avatar_cache.h"
 #include "apps/qml-client/models/avatar_image.h"
@@ -125,6 +126,22 @@ class ModelsTest : public QObject {
     QCOMPARE(cache.bytesFor(second.path().mid(1)), QByteArray("two"));
     QVERIFY(cache.sourceFor(QStringLiteral("p-1"), "").isEmpty());
     QVERIFY(cache.bytesFor(second.path().mid(1)).isEmpty());
+  }
+
+  // A picture travels by its hash: the same bytes in two slots (a row and a
+  // conflict's side) are one URL, held once, kept while any slot shows them.
+  void avatarCacheSharesAPictureBetweenSlotsByItsHash() {
+    AvatarCache cache;
+    const std::string picture(150 * 1024, 'p');
+    const std::string sha = AvatarSha256(picture);
+    const QUrl row = cache.sourceFor(QStringLiteral("p-1"), picture, sha);
+    QCOMPARE(row.path().mid(1), QString::fromStdString(sha));
+    // The server's sha and the one computed here name the same picture.
+    QCOMPARE(cache.sourceFor(QStringLiteral("server-1"), picture), row);
+    cache.remove(QStringLiteral("p-1"));
+    QCOMPARE(cache.bytesFor(row.path().mid(1)).size(), qsizetype(picture.size()));
+    cache.remove(QStringLiteral("server-1"));
+    QVERIFY(cache.bytesFor(row.path().mid(1)).isEmpty());
   }
 
   // The server accepts PNG, JPEG, WebP and GIF avatars: the app must show
