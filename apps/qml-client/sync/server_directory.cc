@@ -57,10 +57,16 @@ QString ServerDirectory::SecondaryFolderForDatabase(const std::string& database_
                                   QString::fromStdString(database_id));
 }
 
-void ServerDirectory::Remember(const std::string& address, const std::string& database_id) {
+bool ServerDirectory::Remember(const std::string& address, const std::string& database_id) {
+  const auto known = databases_by_address_.find(address);
+  if (!first_database_.empty() && last_database_ == database_id &&
+      known != databases_by_address_.end() && known->second == database_id) {
+    return false;
+  }
   if (first_database_.empty()) first_database_ = database_id;
   last_database_ = database_id;
   databases_by_address_[address] = database_id;
+  return true;
 }
 
 absl::Status ServerDirectory::Save() const {

@@ -46,8 +46,9 @@ class ServerDirectory {
   QString SecondaryFolderForDatabase(const std::string& database_id) const;
 
   // `address` serves database `database_id`, whose store is now in use.
-  // The first database ever bound takes the first store.
-  void Remember(const std::string& address, const std::string& database_id);
+  // The first database ever bound takes the first store. Returns whether
+  // that is news (then Save() it): every health check tells it again.
+  bool Remember(const std::string& address, const std::string& database_id);
 
   absl::Status Save() const;
 

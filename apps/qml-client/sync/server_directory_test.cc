@@ -18,8 +18,9 @@ TEST(ServerDirectory, TheFirstDatabaseKeepsTheDataFolderAndOthersGetTheirOwn) {
   // their only store).
   EXPECT_EQ(directory->FolderForAddress("a:1"), data.path());
 
-  directory->Remember("a:1", "111-5");
-  directory->Remember("b:2", "222-5");
+  EXPECT_TRUE(directory->Remember("a:1", "111-5"));
+  EXPECT_FALSE(directory->Remember("a:1", "111-5")) << "nothing new: no need to save";
+  EXPECT_TRUE(directory->Remember("b:2", "222-5"));
   EXPECT_EQ(directory->FolderForDatabase("111-5"), data.path());
   EXPECT_EQ(directory->FolderForDatabase("222-5"), QDir(data.path()).filePath("servers/222-5"));
   ASSERT_TRUE(directory->Save().ok());

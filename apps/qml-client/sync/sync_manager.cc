@@ -171,7 +171,7 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
   }
 
   void RememberServer(const std::string& address, const std::string& database_id) override {
-    directory_.Remember(address, database_id);
+    if (!directory_.Remember(address, database_id)) return;
     if (absl::Status saved = directory_.Save(); !saved.ok()) {
       // Only costs the next offline start the right store; syncing is safe.
       qWarning() << "profiles sync:" << saved.ToString().c_str();
