@@ -230,9 +230,10 @@ void FakeTransport::Pull(std::string cursor, std::function<void(ListProfilesResp
            std::make_shared<std::function<void(absl::Status)>>(std::move(done)));
 }
 
-void FakeTransport::PullPage(const std::string& cursor,
-                             std::shared_ptr<std::function<void(ListProfilesResponse)>> on_page,
-                             std::shared_ptr<std::function<void(absl::Status)>> done) {
+void FakeTransport::PullPage(
+    const std::string& cursor,
+    const std::shared_ptr<std::function<void(ListProfilesResponse)>>& on_page,
+    const std::shared_ptr<std::function<void(absl::Status)>>& done) {
   Answer([this, cursor, on_page, done] {
     if (!reachable_ || sim_->Chance(faults_.fail_page)) {
       return (*done)(absl::UnavailableError("connection reset"));

@@ -175,9 +175,10 @@ class FakeTransport : public ProfileTransport {
 
   // Posts `answer` to run unless Reset() comes first.
   void Answer(std::function<void()> answer);
-  void PullPage(const std::string& cursor,
-                std::shared_ptr<std::function<void(profile::v1::ListProfilesResponse)>> on_page,
-                std::shared_ptr<std::function<void(absl::Status)>> done);
+  void PullPage(
+      const std::string& cursor,
+      const std::shared_ptr<std::function<void(profile::v1::ListProfilesResponse)>>& on_page,
+      const std::shared_ptr<std::function<void(absl::Status)>>& done);
   void DeliverWatch(uint64_t watch_id);
   void EndWatch(const absl::Status& status);
 

@@ -33,7 +33,7 @@ class ClientContext;
 
 namespace profiles::client {
 
-class GrpcTransport : public ProfileTransport {
+class GrpcTransport final : public ProfileTransport {
  public:
   struct Options {
     std::string address;

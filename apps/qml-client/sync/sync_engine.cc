@@ -221,7 +221,7 @@ void SyncEngine::RunPass() {
 void SyncEngine::CheckHealth() {
   phase_ = Phase::kChecking;
   transport_->CheckHealth(
-      [this](absl::StatusOr<std::string> database_id) { OnHealth(database_id); });
+      [this](const absl::StatusOr<std::string>& database_id) { OnHealth(database_id); });
 }
 
 void SyncEngine::OnHealth(const absl::StatusOr<std::string>& database_id) {
@@ -298,14 +298,15 @@ void SyncEngine::Step() {
     const std::string id = *avatars_wanted_.begin();
     avatars_wanted_.erase(avatars_wanted_.begin());
     phase_ = Phase::kSending;
-    transport_->Fetch(id, [this, id](absl::StatusOr<Profile> profile) { OnFetched(id, profile); });
+    transport_->Fetch(
+        id, [this, id](const absl::StatusOr<Profile>& profile) { OnFetched(id, profile); });
     return;
   }
   phase_ = Phase::kPulling;
   host_->Publish(PublishWhen::kNow);
   transport_->Pull(
       queue_->cursor(), [this](profile::v1::ListProfilesResponse page) { OnPage(std::move(page)); },
-      [this](absl::Status status) { OnPulled(status); });
+      [this](const absl::Status& status) { OnPulled(status); });
 }
 
 // An answer is recorded together with the others that arrived with it: one
@@ -323,7 +324,10 @@ void SyncEngine::RecordAnswers() {
   answers.swap(answers_);
   absl::Status failure;
   std::vector<std::pair<std::string, Profile>> acks;
-  for (auto& [mutation_id, outcome] : answers) {
+  for (auto& answer : answers) {
+    // Named, not a structured binding: the lambdas below capture it.
+    const std::string& mutation_id = answer.first;
+    SendOutcome& outcome = answer.second;
     if (auto* ack = std::get_if<Acknowledged>(&outcome)) {
       acks.emplace_back(mutation_id, std::move(ack->profile));
       continue;
@@ -467,7 +471,7 @@ void SyncEngine::EnsureWatch() {
   transport_->Watch(
       queue_->cursor(),
       [this](std::vector<profile::v1::ProfileEvent> events) { OnEvents(std::move(events)); },
-      [this](absl::Status status) { OnWatchEnded(status); });
+      [this](const absl::Status& status) { OnWatchEnded(status); });
 }
 
 void SyncEngine::OnEvents(std::vector<profile::v1::ProfileEvent> events) {
