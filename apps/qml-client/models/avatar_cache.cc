@@ -15,7 +15,7 @@ QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
     return {};
   }
   const QString sha = QString::fromStdString(sha256.empty() ? AvatarSha256(bytes) : sha256);
-  const QUrl url(QStringLiteral("image://%1/%2").arg(QLatin1String(kProviderName), sha));
+  QUrl url(QStringLiteral("image://%1/%2").arg(QLatin1String(kProviderName), sha));
   QMutexLocker lock(&mutex_);
   const auto shown = slots_.constFind(slot);
   if (shown != slots_.constEnd() && *shown == sha) return url;
