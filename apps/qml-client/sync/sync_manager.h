@@ -1,10 +1,11 @@
 #ifndef PROFILES_APPS_QML_CLIENT_SYNC_SYNC_MANAGER_H_
 #define PROFILES_APPS_QML_CLIENT_SYNC_SYNC_MANAGER_H_
 
-// SyncManager is the app's one door to profile data: it owns the device's
-// LocalStore and MutationQueue (apps/qml-client/core) on a worker thread,
-// talks to the ProfileService over gRPC from that thread, and publishes
-// immutable snapshots of what the UI shows.
+// SyncManager is the app's one door to profile data: on a worker thread it
+// runs the SyncEngine (sync_engine.h: the sync rules, over the device's
+// LocalStore and MutationQueue) with the gRPC transport (grpc_transport.h)
+// and real timers, and publishes immutable snapshots of what the UI shows.
+// What follows is the behaviour the engine implements.
 //
 //   * Edits apply at once: createProfile()/editProfile() append the mutation
 //     to the local store (durably) on the worker thread, then publish a new
