@@ -79,9 +79,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
       [&state](const JournalRecord& record) { ApplyRecord(record, &state); });
   if (!log.ok()) return log.status();
   store->log_ = *std::move(log);
-  for (const std::string& id : store->TakeTouchedProfiles())
-    store->live_bytes_ += store->LiveBytesOf(id);
-  store->all_touched_ = true;
+  for (const std::string& id : store->AllProfileIds()) store->live_bytes_ += store->LiveBytesOf(id);
   if (store->log_->needs_compaction()) {
     if (absl::Status status = store->Compact(); !status.ok()) return status;
   }
@@ -105,6 +103,10 @@ std::set<std::string> LocalStore::TakeTouchedProfiles() {
   if (!all_touched_) return std::exchange(touched_profiles_, {});
   all_touched_ = false;
   touched_profiles_.clear();
+  return AllProfileIds();
+}
+
+std::set<std::string> LocalStore::AllProfileIds() const {
   std::set<std::string> all;
   for (const auto& [id, profile] : state_.profiles) all.insert(id);
   for (const auto& [id, sequences] : state_.index.by_profile) all.insert(id);

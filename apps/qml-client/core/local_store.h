@@ -139,6 +139,8 @@ class LocalStore {
  private:
   LocalStore(const QString& directory, const Options& options, FolderLock lock);
 
+  // Every profile cached or with pending mutations.
+  std::set<std::string> AllProfileIds() const;
   // The serialized bytes of profile `id`'s cached copy and pending mutations.
   int64_t LiveBytesOf(const std::string& id) const;
 
