@@ -88,19 +88,18 @@ void SyncEngine::Edit(const std::string& id, const Profile& fields,
 }
 
 void SyncEngine::RetryParked(const std::string& id) {
-  for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
-    if (mutation.state() != PendingMutation::STATE_PARKED) continue;
-    if (absl::Status status = queue_->RetryParked(mutation.mutation_id()); !status.ok()) {
-      return host_->ReportLocalError(status);
-    }
-  }
-  Changed();
+  ForEachParked(id, &MutationQueue::RetryParked);
 }
 
 void SyncEngine::DismissRejected(const std::string& id) {
+  ForEachParked(id, &MutationQueue::DismissRejected);
+}
+
+void SyncEngine::ForEachParked(const std::string& id,
+                               absl::Status (MutationQueue::*action)(const std::string&)) {
   for (const PendingMutation& mutation : queue_->MutationsOf(id)) {
     if (mutation.state() != PendingMutation::STATE_PARKED) continue;
-    if (absl::Status status = queue_->DismissRejected(mutation.mutation_id()); !status.ok()) {
+    if (absl::Status status = (queue_.get()->*action)(mutation.mutation_id()); !status.ok()) {
       return host_->ReportLocalError(status);
     }
   }

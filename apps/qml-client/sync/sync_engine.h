@@ -148,6 +148,9 @@ class SyncEngine {
 
   bool CanTry() const { return !work_offline_ && network_reachable_; }
   void Changed();
+  // Applies `action` to each parked mutation of profile `id`, then Changed().
+  void ForEachParked(const std::string& id,
+                     absl::Status (MutationQueue::*action)(const std::string&));
   void ReachabilityChanged();
   void Abandon();
   void RunPass();
