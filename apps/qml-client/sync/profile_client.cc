@@ -99,7 +99,20 @@ ProfileClient::ProfileClient(Options options)
       channel_(NewChannel(options_.address)),
       stub_(profile::v1::ProfileService::NewStub(channel_)) {}
 
-ProfileClient::~ProfileClient() = default;
+ProfileClient::~ProfileClient() {
+  Shutdown();
+  std::unique_lock<std::mutex> lock(mu_);
+  sends_finished_.wait(lock,
+                       [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return sends_in_flight_ == 0; });
+}
+
+void ProfileClient::SendFinished() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --sends_in_flight_;
+  // Under the lock: the destructor may free the condition variable as soon
+  // as it sees the count at zero.
+  sends_finished_.notify_all();
+}
 
 SendOutcome ProfileClient::Send(const profile::v1::UpdateProfileRequest& request) {
   grpc::ClientContext context;
@@ -117,7 +130,7 @@ class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
  public:
   SendReactor(ProfileClient* client, profile::v1::UpdateProfileRequest request,
               std::function<void(SendOutcome)> done)
-      : request_(std::move(request)), done_(std::move(done)) {
+      : client_(client), request_(std::move(request)), done_(std::move(done)) {
     context_.set_deadline(DeadlineAfter(client->options_.call_timeout));
     active_.emplace(client, &context_);
     client->stub_->async()->UpdateProfile(&context_, &request_, &written_, this);
@@ -128,14 +141,21 @@ class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
   void OnDone(const grpc::Status& status) override {
     SendOutcome outcome =
         status.ok() ? SendOutcome(Acknowledged{std::move(written_)}) : OutcomeOf(status);
-    // Unregistered first: `done` may let go of the client.
     active_.reset();
+    ProfileClient* const client = client_;
     std::function<void(SendOutcome)> done = std::move(done_);
+    // The context goes first, and with it its reference to the channel,
+    // which the client still holds: the channel must never be destroyed on
+    // this thread, inside its own completion queue's callback (gRPC then
+    // frees that queue twice: a double free CI caught).
     delete this;
     done(std::move(outcome));
+    // Last: from here on the client may be destroyed (see ~ProfileClient).
+    client->SendFinished();
   }
 
  private:
+  ProfileClient* const client_;
   grpc::ClientContext context_;
   const profile::v1::UpdateProfileRequest request_;
   profile::v1::Profile written_;
@@ -145,6 +165,10 @@ class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
 
 void ProfileClient::SendAsync(profile::v1::UpdateProfileRequest request,
                               std::function<void(SendOutcome)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++sends_in_flight_;
+  }
   // Owned by gRPC from here on: it deletes itself when the call is over.
   (new SendReactor(this, std::move(request), std::move(done)))->Start();
 }

@@ -40,6 +40,7 @@
 // Failed/CANCELLED), so a discarded client never holds its caller up.
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -81,6 +82,9 @@ class ProfileClient {
   explicit ProfileClient(Options options);
   ProfileClient(const ProfileClient&) = delete;
   ProfileClient& operator=(const ProfileClient&) = delete;
+  // Cancels what is in progress (Shutdown) and waits until every SendAsync's
+  // `done` has returned, so that the channel is released here, never on
+  // one of gRPC's threads. Not to be called from a `done`.
   ~ProfileClient();
 
   const std::string& address() const { return options_.address; }
@@ -88,8 +92,9 @@ class ProfileClient {
   SendOutcome Send(const profile::v1::UpdateProfileRequest& request);
   // Send() without blocking, so that several mutations can be in flight on
   // the one channel: `done` runs exactly once, with the outcome, on a gRPC
-  // thread (it must not block). Shutdown() cancels it like a blocking call.
-  // The client must outlive the call: keep a reference in `done`.
+  // thread (it must not block, and must not destroy this client: the
+  // destructor waits for every `done` to return). Shutdown() cancels it
+  // like a blocking call.
   void SendAsync(profile::v1::UpdateProfileRequest request, std::function<void(SendOutcome)> done);
 
   // The whole profile `id`, avatar bytes included (GetProfile), e.g. for the
@@ -124,10 +129,15 @@ class ProfileClient {
 
   const Options options_;
   const std::shared_ptr<grpc::Channel> channel_;
+  // Called by a SendReactor as its very last step.
+  void SendFinished();
+
   const std::unique_ptr<profile::v1::ProfileService::Stub> stub_;
   std::mutex mu_;
   std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  int sends_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::condition_variable sends_finished_;
 };
 
 }  // namespace profiles::client

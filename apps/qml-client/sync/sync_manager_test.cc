@@ -10,8 +10,10 @@
 #include <QDeadlineTimer>
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <functional>
 #include <memory>
@@ -316,6 +318,61 @@ TEST_F(SyncManagerTest, ServerKilledWhileDraining500MutationsAppliesEachOnceInOr
     EXPECT_EQ(server_copy.name(), "n" + std::to_string(kEdits - kProfiles + 1 + p));
     EXPECT_TRUE(Shows(ids[p], SyncState::kSynced, server_copy.name(),
                       1 + kEditsPerProfile)(*client->snapshot()));
+  }
+}
+
+// Each switch to offline, or to another address, abandons the sends in
+// flight and drops the gRPC client they run on (GrpcTransport::Reset) while
+// their answers arrive. Switched back and forth after every answer through a
+// drain of 2,000 edits (two addresses, one server: a relay in front of it),
+// every edit still lands once and in order. ASan runs this too.
+TEST_F(SyncManagerTest, SwitchingOfflineAndAddressMidDrainAppliesEachEditOnceInOrder) {
+  constexpr int kProfiles = 10;
+  constexpr int kEdits = 2000;
+  absl::StatusOr<std::unique_ptr<testing::TcpForwarder>> relay =
+      testing::TcpForwarder::Start(server_->grpc_address());
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  auto client = Open(NewDataDir());
+  std::vector<QString> ids;
+  for (int p = 0; p < kProfiles; ++p) ids.push_back(CreateSynced(*client, QString("s%1").arg(p)));
+
+  client->setWorkOffline(true);
+  for (int k = 1; k <= kEdits; ++k) {
+    client->editProfile(ids[(k - 1) % kProfiles], QString("e%1").arg(k), {}, {}, kName);
+  }
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == kEdits; }));
+
+  const QString addresses[] = {QString::fromStdString((*relay)->address()),
+                               QString::fromStdString(server_->grpc_address())};
+  int switches = 0;
+  size_t pending = kEdits;
+  // Checked every 10 ms: one switch as soon as an answer has landed since
+  // the last one, so sends are in flight at nearly every switch, and the
+  // drain still moves on between them.
+  QTimer switcher;
+  QObject::connect(&switcher, &QTimer::timeout, [&] {
+    const size_t now = client->snapshot()->pending_count;
+    if (now == pending || now == 0) return;
+    pending = now;
+    if (switches % 2 == 0) {
+      client->setWorkOffline(true);
+      client->setWorkOffline(false);
+    } else {
+      client->setServerAddress(addresses[(switches / 2) % 2]);
+    }
+    ++switches;
+  });
+  switcher.start(10);
+  client->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client, AllSynced, 120s))
+      << client->snapshot()->pending_count << " pending: " << client->snapshot()->last_error;
+  switcher.stop();
+  EXPECT_GE(switches, 5) << "the switches must land mid-drain";
+  constexpr int kEditsPerProfile = kEdits / kProfiles;
+  for (int p = 0; p < kProfiles; ++p) {
+    const Profile server_copy = ServerCopy(ids[p]);
+    EXPECT_EQ(server_copy.version(), 1 + kEditsPerProfile) << "profile " << p;
+    EXPECT_EQ(server_copy.name(), "e" + std::to_string(kEdits - kProfiles + 1 + p));
   }
 }
 
@@ -685,6 +742,74 @@ TEST_F(SyncManagerTest, DrainResumesByItselfWhenTheServerIsReachableAgain) {
   ASSERT_TRUE(WaitFor(*client, AllSynced, 20s)) << client->snapshot()->last_error;
   EXPECT_EQ(ServerCopy(id).name(), "Sent later");
   EXPECT_EQ(ServerCopy(id).version(), 2);
+}
+
+// Going offline or to another address mid-drain shuts a client down and lets
+// go of it while its asynchronous sends are completing on gRPC's threads
+// (GrpcTransport::Reset); each answer carries a reference to the client to
+// the engine's thread, so the last one may go there at any moment. Each
+// round fires a burst of sends and shuts the client down after a different
+// number of answers. The channel was once released on a gRPC thread, inside
+// its own completion queue's callback: a double free in CI; ASan runs this.
+TEST_F(SyncManagerTest, ProfileClientShutDownWhileSendsCompleteLosesNoAnswer) {
+  constexpr int kRounds = 40;
+  constexpr int kSends = 32;
+  for (int round = 0; round < kRounds; ++round) {
+    auto client = std::make_shared<ProfileClient>(ProfileClient::Options{
+        .address = server_->grpc_address(), .call_timeout = 5s, .connect_timeout = 1s});
+    std::mutex mu;
+    std::condition_variable answered;
+    int answers = 0;
+    int acknowledged = 0;
+    std::vector<std::string> unexpected;
+    // As GrpcTransport posts them to the engine: the references the answers
+    // carried, let go of on this thread.
+    std::vector<std::shared_ptr<ProfileClient>> handed_over;
+    for (int k = 0; k < kSends; ++k) {
+      profile::v1::UpdateProfileRequest create;
+      create.mutable_profile()->set_id(RandomUuid());
+      create.mutable_profile()->set_name(absl::StrCat("Burst ", round, ".", k));
+      create.mutable_profile()->set_email(absl::StrCat("burst", round, ".", k, "@example.com"));
+      create.set_mutation_id(RandomUuid());
+      client->SendAsync(std::move(create), [&, held = client](SendOutcome outcome) mutable {
+        std::lock_guard<std::mutex> lock(mu);
+        handed_over.push_back(std::move(held));
+        if (std::holds_alternative<Acknowledged>(outcome)) {
+          ++acknowledged;
+        } else if (const auto* failed = std::get_if<Failed>(&outcome);
+                   failed == nullptr || failed->status.code() != absl::StatusCode::kCancelled) {
+          unexpected.push_back(failed != nullptr ? failed->status.ToString()
+                                                 : absl::StrCat("outcome #", outcome.index()));
+        }
+        ++answers;
+        answered.notify_all();
+      });
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      answered.wait(lock, [&] { return answers >= round % kSends; });
+    }
+    client->Shutdown();
+    client.reset();
+    bool all_answered = false;
+    while (!all_answered) {
+      std::vector<std::shared_ptr<ProfileClient>> release;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        ASSERT_TRUE(
+            answered.wait_for(lock, 30s, [&] { return !handed_over.empty() || answers == kSends; }))
+            << "round " << round << ": " << answers << " of " << kSends << " sends answered";
+        release.swap(handed_over);
+        all_answered = answers == kSends;
+      }
+      // Outside the lock: the last reference's destructor waits for the
+      // answers still running, which take the lock.
+      release.clear();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(unexpected.empty()) << "round " << round << ": " << unexpected.front();
+    EXPECT_GE(acknowledged, round % kSends) << "round " << round;
+  }
 }
 
 // The transport's mapping of answers, against the real server.
