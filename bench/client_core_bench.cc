@@ -33,11 +33,8 @@
 // every measurement against the server starts from a vacuumed, checkpointed
 // database with the dirty pages on disk, so that neither side pays for the
 // other's dead rows or write-back. FirstSync writes nothing on the server,
-// so it settles the database once before its rounds, not before each side:
-// a VACUUM (ANALYZE) makes every pooled connection plan its statements and
-// load its caches again, a cost of a server just vacuumed that no client's
-// first sync meets in use, and one that fell mostly on the 1,000-profile
-// runs (the flatness figure measured it).
+// so it settles the database once before its rounds; each side then starts
+// after sync(2) and one warming call (WarmServer).
 //
 // Output: Google Benchmark's table (time = the app's figure; counters hold
 // the reference and the ratio), then a summary table of the targets
