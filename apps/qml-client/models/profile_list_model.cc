@@ -62,9 +62,107 @@ void ProfileListModel::setFilter(const QString& filter) {
 
 void ProfileListModel::applySnapshot(std::shared_ptr<const ClientSnapshot> snapshot,
                                      AvatarCache& avatars) {
+  // Queued signals may outnumber snapshots: the latest is read each time.
+  if (snapshot == snapshot_ && &avatars == avatars_) return;
+  const bool follows = snapshot_ != nullptr && snapshot != nullptr && !snapshot->rebuilt &&
+                       snapshot_->sequence != 0 && snapshot->sequence == snapshot_->sequence + 1;
   snapshot_ = std::move(snapshot);
   avatars_ = &avatars;
-  rebuild();
+  // A page of a first sync changes hundreds of rows at once: a rebuild's
+  // single pass costs less than as many searches.
+  if (follows && snapshot_->changes.size() <= kMostChangesApplied) {
+    applyChanges(snapshot_->changes);
+  } else {
+    rebuild();
+  }
+}
+
+ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
+                                              std::shared_ptr<const ProfileView> view) const {
+  return Row{id,
+             QString::fromStdString(view->profile.name()),
+             QString::fromStdString(view->profile.email()),
+             avatars_->sourceFor(QStringLiteral("p-") + id, view->profile.avatar(),
+                                 view->profile.avatar_sha256()),
+             static_cast<int>(view->state),
+             std::move(view)};
+}
+
+bool ProfileListModel::matches(const Row& row) const {
+  const QString needle = filter_.trimmed();
+  return needle.isEmpty() || row.name.contains(needle, Qt::CaseInsensitive) ||
+         row.email.contains(needle, Qt::CaseInsensitive);
+}
+
+// The first row not shown before `view` in the snapshots' order (name, then
+// id, as bytes).
+int ProfileListModel::lowerBound(const ProfileView& view) const {
+  const auto key = [](const ProfileView& v) {
+    return std::pair<const std::string&, const std::string&>(v.profile.name(), v.profile.id());
+  };
+  const auto it =
+      std::lower_bound(rows_.begin(), rows_.end(), key(view),
+                       [&](const Row& row, const auto& k) { return key(*row.view) < k; });
+  return static_cast<int>(it - rows_.begin());
+}
+
+// Each change costs a search and one row's signal; a rename moves its row
+// (a reset would send the list back to its top).
+void ProfileListModel::applyChanges(const std::vector<ViewChange>& changes) {
+  const int old_count = count();
+  for (const ViewChange& change : changes) {
+    const QString id = QString::fromStdString(change.id);
+    int from = -1;
+    if (auto old = built_.constFind(id); old != built_.constEnd()) {
+      const int at = lowerBound(*old->view);
+      if (at < count() && rows_[static_cast<size_t>(at)].id == id) from = at;
+    }
+    if (!change.view) {
+      built_.remove(id);
+      avatars_->remove(QStringLiteral("p-") + id);
+      if (from >= 0) removeRow(from);
+      continue;
+    }
+    Row row = rowOf(id, change.view);
+    built_.insert(id, row);
+    if (!matches(row)) {
+      if (from >= 0) removeRow(from);
+      continue;
+    }
+    const int to = lowerBound(*row.view);
+    if (from < 0) {
+      beginInsertRows({}, to, to);
+      rows_.insert(rows_.begin() + to, std::move(row));
+      endInsertRows();
+      continue;
+    }
+    int at = from;
+    if (to != from && to != from + 1) {
+      // Qt's destination is the row it goes before, counted before the move.
+      beginMoveRows({}, from, from, {}, to);
+      if (to < from) {
+        std::rotate(rows_.begin() + to, rows_.begin() + from, rows_.begin() + from + 1);
+        at = to;
+      } else {
+        std::rotate(rows_.begin() + from, rows_.begin() + from + 1, rows_.begin() + to);
+        at = to - 1;
+      }
+      endMoveRows();
+    }
+    Row& shown = rows_[static_cast<size_t>(at)];
+    const bool same = shown == row;
+    shown = std::move(row);
+    if (!same) emit dataChanged(index(at), index(at));
+  }
+  const int old_total = total_count_;
+  total_count_ = static_cast<int>(snapshot_->profiles.size());
+  if (old_count != count() || old_total != total_count_) emit countChanged();
+}
+
+void ProfileListModel::removeRow(int row) {
+  beginRemoveRows({}, row, row);
+  rows_.erase(rows_.begin() + row);
+  endRemoveRows();
 }
 
 void ProfileListModel::refresh() {
@@ -73,7 +171,6 @@ void ProfileListModel::refresh() {
 
 void ProfileListModel::rebuild() {
   if (!snapshot_) return;
-  const QString needle = filter_.trimmed();
   std::vector<Row> rows;
   rows.reserve(snapshot_->profiles.size());
   QHash<QString, Row> built;
@@ -82,20 +179,9 @@ void ProfileListModel::rebuild() {
     const std::shared_ptr<const ProfileView>& view = snapshot_->profiles.shared(i);
     const QString id = QString::fromStdString(view->profile.id());
     auto previous = built_.constFind(id);
-    Row row = previous != built_.constEnd() && previous->view == view
-                  ? *previous
-                  : Row{id,
-                        QString::fromStdString(view->profile.name()),
-                        QString::fromStdString(view->profile.email()),
-                        avatars_->sourceFor(QStringLiteral("p-") + id, view->profile.avatar(),
-                                            view->profile.avatar_sha256()),
-                        static_cast<int>(view->state),
-                        view};
+    Row row = previous != built_.constEnd() && previous->view == view ? *previous : rowOf(id, view);
     built.insert(id, row);
-    if (!needle.isEmpty() && !row.name.contains(needle, Qt::CaseInsensitive) &&
-        !row.email.contains(needle, Qt::CaseInsensitive)) {
-      continue;
-    }
+    if (!matches(row)) continue;
     rows.push_back(std::move(row));
   }
   built_ = std::move(built);

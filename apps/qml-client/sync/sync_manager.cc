@@ -102,14 +102,20 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
   // last snapshot; the others are shared with it. Rebuilding every view
   // (pictures copied) at every publish made a first sync quadratic.
   std::shared_ptr<const ClientSnapshot> BuildSnapshot() {
+    auto snapshot = std::make_shared<ClientSnapshot>();
+    snapshot->sequence = ++published_;
+    snapshot->rebuilt = snapshot->sequence == 1;
     if (engine_.store_epoch() != views_epoch_) {
       // Another store: it reports all its profiles as touched.
       names_.clear();
       order_.clear();
       views_epoch_ = engine_.store_epoch();
+      snapshot->rebuilt = true;
     }
-    for (const std::string& id : engine_.TakeTouchedProfiles()) UpdateView(id);
-    auto snapshot = std::make_shared<ClientSnapshot>();
+    for (const std::string& id : engine_.TakeTouchedProfiles()) {
+      std::shared_ptr<const ProfileView> view = UpdateView(id);
+      if (!snapshot->rebuilt) snapshot->changes.push_back({id, std::move(view)});
+    }
     std::vector<ProfileViews::Shared> rows;
     rows.reserve(order_.size());
     for (const auto& [key, view] : order_) rows.push_back(view);
@@ -195,15 +201,16 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
     manager_->Publish(BuildSnapshot());
   }
 
-  // Replaces the view of profile `id` (and its place in the order).
-  void UpdateView(const std::string& id) {
+  // Replaces the view of profile `id` (and its place in the order), and
+  // returns the new one: nullptr when the profile is not shown.
+  std::shared_ptr<const ProfileView> UpdateView(const std::string& id) {
     if (auto old = names_.find(id); old != names_.end()) {
       order_.erase({old->second, id});
       names_.erase(old);
     }
     const MutationQueue& queue = engine_.queue();
     std::optional<Profile> effective = queue.EffectiveProfile(id);
-    if (!effective) return;
+    if (!effective) return nullptr;
     auto view = std::make_shared<ProfileView>();
     view->profile = *std::move(effective);
     view->state = queue.StateOf(id);
@@ -234,7 +241,8 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
     }
     view->merged_with = queue.MergeNoteOf(id);
     names_.emplace(id, view->profile.name());
-    order_.emplace(std::pair{view->profile.name(), id}, std::move(view));
+    order_.emplace(std::pair{view->profile.name(), id}, view);
+    return view;
   }
 
   SyncManager* const manager_;
@@ -255,6 +263,8 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const ProfileView>> order_;
   std::map<std::string, std::string> names_;
   uint64_t views_epoch_ = 0;
+  // Snapshots built so far (ClientSnapshot::sequence).
+  uint64_t published_ = 0;
 };
 
 SyncManager::SyncManager(QObject* parent) : QObject(parent) {}

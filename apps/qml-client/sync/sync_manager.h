@@ -127,12 +127,27 @@ class ProfileViews {
   std::vector<Shared> views_;
 };
 
+// One row's change between two consecutive snapshots: `view` is the row
+// now, or nullptr when profile `id` is no longer shown.
+struct ViewChange {
+  std::string id;
+  std::shared_ptr<const ProfileView> view;
+};
+
 // An immutable picture of the client, published after every change.
 struct ClientSnapshot {
   ProfileViews profiles;     // sorted by name, then id
   size_t pending_count = 0;  // mutations not yet acknowledged
   ConnectionState connection = ConnectionState::kOffline;
   std::string last_error;  // why the last sync attempt failed, if it did
+  // Numbers one manager's snapshots: 1, 2, 3, ... in publishing order.
+  uint64_t sequence = 0;
+  // The rows that changed since snapshot `sequence - 1` (inserted, replaced
+  // or gone), so that a consumer that shows that one updates only these;
+  // one that missed it (or sees `rebuilt`) starts over from `profiles`.
+  std::vector<ViewChange> changes;
+  // The rows were built anew (the first snapshot, another store).
+  bool rebuilt = false;
 };
 
 class SyncManager : public QObject {

@@ -10,6 +10,12 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <cctype>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/core/merge.h"
@@ -64,6 +70,44 @@ std::shared_ptr<const ClientSnapshot> Snapshot(std::vector<ProfileView> views) {
   snapshot->profiles = ProfileViews(std::move(shared));
   return snapshot;
 }
+
+// Publishes snapshots as SyncManager's worker does: numbered, each with the
+// rows that changed since the one before.
+class Publisher {
+ public:
+  void Put(ProfileView view) {
+    Remove(view.profile.id(), /*gone=*/false);
+    auto shared = std::make_shared<const ProfileView>(std::move(view));
+    names_[shared->profile.id()] = shared->profile.name();
+    rows_[{shared->profile.name(), shared->profile.id()}] = shared;
+    changes_.push_back({shared->profile.id(), shared});
+  }
+  void Remove(const std::string& id, bool gone = true) {
+    if (auto name = names_.find(id); name != names_.end()) {
+      rows_.erase({name->second, id});
+      names_.erase(name);
+    }
+    if (gone) changes_.push_back({id, nullptr});
+  }
+  std::shared_ptr<const ClientSnapshot> Publish() {
+    auto snapshot = std::make_shared<ClientSnapshot>();
+    std::vector<ProfileViews::Shared> shared;
+    for (const auto& [key, view] : rows_) shared.push_back(view);
+    snapshot->profiles = ProfileViews(std::move(shared));
+    snapshot->sequence = ++sequence_;
+    snapshot->rebuilt = sequence_ == 1;
+    if (!snapshot->rebuilt) snapshot->changes = std::move(changes_);
+    changes_.clear();
+    return snapshot;
+  }
+  const std::map<std::string, std::string>& names() const { return names_; }
+
+ private:
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const ProfileView>> rows_;
+  std::map<std::string, std::string> names_;
+  std::vector<ViewChange> changes_;
+  uint64_t sequence_ = 0;
+};
 
 QStringList Ids(const ProfileListModel& model) {
   QStringList ids;
@@ -254,6 +298,114 @@ class ModelsTest : public QObject {
     QCOMPARE(reset.count(), 1);
   }
 
+  // A snapshot that follows the one shown is applied by its changes: an
+  // edit is one dataChanged, a rename one move (a reset would send the list
+  // back to its top), a new profile one insert, and nothing resets.
+  void listModelAppliesASnapshotsChangesRowByRow() {
+    AvatarCache avatars;
+    ProfileListModel model;
+    Publisher publisher;
+    for (const char* name : {"Ada", "Bob", "Carol", "Dan", "Eve"}) {
+      const std::string id(1, static_cast<char>(std::tolower(name[0])));
+      publisher.Put(View(id, name, id + "@x.org"));
+    }
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(Ids(model), QStringList({"a", "b", "c", "d", "e"}));
+    QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(&model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy moved(&model, &QAbstractItemModel::rowsMoved);
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
+
+    publisher.Put(View("a", "Zed", "a@x.org"));
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(Ids(model), QStringList({"b", "c", "d", "e", "a"}));
+    QCOMPARE(moved.count(), 1);
+    QCOMPARE(model.data(model.index(4), ProfileListModel::NameRole).toString(), "Zed");
+
+    publisher.Put(View("e", "Ann", "e@x.org"));
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(Ids(model), QStringList({"e", "b", "c", "d", "a"}));
+    QCOMPARE(moved.count(), 2);
+
+    changed.clear();
+    publisher.Put(View("c", "Carol", "carol@x.org", SyncState::kPending));
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(changed.count(), 1);
+    QCOMPARE(changed.at(0).at(0).toModelIndex().row(), 2);
+    QCOMPARE(model.data(model.index(2), ProfileListModel::EmailRole).toString(), "carol@x.org");
+
+    publisher.Put(View("f", "Bea", "f@x.org"));
+    publisher.Remove("d");
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(Ids(model), QStringList({"e", "f", "b", "c", "a"}));
+    QCOMPARE(inserted.count(), 1);
+    QCOMPARE(inserted.at(0).at(1).toInt(), 1);
+    QCOMPARE(removed.count(), 1);
+    QCOMPARE(model.totalCount(), 5);
+
+    // Renamed out of the filter and back in.
+    model.setFilter(QStringLiteral("b"));
+    QCOMPARE(Ids(model), QStringList({"f", "b"}));
+    reset.clear();
+    publisher.Put(View("b", "Ron", "ron@x.org"));
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(Ids(model), QStringList({"f"}));
+    publisher.Put(View("b", "Bob", "b@x.org"));
+    model.applySnapshot(publisher.Publish(), avatars);
+    QCOMPARE(Ids(model), QStringList({"f", "b"}));
+    QCOMPARE(reset.count(), 0);
+  }
+
+  // Random edits, renames, creations and removals, some snapshots skipped
+  // (a queued signal reads the latest): after each, the model shows what a
+  // model built from that snapshot alone shows.
+  void listModelFollowsChangesAsARebuildWouldShow() {
+    AvatarCache avatars;
+    ProfileListModel model;
+    Publisher publisher;
+    std::mt19937 random(20261130);
+    const auto name_of = [&] {
+      return std::string(1, static_cast<char>('A' + random() % 6)) + std::to_string(random() % 50);
+    };
+    for (int i = 0; i < 200; ++i) {
+      publisher.Put(View("id" + std::to_string(i), name_of(), "x@x.org"));
+    }
+    model.applySnapshot(publisher.Publish(), avatars);
+    int skipped = 0;
+    for (int step = 0; step < 400; ++step) {
+      if (step % 100 == 50) model.setFilter(step % 200 == 50 ? QStringLiteral("b") : QString());
+      const int changes = 1 + static_cast<int>(random() % 4);
+      for (int c = 0; c < changes; ++c) {
+        const std::string id = "id" + std::to_string(random() % 260);
+        if (random() % 8 == 0) {
+          publisher.Remove(id);
+        } else {
+          publisher.Put(View(id, name_of(), id + "@x.org",
+                             random() % 2 ? SyncState::kSynced : SyncState::kPending));
+        }
+      }
+      std::shared_ptr<const ClientSnapshot> snapshot = publisher.Publish();
+      if (random() % 10 == 0) {
+        ++skipped;
+        continue;
+      }
+      model.applySnapshot(snapshot, avatars);
+      ProfileListModel fresh;
+      fresh.setFilter(model.filter());
+      fresh.applySnapshot(snapshot, avatars);
+      QCOMPARE(Ids(model), Ids(fresh));
+      for (int row = 0; row < model.rowCount(); ++row) {
+        for (int role : {int(ProfileListModel::NameRole), int(ProfileListModel::SyncStateRole),
+                         int(ProfileListModel::EmailRole)}) {
+          QCOMPARE(model.data(model.index(row), role), fresh.data(fresh.index(row), role));
+        }
+      }
+      QCOMPARE(model.totalCount(), fresh.totalCount());
+    }
+    QVERIFY(skipped > 10);
+  }
+
   void editorValidatesAsYouTypeWithTheServerRules() {
     ProfileEditor editor;
     QVERIFY(editor.isNew());
@@ -393,6 +545,38 @@ class ModelsTest : public QObject {
     editor.applySnapshot(
         *Snapshot({View("a", "Ada Mine", "ada@example.com", SyncState::kSynced, "mine")}), avatars);
     QCOMPARE(fields.rowCount(), 0);
+  }
+
+  // Through the real worker (offline, nothing to connect to): snapshots
+  // come numbered with their changes, so a rename in a list of 300 moves its
+  // row, and an edit changes one row; the list never resets.
+  void listModelFollowsTheSyncManagersChanges() {
+    QTemporaryDir dir;
+    auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+    QVERIFY(controller.ok());
+    (*controller)->setWorkOffline(true);
+    ProfileListModel model;
+    model.setApp(controller->get());
+    std::vector<QString> ids;
+    for (int i = 0; i < 300; ++i) {
+      ids.push_back((*controller)
+                        ->createProfile(QStringLiteral("Person %1").arg(i, 3, 10, QChar('0')),
+                                        QStringLiteral("p%1@example.com").arg(i), {}));
+    }
+    QTRY_COMPARE(model.count(), 300);
+    QSignalSpy moved(&model, &QAbstractItemModel::rowsMoved);
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
+    const QStringList name = {QStringLiteral("name")};
+    (*controller)->editProfile(ids[5], QStringLiteral("Zoe"), {}, {}, name, {});
+    QTRY_COMPARE(model.data(model.index(299), ProfileListModel::ProfileIdRole).toString(), ids[5]);
+    QCOMPARE(moved.count(), 1);
+    (*controller)->editProfile(ids[7], QStringLiteral("Person 007 Jr"), {}, {}, name, {});
+    QTRY_COMPARE(model.data(model.index(6), ProfileListModel::NameRole).toString(),
+                 QStringLiteral("Person 007 Jr"));
+    QCOMPARE(moved.count(), 1);
+    QVERIFY(changed.count() >= 1);
+    QCOMPARE(reset.count(), 0);
   }
 
   void controllerKeepsItsSettingsInTheDataFolder() {
