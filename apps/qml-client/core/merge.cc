@@ -21,7 +21,7 @@ std::string Comparable(const Profile& profile, const ProfileField& field, bool i
 
 }  // namespace
 
-std::string AvatarSha256(const std::string& bytes) {
+std::string AvatarSha256(std::string_view bytes) {
   if (bytes.empty()) return {};
   return QCryptographicHash::hash(
              QByteArray::fromRawData(bytes.data(), static_cast<qsizetype>(bytes.size())),

@@ -33,6 +33,7 @@
 //   else send outcome.mask on top of theirs.version()
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "google/protobuf/field_mask.pb.h"
@@ -56,7 +57,7 @@ struct MergeOutcome {
 
 // The lowercase hex SHA-256 of `bytes`, as the server computes avatar_sha256;
 // empty for empty bytes (no avatar).
-std::string AvatarSha256(const std::string& bytes);
+std::string AvatarSha256(std::string_view bytes);
 
 // Applies the rule above. `base` holds the name, email and avatar_sha256 the
 // form showed; `mine` the edit's values for the fields in `mask` (avatar as

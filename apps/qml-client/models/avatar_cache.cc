@@ -8,8 +8,8 @@
 
 namespace profiles::client {
 
-QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
-                            const std::string& sha256) {
+QUrl AvatarCache::sourceFor(const QString& slot, std::shared_ptr<const void> owner,
+                            std::string_view bytes, const std::string& sha256) {
   if (bytes.empty()) {
     remove(slot);
     return {};
@@ -18,12 +18,32 @@ QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
   QUrl url(QStringLiteral("image://%1/%2").arg(QLatin1String(kProviderName), sha));
   QMutexLocker lock(&mutex_);
   const auto shown = slots_.constFind(slot);
-  if (shown != slots_.constEnd() && *shown == sha) return url;
-  ReleaseLocked(slot);
+  if (shown == slots_.constEnd() || *shown != sha) {
+    ReleaseLocked(slot);
+    ++pictures_[sha].shown_in;
+    slots_.insert(slot, sha);
+  }
   Picture& picture = pictures_[sha];
-  if (picture.shown_in++ == 0) picture.bytes = bytes;
-  slots_.insert(slot, sha);
+  picture.owner = std::move(owner);
+  picture.bytes = bytes;
   return url;
+}
+
+QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
+                            const std::string& sha256) {
+  if (bytes.empty()) return sourceFor(slot, nullptr, {}, sha256);
+  const std::string sha = sha256.empty() ? AvatarSha256(bytes) : sha256;
+  {
+    // Already shown there: no copy (an editor asks at every snapshot).
+    QMutexLocker lock(&mutex_);
+    if (slots_.value(slot) == QString::fromStdString(sha)) {
+      return QUrl(QStringLiteral("image://%1/%2")
+                      .arg(QLatin1String(kProviderName), QString::fromStdString(sha)));
+    }
+  }
+  auto copy = std::make_shared<const std::string>(bytes);
+  const std::string_view view = *copy;
+  return sourceFor(slot, std::move(copy), view, sha);
 }
 
 void AvatarCache::remove(const QString& slot) {

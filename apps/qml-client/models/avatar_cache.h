@@ -28,6 +28,7 @@
 #include <QUrl>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace profiles::client {
 
@@ -39,6 +40,14 @@ class AvatarCache {
   // The URL of `bytes`, now shown in `slot`, or an empty URL (and the slot
   // emptied) when `bytes` is empty. `sha256` is the lowercase hex SHA-256 of
   // `bytes` when known (a server copy's avatar_sha256); empty: computed here.
+  // `owner` keeps `bytes` alive (e.g. the snapshot's view that holds the
+  // picture), so the cache holds no copy of its own: with 256 KiB pictures,
+  // a copy per row doubled what the list costs in memory. The newest owner
+  // of a picture is kept, so an old view is let go as soon as a new one
+  // shows the same picture.
+  QUrl sourceFor(const QString& slot, std::shared_ptr<const void> owner, std::string_view bytes,
+                 const std::string& sha256 = {});
+  // The same for bytes nobody else keeps (an editor's draft): copied.
   QUrl sourceFor(const QString& slot, const std::string& bytes, const std::string& sha256 = {});
   void remove(const QString& slot);
   // The bytes behind the id of an image://avatars/<id> URL; empty if unknown.
@@ -46,7 +55,8 @@ class AvatarCache {
 
  private:
   struct Picture {
-    std::string bytes;
+    std::shared_ptr<const void> owner;  // keeps `bytes` alive
+    std::string_view bytes;
     int shown_in = 0;  // how many slots show it
   };
   // Forgets that `slot` shows a picture. REQUIRES: mutex_ held.

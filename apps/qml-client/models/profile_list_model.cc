@@ -82,7 +82,7 @@ ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
   return Row{id,
              QString::fromStdString(view->profile.name()),
              QString::fromStdString(view->profile.email()),
-             avatars_->sourceFor(QStringLiteral("p-") + id, view->profile.avatar(),
+             avatars_->sourceFor(QStringLiteral("p-") + id, view, view->profile.avatar(),
                                  view->profile.avatar_sha256()),
              static_cast<int>(view->state),
              std::move(view)};

@@ -188,6 +188,29 @@ class ModelsTest : public QObject {
     QVERIFY(cache.bytesFor(row.path().mid(1)).isEmpty());
   }
 
+  // A list row's picture is the view's own bytes, kept alive, not copied;
+  // a newer view showing the same picture takes the older one's place.
+  void avatarCacheKeepsTheOwnersBytesInsteadOfACopy() {
+    AvatarCache cache;
+    auto first = std::make_shared<const std::string>(200 * 1024, 'q');
+    const std::weak_ptr<const std::string> first_alive = first;
+    const QUrl url = cache.sourceFor(QStringLiteral("p-1"), first, *first);
+    const std::string* first_bytes = first.get();
+    first.reset();
+    QVERIFY(!first_alive.expired());
+    QCOMPARE(cache.bytesFor(url.path().mid(1)).size(), qsizetype(200 * 1024));
+
+    auto second = std::make_shared<const std::string>(*first_bytes);
+    QCOMPARE(cache.sourceFor(QStringLiteral("p-1"), second, *second), url);
+    QVERIFY(first_alive.expired());
+    const std::weak_ptr<const std::string> second_alive = second;
+    second.reset();
+    QVERIFY(!second_alive.expired());
+    cache.remove(QStringLiteral("p-1"));
+    QVERIFY(second_alive.expired());
+    QVERIFY(cache.bytesFor(url.path().mid(1)).isEmpty());
+  }
+
   // The server accepts PNG, JPEG, WebP and GIF avatars: the app must show
   // each of them (WebP needs Qt's image formats plugin, which the set-up
   // installs; without it a WebP avatar showed only the initial).
