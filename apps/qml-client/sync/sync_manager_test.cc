@@ -372,7 +372,7 @@ TEST_F(SyncManagerTest, SwitchingOfflineAndAddressMidDrainAppliesEachEditOnceInO
   for (int p = 0; p < kProfiles; ++p) {
     const Profile server_copy = ServerCopy(ids[p]);
     EXPECT_EQ(server_copy.version(), 1 + kEditsPerProfile) << "profile " << p;
-    EXPECT_EQ(server_copy.name(), "e" + std::to_string(kEdits - kProfiles + 1 + p));
+    EXPECT_EQ(server_copy.name(), absl::StrCat("e", kEdits - kProfiles + 1 + p));
   }
 }
 
