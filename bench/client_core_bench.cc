@@ -380,8 +380,8 @@ std::optional<double> FirstSync(const QString& folder, int profiles, std::string
     return std::nullopt;
   }
   for (const ProfileView& view : synced->profiles) {
-    if (view.profile.avatar().empty()) {
-      *error = "profile " + view.profile.id() + " synced without its avatar";
+    if (view.profile->avatar().empty()) {
+      *error = "profile " + view.profile->id() + " synced without its avatar";
       return std::nullopt;
     }
   }
@@ -639,7 +639,7 @@ DrainResult DrainApp(int profiles, int edits) {
     MutationQueue queue(store->get());
     std::vector<Profile> bases;
     for (int64_t n = 1; n <= edits; ++n) {
-      const Profile& cached = (*store)->state().profiles.at(bench::ProfileId(n));
+      const Profile& cached = *(*store)->state().profiles.at(bench::ProfileId(n));
       Profile& base = bases.emplace_back();
       base.set_id(cached.id());
       base.set_name(cached.name());
@@ -786,7 +786,7 @@ struct EditStore {
 // `*bytes`, how much the journal grew.
 double TimedEdit(EditStore& edit, int64_t n, int serial, int64_t* bytes) {
   const std::string id = bench::ProfileId(n);
-  const Profile& cached = edit.store->state().profiles.at(id);
+  const Profile& cached = *edit.store->state().profiles.at(id);
   Profile base;
   base.set_name(cached.name());
   base.set_email(cached.email());
@@ -826,11 +826,11 @@ std::vector<double> VisibleEdits(const QString& folder, int profiles, int count)
     // What the editor's form showed, as ProfileEditor passes it.
     EditBase base;
     for (const ProfileView& view : before->profiles) {
-      if (view.profile.id() != id) continue;
-      base.version = view.profile.version();
-      base.name = QString::fromStdString(view.profile.name());
-      base.email = QString::fromStdString(view.profile.email());
-      base.avatar_sha256 = QString::fromStdString(view.profile.avatar_sha256());
+      if (view.profile->id() != id) continue;
+      base.version = view.profile->version();
+      base.name = QString::fromStdString(view.profile->name());
+      base.email = QString::fromStdString(view.profile->email());
+      base.avatar_sha256 = QString::fromStdString(view.profile->avatar_sha256());
     }
     const auto start = Clock::now();
     Clock::time_point arrived;
@@ -843,7 +843,7 @@ std::vector<double> VisibleEdits(const QString& folder, int profiles, int count)
           if (&s == before.get()) return false;
           arrived = Clock::now();
           return std::any_of(s.profiles.begin(), s.profiles.end(), [&](const ProfileView& v) {
-            return v.profile.id() == id && v.profile.name() == wanted;
+            return v.profile->id() == id && v.profile->name() == wanted;
           });
         },
         std::chrono::minutes(5));

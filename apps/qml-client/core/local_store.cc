@@ -89,7 +89,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
 int64_t LocalStore::LiveBytesOf(const std::string& id) const {
   int64_t bytes = 0;
   if (auto cached = state_.profiles.find(id); cached != state_.profiles.end()) {
-    bytes += static_cast<int64_t>(cached->second.ByteSizeLong());
+    bytes += static_cast<int64_t>(cached->second->ByteSizeLong());
   }
   if (auto pending = state_.index.by_profile.find(id); pending != state_.index.by_profile.end()) {
     for (uint64_t sequence : pending->second) {
@@ -134,11 +134,11 @@ absl::Status LocalStore::AppendAll(std::vector<JournalRecord>&& records) {
       // it, or an older one that is ignored) changes nothing to redraw.
       const auto cached = state_.profiles.find(id);
       if (cached != state_.profiles.end()) {
-        const int64_t version = cached->second.version();
-        const size_t avatar_bytes = cached->second.avatar().size();
+        const int64_t version = cached->second->version();
+        const size_t avatar_bytes = cached->second->avatar().size();
         ApplyRecord(std::move(record), &state_);
         live_bytes_ += LiveBytesOf(id);
-        const profile::v1::Profile& now = state_.profiles.at(id);
+        const profile::v1::Profile& now = *state_.profiles.at(id);
         if (now.version() == version && now.avatar().size() == avatar_bytes) continue;
         touched_profiles_.insert(std::move(id));
         continue;
@@ -162,7 +162,7 @@ absl::Status LocalStore::Compact() {
   return log_->Compact(state_.next_sequence, [this](const auto& add) {
     JournalRecord record;
     for (const auto& [id, profile] : state_.profiles) {
-      *record.mutable_profile_cached()->mutable_profile() = profile;
+      *record.mutable_profile_cached()->mutable_profile() = *profile;
       add(record);
     }
     for (const auto& [sequence, mutation] : state_.pending) {

@@ -597,7 +597,7 @@ void ExpectUpgradedState(const LocalStore& store) {
   EXPECT_EQ(edit.base_version(), 4) << "rebased by the replayed acknowledgement";
   EXPECT_EQ(edit.fields().name(), "Ada Lovelace");
   EXPECT_TRUE(edit.has_created_at());
-  EXPECT_EQ(state.profiles.at(kAda).version(), 4);
+  EXPECT_EQ(state.profiles.at(kAda)->version(), 4);
   EXPECT_EQ(state.cursor, "v1-cursor");
   EXPECT_EQ(state.next_sequence, 4u);
 }
@@ -651,7 +651,7 @@ TEST(LocalStore, ACachedProfileNeverGoesBackInTime) {
   MutationQueue queue(store.get());
   ASSERT_TRUE(queue.ApplyServerProfiles({MakeProfile(kAda, "New", "a@x.org", 5)}, "").ok());
   ASSERT_TRUE(queue.ApplyServerProfiles({MakeProfile(kAda, "Old", "a@x.org", 4)}, "").ok());
-  EXPECT_EQ(store->state().profiles.at(kAda).name(), "New");
+  EXPECT_EQ(store->state().profiles.at(kAda)->name(), "New");
 }
 
 TEST(LocalStore, AListingWithoutAvatarsKeepsTheCachedAvatar) {
@@ -666,11 +666,11 @@ TEST(LocalStore, AListingWithoutAvatarsKeepsTheCachedAvatar) {
   listed.clear_avatar();
   listed.set_name("Ada L.");
   ASSERT_TRUE(queue.ApplyServerProfiles({listed}, "").ok());
-  EXPECT_EQ(store->state().profiles.at(kAda).avatar(), "\x89PNG...");
-  EXPECT_EQ(store->state().profiles.at(kAda).name(), "Ada L.");
+  EXPECT_EQ(store->state().profiles.at(kAda)->avatar(), "\x89PNG...");
+  EXPECT_EQ(store->state().profiles.at(kAda)->name(), "Ada L.");
   listed.set_avatar_sha256("");
   ASSERT_TRUE(queue.ApplyServerProfiles({listed}, "").ok());
-  EXPECT_EQ(store->state().profiles.at(kAda).avatar(), "") << "the avatar was removed";
+  EXPECT_EQ(store->state().profiles.at(kAda)->avatar(), "") << "the avatar was removed";
 }
 
 // A store of the previous schema (2: same framing, no merge bases) opens as

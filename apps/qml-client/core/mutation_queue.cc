@@ -321,7 +321,7 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
   // The cache holds the conflict's server copy, or a newer one pulled since.
   const auto cached = state.profiles.find(profile_id);
   const Profile& theirs =
-      cached != state.profiles.end() ? cached->second : conflict->server_profile();
+      cached != state.profiles.end() ? *cached->second : conflict->server_profile();
   replacement.set_base_version(theirs.version());
   // The user chose knowing the server's copy: that is the new merge base.
   *replacement.mutable_base_fields() = BaseFieldsOf(theirs);
@@ -409,19 +409,28 @@ absl::Status MutationQueue::BindToServer(const std::string& database_id) {
 }
 
 std::optional<Profile> MutationQueue::EffectiveProfile(const std::string& profile_id) const {
+  std::shared_ptr<const Profile> shared = SharedEffectiveProfile(profile_id);
+  if (!shared) return std::nullopt;
+  return *shared;
+}
+
+std::shared_ptr<const Profile> MutationQueue::SharedEffectiveProfile(
+    const std::string& profile_id) const {
   const StoreState& state = store_->state();
-  std::optional<Profile> profile;
-  if (auto it = state.profiles.find(profile_id); it != state.profiles.end()) profile = it->second;
+  std::shared_ptr<const Profile> cached;
+  if (auto it = state.profiles.find(profile_id); it != state.profiles.end()) cached = it->second;
+  std::shared_ptr<Profile> edited;
   for (uint64_t sequence : state.SequencesOf(profile_id)) {
     const PendingMutation& mutation = state.pending.at(sequence);
     if (!IsLive(mutation)) continue;
-    if (!profile) {
-      profile.emplace();
-      profile->set_id(profile_id);
+    if (!edited) {
+      edited = cached ? std::make_shared<Profile>(*cached) : std::make_shared<Profile>();
+      edited->set_id(profile_id);
     }
-    CopyMaskedFields(mutation.fields(), mutation.mask(), &*profile);
+    CopyMaskedFields(mutation.fields(), mutation.mask(), edited.get());
   }
-  return profile;
+  if (edited) return edited;
+  return cached;
 }
 
 SyncState MutationQueue::StateOf(const std::string& profile_id) const {

@@ -182,6 +182,11 @@ class MutationQueue {
   // conflicted mutations applied in order (parked ones are not), or nullopt
   // if there is neither. version() stays the server's.
   std::optional<profile::v1::Profile> EffectiveProfile(const std::string& profile_id) const;
+  // The same, shared: the cached copy itself when no mutation applies (most
+  // profiles: their pictures are then held once), else a new one; null if
+  // there is neither.
+  std::shared_ptr<const profile::v1::Profile> SharedEffectiveProfile(
+      const std::string& profile_id) const;
   SyncState StateOf(const std::string& profile_id) const;
   // The profile's mutations in order, e.g. for the conflict's server copy or
   // a rejection's messages.

@@ -636,7 +636,7 @@ TEST_F(MutationQueueTest, AcknowledgeAllSkipsWhatAcknowledgeWouldRefuseAndRecord
   EXPECT_NE(status.message().find(bob.mutation_id()), std::string_view::npos) << status;
   EXPECT_EQ(queue_->StateOf(kAda), SyncState::kSynced);
   EXPECT_EQ(queue_->StateOf(kBob), SyncState::kPending);
-  EXPECT_EQ(store_->state().profiles.at(kAda).version(), 4);
+  EXPECT_EQ(store_->state().profiles.at(kAda)->version(), 4);
   EXPECT_TRUE(queue_->AcknowledgeAll({}).ok());
 }
 
@@ -682,7 +682,8 @@ TEST_F(MutationQueueTest, TheIndexOfALiveStoreEqualsTheReplayedOneAfterRandomOpe
   std::vector<PendingMutation> in_flight;
   auto server_copy = [&](const std::string& id, const std::string& name) {
     const auto cached = store_->state().profiles.find(id);
-    const int64_t version = cached == store_->state().profiles.end() ? 0 : cached->second.version();
+    const int64_t version =
+        cached == store_->state().profiles.end() ? 0 : cached->second->version();
     return MakeProfile(id, name, id + "@example.com", version + 1 + static_cast<int64_t>(pick(2)));
   };
   auto expect_consistent = [&](int step) {

@@ -78,18 +78,20 @@ void CacheProfile(Profile&& profile, StoreState* state) {
   const auto it = state->profiles.find(profile.id());
   if (it == state->profiles.end()) {
     std::string id = profile.id();
-    state->profiles.emplace(std::move(id), std::forward<Profile>(profile));
+    state->profiles.emplace(std::move(id), std::make_shared<const profile::v1::Profile>(
+                                               std::forward<Profile>(profile)));
     return;
   }
-  profile::v1::Profile& cached = it->second;
+  const profile::v1::Profile& cached = *it->second;
   if (profile.version() < cached.version()) return;
-  std::string avatar;
-  if (profile.avatar().empty() && !profile.avatar_sha256().empty() &&
-      profile.avatar_sha256() == cached.avatar_sha256()) {
-    avatar = std::move(*cached.mutable_avatar());
+  auto replacement = std::make_shared<profile::v1::Profile>(std::forward<Profile>(profile));
+  // Copied, not moved: a view may still show the cached copy. Rare: the
+  // app's listings and watch events carry the pictures.
+  if (replacement->avatar().empty() && !replacement->avatar_sha256().empty() &&
+      replacement->avatar_sha256() == cached.avatar_sha256()) {
+    replacement->set_avatar(cached.avatar());
   }
-  cached = std::forward<Profile>(profile);
-  if (!avatar.empty()) cached.set_avatar(std::move(avatar));
+  it->second = std::move(replacement);
 }
 
 }  // namespace

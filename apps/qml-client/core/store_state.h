@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -51,8 +52,10 @@ struct StoreState {
   // order; empty if it has none.
   const std::set<uint64_t>& SequencesOf(const std::string& profile_id) const;
 
-  // The server's copy of every profile seen, by id.
-  std::map<std::string, profile::v1::Profile> profiles;
+  // The server's copy of every profile seen, by id. Immutable once cached,
+  // and shared with the app's views of unedited profiles, so that a picture
+  // (up to 256 KiB) is held once; a newer copy replaces the pointer.
+  std::map<std::string, std::shared_ptr<const profile::v1::Profile>> profiles;
   // Pending mutations by sequence, i.e. in creation order.
   std::map<uint64_t, profile::client::v1::PendingMutation> pending;
   std::string cursor;

@@ -40,7 +40,7 @@ inline google::protobuf::FieldMask Mask(std::initializer_list<const char*> paths
 // Everything in `state`, as text (maps print sorted), for comparisons.
 inline std::string Digest(const StoreState& state) {
   std::string digest;
-  for (const auto& [id, profile] : state.profiles) digest += profile.ShortDebugString() + "\n";
+  for (const auto& [id, profile] : state.profiles) digest += profile->ShortDebugString() + "\n";
   for (const auto& [sequence, mutation] : state.pending) {
     digest += std::to_string(sequence) + ": " + mutation.ShortDebugString() + "\n";
   }

@@ -33,7 +33,7 @@ QString NextDraftSlot() {
 const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
   const std::string wanted = id.toStdString();
   for (const ProfileView& view : snapshot.profiles) {
-    if (view.profile.id() == wanted) return &view;
+    if (view.profile->id() == wanted) return &view;
   }
   return nullptr;
 }
@@ -277,7 +277,7 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
     emit profileStateChanged();
     return;
   }
-  const profile::v1::Profile& profile = view->profile;
+  const profile::v1::Profile& profile = *view->profile;
   // Untouched fields show outside changes live; a field the user is changing
   // keeps its value and its origin (the merge base).
   auto follow = [](auto& field, const auto& base) {

@@ -80,10 +80,10 @@ void ProfileListModel::applySnapshot(std::shared_ptr<const ClientSnapshot> snaps
 ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
                                               std::shared_ptr<const ProfileView> view) const {
   return Row{id,
-             QString::fromStdString(view->profile.name()),
-             QString::fromStdString(view->profile.email()),
-             avatars_->sourceFor(QStringLiteral("p-") + id, view, view->profile.avatar(),
-                                 view->profile.avatar_sha256()),
+             QString::fromStdString(view->profile->name()),
+             QString::fromStdString(view->profile->email()),
+             avatars_->sourceFor(QStringLiteral("p-") + id, view->profile, view->profile->avatar(),
+                                 view->profile->avatar_sha256()),
              static_cast<int>(view->state),
              std::move(view)};
 }
@@ -98,7 +98,7 @@ bool ProfileListModel::matches(const Row& row) const {
 // id, as bytes).
 int ProfileListModel::lowerBound(const ProfileView& view) const {
   const auto key = [](const ProfileView& v) {
-    return std::pair<const std::string&, const std::string&>(v.profile.name(), v.profile.id());
+    return std::pair<const std::string&, const std::string&>(v.profile->name(), v.profile->id());
   };
   const auto it =
       std::lower_bound(rows_.begin(), rows_.end(), key(view),
@@ -177,7 +177,7 @@ void ProfileListModel::rebuild() {
   built.reserve(static_cast<qsizetype>(snapshot_->profiles.size()));
   for (size_t i = 0; i < snapshot_->profiles.size(); ++i) {
     const std::shared_ptr<const ProfileView>& view = snapshot_->profiles.shared(i);
-    const QString id = QString::fromStdString(view->profile.id());
+    const QString id = QString::fromStdString(view->profile->id());
     auto previous = built_.constFind(id);
     Row row = previous != built_.constEnd() && previous->view == view ? *previous : rowOf(id, view);
     built.insert(id, row);

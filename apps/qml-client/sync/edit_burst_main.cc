@@ -79,7 +79,7 @@ const char* StateName(SyncState state) {
 
 const ProfileView* Find(const ClientSnapshot& snapshot, const std::string& id) {
   for (const ProfileView& view : snapshot.profiles) {
-    if (view.profile.id() == id) return &view;
+    if (view.profile->id() == id) return &view;
   }
   return nullptr;
 }
@@ -147,9 +147,9 @@ int WaitDrained(SyncManager& manager, const QDeadlineTimer& deadline) {
   // snapshot nothing owns the old one (this crashed, seen here).
   const std::shared_ptr<const ClientSnapshot> snapshot = manager.snapshot();
   for (const ProfileView& view : snapshot->profiles) {
-    Say("profile " + view.profile.id() + " " + std::to_string(view.profile.version()) + " " +
+    Say("profile " + view.profile->id() + " " + std::to_string(view.profile->version()) + " " +
         StateName(view.state) + " " + (view.merged_with ? "merge-note" : "-") + " " +
-        view.profile.name());
+        view.profile->name());
   }
   Say("drained");
   return 0;
@@ -161,7 +161,7 @@ int Burst(SyncManager& manager, const Flags& flags, const QDeadlineTimer& deadli
   // whose "created" line the parent never read), in a stable order.
   std::vector<std::string> ids;
   const std::shared_ptr<const ClientSnapshot> opened = manager.snapshot();
-  for (const ProfileView& view : opened->profiles) ids.push_back(view.profile.id());
+  for (const ProfileView& view : opened->profiles) ids.push_back(view.profile->id());
   std::sort(ids.begin(), ids.end());
 
   for (int i = static_cast<int>(ids.size()); i < flags.profiles; ++i) {
@@ -192,7 +192,7 @@ int Burst(SyncManager& manager, const Flags& flags, const QDeadlineTimer& deadli
             manager,
             [&](const ClientSnapshot& snapshot) {
               const ProfileView* view = Find(snapshot, id);
-              return view != nullptr && view->profile.name() == name;
+              return view != nullptr && view->profile->name() == name;
             },
             deadline, error)) {
       std::fprintf(stderr, "profiles_edit_burst: edit %s of %s not saved: %s\n", name.c_str(),

@@ -400,7 +400,7 @@ void SyncEngine::OnFetched(const std::string& id, const absl::StatusOr<Profile>&
 void SyncEngine::WantAvatarIfMissing(const std::string& id) {
   const auto& cached = store_->state().profiles;
   const auto it = cached.find(id);
-  if (it != cached.end() && it->second.avatar().empty() && !it->second.avatar_sha256().empty()) {
+  if (it != cached.end() && it->second->avatar().empty() && !it->second->avatar_sha256().empty()) {
     avatars_wanted_.insert(id);
   }
 }

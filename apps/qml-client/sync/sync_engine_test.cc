@@ -206,7 +206,7 @@ TEST(SyncEngineTest, ALostAnswerIsSentAgainUnderTheSameIdAndAppliedOnce) {
     EXPECT_EQ(count, 1) << mutation_id;
   }
   EXPECT_EQ(world.server().profiles().at(id).version(), 2);
-  EXPECT_EQ(world.engine().store().state().profiles.at(id).version(), 2);
+  EXPECT_EQ(world.engine().store().state().profiles.at(id)->version(), 2);
 }
 
 TEST(SyncEngineTest, GoingOfflineReturnsTheMutationsInFlightToTheQueue) {
@@ -280,7 +280,7 @@ TEST(SyncEngineTest, APictureLeftOutOfAnEventIsFetched) {
   const std::string picture(150 * 1024, 'p');
   world.server().WriteElsewhere(id, "avatar", picture);
   world.Settle();
-  const Profile& cached = world.engine().store().state().profiles.at(id);
+  const Profile& cached = *world.engine().store().state().profiles.at(id);
   EXPECT_EQ(cached.avatar_sha256(), AvatarSha256(picture));
   EXPECT_EQ(cached.avatar(), picture);
 }

@@ -209,10 +209,10 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
       names_.erase(old);
     }
     const MutationQueue& queue = engine_.queue();
-    std::optional<Profile> effective = queue.EffectiveProfile(id);
+    std::shared_ptr<const Profile> effective = queue.SharedEffectiveProfile(id);
     if (!effective) return nullptr;
     auto view = std::make_shared<ProfileView>();
-    view->profile = *std::move(effective);
+    view->profile = std::move(effective);
     view->state = queue.StateOf(id);
     if (view->state == SyncState::kConflict || view->state == SyncState::kRejected) {
       for (const PendingMutation& mutation : queue.MutationsOf(id)) {
@@ -235,13 +235,13 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
       const auto& cached = engine_.store().state().profiles;
       if (auto it = cached.find(id);
           it != cached.end() &&
-          it->second.avatar_sha256() == view->server_profile->avatar_sha256()) {
-        view->server_profile->set_avatar(it->second.avatar());
+          it->second->avatar_sha256() == view->server_profile->avatar_sha256()) {
+        view->server_profile->set_avatar(it->second->avatar());
       }
     }
     view->merged_with = queue.MergeNoteOf(id);
-    names_.emplace(id, view->profile.name());
-    order_.emplace(std::pair{view->profile.name(), id}, view);
+    names_.emplace(id, view->profile->name());
+    order_.emplace(std::pair{view->profile->name(), id}, view);
     return view;
   }
 

@@ -78,7 +78,10 @@ namespace profiles::client {
 
 // What the UI knows about one profile.
 struct ProfileView {
-  profile::v1::Profile profile;  // the user's view: server data with pending edits on top
+  // The user's view: server data with pending edits on top. Never null in a
+  // published snapshot; the store's own copy when no edit applies, so a
+  // picture is held once (MutationQueue::SharedEffectiveProfile).
+  std::shared_ptr<const profile::v1::Profile> profile;
   SyncState state = SyncState::kSynced;
   // kConflict: the server's current profile, to compare field by field.
   std::optional<profile::v1::Profile> server_profile;

@@ -43,7 +43,7 @@ using profiles::testing::TestDatabase;
 
 const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
   for (const ProfileView& view : snapshot.profiles) {
-    if (view.profile.id() == id.toStdString()) return &view;
+    if (view.profile->id() == id.toStdString()) return &view;
   }
   return nullptr;
 }
@@ -68,8 +68,8 @@ std::function<bool(const ClientSnapshot&)> Shows(const QString& id, SyncState st
   return [=](const ClientSnapshot& snapshot) {
     const ProfileView* view = Find(snapshot, id);
     return view != nullptr && view->state == state &&
-           (name.empty() || view->profile.name() == name) &&
-           (version == 0 || view->profile.version() == version);
+           (name.empty() || view->profile->name() == name) &&
+           (version == 0 || view->profile->version() == version);
   };
 }
 
@@ -192,7 +192,7 @@ TEST_F(SyncManagerTest, OfflineEditsSurviveARestartAndAreAppliedExactlyOnce) {
     EXPECT_EQ(snapshot->connection, ConnectionState::kOffline);
     const ProfileView* view = Find(*snapshot, id);
     ASSERT_NE(view, nullptr);
-    EXPECT_EQ(view->profile.name(), "e3");
+    EXPECT_EQ(view->profile->name(), "e3");
     EXPECT_EQ(view->state, SyncState::kPending);
   }
   EXPECT_EQ(ServerCopy(id).version(), 1) << "work offline sent something";
@@ -235,7 +235,7 @@ class ConflictTest : public SyncManagerTest {
     const auto snapshot = b_->snapshot();
     const ProfileView* view = Find(*snapshot, id_);
     ASSERT_NE(view, nullptr);
-    EXPECT_EQ(view->profile.name(), "From B") << "the user's edit is kept until they decide";
+    EXPECT_EQ(view->profile->name(), "From B") << "the user's edit is kept until they decide";
     ASSERT_TRUE(view->server_profile.has_value());
     EXPECT_EQ(view->server_profile->name(), "From A");
     EXPECT_EQ(view->server_profile->version(), 2);
@@ -398,7 +398,7 @@ TEST_F(SyncManagerTest, RejectedEditIsParkedAndLaterEditsStillGoThrough) {
     const ProfileView* view = Find(*snapshot, bad);
     EXPECT_FALSE(view->error.empty());
     EXPECT_EQ(view->field_errors.count("name"), 1u);
-    EXPECT_EQ(view->profile.name(), "Pat") << "a parked edit is not shown as applied";
+    EXPECT_EQ(view->profile->name(), "Pat") << "a parked edit is not shown as applied";
   }
   EXPECT_EQ(ServerCopy(good).name(), "Quinn 2");
   EXPECT_EQ(ServerCopy(bad).version(), 1);
@@ -448,7 +448,7 @@ TEST_F(SyncManagerTest, EachServerDatabaseHasItsOwnStoreAndEditsGoOnlyWhereTheyW
   client->setWorkOffline(false);
   auto shows_only_bea = [&](const ClientSnapshot& snapshot) {
     return AllSynced(snapshot) && snapshot.profiles.size() == 1 &&
-           snapshot.profiles[0].profile.id() == bea;
+           snapshot.profiles[0].profile->id() == bea;
   };
   ASSERT_TRUE(WaitFor(*client, shows_only_bea)) << client->snapshot()->profiles.size();
   {
@@ -476,7 +476,7 @@ TEST_F(SyncManagerTest, EachServerDatabaseHasItsOwnStoreAndEditsGoOnlyWhereTheyW
   offline.server_address = second_address;
   client = Open(offline);
   ASSERT_EQ(client->snapshot()->profiles.size(), 1u);
-  EXPECT_EQ(client->snapshot()->profiles[0].profile.id(), bea);
+  EXPECT_EQ(client->snapshot()->profiles[0].profile->id(), bea);
 }
 
 // Publishing shares the views of unchanged profiles with the previous
@@ -497,9 +497,9 @@ TEST_F(SyncManagerTest, ASnapshotSharesTheViewsOfProfilesThatDidNotChange) {
   const std::shared_ptr<const ClientSnapshot> after = client->snapshot();
   ASSERT_EQ(after->profiles.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
-    const bool edited = after->profiles[i].profile.id() == ids[1].toStdString();
+    const bool edited = after->profiles[i].profile->id() == ids[1].toStdString();
     EXPECT_EQ(after->profiles.shared(i) == before->profiles.shared(i), !edited)
-        << after->profiles[i].profile.name();
+        << after->profiles[i].profile->name();
   }
 }
 
@@ -915,7 +915,7 @@ TEST_F(OnlineEditTest, DifferentFieldsAreMergedAndBothChangesReachTheServer) {
   ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) {
     const ProfileView* view = Find(s, id_);
     return s.pending_count == 0 && view != nullptr && view->state == SyncState::kSynced &&
-           view->profile.version() == 3;
+           view->profile->version() == 3;
   })) << b_->snapshot()->last_error;
   const Profile server_copy = ServerCopy(id_);
   EXPECT_EQ(server_copy.name(), "Renamed by A") << "B's untouched name must not be written";
@@ -925,13 +925,13 @@ TEST_F(OnlineEditTest, DifferentFieldsAreMergedAndBothChangesReachTheServer) {
     const ProfileView* view = Find(*snapshot, id_);
     ASSERT_TRUE(view->merged_with.has_value()) << "B is told its edit was merged";
     EXPECT_EQ(*view->merged_with, std::vector<std::string>{"name"});
-    EXPECT_EQ(view->profile.name(), "Renamed by A");
-    EXPECT_EQ(view->profile.email(), "b@example.com");
+    EXPECT_EQ(view->profile->name(), "Renamed by A");
+    EXPECT_EQ(view->profile->email(), "b@example.com");
   }
   EXPECT_TRUE(WaitFor(*a_, [&](const ClientSnapshot& s) {
     const ProfileView* view = Find(s, id_);
-    return view != nullptr && view->profile.version() == 3 &&
-           view->profile.email() == "b@example.com" && view->profile.name() == "Renamed by A";
+    return view != nullptr && view->profile->version() == 3 &&
+           view->profile->email() == "b@example.com" && view->profile->name() == "Renamed by A";
   }));
   b_->dismissMergeNote(id_);
   EXPECT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) {
@@ -1112,7 +1112,7 @@ TEST_F(FaultTest, AnAnswerTooLargeToReadParksThatEditAndTheQueueKeepsDraining) {
     EXPECT_TRUE(view->retryable);
     EXPECT_NE(view->error_code, absl::StatusCode::kUnavailable);
     EXPECT_NE(view->error_code, absl::StatusCode::kDeadlineExceeded);
-    EXPECT_EQ(view->profile.name(), "Stuck") << "a parked edit is not shown as applied";
+    EXPECT_EQ(view->profile->name(), "Stuck") << "a parked edit is not shown as applied";
     std::cerr << "parked with " << absl::StatusCodeToString(view->error_code) << ": " << view->error
               << "\n";
   }
@@ -1175,7 +1175,7 @@ TEST_F(FaultTest, AConflictWithoutAvatarBytesShowsTheServersPictureFetchedSepara
   EXPECT_GT(front_->get_calls_.load(), 0) << "fetched with GetProfile";
   const auto snapshot = client_->snapshot();
   const ProfileView* view = Find(*snapshot, id);
-  EXPECT_EQ(view->profile.avatar(), mine) << "the user's own picture stays on top";
+  EXPECT_EQ(view->profile->avatar(), mine) << "the user's own picture stays on top";
   EXPECT_FALSE(view->server_profile->avatar_sha256().empty());
 }
 

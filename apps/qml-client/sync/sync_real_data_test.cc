@@ -80,7 +80,7 @@ TEST(SyncRealDataTest, FreshDeviceReceivesEveryProfileWhateverItsTransactionIdLe
   std::set<std::string> received;
   const std::shared_ptr<const ClientSnapshot> snapshot = (*manager)->snapshot();
   for (const ProfileView& view : snapshot->profiles) {
-    received.insert(view.profile.id());
+    received.insert(view.profile->id());
   }
   EXPECT_EQ(received.size(), expected.size());
   EXPECT_EQ(received, expected);

@@ -53,12 +53,14 @@ QImage NoisyPicture(int width, int height, QImage::Format format) {
 
 ProfileView View(const std::string& id, const std::string& name, const std::string& email,
                  SyncState state = SyncState::kSynced, const std::string& avatar = {}) {
+  auto profile = std::make_shared<profile::v1::Profile>();
+  profile->set_id(id);
+  profile->set_name(name);
+  profile->set_email(email);
+  profile->set_avatar(avatar);
+  profile->set_version(1);
   ProfileView view;
-  view.profile.set_id(id);
-  view.profile.set_name(name);
-  view.profile.set_email(email);
-  view.profile.set_avatar(avatar);
-  view.profile.set_version(1);
+  view.profile = std::move(profile);
   view.state = state;
   return view;
 }
@@ -76,11 +78,11 @@ std::shared_ptr<const ClientSnapshot> Snapshot(std::vector<ProfileView> views) {
 class Publisher {
  public:
   void Put(ProfileView view) {
-    Remove(view.profile.id(), /*gone=*/false);
+    Remove(view.profile->id(), /*gone=*/false);
     auto shared = std::make_shared<const ProfileView>(std::move(view));
-    names_[shared->profile.id()] = shared->profile.name();
-    rows_[{shared->profile.name(), shared->profile.id()}] = shared;
-    changes_.push_back({shared->profile.id(), shared});
+    names_[shared->profile->id()] = shared->profile->name();
+    rows_[{shared->profile->name(), shared->profile->id()}] = shared;
+    changes_.push_back({shared->profile->id(), shared});
   }
   void Remove(const std::string& id, bool gone = true) {
     if (auto name = names_.find(id); name != names_.end()) {
@@ -523,7 +525,7 @@ class ModelsTest : public QObject {
     ProfileEditor editor;
     editor.setProfileId(QStringLiteral("a"));
     ProfileView conflict = View("a", "Ada Mine", "ada@example.com", SyncState::kConflict, "mine");
-    conflict.server_profile = conflict.profile;
+    conflict.server_profile = *conflict.profile;
     conflict.server_profile->set_name("Ada Theirs");
     conflict.server_profile->set_avatar("theirs");
     editor.applySnapshot(*Snapshot({conflict}), avatars);

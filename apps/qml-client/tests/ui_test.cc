@@ -319,7 +319,7 @@ class UiTest : public QObject {
     WaitForStack(window);
 
     QTRY_COMPARE_WITH_TIMEOUT(app->controller->snapshot()->profiles.size(), size_t{1}, kTimeoutMs);
-    const std::string id = app->controller->snapshot()->profiles[0].profile.id();
+    const std::string id = app->controller->snapshot()->profiles[0].profile->id();
     QTRY_COMPARE(RowStatus(window, id), QStringLiteral("Waiting to sync"));
     app->controller->setWorkOffline(false);
     QTRY_COMPARE_WITH_TIMEOUT(RowStatus(window, id), QStringLiteral("Synced"), kTimeoutMs);
@@ -348,7 +348,7 @@ class UiTest : public QObject {
       // would read a snapshot already freed.
       const std::shared_ptr<const ClientSnapshot> snapshot = app->controller->snapshot();
       for (const ProfileView& view : snapshot->profiles) {
-        if (view.profile.id() == id) return view.profile.version();
+        if (view.profile->id() == id) return view.profile->version();
       }
       return int64_t{0};
     };
