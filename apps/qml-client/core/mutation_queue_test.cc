@@ -94,6 +94,20 @@ TEST_F(MutationQueueTest, ACreateGetsNewUuidsAndBaseVersionZero) {
   EXPECT_EQ(queue_->StateOf(create->profile_id()), SyncState::kPending);
 }
 
+// A profile without a pending edit is shown as the cached copy itself, so
+// its picture is held once; an edit makes a copy and leaves the cache's alone.
+TEST_F(MutationQueueTest, AnUneditedProfileIsSharedWithTheCache) {
+  const std::shared_ptr<const Profile> cached = store_->state().profiles.at(kAda);
+  EXPECT_EQ(queue_->SharedEffectiveProfile(kAda), cached);
+  Edit(kAda, Name("Ada L."), Mask({"name"}));
+  const std::shared_ptr<const Profile> shown = queue_->SharedEffectiveProfile(kAda);
+  ASSERT_NE(shown, nullptr);
+  EXPECT_NE(shown, cached);
+  EXPECT_EQ(shown->name(), "Ada L.");
+  EXPECT_EQ(cached->name(), "Ada") << "the cached copy is never changed in place";
+  EXPECT_EQ(queue_->SharedEffectiveProfile("no-such-profile"), nullptr);
+}
+
 TEST_F(MutationQueueTest, RejectsBadMasksAndUnknownProfiles) {
   EXPECT_EQ(queue_->EnqueueEdit(kAda, 3, Name("x"), Mask({})).status().code(),
             absl::StatusCode::kInvalidArgument);
