@@ -918,5 +918,40 @@ TEST(LocalStoreFaults, ACompactionStoppedBetweenSnapshotAndJournalResetLosesNoth
   }
 }
 
+// A disk that fails to read is not a damaged file: the open fails, and no
+// byte is cut, set aside or rewritten, wherever in either file the read
+// fails. Once the disk reads again, everything is there.
+TEST(LocalStoreFaults, AReadErrorFailsTheOpenAndRepairsNothing) {
+  QTemporaryDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_TRUE(store->Append(CachedRecord(kAda, "Ada", 1)).ok());
+    ASSERT_TRUE(store->Compact().ok());
+    ASSERT_TRUE(store->Append(CachedRecord(kNew, "Nia", 1)).ok());
+    ASSERT_TRUE(store->Append(CursorRecord("kept")).ok());
+  }
+  const std::string snapshot = ReadAll(In(dir, kSnapshotFileName));
+  const std::string journal = ReadAll(In(dir, kJournalFileName));
+  const QStringList files_before = QDir(dir.path()).entryList(QDir::Files);
+  const std::string digest = Digest(OpenOrDie(dir.path())->state());
+  const size_t longest = std::max(snapshot.size(), journal.size());
+  for (size_t readable = 0; readable < longest; ++readable) {
+    testing::FaultInjectingStoreFiles files;
+    files.FailReadsAfter(static_cast<int64_t>(readable));
+    const auto store = LocalStore::Open(dir.path(), kNeverCompact, &files);
+    ASSERT_FALSE(store.ok()) << "read error after " << readable << " bytes";
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal) << store.status();
+    EXPECT_NE(store.status().message().find("cannot read"), std::string_view::npos)
+        << store.status();
+    ASSERT_EQ(ReadAll(In(dir, kSnapshotFileName)), snapshot) << readable;
+    ASSERT_EQ(ReadAll(In(dir, kJournalFileName)), journal) << readable;
+    ASSERT_EQ(QDir(dir.path()).entryList(QDir::Files), files_before) << readable;
+  }
+  const auto reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(Digest(reopened->state()), digest);
+  EXPECT_TRUE(reopened->open_report().problems.empty());
+  EXPECT_EQ(reopened->open_report().dropped_journal_bytes, 0);
+}
+
 }  // namespace
 }  // namespace profiles::client

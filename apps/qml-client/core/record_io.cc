@@ -37,19 +37,26 @@ std::string EncodeFrame(std::string_view payload) {
   return frame;
 }
 
-FrameReader::FrameReader(QIODevice* device) : device_(device), good_end_(device->pos()) {}
+FrameReader::FrameReader(QIODevice* device)
+    : device_(device), size_(device->size()), good_end_(device->pos()) {}
 
+// The size is known, so a read that returns less than is there is the
+// device failing (kUnreadable), never a torn file: telling the two apart
+// keeps an I/O error from being "repaired" by cutting good records off.
 FrameStatus FrameReader::Next(std::string* payload) {
+  const qint64 available = size_ - device_->pos();
+  if (available <= 0) return FrameStatus::kEnd;
+  if (available < static_cast<qint64>(kFrameHeaderBytes)) return FrameStatus::kTorn;
   char header[kFrameHeaderBytes];
-  const qint64 got = device_->read(header, kFrameHeaderBytes);
-  if (got == 0) return FrameStatus::kEnd;
-  if (got != static_cast<qint64>(kFrameHeaderBytes)) return FrameStatus::kTorn;
+  if (device_->read(header, kFrameHeaderBytes) != static_cast<qint64>(kFrameHeaderBytes)) {
+    return FrameStatus::kUnreadable;
+  }
   const uint32_t length = GetLittleEndian32(header);
   if (length > kMaxFramePayload) return FrameStatus::kCorrupt;
-  if (length > device_->bytesAvailable()) return FrameStatus::kTorn;
+  if (length > available - static_cast<qint64>(kFrameHeaderBytes)) return FrameStatus::kTorn;
   payload->resize(length);
   if (device_->read(payload->data(), length) != static_cast<qint64>(length)) {
-    return FrameStatus::kTorn;
+    return FrameStatus::kUnreadable;
   }
   if (Crc32(*payload, Crc32(std::string_view(header, 4))) != GetLittleEndian32(header + 4)) {
     return FrameStatus::kCorrupt;

@@ -51,10 +51,12 @@ enum class FrameStatus {
   kEnd,      // clean end of the file
   kTorn,     // the file ends inside a frame
   kCorrupt,  // a length above kMaxFramePayload or a checksum mismatch
+  kUnreadable,  // the device failed to read (an I/O error, not a bad file)
 };
 
-// Reads frames sequentially from `device`, which must stay open and
-// positioned where the reader left it. Does not own `device`.
+// Reads frames sequentially from `device` (a random-access one: a file or a
+// buffer), which must stay open, positioned where the reader left it and not
+// grow while read. Does not own `device`.
 class FrameReader {
  public:
   explicit FrameReader(QIODevice* device);
@@ -68,6 +70,9 @@ class FrameReader {
 
  private:
   QIODevice* device_;
+  // Taken once: QFile::size() is an fstat(2) per call, and a store of
+  // 10,000 profiles has as many frames.
+  qint64 size_;
   qint64 good_end_;
 };
 

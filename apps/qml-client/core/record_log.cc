@@ -1,6 +1,5 @@
 #include "apps/qml-client/core/record_log.h"
 
-#include <QtCore/QBuffer>
 #include <QtCore/QDateTime>
 #include <QtCore/QDir>
 #include <QtCore/QFileInfo>
@@ -41,29 +40,29 @@ const char* Describe(FrameStatus status) {
       return "torn record";
     case FrameStatus::kCorrupt:
       return "corrupt record";
+    case FrameStatus::kUnreadable:
+      return "read error";
   }
   return "?";
 }
 
-// Reads the bytes of one store file: the magic and the header first, then
-// the records.
+// Reads one store file as a stream: the magic and the header first, then the
+// records.
 class StoreFileReader {
  public:
-  explicit StoreFileReader(const std::string& bytes)
-      : data_(QByteArray::fromRawData(bytes.data(), static_cast<qsizetype>(bytes.size()))),
-        buffer_(&data_),
-        reader_(&buffer_) {
-    buffer_.open(QIODevice::ReadOnly);
-  }
+  StoreFileReader(QIODevice* file, const QString& path) : file_(file), path_(path), reader_(file) {}
 
   // False (with `problem()` set) if the magic or header is unreadable.
   bool ReadHeader(FileHeader* header) {
-    if (buffer_.read(kFileMagic.size()) != QByteArray(kFileMagic.data(), kFileMagic.size())) {
-      return Fail("bad magic");
-    }
-    reader_ = FrameReader(&buffer_);
+    const qint64 magic_size = static_cast<qint64>(kFileMagic.size());
+    if (file_->size() < magic_size) return Fail("bad magic");
+    const QByteArray magic = file_->read(magic_size);
+    if (magic.size() != magic_size) return Unreadable();
+    if (magic != QByteArray(kFileMagic.data(), magic_size)) return Fail("bad magic");
+    reader_ = FrameReader(file_);
     std::string payload;
     const FrameStatus status = reader_.Next(&payload);
+    if (status == FrameStatus::kUnreadable) return Unreadable();
     if (status != FrameStatus::kOk) return Fail(std::string("header: ") + Describe(status));
     if (!header->ParseFromString(payload)) return Fail("header: unparsable");
     good_end_ = reader_.good_end();
@@ -73,20 +72,30 @@ class StoreFileReader {
   // Reads the next record. At the end, or at a bad record, returns false and
   // sets `problem()` for a bad one.
   bool Next(JournalRecord* record) {
-    std::string payload;
-    const FrameStatus status = reader_.Next(&payload);
+    const FrameStatus status = reader_.Next(&payload_);
     if (status == FrameStatus::kEnd) return false;
+    if (status == FrameStatus::kUnreadable) return Unreadable();
     if (status != FrameStatus::kOk) return Fail(Describe(status));
-    if (!record->ParseFromString(payload)) return Fail("unparsable record");
+    if (!record->ParseFromString(payload_)) return Fail("unparsable record");
     if (record->kind_case() == JournalRecord::KIND_NOT_SET) return Fail("record of no known kind");
     good_end_ = reader_.good_end();
     return true;
   }
 
+  // Not OK if the disk failed to give bytes: then the file is not known to
+  // be torn or damaged, and must not be repaired (cut or set aside).
+  const absl::Status& read_error() const { return read_error_; }
+
   // The end of the last record returned by Next() (or of the header).
   int64_t good_end() const { return good_end_; }
-  int64_t size() const { return data_.size(); }
+  int64_t size() const { return file_->size(); }
   const std::string& problem() const { return problem_; }
+
+  // The bytes from `offset` to the end of the file.
+  std::string BytesFrom(int64_t offset) {
+    if (!file_->seek(offset)) return {};
+    return file_->readAll().toStdString();
+  }
 
  private:
   bool Fail(std::string problem) {
@@ -94,11 +103,23 @@ class StoreFileReader {
     return false;
   }
 
-  QByteArray data_;
-  QBuffer buffer_;
+  bool Unreadable() {
+    // A short read without an error from the device leaves errorString()
+    // at "Unknown error"; the offset says more.
+    read_error_ = absl::InternalError(absl::StrCat("cannot read ", path_.toStdString(),
+                                                   " at offset ", file_->pos(), ": ",
+                                                   file_->errorString().toStdString()));
+    return false;
+  }
+
+  QIODevice* file_;
+  QString path_;
   FrameReader reader_;
+  // Kept between records so that its capacity is reused.
+  std::string payload_;
   int64_t good_end_ = 0;
   std::string problem_;
+  absl::Status read_error_;
 };
 
 absl::Status NewerRelease(uint32_t schema_version) {
@@ -150,11 +171,12 @@ absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
     start(0);
     return absl::OkStatus();
   }
-  absl::StatusOr<std::string> bytes = files_->ReadAll(path);
-  if (!bytes.ok()) return bytes.status();
-  StoreFileReader reader(*bytes);
+  absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
+  if (!file.ok()) return file.status();
+  StoreFileReader reader(file->get(), path);
   FileHeader header;
   if (!reader.ReadHeader(&header)) {
+    if (!reader.read_error().ok()) return reader.read_error();
     start(0);
     return Quarantine(path, reader.problem());
   }
@@ -170,6 +192,7 @@ absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
   start(header.next_sequence());
   JournalRecord record;
   while (reader.Next(&record)) apply(record);
+  if (!reader.read_error().ok()) return reader.read_error();
   if (!reader.problem().empty()) {
     // Snapshots are renamed into place whole; damage here is the disk's.
     // Keep what is readable and write a sound snapshot of it.
@@ -189,11 +212,12 @@ absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& ap
     *needs_reset = true;
     return absl::OkStatus();
   }
-  absl::StatusOr<std::string> bytes = files_->ReadAll(path);
-  if (!bytes.ok()) return bytes.status();
-  StoreFileReader reader(*bytes);
+  absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
+  if (!file.ok()) return file.status();
+  StoreFileReader reader(file->get(), path);
   FileHeader header;
   if (!reader.ReadHeader(&header)) {
+    if (!reader.read_error().ok()) return reader.read_error();
     *needs_reset = true;
     return Quarantine(path, reader.problem());
   }
@@ -239,6 +263,7 @@ absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& ap
     }
     apply(record);
   }
+  if (!reader.read_error().ok()) return reader.read_error();
   const int64_t good_end = reader.good_end();
   const int64_t size = reader.size();
   if (!reader.problem().empty()) {
@@ -252,7 +277,7 @@ absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& ap
   if (good_end < size) {
     // Keep the dropped bytes for a post-mortem; they are never replayed.
     // Best effort: the repair matters, the copy only helps.
-    const std::string_view dropped = std::string_view(*bytes).substr(static_cast<size_t>(good_end));
+    const std::string dropped = reader.BytesFrom(good_end);
     if (absl::Status status =
             WriteFile(PathOf(kDroppedFileName),
                       [&dropped](WritableStoreFile* file) { return file->Append(dropped); });

@@ -62,19 +62,14 @@ class PosixStoreFiles final : public StoreFiles {
     return Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC);
   }
 
-  absl::StatusOr<std::string> ReadAll(const QString& path) override {
-    QFile file(path);
-    if (!file.exists()) return absl::NotFoundError("no file " + path.toStdString());
-    if (!file.open(QIODevice::ReadOnly)) {
+  absl::StatusOr<std::unique_ptr<QIODevice>> OpenForReading(const QString& path) override {
+    auto file = std::make_unique<QFile>(path);
+    if (!file->exists()) return absl::NotFoundError("no file " + path.toStdString());
+    if (!file->open(QIODevice::ReadOnly)) {
       return absl::InternalError("cannot read " + path.toStdString() + ": " +
-                                 file.errorString().toStdString());
+                                 file->errorString().toStdString());
     }
-    const QByteArray bytes = file.readAll();
-    if (file.error() != QFileDevice::NoError) {
-      return absl::InternalError("cannot read " + path.toStdString() + ": " +
-                                 file.errorString().toStdString());
-    }
-    return std::string(bytes.constData(), static_cast<size_t>(bytes.size()));
+    return file;
   }
 
   bool Exists(const QString& path) override { return QFile::exists(path); }

@@ -16,6 +16,7 @@
 // Thread safety: a StoreFiles is thread-safe; a WritableStoreFile is used by
 // one thread at a time.
 
+#include <QtCore/QIODevice>
 #include <QtCore/QString>
 #include <cstdint>
 #include <memory>
@@ -49,8 +50,12 @@ class StoreFiles {
   virtual absl::StatusOr<std::unique_ptr<WritableStoreFile>> OpenForAppend(const QString& path) = 0;
   // Creates `path` empty, replacing any file there.
   virtual absl::StatusOr<std::unique_ptr<WritableStoreFile>> Create(const QString& path) = 0;
-  // The whole content of `path`; NOT_FOUND if there is no such file.
-  virtual absl::StatusOr<std::string> ReadAll(const QString& path) = 0;
+  // `path` opened for reading from its start (buffered, random access);
+  // NOT_FOUND if there is no such file. A failed read returns -1 or short. Readers stream through it
+  // rather than take it whole: a store of 10,000 profiles with pictures is
+  // tens of megabytes, and two whole copies of it (Qt's and ours) were most
+  // of the time an open took.
+  virtual absl::StatusOr<std::unique_ptr<QIODevice>> OpenForReading(const QString& path) = 0;
   virtual bool Exists(const QString& path) = 0;
   // Renames `from` to `to`, atomically replacing any file `to`.
   virtual absl::Status Rename(const QString& from, const QString& to) = 0;

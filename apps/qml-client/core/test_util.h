@@ -3,6 +3,8 @@
 
 // Helpers shared by the client core's tests. Test-only.
 
+#include <QtCore/QIODevice>
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -93,7 +95,17 @@ class FaultInjectingStoreFiles final : public StoreFiles {
   absl::StatusOr<std::unique_ptr<WritableStoreFile>> Create(const QString& path) override {
     return Wrap(real_->Create(path));
   }
-  absl::StatusOr<std::string> ReadAll(const QString& path) override { return real_->ReadAll(path); }
+  // Files opened for reading from now on fail (as a disk returning EIO)
+  // once `bytes` of them were read.
+  void FailReadsAfter(int64_t bytes) { fail_reads_after_ = bytes; }
+
+  absl::StatusOr<std::unique_ptr<QIODevice>> OpenForReading(const QString& path) override {
+    absl::StatusOr<std::unique_ptr<QIODevice>> file = real_->OpenForReading(path);
+    if (!file.ok() || fail_reads_after_ < 0) return file;
+    auto failing = std::make_unique<FailingReads>(*std::move(file), fail_reads_after_);
+    failing->open(QIODevice::ReadOnly);
+    return failing;
+  }
   bool Exists(const QString& path) override { return real_->Exists(path); }
   absl::Status Rename(const QString& from, const QString& to) override {
     if (Fails(Op::kRename)) return Injected();
@@ -124,6 +136,30 @@ class FaultInjectingStoreFiles final : public StoreFiles {
     const std::unique_ptr<WritableStoreFile> real_;
   };
 
+  // Passes reads through until `limit` bytes, then fails them.
+  class FailingReads final : public QIODevice {
+   public:
+    FailingReads(std::unique_ptr<QIODevice> real, int64_t limit)
+        : real_(std::move(real)), limit_(limit) {}
+    qint64 size() const override { return real_->size(); }
+    bool seek(qint64 pos) override { return QIODevice::seek(pos) && real_->seek(pos); }
+
+   protected:
+    qint64 readData(char* data, qint64 max) override {
+      const qint64 left = limit_ - real_->pos();
+      if (left <= 0) {
+        setErrorString(QStringLiteral("injected read error"));
+        return -1;
+      }
+      return real_->read(data, std::min(max, left));
+    }
+    qint64 writeData(const char*, qint64) override { return -1; }
+
+   private:
+    const std::unique_ptr<QIODevice> real_;
+    const int64_t limit_;
+  };
+
   static absl::Status Injected() { return absl::InternalError("injected fault"); }
 
   bool Fails(Op op) {
@@ -143,6 +179,7 @@ class FaultInjectingStoreFiles final : public StoreFiles {
   StoreFiles* const real_ = RealStoreFiles();
   std::map<Op, int> countdown_;
   bool short_write_ = false;
+  int64_t fail_reads_after_ = -1;
 };
 
 }  // namespace profiles::client::testing
