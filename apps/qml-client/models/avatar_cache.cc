@@ -8,6 +8,14 @@
 
 namespace profiles::client {
 
+namespace {
+
+QUrl UrlOf(const QString& sha) {
+  return QUrl(QStringLiteral("image://") + QLatin1String(AvatarCache::kProviderName) + u'/' + sha);
+}
+
+}  // namespace
+
 QUrl AvatarCache::sourceFor(const QString& slot, std::shared_ptr<const void> owner,
                             std::string_view bytes, const std::string& sha256) {
   if (bytes.empty()) {
@@ -15,18 +23,23 @@ QUrl AvatarCache::sourceFor(const QString& slot, std::shared_ptr<const void> own
     return {};
   }
   const QString sha = QString::fromStdString(sha256.empty() ? AvatarSha256(bytes) : sha256);
-  QUrl url(QStringLiteral("image://%1/%2").arg(QLatin1String(kProviderName), sha));
-  QMutexLocker lock(&mutex_);
-  const auto shown = slots_.constFind(slot);
-  if (shown == slots_.constEnd() || *shown != sha) {
-    ReleaseLocked(slot);
-    ++pictures_[sha].shown_in;
-    slots_.insert(slot, sha);
+  {
+    QMutexLocker lock(&mutex_);
+    auto shown = slots_.find(slot);
+    if (shown != slots_.end() && *shown != sha) {
+      ReleaseLocked(slot);
+      shown = slots_.end();
+    }
+    // One lookup of the picture per call: the list asks once per row.
+    Picture& picture = pictures_[sha];
+    if (shown == slots_.end()) {
+      ++picture.shown_in;
+      slots_.insert(slot, sha);
+    }
+    picture.owner = std::move(owner);
+    picture.bytes = bytes;
   }
-  Picture& picture = pictures_[sha];
-  picture.owner = std::move(owner);
-  picture.bytes = bytes;
-  return url;
+  return UrlOf(sha);
 }
 
 QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
@@ -36,9 +49,8 @@ QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
   {
     // Already shown there: no copy (an editor asks at every snapshot).
     QMutexLocker lock(&mutex_);
-    if (slots_.value(slot) == QString::fromStdString(sha)) {
-      return QUrl(QStringLiteral("image://%1/%2")
-                      .arg(QLatin1String(kProviderName), QString::fromStdString(sha)));
+    if (const QString shown = QString::fromStdString(sha); slots_.value(slot) == shown) {
+      return UrlOf(shown);
     }
   }
   auto copy = std::make_shared<const std::string>(bytes);

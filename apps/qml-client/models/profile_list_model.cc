@@ -2,6 +2,8 @@
 
 #include <QSet>
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 
 namespace profiles::client {
 
@@ -56,6 +58,7 @@ void ProfileListModel::setApp(AppController* app) {
 void ProfileListModel::setFilter(const QString& filter) {
   if (filter == filter_) return;
   filter_ = filter;
+  needle_ = filter.trimmed();
   rebuild();
   emit filterChanged();
 }
@@ -89,9 +92,8 @@ ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
 }
 
 bool ProfileListModel::matches(const Row& row) const {
-  const QString needle = filter_.trimmed();
-  return needle.isEmpty() || row.name.contains(needle, Qt::CaseInsensitive) ||
-         row.email.contains(needle, Qt::CaseInsensitive);
+  return needle_.isEmpty() || row.name.contains(needle_, Qt::CaseInsensitive) ||
+         row.email.contains(needle_, Qt::CaseInsensitive);
 }
 
 // The first row not shown before `view` in the snapshots' order (name, then
@@ -194,7 +196,10 @@ void ProfileListModel::rebuild() {
 
 // Removes the rows that went away and inserts the new ones where they belong
 // when the rows that stay keep their order (the usual case: an edit, a new
-// profile, a narrower filter); a reorder (a renamed profile) resets.
+// profile, a narrower filter); a reorder (a renamed profile) resets. Each run
+// of adjacent rows goes in one signal: a first sync's page, or a filter that
+// hides thousands of rows, is a few signals, not one per row (each of which
+// also moved every row after it).
 void ProfileListModel::update(std::vector<Row> rows) {
   QSet<QString> new_ids;
   for (const Row& row : rows) new_ids.insert(row.id);
@@ -216,24 +221,33 @@ void ProfileListModel::update(std::vector<Row> rows) {
     return;
   }
 
-  for (int i = count() - 1; i >= 0; --i) {
-    if (new_ids.contains(rows_[static_cast<size_t>(i)].id)) continue;
-    beginRemoveRows({}, i, i);
-    rows_.erase(rows_.begin() + i);
+  for (int last = count() - 1; last >= 0; --last) {
+    if (new_ids.contains(rows_[static_cast<size_t>(last)].id)) continue;
+    int first = last;
+    while (first > 0 && !new_ids.contains(rows_[static_cast<size_t>(first - 1)].id)) --first;
+    beginRemoveRows({}, first, last);
+    rows_.erase(rows_.begin() + first, rows_.begin() + last + 1);
     endRemoveRows();
+    last = first;
   }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const int row = static_cast<int>(i);
-    if (i < rows_.size() && rows_[i].id == rows[i].id) {
+  // Now rows_ holds exactly the kept rows, in the order they keep in `rows`.
+  for (size_t i = 0; i < rows.size();) {
+    if (old_ids.contains(rows[i].id)) {
       if (!(rows_[i] == rows[i])) {
-        rows_[i] = rows[i];
-        emit dataChanged(index(row), index(row));
+        rows_[i] = std::move(rows[i]);
+        emit dataChanged(index(static_cast<int>(i)), index(static_cast<int>(i)));
       }
+      ++i;
       continue;
     }
-    beginInsertRows({}, row, row);
-    rows_.insert(rows_.begin() + row, rows[i]);
+    size_t end = i + 1;
+    while (end < rows.size() && !old_ids.contains(rows[end].id)) ++end;
+    beginInsertRows({}, static_cast<int>(i), static_cast<int>(end) - 1);
+    rows_.insert(rows_.begin() + static_cast<std::ptrdiff_t>(i),
+                 std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(i)),
+                 std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(end)));
     endInsertRows();
+    i = end;
   }
 }
 

@@ -112,6 +112,7 @@ class ProfileListModel : public QAbstractListModel {
 
   QPointer<AppController> app_;
   QString filter_;
+  QString needle_;  // filter_, trimmed
   std::shared_ptr<const ClientSnapshot> snapshot_;
   AvatarCache* avatars_ = nullptr;
   std::vector<Row> rows_;

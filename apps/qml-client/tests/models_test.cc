@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/core/merge.h"
 #include "apps/qml-client/models/app_controller.h"
@@ -285,6 +286,42 @@ class ModelsTest : public QObject {
     model.setFilter(QString());
     QCOMPARE(Ids(model), QStringList({"a", "b", "c"}));
     QCOMPARE(count_changed.count(), 4);
+  }
+
+  // The first snapshot fills the list with one insert, and a filter that
+  // matches nothing empties it with one removal: a first sync's thousands of
+  // rows are not told to the view one by one. Spaces around a filter do not
+  // count.
+  void listModelFillsAndEmptiesWithOneSignal() {
+    AvatarCache avatars;
+    ProfileListModel model;
+    QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(&model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
+    std::vector<ProfileView> views;
+    constexpr int kProfiles = 2000;
+    for (int n = 0; n < kProfiles; ++n) {
+      const std::string id = absl::StrFormat("p%05d", n);
+      views.push_back(View(id, "Name " + id, id + "@x.org"));
+    }
+    model.applySnapshot(Snapshot(std::move(views)), avatars);
+    QCOMPARE(model.rowCount(), kProfiles);
+    QCOMPARE(inserted.count(), 1);
+    QCOMPARE(inserted.at(0).at(1).toInt(), 0);
+    QCOMPARE(inserted.at(0).at(2).toInt(), kProfiles - 1);
+
+    model.setFilter(QStringLiteral("  p01999@x  "));
+    QCOMPARE(Ids(model), QStringList({"p01999"}));
+    model.setFilter(QStringLiteral("nobody"));
+    QCOMPARE(model.rowCount(), 0);
+    model.setFilter(QStringLiteral(" "));
+    QCOMPARE(model.rowCount(), kProfiles);
+    QCOMPARE(inserted.count(), 2);
+    QCOMPARE(inserted.at(1).at(2).toInt(), kProfiles - 1);
+    QCOMPARE(removed.count(), 2);  // down to one row, then to none
+    QCOMPARE(removed.at(1).at(1).toInt(), 0);
+    QCOMPARE(removed.at(1).at(2).toInt(), 0);
+    QCOMPARE(reset.count(), 0);
   }
 
   void listModelUpdatesRowsInPlace() {
