@@ -52,6 +52,7 @@
 #include <QDir>
 #include <QEventLoop>
 #include <QFile>
+#include <QFileInfo>
 #include <QNetworkInformation>
 #include <QProcess>
 #include <QTimer>
@@ -61,6 +62,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -1048,7 +1050,14 @@ const char* SideName(OpenSide side) {
 // own process, later rounds reuse memory the earlier ones (or the seeding)
 // already faulted in, and the figure came out at a sixth of what a user
 // waited for (0.08 s against 0.5 to 0.6 s, 10,000 profiles, at f0737c3).
-std::optional<double> OpenInChild(OpenSide side, const QString& folder, int profiles) {
+struct OpenFigures {
+  double ms = 0;
+  // How far the open raised the process's peak resident memory (VmHWM over
+  // VmRSS before it).
+  double mib = 0;
+};
+
+std::optional<OpenFigures> OpenInChild(OpenSide side, const QString& folder, int profiles) {
   QProcess child;
   child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
   child.start(QCoreApplication::applicationFilePath(),
@@ -1058,10 +1067,16 @@ std::optional<double> OpenInChild(OpenSide side, const QString& folder, int prof
       child.exitCode() != 0) {
     return std::nullopt;
   }
-  bool ok = false;
-  const double ms = child.readAllStandardOutput().trimmed().toDouble(&ok);
-  if (!ok || ms < 0) return std::nullopt;
-  return ms;
+  const QList<QByteArray> words = child.readAllStandardOutput().simplified().split(' ');
+  OpenFigures figures;
+  bool ms_ok = false;
+  bool kib_ok = false;
+  if (words.size() == 2) {
+    figures.ms = words[0].toDouble(&ms_ok);
+    figures.mib = words[1].toDouble(&kib_ok) / 1024;
+  }
+  if (!ms_ok || !kib_ok || figures.ms < 0) return std::nullopt;
+  return figures;
 }
 
 void BM_OpenStore(benchmark::State& state) {
@@ -1070,21 +1085,23 @@ void BM_OpenStore(benchmark::State& state) {
   SeedStore(folder.path(), profiles).reset();
   FlushDisks();
   std::map<OpenSide, std::vector<double>> seconds;
+  std::map<OpenSide, std::vector<double>> mib;
   constexpr OpenSide kSides[] = {OpenSide::kApp, OpenSide::kReference, OpenSide::kKeepingReference};
   int round = 0;
   for (auto _ : state) {
     // The three in rotating order, so none always follows the same one.
     for (int k = 0; k < 3; ++k) {
       const OpenSide side = kSides[(k + round) % 3];
-      const std::optional<double> ms = OpenInChild(side, folder.path(), profiles);
-      if (!ms) {
+      const std::optional<OpenFigures> figures = OpenInChild(side, folder.path(), profiles);
+      if (!figures) {
         state.SkipWithError(side == OpenSide::kApp
                                 ? "the app's open failed or its list model was incomplete"
                                 : "the reference read failed");
         return;
       }
-      seconds[side].push_back(*ms / 1e3);
-      if (side == OpenSide::kApp) state.SetIterationTime(*ms / 1e3);
+      seconds[side].push_back(figures->ms / 1e3);
+      mib[side].push_back(figures->mib);
+      if (side == OpenSide::kApp) state.SetIterationTime(figures->ms / 1e3);
     }
     ++round;
   }
@@ -1097,6 +1114,13 @@ void BM_OpenStore(benchmark::State& state) {
   Figures()["open_app_ms"] = app;
   Figures()["open_ref_ms"] = reference;
   Figures()["open_keeping_ref_ms"] = keeping;
+  const double store_mib =
+      static_cast<double>(QFileInfo(QDir(folder.path()).filePath(kSnapshotFileName)).size() +
+                          QFileInfo(QDir(folder.path()).filePath(kJournalFileName)).size()) /
+      (1 << 20);
+  Figures()["open_store_mib"] = store_mib;
+  Figures()["open_app_peak_mib"] = Median(mib[OpenSide::kApp]);
+  Figures()["open_keeping_ref_peak_mib"] = Median(mib[OpenSide::kKeepingReference]);
   const std::string what =
       "4. open " + std::to_string(profiles) + " profiles to a populated ProfileListModel";
   Lines().push_back({what + " (median, fresh process)", app,
@@ -1104,9 +1128,28 @@ void BM_OpenStore(benchmark::State& state) {
                      false, "SyncManager::Open offline + applySnapshot"});
   Lines().push_back({what, app, "read + parse keeping every record (fresh process)", keeping, "ms",
                      0, false, "the floor of any store that holds its profiles in memory"});
+  Lines().push_back({"4. memory the open takes (peak resident growth)", Median(mib[OpenSide::kApp]),
+                     "the store's files", store_mib, "MiB", 0, false,
+                     "every picture is held in memory"});
 }
 
-// The child of OpenInChild: "app:FOLDER" or "reference:FOLDER".
+// A "<key> <n> kB" line of /proc/self/status, in KiB; 0 if absent.
+int64_t StatusKib(const char* key) {
+  QFile status(QStringLiteral("/proc/self/status"));
+  if (!status.open(QIODevice::ReadOnly)) return 0;
+  for (const QByteArray& line : status.readAll().split('\n')) {
+    if (line.startsWith(key))
+      return line.mid(static_cast<qsizetype>(std::strlen(key)))
+          .trimmed()
+          .split(' ')
+          .value(0)
+          .toLongLong();
+  }
+  return 0;
+}
+
+// The child of OpenInChild: SIDE:FOLDER; prints the milliseconds and the
+// KiB the peak resident memory grew by.
 int RunOpenChild(const std::string& spec, int profiles) {
   const size_t colon = spec.find(':');
   if (colon == std::string::npos) {
@@ -1118,8 +1161,9 @@ int RunOpenChild(const std::string& spec, int profiles) {
   if (name == SideName(OpenSide::kReference)) side = OpenSide::kReference;
   if (name == SideName(OpenSide::kKeepingReference)) side = OpenSide::kKeepingReference;
   const QString folder = QString::fromStdString(spec.substr(colon + 1));
+  const int64_t resident_before = StatusKib("VmRSS:");
   const double ms = OpenOnce(side, folder, profiles);
-  std::printf("%.3f\n", ms);
+  std::printf("%.3f %lld\n", ms, static_cast<long long>(StatusKib("VmHWM:") - resident_before));
   return ms < 0 ? 1 : 0;
 }
 
