@@ -19,6 +19,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/grpc/profile_service.h"
@@ -59,6 +61,15 @@ ABSL_FLAG(int64_t, watch_queue_bytes, int64_t{4} << 20,
 ABSL_FLAG(int, max_queued_requests, 4096,
           "requests waiting for a database connection; more are refused (gRPC "
           "RESOURCE_EXHAUSTED, HTTP 503 with Retry-After)");
+ABSL_FLAG(std::vector<std::string>, cors_origins,
+          absl::StrSplit(EnvOr("PROFILES_CORS_ORIGINS", ""), ',', absl::SkipEmpty()),
+          "origins whose web pages may call the REST API, comma-separated, as browsers send "
+          "them (https://app.example.com) (env PROFILES_CORS_ORIGINS); none by default");
+ABSL_FLAG(std::vector<std::string>, allowed_hosts,
+          absl::StrSplit(EnvOr("PROFILES_ALLOWED_HOSTS", ""), ',', absl::SkipEmpty()),
+          "names the REST API answers for in Host, comma-separated, without ports; others get "
+          "421 (env PROFILES_ALLOWED_HOSTS). Default: localhost, 127.0.0.1, ::1 and the "
+          "--http-address host. '*' answers any (behind a proxy that checks Host itself)");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -202,7 +213,9 @@ int Run() {
 
   profiles::HttpGateway gateway({.address = absl::GetFlag(FLAGS_http_address),
                                  .threads = absl::GetFlag(FLAGS_http_threads),
-                                 .max_connections = absl::GetFlag(FLAGS_http_max_connections)},
+                                 .max_connections = absl::GetFlag(FLAGS_http_max_connections),
+                                 .cors_origins = absl::GetFlag(FLAGS_cors_origins),
+                                 .allowed_hosts = absl::GetFlag(FLAGS_allowed_hosts)},
                                 core.get(), [&health_mu, &readiness] {
                                   absl::MutexLock lock(&health_mu);
                                   return readiness;
@@ -218,7 +231,13 @@ int Run() {
   std::cout << "profile_server: gRPC listening on " << host_of(absl::GetFlag(FLAGS_grpc_address))
             << ":" << grpc_port << "\n"
             << "profile_server: HTTP listening on " << host_of(absl::GetFlag(FLAGS_http_address))
-            << ":" << gateway.port() << std::endl;
+            << ":" << gateway.port() << "\n"
+            << "profile_server: HTTP answers Host " << absl::StrJoin(gateway.allowed_hosts(), ", ")
+            << " (--allowed-hosts); pages of other origins may call it: "
+            << (absl::GetFlag(FLAGS_cors_origins).empty()
+                    ? std::string("none")
+                    : absl::StrJoin(absl::GetFlag(FLAGS_cors_origins), ", "))
+            << " (--cors-origins)" << std::endl;
 
   int exit_code = 0;
   for (;;) {

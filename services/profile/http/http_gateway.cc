@@ -11,11 +11,16 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/profile_contract/host_port.h"
 
@@ -96,6 +101,50 @@ void LogLine(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str(
 absl::string_view ToAbsl(boost::beast::string_view text) { return {text.data(), text.size()}; }
 
 class Session;
+
+// The host of a Host header value ("name", "name:port", "[v6]:port"),
+// without brackets or port.
+absl::string_view HostOf(absl::string_view value) {
+  if (!value.empty() && value.front() == '[') {
+    const size_t close = value.find(']');
+    return close == absl::string_view::npos ? value : value.substr(1, close - 1);
+  }
+  return value.substr(0, value.find(':'));
+}
+
+// The answer (which closes the connection) to a request whose header the
+// gateway refuses before reading its body, or nothing.
+std::optional<HttpResponse> RefuseHeader(const HttpRequest& request,
+                                         const HttpGateway::Options& options) {
+  const auto refuse = [](http::status status, const absl::Status& why) {
+    return ErrorResponse(status, why, 11, /*keep_alive=*/false);
+  };
+  if (auto coding = request.find(http::field::transfer_encoding); coding != request.end()) {
+    const absl::string_view value(coding->value().data(), coding->value().size());
+    const absl::string_view coding_name = absl::StripAsciiWhitespace(value);
+    if (!beast::iequals(beast::string_view(coding_name.data(), coding_name.size()), "chunked")) {
+      return refuse(http::status::not_implemented,
+                    absl::UnimplementedError(absl::StrCat("Transfer-Encoding '", value,
+                                                          "' is not supported; send \"chunked\" or "
+                                                          "Content-Length")));
+    }
+  }
+  auto host = request.find(http::field::host);
+  if (host == request.end()) {
+    if (request.version() < 11) return std::nullopt;
+    return refuse(http::status::bad_request,
+                  absl::InvalidArgumentError("an HTTP/1.1 request must send Host"));
+  }
+  const absl::string_view value(host->value().data(), host->value().size());
+  const absl::string_view name = HostOf(value);
+  for (const std::string& allowed : options.allowed_hosts) {
+    if (allowed == "*" || absl::EqualsIgnoreCase(allowed, name)) return std::nullopt;
+  }
+  return refuse(http::status::misdirected_request,
+                absl::PermissionDeniedError(absl::StrCat(
+                    "this server does not answer for Host '", value, "'; it answers for: ",
+                    absl::StrJoin(options.allowed_hosts, ", "), " (--allowed-hosts)")));
+}
 
 // The `respond` of one request: posts the answer onto its session's strand,
 // from whichever thread the core answers on. Tells the tracker when it is
@@ -181,6 +230,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code error, size_t) {
     if (error) return OnReadError(error);
+    if (std::optional<HttpResponse> refusal = RefuseHeader(parser_->get(), options_)) {
+      return Write(*std::move(refusal));
+    }
     auto expect = parser_->get().find(http::field::expect);
     if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
       continue_ = http::response<http::empty_body>(http::status::continue_, 11);
@@ -268,6 +320,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(HttpResponse response) {
+    // Every answer, the handler's and the gateway's own: it is data, never
+    // a page or a script to run, sniff or frame.
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
     response_ = std::move(response);
     stream_.expires_after(options_.write_timeout);
     http::async_write(stream_, response_,
@@ -357,12 +413,29 @@ absl::Status CheckOptions(const HttpGateway::Options& options) {
   return absl::OkStatus();
 }
 
+// `options` with the default allowed_hosts filled in.
+HttpGateway::Options WithServedHosts(HttpGateway::Options options) {
+  if (!options.allowed_hosts.empty()) return options;
+  options.allowed_hosts = {"localhost", "127.0.0.1", "::1"};
+  HostPort listening;
+  if (CheckHostPort(options.address, /*port_zero_allowed=*/true, &listening) ==
+          AddressProblem::kNone &&
+      listening.host != "0.0.0.0" && listening.host != "::" &&
+      std::find(options.allowed_hosts.begin(), options.allowed_hosts.end(), listening.host) ==
+          options.allowed_hosts.end()) {
+    options.allowed_hosts.push_back(listening.host);
+  }
+  return options;
+}
+
 }  // namespace
 
 HttpGateway::HttpGateway(Options options, ProfileCore* core,
                          std::function<absl::Status()> readiness)
-    : options_(std::move(options)),
-      handler_(core, std::move(readiness), {.request_timeout = options_.request_timeout}),
+    : options_(WithServedHosts(std::move(options))),
+      handler_(
+          core, std::move(readiness),
+          {.request_timeout = options_.request_timeout, .cors_origins = options_.cors_origins}),
       tracker_(std::make_unique<ConnectionTracker>(options_.max_connections)) {}
 
 HttpGateway::~HttpGateway() { Stop(); }

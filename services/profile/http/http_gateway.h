@@ -27,7 +27,12 @@
 //     those closes the connection;
 //   - a request the core has not answered within Options::request_timeout
 //     is answered 504 (the core's late answer is dropped) and the connection
-//     goes on.
+//     goes on;
+//   - a Host outside Options::allowed_hosts is answered 421, an HTTP/1.1
+//     request without Host 400, and a Transfer-Encoding other than
+//     "chunked" 501 (the body's end would be unknown); each closes.
+// Every answer carries X-Content-Type-Options: nosniff and a
+// Content-Security-Policy that lets a browser run or embed nothing from it.
 //
 // Threading: a session runs on its own strand of the io_context. The
 // handler is called there and never blocks on storage; its answer may come
@@ -96,6 +101,15 @@ class HttpGateway {
     // size). REQUIRES: >= header_limit, so that any header within the limit
     // fits.
     size_t read_buffer_limit = size_t{64} * 1024;
+    // Origins whose pages may call the API (RestHandler::Options).
+    std::vector<std::string> cors_origins{};
+    // The names (or addresses) a request's Host may give, without the port;
+    // another is answered 421. Empty: localhost, 127.0.0.1, ::1 and the
+    // host of `address` unless it is a wildcard (0.0.0.0, ::). "*": any.
+    // This keeps a server on loopback from a page whose own name an
+    // attacker points at 127.0.0.1 (DNS rebinding): the browser still sends
+    // that name as Host.
+    std::vector<std::string> allowed_hosts{};
   };
 
   // `readiness` answers GET /readyz (empty: always ready). It is called on
@@ -118,6 +132,8 @@ class HttpGateway {
   // The bound port (the chosen one when Options::address had port 0), or 0
   // before Start() succeeded.
   int port() const { return port_; }
+  // Options::allowed_hosts, defaults filled in.
+  const std::vector<std::string>& allowed_hosts() const { return options_.allowed_hosts; }
 
   // Stops accepting, closes every connection and joins the threads, then
   // waits until the core has answered every request it was handed (those

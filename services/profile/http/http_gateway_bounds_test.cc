@@ -140,12 +140,12 @@ class Client {
 };
 
 std::string Get(const std::string& target) {
-  return "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 }
 
 std::string Put(const std::string& id, const std::string& name) {
   const std::string body = "{\"name\":\"" + name + "\",\"email\":\"a@example.com\"}";
-  return "PUT /user/" + id + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+  return "PUT /user/" + id + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
@@ -232,7 +232,8 @@ TEST_F(HttpGatewayBoundsTest, HeaderBodyAndReadBufferLimits) {
   Serve({.header_limit = 4096, .body_limit = 1024, .read_buffer_limit = 8192});
 
   Client header(port());
-  header.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n");
+  header.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(5000, 'a') +
+              "\r\n\r\n");
   std::optional<HttpResponse> too_large = header.Read();
   ASSERT_TRUE(too_large.has_value());
   EXPECT_EQ(too_large->result(), http::status::request_header_fields_too_large);
@@ -249,7 +250,7 @@ TEST_F(HttpGatewayBoundsTest, HeaderBodyAndReadBufferLimits) {
   // A chunk header must fit the read buffer whole.
   Client chunk(port());
   chunk.Send("PUT /user/" + Id(1) +
-             " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
              "Transfer-Encoding: chunked\r\n\r\n2;ext=" +
              std::string(9000, 'e') + "\r\n{}\r\n0\r\n\r\n");
   std::optional<HttpResponse> buffer_full = chunk.Read();

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -375,7 +376,7 @@ TEST_F(HttpGatewayTest, ABodyOverOneMebibyteIs413) {
 TEST_F(HttpGatewayTest, ExpectContinueGetsA413BeforeTheBodyIsSent) {
   HttpClient client(gateway_->port());
   client.SendRaw("PUT /user/" + RandomUuid() +
-                 " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  "Content-Length: 2000000\r\nExpect: 100-continue\r\n\r\n");
   EXPECT_EQ(client.Read().result(), http::status::payload_too_large);
 }
@@ -383,9 +384,10 @@ TEST_F(HttpGatewayTest, ExpectContinueGetsA413BeforeTheBodyIsSent) {
 TEST_F(HttpGatewayTest, ExpectContinueGetsA100ThenTheResponse) {
   HttpClient client(gateway_->port());
   const std::string body = R"({"name":"Ann","email":"ann@example.com"})";
-  client.SendRaw("PUT /user/" + RandomUuid() +
-                 " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                 std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n");
+  client.SendRaw(
+      "PUT /user/" + RandomUuid() +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n");
   EXPECT_EQ(client.Read().result(), http::status::continue_);
   client.SendRaw(body);
   EXPECT_EQ(client.Read().result(), http::status::created);
@@ -398,8 +400,9 @@ TEST_F(HttpGatewayTest, UnknownPathIs404AndWrongMethod405WithAllow) {
 
   HttpResponse wrong = Send(Request(http::verb::delete_, "/user/" + RandomUuid()));
   EXPECT_EQ(wrong.result(), http::status::method_not_allowed);
-  EXPECT_EQ(Header(wrong, http::field::allow), "GET, PUT, PATCH");
-  EXPECT_EQ(Header(Send(Request(http::verb::post, "/user")), http::field::allow), "GET");
+  EXPECT_EQ(Header(wrong, http::field::allow), "GET, HEAD, PUT, PATCH, OPTIONS");
+  EXPECT_EQ(Header(Send(Request(http::verb::post, "/user")), http::field::allow),
+            "GET, HEAD, OPTIONS");
 }
 
 TEST_F(HttpGatewayTest, AMalformedRequestIs400AndClosesTheConnection) {
@@ -545,6 +548,85 @@ TEST_F(HttpGatewayTest, RequestsWithAnAuthorizationHeaderAreServed) {
                   .contains("Authorization"));
 }
 
+// Every answer, the handler's and the gateway's own refusals, tells a
+// browser not to sniff it and lets it run or frame nothing from it.
+TEST_F(HttpGatewayTest, EveryAnswerCarriesNosniffAndACspThatRunsNothing) {
+  std::vector<HttpResponse> answers;
+  answers.push_back(Send(Request(http::verb::get, "/healthz")));
+  answers.push_back(Send(Request(http::verb::get, "/nowhere")));
+  HttpClient oversized(gateway_->port());
+  oversized.SendRaw("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " +
+                    std::string(20 * 1024, 'a') + "\r\n\r\n");
+  answers.push_back(oversized.Read());
+  ASSERT_EQ(answers.back().result(), http::status::request_header_fields_too_large);
+  for (const HttpResponse& answer : answers) {
+    EXPECT_EQ(answer["X-Content-Type-Options"], "nosniff") << answer.result();
+    EXPECT_EQ(answer["Content-Security-Policy"], "default-src 'none'; frame-ancestors 'none'")
+        << answer.result();
+  }
+}
+
+// A page whose own name an attacker resolves to 127.0.0.1 (DNS rebinding)
+// still sends that name as Host: refused (421), before anything is read or
+// written. The loopback names are served, with or without a port; HTTP/1.1
+// requires a Host, HTTP/1.0 does not.
+TEST_F(HttpGatewayTest, AHostOutsideTheAllowedNamesIs421AndChangesNothing) {
+  const std::string id = RandomUuid();
+  const std::string body = R"({"name":"Ann","email":"ann@example.com"})";
+  const auto raw = [&](const std::string& head_lines, const std::string& request_body) {
+    HttpClient client(gateway_->port());
+    client.SendRaw(head_lines + "Content-Type: application/json\r\nContent-Length: " +
+                   std::to_string(request_body.size()) + "\r\n\r\n" + request_body);
+    return client.Read();
+  };
+  HttpResponse refused =
+      raw("PUT /user/" + id + " HTTP/1.1\r\nHost: rebound.example.com\r\n", body);
+  EXPECT_EQ(refused.result(), http::status::misdirected_request);
+  EXPECT_EQ(Field(ErrorOf(Json(refused)), "code"), "PERMISSION_DENIED");
+  EXPECT_NE(Field(ErrorOf(Json(refused)), "message").find("127.0.0.1"), std::string::npos)
+      << refused.body();
+  EXPECT_EQ(Send(Request(http::verb::get, "/user/" + id)).result(), http::status::not_found);
+
+  EXPECT_EQ(raw("PUT /user/" + id + " HTTP/1.1\r\n", body).result(), http::status::bad_request);
+  for (const std::string host : {"localhost", "LOCALHOST:8080", "127.0.0.1:1", "[::1]:8080"}) {
+    EXPECT_EQ(raw("GET /healthz HTTP/1.1\r\nHost: " + host + "\r\n", "").result(), http::status::ok)
+        << host;
+  }
+  EXPECT_EQ(raw("GET /healthz HTTP/1.0\r\n", "").result(), http::status::ok);
+
+  HttpGateway any({.address = "127.0.0.1:0", .threads = 1, .allowed_hosts = {"*"}}, core_, {});
+  ASSERT_TRUE(any.Start().ok());
+  HttpClient client(any.port());
+  client.SendRaw("GET /healthz HTTP/1.1\r\nHost: profiles.example.com\r\n\r\n");
+  EXPECT_EQ(client.Read().result(), http::status::ok);
+  EXPECT_EQ(any.allowed_hosts(), std::vector<std::string>{"*"});
+  EXPECT_EQ(gateway_->allowed_hosts(), (std::vector<std::string>{"localhost", "127.0.0.1", "::1"}));
+}
+
+// A body's end is known from Content-Length or chunked framing only; any
+// other Transfer-Encoding is 501 and the connection closes. Chunked works.
+TEST_F(HttpGatewayTest, ATransferEncodingOtherThanChunkedIs501) {
+  const std::string id = RandomUuid();
+  const std::string body = R"({"name":"Ann","email":"ann@example.com"})";
+  const auto chunked = [&](const std::string& coding) {
+    HttpClient client(gateway_->port());
+    std::ostringstream chunk_size;
+    chunk_size << std::hex << body.size();
+    client.SendRaw("PUT /user/" + id + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                   "Content-Type: application/json\r\nTransfer-Encoding: " + coding + "\r\n\r\n" +
+                   chunk_size.str() + "\r\n" + body + "\r\n0\r\n\r\n");
+    return client.Read();
+  };
+  for (const std::string coding : {"gzip, chunked", "identity", "chunked, chunked"}) {
+    HttpResponse refused = chunked(coding);
+    EXPECT_EQ(refused.result(), http::status::not_implemented) << coding;
+    EXPECT_EQ(Field(ErrorOf(Json(refused)), "code"), "UNIMPLEMENTED");
+    EXPECT_FALSE(refused.keep_alive());
+  }
+  EXPECT_EQ(Send(Request(http::verb::get, "/user/" + id)).result(), http::status::not_found);
+  EXPECT_EQ(chunked("chunked").result(), http::status::created);
+}
+
 TEST_F(HttpGatewayTest, OneConnectionServesManyRequests) {
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(Send(Request(http::verb::get, "/healthz")).result(), http::status::ok);
@@ -557,7 +639,7 @@ TEST_F(HttpGatewayTest, ASlowClientIsDisconnected) {
       core_, {});
   ASSERT_TRUE(gateway.Start().ok());
   HttpClient client(gateway.port());
-  client.SendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  client.SendRaw("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   EXPECT_TRUE(client.ClosedByServer());
 }
 

@@ -6,8 +6,11 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "libs/profile_contract/status_details.h"
@@ -25,6 +28,14 @@ namespace {
 struct Exchange {
   unsigned http_version = 11;
   bool keep_alive = true;
+  // HEAD: answered as GET, without the body.
+  bool head = false;
+  // The request's Origin when it is one the server shares answers with
+  // (RestHandler::Options::cors_origins).
+  std::optional<std::string> cors_origin;
+  // Whether answers depend on the Origin (some origins are allowed): caches
+  // must then keep them apart (Vary: Origin).
+  bool varies_by_origin = false;
   RestHandler::Respond respond;
   std::optional<std::string> if_none_match;
   // Writes only.
@@ -63,8 +74,16 @@ RouteMatch MatchPath(std::string_view path) {
 }
 
 std::string_view AllowedMethods(Route route) {
-  return route == Route::kProfile ? "GET, PUT, PATCH" : "GET";
+  return route == Route::kProfile ? "GET, HEAD, PUT, PATCH, OPTIONS" : "GET, HEAD, OPTIONS";
 }
+
+// What a page on another origin may send and read (CORS): the headers of
+// optimistic concurrency, idempotent retries and credentials.
+constexpr std::string_view kCorsAllowedHeaders =
+    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key";
+constexpr std::string_view kCorsExposedHeaders = "ETag, Location, Retry-After";
+// How long a browser may reuse a preflight's answer.
+constexpr std::string_view kCorsMaxAgeSeconds = "600";
 
 bool IsPrintableAscii(std::string_view text) {
   for (char c : text) {
@@ -176,6 +195,7 @@ HttpResponse ConflictAnswer(const Exchange& exchange, const absl::Status& confli
   http::status status = http::status::conflict;
   switch (exchange.base_source) {
     case BaseVersionSource::kIfMatch:
+    case BaseVersionSource::kIfNoneMatch:
       status = http::status::precondition_failed;
       break;
     case BaseVersionSource::kBody:
@@ -203,8 +223,43 @@ HttpResponse ListAnswer(const Exchange& exchange, const profile::v1::ListProfile
 
 // ---------------------------------------------------------------------------
 
+// Every answer of the handler goes out here.
 void Answer(Exchange& exchange, HttpResponse response) {
+  if (exchange.cors_origin.has_value()) {
+    response.set(http::field::access_control_allow_origin, *exchange.cors_origin);
+    response.set(http::field::access_control_allow_credentials, "true");
+    response.set(http::field::access_control_expose_headers, ToBeast(kCorsExposedHeaders));
+  }
+  if (exchange.varies_by_origin) response.set(http::field::vary, "Origin");
+  // A response to HEAD has no body; Content-Length still tells its size.
+  if (exchange.head) response.body().clear();
   std::move(exchange.respond)(std::move(response));
+}
+
+// OPTIONS: a CORS preflight (Origin and Access-Control-Request-Method) from
+// an allowed origin is 204 with what that origin may send; one from another
+// origin 403; a plain OPTIONS 204 with Allow.
+HttpResponse OptionsAnswer(const Exchange& exchange, const HttpRequest& request, Route route,
+                           const std::vector<std::string>& cors_origins) {
+  const std::string_view allowed = AllowedMethods(route);
+  const bool preflight = request.count(http::field::origin) > 0 &&
+                         request.count(http::field::access_control_request_method) > 0;
+  if (preflight && !exchange.cors_origin.has_value()) {
+    const std::string listed = cors_origins.empty() ? std::string("none (--cors-origins)")
+                                                    : absl::StrJoin(cors_origins, ", ");
+    return ErrorAnswer(exchange, http::status::forbidden,
+                       absl::PermissionDeniedError(absl::StrCat(
+                           "pages of origin ", ToAbsl(ToStd(request[http::field::origin])),
+                           " may not call this API; origins allowed: ", listed)));
+  }
+  HttpResponse response = Respond(exchange, http::status::no_content);
+  response.set(http::field::allow, ToBeast(allowed));
+  if (preflight) {
+    response.set(http::field::access_control_allow_methods, ToBeast(allowed));
+    response.set(http::field::access_control_allow_headers, ToBeast(kCorsAllowedHeaders));
+    response.set(http::field::access_control_max_age, ToBeast(kCorsMaxAgeSeconds));
+  }
+  return response;
 }
 
 // The routes that call the core: each one call, answered in its callback.
@@ -302,13 +357,21 @@ absl::StatusOr<CallContext> CallContextFor(const HttpRequest& request,
 
 RestHandler::RestHandler(ProfileCore* core, std::function<absl::Status()> readiness,
                          Options options)
-    : core_(core), readiness_(std::move(readiness)), options_(options) {}
+    : core_(core), readiness_(std::move(readiness)), options_(std::move(options)) {}
 
 void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
   Exchange exchange;
   exchange.http_version = request.version();
   exchange.keep_alive = request.keep_alive();
+  exchange.head = request.method() == http::verb::head;
   exchange.respond = std::move(respond);
+  exchange.varies_by_origin = !options_.cors_origins.empty();
+  if (auto origin = request.find(http::field::origin); origin != request.end()) {
+    const std::string_view value = ToStd(origin->value());
+    for (const std::string& allowed : options_.cors_origins) {
+      if (absl::EqualsIgnoreCase(ToAbsl(value), allowed)) exchange.cors_origin = allowed;
+    }
+  }
 
   const RequestTarget target = SplitTarget(ToStd(request.target()));
   const RouteMatch match = MatchPath(target.path);
@@ -330,7 +393,11 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
   }
 
   const http::verb method = request.method();
-  if (method == http::verb::get) {
+  if (method == http::verb::options) {
+    HttpResponse response = OptionsAnswer(exchange, request, match.route, options_.cors_origins);
+    return Answer(exchange, std::move(response));
+  }
+  if (method == http::verb::get || method == http::verb::head) {
     switch (match.route) {
       case Route::kInfo: {
         absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
@@ -390,8 +457,6 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
       absl::UnimplementedError(absl::StrCat(ToAbsl(ToStd(request.method_string())),
                                             " is not allowed here; allowed: ", ToAbsl(allowed))));
   response.set(http::field::allow, ToBeast(allowed));
-  // A response to HEAD has no body (Content-Length still tells its size).
-  if (method == http::verb::head) response.body().clear();
   Answer(exchange, std::move(response));
 }
 

@@ -35,8 +35,15 @@
 //                            404 when the profile has no avatar.
 //   GET   /healthz           200 {"status":"ok"} while the process serves.
 //   GET   /readyz            200 when the readiness callback is OK, else 503.
-// Other paths are 404; other methods on these paths (HEAD too) 405 with
-// Allow. PUT and PATCH bodies must be application/json (else 415). Errors are
+//   HEAD  every GET route: the GET's status and headers, no body.
+//   OPTIONS every route: 204 with Allow; a CORS preflight from an origin in
+//                            Options::cors_origins 204 with the methods and
+//                            headers it may send, from another origin 403.
+// A PUT or PATCH with If-None-Match: * creates only: 412 with "current" if
+// the profile exists. Answers to an allowed origin carry
+// Access-Control-Allow-Origin (with credentials) and expose ETag, Location
+// and Retry-After. Other paths are 404; other methods on these paths 405
+// with Allow. PUT and PATCH bodies must be application/json (else 415). Errors are
 // mapped by http_status.h; the overrides, all in rest_handler.cc's one
 // mapping section, are the route-specific ones above and RESOURCE_EXHAUSTED
 // (the core's queue is full: "server busy"), which is 503, not 429. Every
@@ -58,6 +65,8 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -72,6 +81,11 @@ class RestHandler {
   struct Options {
     // How long the core may take for one request (CallContext::deadline).
     std::chrono::milliseconds request_timeout{10000};
+    // Origins ("https://app.example.com", as browsers send them in Origin)
+    // whose pages may call the API (CORS, with credentials). None by
+    // default: browsers then keep other origins' pages from reading any
+    // answer.
+    std::vector<std::string> cors_origins{};
   };
 
   using Respond = absl::AnyInvocable<void(HttpResponse) &&>;

@@ -115,11 +115,12 @@ TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
     const char* allow;
   };
   for (const Case& test :
-       {Case{http::verb::post, std::string("/user/") + kId, "GET, PUT, PATCH"},
-        Case{http::verb::delete_, std::string("/user/") + kId, "GET, PUT, PATCH"},
-        Case{http::verb::post, "/user", "GET"},
-        Case{http::verb::put, std::string("/user/") + kId + "/avatar", "GET"},
-        Case{http::verb::post, "/healthz", "GET"}, Case{http::verb::post, "/readyz", "GET"}}) {
+       {Case{http::verb::post, std::string("/user/") + kId, "GET, HEAD, PUT, PATCH, OPTIONS"},
+        Case{http::verb::delete_, std::string("/user/") + kId, "GET, HEAD, PUT, PATCH, OPTIONS"},
+        Case{http::verb::post, "/user", "GET, HEAD, OPTIONS"},
+        Case{http::verb::put, std::string("/user/") + kId + "/avatar", "GET, HEAD, OPTIONS"},
+        Case{http::verb::post, "/healthz", "GET, HEAD, OPTIONS"},
+        Case{http::verb::post, "/readyz", "GET, HEAD, OPTIONS"}}) {
     HttpResponse response = handler->Handle(Request(test.method, test.target));
     EXPECT_EQ(response.result(), http::status::method_not_allowed) << test.target;
     EXPECT_EQ(response[http::field::allow], test.allow) << test.target;
@@ -127,11 +128,82 @@ TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
   }
 }
 
-TEST(RestHandlerTest, HeadIsNotAllowedAndHasNoBody) {
-  HttpResponse response = MakeHandler()->Handle(Request(http::verb::head, "/healthz"));
-  EXPECT_EQ(response.result(), http::status::method_not_allowed);
-  EXPECT_EQ(response.body(), "");
-  EXPECT_NE(response[http::field::content_length], "0");
+// HEAD answers as GET does, status and headers, Content-Length included,
+// without the body; so do its errors.
+TEST(RestHandlerTest, HeadIsGetWithoutTheBody) {
+  const auto handler = MakeHandler();
+  const HttpResponse get = handler->Handle(Request(http::verb::get, "/healthz"));
+  HttpResponse head = handler->Handle(Request(http::verb::head, "/healthz"));
+  EXPECT_EQ(head.result(), http::status::ok);
+  EXPECT_EQ(head.body(), "");
+  EXPECT_EQ(head[http::field::content_length], get[http::field::content_length]);
+  EXPECT_NE(get[http::field::content_length], "0");
+
+  head = handler->Handle(Request(http::verb::head, "/nowhere"));
+  EXPECT_EQ(head.result(), http::status::not_found);
+  EXPECT_EQ(head.body(), "");
+  EXPECT_NE(head[http::field::content_length], "0");
+}
+
+// OPTIONS says what a route allows; a CORS preflight is answered for the
+// origins configured, with what a page may send, and refused (403) for
+// others, which then see no Access-Control-Allow-Origin on any answer.
+TEST(RestHandlerTest, OptionsAndCorsPreflightFollowTheAllowedOrigins) {
+  InMemoryStorage storage;
+  storage.SetAvailable(false);
+  ProfileCore core({.storage_workers = 1}, storage.repository(), storage.feed());
+  const RestHandler handler(&core, {},
+                            {.request_timeout = std::chrono::milliseconds(2000),
+                             .cors_origins = {"https://app.example.com"}});
+  const auto handle = [&handler](const HttpRequest& request) {
+    absl::Notification answered;
+    HttpResponse response;
+    handler.Handle(request, [&](HttpResponse answer) {
+      response = std::move(answer);
+      answered.Notify();
+    });
+    answered.WaitForNotification();
+    return response;
+  };
+
+  HttpResponse plain = handle(Request(http::verb::options, std::string("/user/") + kId));
+  EXPECT_EQ(plain.result(), http::status::no_content);
+  EXPECT_EQ(plain[http::field::allow], "GET, HEAD, PUT, PATCH, OPTIONS");
+  EXPECT_EQ(plain.count(http::field::access_control_allow_origin), 0u);
+
+  HttpRequest preflight = Request(http::verb::options, std::string("/user/") + kId);
+  preflight.set(http::field::origin, "https://app.example.com");
+  preflight.set(http::field::access_control_request_method, "PATCH");
+  preflight.set(http::field::access_control_request_headers, "if-match, content-type");
+  HttpResponse allowed = handle(preflight);
+  EXPECT_EQ(allowed.result(), http::status::no_content);
+  EXPECT_EQ(allowed[http::field::access_control_allow_origin], "https://app.example.com");
+  EXPECT_EQ(allowed[http::field::access_control_allow_credentials], "true");
+  EXPECT_EQ(allowed[http::field::access_control_allow_methods], "GET, HEAD, PUT, PATCH, OPTIONS");
+  for (const char* header : {"If-Match", "Content-Type", "Authorization", "Idempotency-Key"}) {
+    EXPECT_NE(std::string(allowed[http::field::access_control_allow_headers]).find(header),
+              std::string::npos)
+        << header;
+  }
+  EXPECT_EQ(allowed[http::field::vary], "Origin");
+
+  preflight.set(http::field::origin, "https://evil.example.net");
+  HttpResponse refused = handle(preflight);
+  EXPECT_EQ(refused.result(), http::status::forbidden);
+  EXPECT_EQ(ErrorCode(refused), "PERMISSION_DENIED");
+  EXPECT_NE(refused.body().find("https://app.example.com"), std::string::npos) << refused.body();
+  EXPECT_EQ(refused.count(http::field::access_control_allow_origin), 0u);
+
+  // An answer to a page of an allowed origin exposes what optimistic
+  // concurrency needs; another origin's page gets no CORS header.
+  HttpRequest get = Request(http::verb::get, "/healthz");
+  get.set(http::field::origin, "https://app.example.com");
+  HttpResponse shared = handle(get);
+  EXPECT_EQ(shared[http::field::access_control_allow_origin], "https://app.example.com");
+  EXPECT_NE(std::string(shared[http::field::access_control_expose_headers]).find("ETag"),
+            std::string::npos);
+  get.set(http::field::origin, "https://evil.example.net");
+  EXPECT_EQ(handle(get).count(http::field::access_control_allow_origin), 0u);
 }
 
 TEST(RestHandlerTest, HealthzIsOk) {
@@ -362,6 +434,44 @@ TEST_F(RestHandlerCoreTest, ConflictsCarryTheWholeCurrentProfileWithoutAnotherRe
               expected_current.DebugString());
   }
   EXPECT_EQ(handler_.storage().get_calls(), reads) << "a conflict body needs no second read";
+}
+
+// If-None-Match: * creates only: on an existing profile it is 412 with the
+// current profile, and nothing is written. It goes with no other base.
+TEST_F(RestHandlerCoreTest, IfNoneMatchStarCreatesOnlyAndIs412OnAnExistingProfile) {
+  HttpRequest create = Request(http::verb::put, std::string("/user/") + kId,
+                               R"({"name":"Ann","email":"ann@example.com"})");
+  create.set(http::field::if_none_match, "*");
+  ASSERT_EQ(Send(create).result(), http::status::created);
+
+  HttpRequest again = Request(http::verb::put, std::string("/user/") + kId,
+                              R"({"name":"Bo","email":"bo@example.com"})");
+  again.set(http::field::if_none_match, "*");
+  HttpResponse response = Send(again);
+  ASSERT_EQ(response.result(), http::status::precondition_failed) << response.body();
+  EXPECT_EQ(response[http::field::etag], "\"1\"");
+  EXPECT_EQ(Field(Json(response).fields().at("current").struct_value(), "name"), "Ann");
+  EXPECT_EQ(Field(Json(Send(Request(http::verb::get, std::string("/user/") + kId))), "name"),
+            "Ann");
+
+  for (const auto& [header, value] : std::vector<std::pair<http::field, std::string>>{
+           {http::field::if_none_match, "\"1\""}, {http::field::if_match, "\"1\""}}) {
+    HttpRequest mixed = Request(http::verb::put, std::string("/user/") + kId,
+                                R"({"name":"Cy","email":"cy@example.com"})");
+    mixed.set(http::field::if_none_match, "*");
+    mixed.set(header, value);  // If-None-Match: an entity tag; or "*" with If-Match
+    HttpResponse refused = Send(mixed);
+    EXPECT_EQ(refused.result(), http::status::bad_request) << value;
+    EXPECT_TRUE(ErrorOf(Json(refused))
+                    .fields()
+                    .at("fields")
+                    .struct_value()
+                    .fields()
+                    .contains("If-None-Match"))
+        << refused.body();
+  }
+  EXPECT_EQ(Field(Json(Send(Request(http::verb::get, std::string("/user/") + kId))), "version"),
+            "1");
 }
 
 // A partial PATCH with no base version cannot be a create; on an existing

@@ -24,6 +24,7 @@ namespace http = boost::beast::http;
 namespace {
 
 constexpr std::string_view kIfMatch = "If-Match";
+constexpr std::string_view kIfNoneMatch = "If-None-Match";
 constexpr std::string_view kIdempotencyKey = "Idempotency-Key";
 
 std::string_view ToStd(boost::beast::string_view text) { return {text.data(), text.size()}; }
@@ -312,7 +313,21 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
   }
 
   const size_t if_match_count = request.count(http::field::if_match);
-  if (if_match_count > 1) {
+  const size_t if_none_match_count = request.count(http::field::if_none_match);
+  if (if_none_match_count > 0) {
+    if (if_none_match_count > 1 || TrimOws(ToStd(request[http::field::if_none_match])) != "*") {
+      violations.Add(std::string(kIfNoneMatch),
+                     "on a write only \"*\" is understood (create the profile only if it does "
+                     "not exist); to edit, send If-Match with its version");
+    } else if (if_match_count > 0 || body_has_version) {
+      violations.Add(std::string(kIfNoneMatch),
+                     "\"*\" creates only; it cannot go with If-Match or a \"version\" in the "
+                     "body");
+    } else {
+      write.rpc.set_expected_version(0);
+      write.base_source = BaseVersionSource::kIfNoneMatch;
+    }
+  } else if (if_match_count > 1) {
     violations.Add(std::string(kIfMatch), "give exactly one If-Match header");
   } else if (if_match_count == 1) {
     absl::StatusOr<int64_t> version = ParseIfMatch(ToStd(request[http::field::if_match]));

@@ -59,9 +59,10 @@ absl::StatusOr<profile::v1::ListProfilesRequest> ParseListQuery(std::string_view
 // Where the version an edit is based on came from. It decides how a version
 // conflict (ABORTED) is reported: 412, 409 or 428.
 enum class BaseVersionSource {
-  kNone,     // neither If-Match nor "version": create, or 428 if it exists
-  kIfMatch,  // If-Match: "<n>"
-  kBody,     // "version" in the JSON body
+  kNone,         // neither If-Match nor "version": create, or 428 if it exists
+  kIfMatch,      // If-Match: "<n>"
+  kBody,         // "version" in the JSON body
+  kIfNoneMatch,  // If-None-Match: *: create only, 412 if it exists
 };
 
 enum class WriteKind {
@@ -83,6 +84,9 @@ struct WriteRequest {
 //   - update_mask: PUT name, email, avatar; PATCH the keys present among
 //     those three (none is INVALID_ARGUMENT);
 //   - expected_version: If-Match, else the body's "version", else 0;
+//     If-None-Match: * (create only; RFC 9110 13.1.2) is 0, and goes with
+//     neither of the others; other If-None-Match values are refused on
+//     writes;
 //   - mutation_id: the Idempotency-Key header, if any.
 absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view path_id,
                                                const HttpRequest& request);
