@@ -117,7 +117,7 @@ shown_url="$(sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#; s#\?.*##' <<<"${DATA
 echo "run.sh: starting profile_server (database ${shown_url})"
 DATABASE_URL="${DATABASE_URL}" "${SERVER_BIN}" \
   --grpc-address="${GRPC_ADDRESS}" --http-address="${HTTP_ADDRESS}" --pool-size="${POOL_SIZE}" \
-  "${SERVER_EXTRA[@]}" &
+  --grpc-reflection "${SERVER_EXTRA[@]}" &
 SERVER_PID=$!
 
 BASE="http://${HTTP_ADDRESS}"
@@ -162,7 +162,7 @@ fi
 cat <<EOF
 
 Profiles is running.
-  gRPC  ${GRPC_ADDRESS}   (profile.v1.ProfileService, health, reflection; see proto/profile/v1/profile.proto)
+  gRPC  ${GRPC_ADDRESS}   (profile.v1.ProfileService, health, reflection (on for local use); see proto/profile/v1/profile.proto)
   HTTP  ${BASE}
 
 Try:

@@ -2,7 +2,7 @@
 // on PostgreSQL. Flags and wiring only; everything else lives in the
 // component libraries.
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <dlfcn.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -70,6 +70,10 @@ ABSL_FLAG(std::vector<std::string>, allowed_hosts,
           "names the REST API answers for in Host, comma-separated, without ports; others get "
           "421 (env PROFILES_ALLOWED_HOSTS). Default: localhost, 127.0.0.1, ::1 and the "
           "--http-address host. '*' answers any (behind a proxy that checks Host itself)");
+ABSL_FLAG(bool, grpc_reflection, EnvOr("PROFILES_GRPC_REFLECTION", "") == std::string("1"),
+          "serve gRPC server reflection (grpc.reflection.v1alpha), which lists every method and "
+          "message to anyone who asks (env PROFILES_GRPC_REFLECTION=1); off by default. Health "
+          "is always served");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -196,7 +200,14 @@ int Run() {
       storage->repository(), storage->feed());
   profiles::GrpcProfileService service(core.get());
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Loading gRPC's reflection library registers reflection with every
+  // server built after it (its static initializer); so it is loaded only
+  // when asked, and never linked. Kept loaded for the process's life.
+  if (absl::GetFlag(FLAGS_grpc_reflection) &&
+      dlopen(GRPC_REFLECTION_LIBRARY, RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("--grpc-reflection: cannot load ", GRPC_REFLECTION_LIBRARY, ": ", dlerror())));
+  }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), grpc::InsecureServerCredentials(),
@@ -275,7 +286,8 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Serves the Profiles API: gRPC (profile.v1.ProfileService, health, reflection) and "
+      "Serves the Profiles API: gRPC (profile.v1.ProfileService, health, reflection with "
+      "--grpc-reflection) and "
       "REST (/user/{id}), two adapters over one core, on PostgreSQL.\n"
       "It listens at once and waits for PostgreSQL with backoff (never exiting for it), then\n"
       "applies the migrations and serves; meanwhile /readyz answers 503, gRPC health reports\n"

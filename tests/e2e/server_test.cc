@@ -9,6 +9,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -76,11 +77,14 @@ TEST(ServerCommandLine, MigrateOnlyMigratesOnceAndExits) {
 
 class RunningServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start({"--grpc-reflection"}); }
+
+  void Start(const std::vector<std::string>& flags) {
     absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = *std::move(database);
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(database_->url());
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(database_->url(), absl::Seconds(30), true, flags);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel(server_->grpc_address(), grpc::InsecureChannelCredentials());
@@ -102,6 +106,34 @@ TEST_F(RunningServerTest, HealthReportsTheProfileServiceServing) {
     ASSERT_TRUE(status.ok()) << service << ": " << status.error_message();
     EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
   }
+}
+
+// Reflection lists every method and message to anyone: off unless
+// --grpc-reflection; health is served either way.
+class ServerWithoutReflectionTest : public RunningServerTest {
+ protected:
+  void SetUp() override { Start({}); }
+};
+
+TEST_F(ServerWithoutReflectionTest, ReflectionIsOffByDefaultAndHealthIsServed) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  stream->Write(request);
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext health_context;
+  grpc::health::v1::HealthCheckRequest check;
+  check.set_service("profile.v1.ProfileService");
+  grpc::health::v1::HealthCheckResponse serving;
+  ASSERT_TRUE(health->Check(&health_context, check, &serving).ok());
+  EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST_F(RunningServerTest, ReflectionListsTheProfileService) {
