@@ -134,7 +134,7 @@ absl::Status InvalidUtf8BodyError(std::string_view body) {
     std::vector<std::string> bad;
     for (const auto& [key, value] : keys.fields()) {
       if (absl::StrContains(key, ToAbsl(kMarker))) {
-        bad.push_back("body");  // a key: nothing more specific to name
+        bad.emplace_back("body");  // a key: nothing more specific to name
       } else if (value.has_string_value() &&
                  absl::StrContains(value.string_value(), ToAbsl(kMarker))) {
         bad.push_back(key);
