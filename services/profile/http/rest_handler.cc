@@ -368,8 +368,9 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
   exchange.varies_by_origin = !options_.cors_origins.empty();
   if (auto origin = request.find(http::field::origin); origin != request.end()) {
     const std::string_view value = ToStd(origin->value());
+    // Echoed as the browser sent it: it compares the answer with its own.
     for (const std::string& allowed : options_.cors_origins) {
-      if (absl::EqualsIgnoreCase(ToAbsl(value), allowed)) exchange.cors_origin = allowed;
+      if (absl::EqualsIgnoreCase(ToAbsl(value), allowed)) exchange.cors_origin = std::string(value);
     }
   }
 
