@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -75,6 +77,45 @@ TEST(ServerCommandLine, MigrateOnlyMigratesOnceAndExits) {
   EXPECT_FALSE(absl::StrContains(run.output, "applied")) << run.output;
 }
 
+// The services a reflection request lists, or the status it failed with.
+absl::StatusOr<std::vector<std::string>> ReflectedServices(
+    const std::shared_ptr<grpc::Channel>& channel) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  stream->Write(request);
+  stream->WritesDone();
+  std::vector<std::string> services;
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& service : response.list_services_response().service()) {
+      services.push_back(service.name());
+    }
+  }
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  return services;
+}
+
+// The health of `service` ("" for the server), or the status it failed with.
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> HealthOf(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = health->Check(&context, request, &response);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  return response.status();
+}
+
 class RunningServerTest : public ::testing::Test {
  protected:
   void SetUp() override { Start({"--grpc-reflection"}); }
@@ -96,15 +137,10 @@ class RunningServerTest : public ::testing::Test {
 };
 
 TEST_F(RunningServerTest, HealthReportsTheProfileServiceServing) {
-  auto health = grpc::health::v1::Health::NewStub(channel_);
   for (const char* service : {"", "profile.v1.ProfileService"}) {
-    grpc::ClientContext context;
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(service);
-    grpc::health::v1::HealthCheckResponse response;
-    const grpc::Status status = health->Check(&context, request, &response);
-    ASSERT_TRUE(status.ok()) << service << ": " << status.error_message();
-    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+    const auto health = HealthOf(channel_, service);
+    ASSERT_TRUE(health.ok()) << service << ": " << health.status();
+    EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING) << service;
   }
 }
 
@@ -116,42 +152,18 @@ class ServerWithoutReflectionTest : public RunningServerTest {
 };
 
 TEST_F(ServerWithoutReflectionTest, ReflectionIsOffByDefaultAndHealthIsServed) {
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
-  grpc::ClientContext context;
-  auto stream = reflection->ServerReflectionInfo(&context);
-  grpc::reflection::v1alpha::ServerReflectionRequest request;
-  request.set_list_services("");
-  stream->Write(request);
-  stream->WritesDone();
-  grpc::reflection::v1alpha::ServerReflectionResponse response;
-  EXPECT_FALSE(stream->Read(&response));
-  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
-
-  auto health = grpc::health::v1::Health::NewStub(channel_);
-  grpc::ClientContext health_context;
-  grpc::health::v1::HealthCheckRequest check;
-  check.set_service("profile.v1.ProfileService");
-  grpc::health::v1::HealthCheckResponse serving;
-  ASSERT_TRUE(health->Check(&health_context, check, &serving).ok());
-  EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(ReflectedServices(channel_).status().code(), absl::StatusCode::kUnimplemented);
+  const auto health = HealthOf(channel_, "profile.v1.ProfileService");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST_F(RunningServerTest, ReflectionListsTheProfileService) {
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
-  grpc::ClientContext context;
-  auto stream = reflection->ServerReflectionInfo(&context);
-  grpc::reflection::v1alpha::ServerReflectionRequest request;
-  request.set_list_services("");
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
-  grpc::reflection::v1alpha::ServerReflectionResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  bool listed = false;
-  for (const auto& service : response.list_services_response().service()) {
-    listed = listed || service.name() == "profile.v1.ProfileService";
-  }
-  EXPECT_TRUE(listed) << response.DebugString();
-  EXPECT_TRUE(stream->Finish().ok());
+  const auto services = ReflectedServices(channel_);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_NE(std::find(services->begin(), services->end(), "profile.v1.ProfileService"),
+            services->end())
+      << services->size() << " services listed";
 }
 
 }  // namespace
