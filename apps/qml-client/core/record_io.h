@@ -47,10 +47,10 @@ std::string EncodeFrame(std::string_view payload);
 void WriteFrameHeader(std::string_view payload, char* header);
 
 enum class FrameStatus {
-  kOk,       // a frame was read
-  kEnd,      // clean end of the file
-  kTorn,     // the file ends inside a frame
-  kCorrupt,  // a length above kMaxFramePayload or a checksum mismatch
+  kOk,          // a frame was read
+  kEnd,         // clean end of the file
+  kTorn,        // the file ends inside a frame
+  kCorrupt,     // a length above kMaxFramePayload or a checksum mismatch
   kUnreadable,  // the device failed to read (an I/O error, not a bad file)
 };
 

@@ -106,9 +106,9 @@ class StoreFileReader {
   bool Unreadable() {
     // A short read without an error from the device leaves errorString()
     // at "Unknown error"; the offset says more.
-    read_error_ = absl::InternalError(absl::StrCat("cannot read ", path_.toStdString(),
-                                                   " at offset ", file_->pos(), ": ",
-                                                   file_->errorString().toStdString()));
+    read_error_ =
+        absl::InternalError(absl::StrCat("cannot read ", path_.toStdString(), " at offset ",
+                                         file_->pos(), ": ", file_->errorString().toStdString()));
     return false;
   }
 
@@ -167,11 +167,11 @@ absl::Status RecordLog::Quarantine(const QString& path, const std::string& why) 
 absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
                                      const std::function<void(const Record&)>& apply) {
   const QString path = PathOf(kSnapshotFileName);
-  if (!files_->Exists(path)) {
+  absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
+  if (absl::IsNotFound(file.status())) {
     start(0);
     return absl::OkStatus();
   }
-  absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
   if (!file.ok()) return file.status();
   StoreFileReader reader(file->get(), path);
   FileHeader header;
@@ -208,11 +208,11 @@ absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
 absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& apply,
                                     bool* needs_reset) {
   const QString path = PathOf(kJournalFileName);
-  if (!files_->Exists(path)) {
+  absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
+  if (absl::IsNotFound(file.status())) {
     *needs_reset = true;
     return absl::OkStatus();
   }
-  absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
   if (!file.ok()) return file.status();
   StoreFileReader reader(file->get(), path);
   FileHeader header;

@@ -72,8 +72,6 @@ class PosixStoreFiles final : public StoreFiles {
     return file;
   }
 
-  bool Exists(const QString& path) override { return QFile::exists(path); }
-
   absl::Status Rename(const QString& from, const QString& to) override {
     if (::rename(QFile::encodeName(from).constData(), QFile::encodeName(to).constData()) != 0) {
       return ErrnoError("cannot rename to " + to.toStdString() + ":", from, errno);

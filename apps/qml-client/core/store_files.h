@@ -51,12 +51,10 @@ class StoreFiles {
   // Creates `path` empty, replacing any file there.
   virtual absl::StatusOr<std::unique_ptr<WritableStoreFile>> Create(const QString& path) = 0;
   // `path` opened for reading from its start (buffered, random access);
-  // NOT_FOUND if there is no such file. A failed read returns -1 or short. Readers stream through it
-  // rather than take it whole: a store of 10,000 profiles with pictures is
-  // tens of megabytes, and two whole copies of it (Qt's and ours) were most
-  // of the time an open took.
+  // NOT_FOUND if there is no such file. A failed read returns -1 or short. Readers stream through
+  // it rather than take it whole: a store of 10,000 profiles with pictures is tens of megabytes,
+  // and two whole copies of it (Qt's and ours) were most of the time an open took.
   virtual absl::StatusOr<std::unique_ptr<QIODevice>> OpenForReading(const QString& path) = 0;
-  virtual bool Exists(const QString& path) = 0;
   // Renames `from` to `to`, atomically replacing any file `to`.
   virtual absl::Status Rename(const QString& from, const QString& to) = 0;
   // Makes the renames and creations in `directory` durable.

@@ -106,7 +106,6 @@ class FaultInjectingStoreFiles final : public StoreFiles {
     failing->open(QIODevice::ReadOnly);
     return failing;
   }
-  bool Exists(const QString& path) override { return real_->Exists(path); }
   absl::Status Rename(const QString& from, const QString& to) override {
     if (Fails(Op::kRename)) return Injected();
     return real_->Rename(from, to);
