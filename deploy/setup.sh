@@ -45,9 +45,10 @@ PACKAGES=(
   qml6-module-qt-labs-folderlistmodel qml6-module-qtcore qml6-module-qttest
   libboost-dev libcpp-httplib-dev zlib1g-dev nginx wrk xvfb xauth libgl1-mesa-dri curl
   fonts-roboto fonts-material-design-icons-iconfont
-  chromium
+  chromium libjwt-dev libssl-dev
 )
 # chromium: tests/e2e/browser_cors_test.cc calls the REST API from a web page in a real browser.
+# libjwt-dev, libssl-dev: bearer tokens (services/profile/auth/).
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
 # postgresql-contrib is a small metapackage kept for the extensions.
 
