@@ -117,7 +117,7 @@ shown_url="$(sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#; s#\?.*##' <<<"${DATA
 echo "run.sh: starting profile_server (database ${shown_url})"
 DATABASE_URL="${DATABASE_URL}" "${SERVER_BIN}" \
   --grpc-address="${GRPC_ADDRESS}" --http-address="${HTTP_ADDRESS}" --pool-size="${POOL_SIZE}" \
-  --grpc-reflection "${SERVER_EXTRA[@]}" &
+  --grpc-reflection --auth=off "${SERVER_EXTRA[@]}" &
 SERVER_PID=$!
 
 BASE="http://${HTTP_ADDRESS}"

@@ -1,8 +1,11 @@
 #include "libs/profile_contract/host_port.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 
 namespace profiles {
 
@@ -36,6 +39,20 @@ AddressProblem CheckHostPort(std::string_view address, bool port_zero_allowed, H
     parsed->port = port;
   }
   return AddressProblem::kNone;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "::1" ||
+      absl::EqualsIgnoreCase(absl::string_view(host.data(), host.size()), "localhost")) {
+    return true;
+  }
+  // 127.0.0.0/8, written as a dotted quad (inet_pton: no other spellings).
+  in_addr address{};
+  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
 }
 
 }  // namespace profiles

@@ -36,6 +36,10 @@ struct HostPort {
 // listen on, where 0 lets the kernel pick).
 AddressProblem CheckHostPort(std::string_view address, bool port_zero_allowed, HostPort* parsed);
 
+// True for a host that only this machine can reach: "localhost", an address
+// in 127.0.0.0/8, or "::1" (with or without brackets).
+bool IsLoopbackHost(std::string_view host);
+
 }  // namespace profiles
 
 #endif  // PROFILES_LIBS_PROFILE_CONTRACT_HOST_PORT_H_

@@ -31,5 +31,15 @@ TEST(HostPort, NamesWhatIsWrong) {
   EXPECT_EQ(CheckHostPort("host:", false, nullptr), AddressProblem::kBadPort);
 }
 
+TEST(IsLoopbackHostTest, OnlyNamesThisMachineAloneAnswers) {
+  for (const char* host : {"localhost", "LocalHost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+  for (const char* host : {"0.0.0.0", "::", "[::]", "", "10.0.0.1", "128.0.0.1", "127.0.0.1.nip.io",
+                           "localhost.example.com", "127.1", "0x7f.0.0.1", "::ffff:127.0.0.1"}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
 }  // namespace
 }  // namespace profiles

@@ -21,7 +21,11 @@ struct ProfileWrite {
   int64_t expected_version = 0;
   // Canonical lowercase UUID, or empty when the caller gave none (the write
   // is then applied without an idempotency record).
-  std::string mutation_id;
+  std::string mutation_id{};
+  // Whose idempotency record mutation_id names: the verified caller's
+  // subject, empty with authentication off. Set by the service, never by
+  // the request: the same mutation id from two callers is two mutations.
+  std::string caller{};
 
   bool creates() const { return expected_version == 0; }
 };

@@ -12,7 +12,9 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -22,6 +24,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/profile_contract/host_port.h"
+#include "services/profile/auth/token_authority.h"
+#include "services/profile/cli/dashed_flags.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/grpc/profile_service.h"
 #include "services/profile/grpc/request_interceptor.h"
@@ -74,6 +79,18 @@ ABSL_FLAG(bool, grpc_reflection, EnvOr("PROFILES_GRPC_REFLECTION", "") == std::s
           "serve gRPC server reflection (grpc.reflection.v1alpha), which lists every method and "
           "message to anyone who asks (env PROFILES_GRPC_REFLECTION=1); off by default. Health "
           "is always served");
+ABSL_FLAG(std::string, auth, EnvOr("PROFILES_AUTH", "on"),
+          "on: every call needs a bearer token signed with the --auth-key-file key (gRPC "
+          "metadata or HTTP header 'authorization: Bearer ...'; mint with profilectl token); "
+          "off: no checks at all, for local development only, refused unless both addresses "
+          "are loopback (env PROFILES_AUTH)");
+ABSL_FLAG(std::string, auth_key_file, EnvOr("PROFILES_AUTH_KEY_FILE", ""),
+          "the token key: a secret of 32+ bytes (HS256; e.g. openssl rand -base64 48), or a PEM "
+          "EC P-256 key, private or only public (ES256) (env PROFILES_AUTH_KEY_FILE). Never "
+          "given on the command line itself, so it stays out of ps and shell history");
+ABSL_FLAG(std::string, read_scope, EnvOr("PROFILES_READ_SCOPE", "all"),
+          "what a user who is not an admin may read: 'all' (every profile, listings and watches, "
+          "as the app's list needs) or 'own' (their own profile only) (env PROFILES_READ_SCOPE)");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -81,23 +98,6 @@ ABSL_FLAG(bool, migrate_only, false,
 namespace {
 
 constexpr char kServiceName[] = "profile.v1.ProfileService";
-
-// Abseil spells flags with underscores; people type dashes (--database-url).
-// Both are accepted by rewriting the flag name part of "--a-b=c" arguments.
-std::vector<char*> AcceptDashedFlags(int argc, char** argv, std::vector<std::string>& storage) {
-  storage.assign(argv, argv + argc);
-  std::vector<char*> rewritten;
-  for (std::string& arg : storage) {
-    if (arg.rfind("--", 0) == 0) {
-      const size_t name_end = std::min(arg.find('='), arg.size());
-      for (size_t i = 2; i < name_end; ++i) {
-        if (arg[i] == '-') arg[i] = '_';
-      }
-    }
-    rewritten.push_back(arg.data());
-  }
-  return rewritten;
-}
 
 // Every HTTP connection and every gRPC connection is a file descriptor; the
 // usual soft limit of 1024 would refuse connections long before
@@ -109,6 +109,72 @@ void RaiseOpenFileLimit() {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
+}
+
+bool ListensOnLoopbackOnly(const std::string& address) {
+  profiles::HostPort parsed;
+  return profiles::CheckHostPort(address, /*port_zero_allowed=*/true, &parsed) ==
+             profiles::AddressProblem::kNone &&
+         profiles::IsLoopbackHost(parsed.host);
+}
+
+// Who may call, from --auth, --auth-key-file and --read-scope; an error
+// message when they do not fit together.
+absl::StatusOr<std::pair<std::optional<profiles::TokenAuthority>, profiles::ReadScope>>
+AuthFromFlags() {
+  const std::string scope = absl::GetFlag(FLAGS_read_scope);
+  if (scope != "all" && scope != "own") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--read-scope must be 'all' or 'own', not '", scope, "'"));
+  }
+  const profiles::ReadScope read_scope =
+      scope == "own" ? profiles::ReadScope::kOwnProfile : profiles::ReadScope::kEveryProfile;
+  const std::string auth = absl::GetFlag(FLAGS_auth);
+  if (auth == "off") {
+    for (const std::string& address :
+         {absl::GetFlag(FLAGS_grpc_address), absl::GetFlag(FLAGS_http_address)}) {
+      if (!ListensOnLoopbackOnly(address)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--auth=off is for local development and is refused on ", address,
+            ", which other machines can reach; listen on 127.0.0.1 or give --auth-key-file"));
+      }
+    }
+    std::cerr << "profile_server: WARNING: authentication is OFF (--auth=off): every local "
+                 "caller may read and overwrite every profile. For local development only."
+              << std::endl;
+    return std::make_pair(std::nullopt, read_scope);
+  }
+  if (auth != "on") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth must be 'on' or 'off', not '", auth, "'"));
+  }
+  const std::string key_file = absl::GetFlag(FLAGS_auth_key_file);
+  if (key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "no token key: pass --auth-key-file or set PROFILES_AUTH_KEY_FILE (make one with: "
+        "umask 077; openssl rand -base64 48 > profiles.key), or --auth=off for local "
+        "development");
+  }
+  absl::StatusOr<profiles::TokenAuthority> tokens = profiles::TokenAuthority::FromKeyFile(key_file);
+  if (!tokens.ok()) return tokens.status();
+  std::cerr << "profile_server: auth on: bearer tokens " << tokens->algorithm() << " from "
+            << key_file << "; users read "
+            << (scope == "own" ? "their own profile" : "every profile")
+            << " (--read-scope=" << scope << ")" << std::endl;
+  return std::make_pair(std::optional<profiles::TokenAuthority>(*std::move(tokens)), read_scope);
+}
+
+absl::StatusOr<profiles::ProfileCore::Options> CoreOptions() {
+  auto auth = AuthFromFlags();
+  if (!auth.ok()) return auth.status();
+  return profiles::ProfileCore::Options{
+      .storage_workers = absl::GetFlag(FLAGS_pool_size),
+      .max_queued_calls = absl::GetFlag(FLAGS_max_queued_requests),
+      .cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_bytes)),
+      .max_watches = absl::GetFlag(FLAGS_max_watch_streams),
+      .watch_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_watch_queue_bytes)),
+      .tokens = std::move(auth->first),
+      .read_scope = auth->second};
 }
 
 int Fail(const absl::Status& status) {
@@ -144,6 +210,13 @@ int Run() {
     }
     std::cout << "profile_server: database is up to date" << std::endl;
     return 0;
+  }
+
+  // After --migrate-only: a migration job needs no token key.
+  absl::StatusOr<profiles::ProfileCore::Options> core_options = CoreOptions();
+  if (!core_options.ok()) {
+    std::cerr << "profile_server: " << core_options.status().message() << "\n";
+    return 2;
   }
 
   RaiseOpenFileLimit();
@@ -190,14 +263,8 @@ int Run() {
   if (!started.ok()) return Fail(started.status());
   storage = *std::move(started);
 
-  auto core = std::make_unique<profiles::ProfileCore>(
-      profiles::ProfileCore::Options{
-          .storage_workers = absl::GetFlag(FLAGS_pool_size),
-          .max_queued_calls = absl::GetFlag(FLAGS_max_queued_requests),
-          .cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_bytes)),
-          .max_watches = absl::GetFlag(FLAGS_max_watch_streams),
-          .watch_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_watch_queue_bytes))},
-      storage->repository(), storage->feed());
+  auto core = std::make_unique<profiles::ProfileCore>(*std::move(core_options),
+                                                      storage->repository(), storage->feed());
   profiles::GrpcProfileService service(core.get());
   grpc::EnableDefaultHealthCheckService(true);
   // Loading gRPC's reflection library registers reflection with every
@@ -300,7 +367,7 @@ int main(int argc, char** argv) {
   // watches. The tests keep it on, to find lock-order cycles; the server does not pay for it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> storage;
-  std::vector<char*> args = AcceptDashedFlags(argc, argv, storage);
+  std::vector<char*> args = profiles::AcceptDashedFlags(argc, argv, storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   return Run();
 }

@@ -59,6 +59,27 @@ TEST(ServerCommandLine, NoDatabaseIsAClearErrorNotACrash) {
   EXPECT_TRUE(absl::StrContains(run.output, "--database-url")) << run.output;
 }
 
+TEST(ServerCommandLine, AuthNeedsAKeyAndOffIsOnlyForLoopback) {
+  const CommandResult no_key = RunServer("--database-url=postgresql://x@127.0.0.1:1/x");
+  EXPECT_EQ(no_key.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(no_key.output, "--auth-key-file")) << no_key.output;
+  for (const char* address : {"--http-address=0.0.0.0:0", "--grpc-address=[::]:0",
+                              "--http-address=10.1.2.3:0"}) {
+    const CommandResult open = RunServer(
+        absl::StrCat("--database-url=postgresql://x@127.0.0.1:1/x --auth=off ", address));
+    EXPECT_EQ(open.exit_code, 2) << address;
+    EXPECT_TRUE(absl::StrContains(open.output, "refused")) << open.output;
+  }
+  const CommandResult short_key =
+      RunServer("--database-url=postgresql://x@127.0.0.1:1/x --auth-key-file=/dev/null");
+  EXPECT_EQ(short_key.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(short_key.output, "empty")) << short_key.output;
+  const CommandResult bad_scope =
+      RunServer("--database-url=postgresql://x@127.0.0.1:1/x --auth=off --read-scope=some");
+  EXPECT_EQ(bad_scope.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(bad_scope.output, "--read-scope")) << bad_scope.output;
+}
+
 TEST(ServerCommandLine, UnreachableDatabaseFailsWithTheReason) {
   const CommandResult run =
       RunServer("--database-url=postgresql://nobody@127.0.0.1:1/none --migrate-only");

@@ -126,8 +126,8 @@ absl::StatusOr<TokenAuthority> TokenAuthority::FromKey(std::string key) {
 absl::StatusOr<TokenAuthority> TokenAuthority::FromKeyFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
-    return absl::NotFoundError(absl::StrCat("cannot read the token key file ", path, ": ",
-                                            std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read the token key file ", path, ": ", std::strerror(errno)));
   }
   std::ostringstream bytes;
   bytes << file.rdbuf();
@@ -188,9 +188,9 @@ absl::StatusOr<Caller> TokenAuthority::Verify(std::string_view authorization,
   if (!LooksLikeJwt(token)) return Unauthenticated("not a signed JWT (three base64url parts)");
 
   jwt_t* raw = nullptr;
-  const int decoded = jwt_decode(&raw, token.c_str(),
-                                 reinterpret_cast<const unsigned char*>(verifying_key_.data()),
-                                 static_cast<int>(verifying_key_.size()));
+  const int decoded =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(verifying_key_.data()),
+                 static_cast<int>(verifying_key_.size()));
   JwtPtr jwt(raw);
   if (decoded != 0 || jwt == nullptr) {
     return Unauthenticated("malformed, or not signed with this service's key");
@@ -199,8 +199,7 @@ absl::StatusOr<Caller> TokenAuthority::Verify(std::string_view authorization,
   const jwt_alg_t expected = algorithm_ == Algorithm::kHs256 ? JWT_ALG_HS256 : JWT_ALG_ES256;
   if (jwt_get_alg(jwt.get()) != expected) {
     return Unauthenticated(absl::StrCat("signed with ", jwt_alg_str(jwt_get_alg(jwt.get())),
-                                        ", this service accepts ",
-                                        std::string(algorithm())));
+                                        ", this service accepts ", std::string(algorithm())));
   }
 
   const int64_t now_seconds = absl::ToUnixSeconds(now);

@@ -35,7 +35,7 @@ namespace profiles {
 // Who makes a call, as a verified token says.
 struct Caller {
   // The user id: a canonical lowercase UUID.
-  std::string subject;
+  std::string subject{};
   // May write every profile, and read every profile whatever the read scope.
   bool admin = false;
 };
@@ -61,8 +61,7 @@ class TokenAuthority {
   // A token for `caller` valid from `now` for `ttl`. INVALID_ARGUMENT for a
   // subject that is not a UUID or a ttl that is not positive;
   // FAILED_PRECONDITION if !can_mint().
-  absl::StatusOr<std::string> Mint(const Caller& caller, absl::Duration ttl,
-                                   absl::Time now) const;
+  absl::StatusOr<std::string> Mint(const Caller& caller, absl::Duration ttl, absl::Time now) const;
 
   // The caller an Authorization value ("Bearer <token>") names.
   // UNAUTHENTICATED, with a message that says why, for: no value, another

@@ -74,8 +74,7 @@ TokenAuthority Hs256() { return *TokenAuthority::FromKey(kSecret); }
 TEST(TokenAuthorityTest, AMintedTokenNamesItsUser) {
   TokenAuthority authority = Hs256();
   EXPECT_EQ(authority.algorithm(), "HS256");
-  absl::StatusOr<std::string> token =
-      authority.Mint({.subject = kUser}, absl::Hours(1), kNow);
+  absl::StatusOr<std::string> token = authority.Mint({.subject = kUser}, absl::Hours(1), kNow);
   ASSERT_TRUE(token.ok()) << token.status();
   absl::StatusOr<Caller> caller = authority.Verify(Bearer(*token), kNow + absl::Minutes(59));
   ASSERT_TRUE(caller.ok()) << caller.status();
@@ -149,10 +148,10 @@ TEST(TokenAuthorityTest, ExpiryAndNotBeforeAllowOnlyTheClockSkew) {
   EXPECT_EQ(expired.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(expired.message(), HasSubstr("expired"));
 
-  const std::string later = Signed(
-      absl::StrCat(R"({"sub":")", kUser, R"(","exp":)", absl::ToUnixSeconds(kNow) + 7200,
-                   R"(,"nbf":)", absl::ToUnixSeconds(kNow) + 3600, "}"),
-      JWT_ALG_HS256, kSecret);
+  const std::string later =
+      Signed(absl::StrCat(R"({"sub":")", kUser, R"(","exp":)", absl::ToUnixSeconds(kNow) + 7200,
+                          R"(,"nbf":)", absl::ToUnixSeconds(kNow) + 3600, "}"),
+             JWT_ALG_HS256, kSecret);
   EXPECT_THAT(authority.Verify(Bearer(later), kNow).status().message(), HasSubstr("nbf"));
   EXPECT_TRUE(authority.Verify(Bearer(later), kNow + absl::Hours(1)).ok());
 }
@@ -170,11 +169,9 @@ TEST(TokenAuthorityTest, TokensThatMustNotPass) {
       parts[0], ".",
       Base64Url(absl::StrCat(R"({"sub":")", kUser, R"(","exp":)", exp, R"(,"admin":true})")), ".",
       parts[2]);
-  const std::string unsigned_token =
-      absl::StrCat(Base64Url(R"({"alg":"none","typ":"JWT"})"), ".",
-                   Base64Url(absl::StrCat(R"({"sub":")", kUser, R"(","exp":)", exp,
-                                          R"(,"admin":true})")),
-                   ".");
+  const std::string unsigned_token = absl::StrCat(
+      Base64Url(R"({"alg":"none","typ":"JWT"})"), ".",
+      Base64Url(absl::StrCat(R"({"sub":")", kUser, R"(","exp":)", exp, R"(,"admin":true})")), ".");
   const struct {
     const char* what;
     std::string authorization;
@@ -188,17 +185,16 @@ TEST(TokenAuthorityTest, TokensThatMustNotPass) {
       {"signature changed", Bearer(good.substr(0, good.size() - 2) + "AA")},
       {"claims changed", Bearer(forged_admin)},
       {"alg none", Bearer(unsigned_token)},
-      {"another secret", Bearer(Signed(good_claims, JWT_ALG_HS256,
-                                       "another-secret-that-is-at-least-32-bytes"))},
+      {"another secret",
+       Bearer(Signed(good_claims, JWT_ALG_HS256, "another-secret-that-is-at-least-32-bytes"))},
       {"HS512 with our secret", Bearer(Signed(good_claims, JWT_ALG_HS512, kSecret))},
-      {"no exp", Bearer(Signed(absl::StrCat(R"({"sub":")", kUser, R"("})"), JWT_ALG_HS256,
-                               kSecret))},
-      {"exp as text",
-       Bearer(Signed(absl::StrCat(R"({"sub":")", kUser, R"(","exp":"tomorrow"})"), JWT_ALG_HS256,
-                     kSecret))},
+      {"no exp",
+       Bearer(Signed(absl::StrCat(R"({"sub":")", kUser, R"("})"), JWT_ALG_HS256, kSecret))},
+      {"exp as text", Bearer(Signed(absl::StrCat(R"({"sub":")", kUser, R"(","exp":"tomorrow"})"),
+                                    JWT_ALG_HS256, kSecret))},
       {"no sub", Bearer(Signed(absl::StrCat(R"({"exp":)", exp, "}"), JWT_ALG_HS256, kSecret))},
-      {"sub not a uuid", Bearer(Signed(absl::StrCat(R"({"sub":"alice","exp":)", exp, "}"),
-                                       JWT_ALG_HS256, kSecret))},
+      {"sub not a uuid",
+       Bearer(Signed(absl::StrCat(R"({"sub":"alice","exp":)", exp, "}"), JWT_ALG_HS256, kSecret))},
       {"too long", Bearer(std::string(TokenAuthority::kMaxTokenBytes, 'a'))},
   };
   for (const auto& refused : kRefused) {

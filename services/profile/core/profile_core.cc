@@ -88,19 +88,39 @@ void ProfileCore::OnStorage(const CallContext& context, std::string_view what,
   if (!scheduled.ok()) std::move (*shared_fail)(scheduled);
 }
 
-absl::Status ProfileCore::AuthorizeWrite(const CallContext& /*context*/,
-                                         std::string_view /*profile_id*/) const {
-  // The one place where a caller's credentials (CallContext::authorization)
-  // will be checked once bearer tokens exist (a caller may write only their
-  // own profile): UNAUTHENTICATED or PERMISSION_DENIED. Today every caller
-  // may write every profile.
-  return absl::OkStatus();
+absl::StatusOr<Caller> ProfileCore::Authenticate(const CallContext& context) const {
+  if (!options_.tokens.has_value()) return Caller{.admin = true};
+  return options_.tokens->Verify(context.authorization, absl::Now());
+}
+
+absl::Status ProfileCore::AuthorizeWrite(const Caller& caller, std::string_view profile_id) const {
+  if (caller.admin || caller.subject == profile_id) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "user ", caller.subject, " may write only their own profile, not ", std::string(profile_id)));
+}
+
+absl::Status ProfileCore::AuthorizeRead(const Caller& caller, std::string_view profile_id) const {
+  if (caller.admin || options_.read_scope == ReadScope::kEveryProfile ||
+      (!profile_id.empty() && caller.subject == profile_id)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      profile_id.empty()
+          ? absl::StrCat("user ", caller.subject,
+                         " may read only their own profile; listings and watches need an admin")
+          : absl::StrCat("user ", caller.subject, " may read only their own profile, not ",
+                         std::string(profile_id)));
 }
 
 void ProfileCore::Get(const CallContext& context, std::string_view id,
                       Done<std::shared_ptr<const ProfileSnapshot>> done) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return std::move(done)(caller.status());
   absl::StatusOr<std::string> canonical = ParseProfileId(id);
   if (!canonical.ok()) return std::move(done)(canonical.status());
+  if (absl::Status allowed = AuthorizeRead(*caller, *canonical); !allowed.ok()) {
+    return std::move(done)(allowed);
+  }
   if (std::shared_ptr<const ProfileSnapshot> cached = cache_->Lookup(*canonical)) {
     return std::move(done)(std::move(cached));
   }
@@ -124,11 +144,14 @@ void ProfileCore::Get(const CallContext& context, std::string_view id,
 void ProfileCore::Update(const CallContext& context,
                          const profile::v1::UpdateProfileRequest& request,
                          Done<WriteOutcome> done) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return std::move(done)(caller.status());
   absl::StatusOr<ProfileWrite> write = ParseUpdateRequest(request);
   if (!write.ok()) return std::move(done)(write.status());
-  if (absl::Status allowed = AuthorizeWrite(context, write->id); !allowed.ok()) {
+  if (absl::Status allowed = AuthorizeWrite(*caller, write->id); !allowed.ok()) {
     return std::move(done)(allowed);
   }
+  write->caller = caller->subject;
   auto shared_done = std::make_shared<Done<WriteOutcome>>(std::move(done));
   OnStorage(
       context, "UpdateProfile",
@@ -167,6 +190,9 @@ void ProfileCore::Update(const CallContext& context,
 }
 
 void ProfileCore::Info(const CallContext& context, Done<profile::v1::ServiceInfo> done) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return std::move(done)(caller.status());
+  }
   auto shared_done = std::make_shared<Done<profile::v1::ServiceInfo>>(std::move(done));
   // On a storage worker: until storage has been reached the id is read
   // there, with a round trip.
@@ -186,6 +212,11 @@ void ProfileCore::Info(const CallContext& context, Done<profile::v1::ServiceInfo
 
 void ProfileCore::List(const CallContext& context, const profile::v1::ListProfilesRequest& request,
                        Done<profile::v1::ListProfilesResponse> done) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return std::move(done)(caller.status());
+  if (absl::Status allowed = AuthorizeRead(*caller, ""); !allowed.ok()) {
+    return std::move(done)(allowed);
+  }
   absl::StatusOr<int> page_size = PageSize(request.page_size());
   if (!page_size.ok()) return std::move(done)(page_size.status());
   // A page token is a cursor, so it continues a listing or a delta alike.
@@ -222,7 +253,10 @@ void ProfileCore::List(const CallContext& context, const profile::v1::ListProfil
 }
 
 absl::StatusOr<std::unique_ptr<ProfileWatch>> ProfileCore::Watch(
-    const CallContext& /*context*/, const profile::v1::WatchProfilesRequest& request) {
+    const CallContext& context, const profile::v1::WatchProfilesRequest& request) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return caller.status();
+  if (absl::Status allowed = AuthorizeRead(*caller, ""); !allowed.ok()) return allowed;
   absl::StatusOr<IssuedCursor> since = IssuedCursor::Parse(request.since_cursor(), "since_cursor");
   if (!since.ok()) return since.status();
   return hub_->Open(*std::move(since), request.include_avatars());

@@ -6,8 +6,9 @@
 // (services/profile/http/) are thin siblings over it, each mapping the
 // outcomes below to its protocol in one place.
 //
-// What lives here: request validation (libs/profile_contract/validation.h), who may write
-// what (AuthorizeWrite), the version and idempotency rules (enforced by the
+// What lives here: request validation (libs/profile_contract/validation.h),
+// who the caller is and what they may do (Authenticate, Authorize*), the
+// version and idempotency rules (enforced by the
 // repository in the write's own statement), paging policy, the read cache
 // (profile_cache.h) and the watch fan-out with its catch-up (WatchHub).
 //
@@ -32,11 +33,22 @@
 //   ABORTED             a version conflict; ConflictingProfile() is the
 //                       current profile, avatar included (the gRPC adapter
 //                       leaves the avatar out: WithoutConflictAvatar())
+//   UNAUTHENTICATED     no valid bearer token (with Options::tokens set);
+//                       checked before anything else, so a stranger learns
+//                       nothing about the request or the data
+//   PERMISSION_DENIED   a valid token that may not do this: a user writes
+//                       only the profile whose id is their subject (an admin
+//                       any); with ReadScope::kOwnProfile a user reads only
+//                       that profile, and listings and watches need an admin
 //   NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
+//
+// Idempotency records are scoped to the caller's subject: another caller's
+// write with the same mutation_id is a different mutation.
 //
 // Thread-safe. `repository` and `feed` must outlive the core.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "profile/v1/profile.pb.h"
+#include "services/profile/auth/token_authority.h"
 #include "services/profile/core/profile_snapshot.h"
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/profile_repository.h"
@@ -60,9 +73,14 @@ class WatchHub;
 struct CallContext {
   // The caller's deadline (a gRPC deadline, an HTTP request timeout).
   absl::Time deadline = absl::InfiniteFuture();
-  // The caller's credentials as sent ("Bearer ..."), or empty. Checked by
-  // AuthorizeWrite().
+  // The caller's credentials as sent ("Bearer ..."), or empty.
   std::string authorization;
+};
+
+// What a caller who is not an administrator may read.
+enum class ReadScope {
+  kEveryProfile,  // every profile, listings and watches (the app's list needs it)
+  kOwnProfile,    // only the profile whose id is their subject
 };
 
 template <typename T>
@@ -115,6 +133,11 @@ class ProfileCore {
     // Bytes of events one watcher may have queued before it is made to catch
     // up from storage instead.
     size_t watch_queue_bytes = size_t{4} << 20;
+    // Verifies bearer tokens. Unset, authentication is off and every caller
+    // may do everything: for local development only (profile_server allows
+    // it only on loopback addresses).
+    std::optional<TokenAuthority> tokens{};
+    ReadScope read_scope = ReadScope::kEveryProfile;
   };
 
   ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed);
@@ -154,12 +177,22 @@ class ProfileCore {
   // Idempotent.
   void StopWatches();
 
+  // The caller `context` names: UNAUTHENTICATED unless its token verifies.
+  // With authentication off, an administrator without a subject. Every call
+  // above checks this itself; an adapter asks first only to refuse a
+  // stranger before it reads the rest of a request (a REST body).
+  absl::StatusOr<Caller> Authenticate(const CallContext& context) const;
+
   // For tests and diagnostics.
   ProfileCache& cache() { return *cache_; }
   int open_watches() const;
 
  private:
-  absl::Status AuthorizeWrite(const CallContext& context, std::string_view profile_id) const;
+  // PERMISSION_DENIED unless `caller` may write the profile `profile_id`.
+  absl::Status AuthorizeWrite(const Caller& caller, std::string_view profile_id) const;
+  // PERMISSION_DENIED unless `caller` may read the profile `profile_id`, or
+  // every profile (a listing, a watch) when `profile_id` is empty.
+  absl::Status AuthorizeRead(const Caller& caller, std::string_view profile_id) const;
   // Runs `work` on a storage worker unless the queue is full or the deadline
   // passes first; then `fail` gets the status instead.
   void OnStorage(const CallContext& context, std::string_view what,

@@ -390,5 +390,107 @@ TEST_F(ProfileCoreTest, AWatchOnAnUnreachableDatabaseEndsUnavailable) {
   EXPECT_TRUE(absl::IsUnavailable(Next(**watch).status()));
 }
 
+// Who may do what: the rules of profile_core.h, with tokens minted here.
+class ProfileCoreAuthTest : public ProfileCoreTest {
+ protected:
+  static constexpr char kSecret[] = "a-test-secret-that-is-at-least-32-bytes-long";
+
+  void UseTokens(ReadScope scope) {
+    MakeCore({.storage_workers = 2, .tokens = authority_, .read_scope = scope});
+  }
+  std::string Token(const std::string& subject, bool admin = false,
+                    absl::Duration ttl = absl::Hours(1), absl::Time now = absl::Now()) {
+    return absl::StrCat("Bearer ", *authority_.Mint({.subject = subject, .admin = admin}, ttl, now));
+  }
+  void As(const std::string& authorization) { context_.authorization = authorization; }
+
+  absl::StatusOr<profile::v1::ListProfilesResponse> List() {
+    return Await<profile::v1::ListProfilesResponse>([&](auto done) {
+      core_->List(context_, profile::v1::ListProfilesRequest(), std::move(done));
+    });
+  }
+
+  TokenAuthority authority_ = *TokenAuthority::FromKey(kSecret);
+};
+
+TEST_F(ProfileCoreAuthTest, WithoutAValidTokenNothingIsReadOrWritten) {
+  UseTokens(ReadScope::kEveryProfile);
+  const std::string expired = Token(Id(1), true, absl::Minutes(5), absl::Now() - absl::Hours(1));
+  const std::string strangers =
+      absl::StrCat("Bearer ", *TokenAuthority::FromKey(std::string(40, 'x'))
+                                   ->Mint({.subject = Id(1), .admin = true}, absl::Hours(1),
+                                          absl::Now()));
+  for (const std::string& authorization : {std::string(), expired, strangers}) {
+    As(authorization);
+    EXPECT_TRUE(absl::IsUnauthenticated(Update(Id(1), "Ada", 0).status()));
+    // Checked before validation: a stranger learns nothing from the request.
+    EXPECT_TRUE(absl::IsUnauthenticated(Update("not-a-uuid", "", 0).status()));
+    EXPECT_TRUE(absl::IsUnauthenticated(Get(Id(1)).status()));
+    EXPECT_TRUE(absl::IsUnauthenticated(List().status()));
+    EXPECT_TRUE(absl::IsUnauthenticated(
+        core_->Watch(context_, profile::v1::WatchProfilesRequest()).status()));
+  }
+  As(Token(Id(9), true));
+  EXPECT_TRUE(absl::IsNotFound(Get(Id(1)).status()));
+  EXPECT_EQ(List()->profiles_size(), 0);
+}
+
+TEST_F(ProfileCoreAuthTest, AUserWritesOnlyTheirOwnProfileAndAnAdminAny) {
+  UseTokens(ReadScope::kEveryProfile);
+  As(Token(Id(1)));
+  ASSERT_TRUE(Update(Id(1), "Ada", 0).ok());
+  absl::Status other = Update(Id(2), "Grace", 0).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(other)) << other;
+  As(Token(Id(9), true));
+  EXPECT_TRUE(absl::IsNotFound(Get(Id(2)).status())) << "the refused write was stored";
+  ASSERT_TRUE(Update(Id(2), "Grace", 0).ok());
+  ASSERT_TRUE(Update(Id(1), "Ada King", 1).ok());
+  // Every user reads every profile in this scope.
+  As(Token(Id(1)));
+  EXPECT_EQ(Get(Id(2)).value()->profile().name(), "Grace");
+  EXPECT_EQ(List()->profiles_size(), 2);
+  EXPECT_TRUE(core_->Watch(context_, profile::v1::WatchProfilesRequest()).ok());
+}
+
+TEST_F(ProfileCoreAuthTest, InTheOwnProfileScopeAUserReadsOnlyTheirs) {
+  UseTokens(ReadScope::kOwnProfile);
+  As(Token(Id(9), true));
+  ASSERT_TRUE(Update(Id(1), "Ada", 0).ok());
+  ASSERT_TRUE(Update(Id(2), "Grace", 0).ok());
+  As(Token(Id(1)));
+  EXPECT_EQ(Get(Id(1)).value()->profile().name(), "Ada");
+  EXPECT_TRUE(absl::IsPermissionDenied(Get(Id(2)).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(List().status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      core_->Watch(context_, profile::v1::WatchProfilesRequest()).status()));
+  As(Token(Id(9), true));
+  EXPECT_EQ(List()->profiles_size(), 2);
+}
+
+TEST_F(ProfileCoreAuthTest, AMutationIdIsScopedToItsCaller) {
+  UseTokens(ReadScope::kEveryProfile);
+  const std::string mutation = "7d3f1c2a-5b6e-4f70-8a9b-0c1d2e3f4a5b";
+  As(Token(Id(9), true));
+  ASSERT_EQ(Update(Id(1), "Ada", 0, mutation)->kind, WriteOutcomeKind::kCreated);
+
+  // The owner sends the admin's mutation id with the same request: not a
+  // replay of the admin's result, but a create of an existing profile.
+  As(Token(Id(1)));
+  absl::Status same = Update(Id(1), "Ada", 0, mutation).status();
+  EXPECT_TRUE(absl::IsAborted(same)) << same;
+  // With another request it is not "reused" either: it is applied as theirs.
+  absl::StatusOr<WriteOutcome> theirs = Update(Id(1), "Ada King", 1, mutation);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  EXPECT_EQ(theirs->kind, WriteOutcomeKind::kUpdated);
+  EXPECT_EQ(Update(Id(1), "Ada King", 1, mutation)->kind, WriteOutcomeKind::kReplayed);
+
+  // The admin's own retry still replays the admin's first result.
+  As(Token(Id(9), true));
+  absl::StatusOr<WriteOutcome> retry = Update(Id(1), "Ada", 0, mutation);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->kind, WriteOutcomeKind::kReplayed);
+  EXPECT_EQ(retry->profile->profile().name(), "Ada");
+}
+
 }  // namespace
 }  // namespace profiles

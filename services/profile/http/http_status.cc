@@ -132,6 +132,10 @@ HttpResponse ErrorResponse(http::status http_status, const absl::Status& origina
   if (std::optional<std::string> request_id = RequestIdOf(status)) {
     response.set("X-Request-Id", *request_id);
   }
+  // RFC 9110 11.6.1: a 401 names the scheme that would be accepted.
+  if (http_status == http::status::unauthorized) {
+    response.set(http::field::www_authenticate, R"(Bearer realm="profiles")");
+  }
   // Both mean "not now": without a delay, clients retry at once and keep a
   // busy or recovering server busy.
   if (http_status == http::status::too_many_requests ||

@@ -189,5 +189,15 @@ TEST(HttpStatusTest, Only429And503CarryRetryAfter) {
   }
 }
 
+TEST(HttpStatusTest, Only401NamesTheBearerScheme) {
+  EXPECT_EQ(ErrorResponse(absl::UnauthenticatedError("bearer token refused: expired"), 11,
+                          true)[http::field::www_authenticate],
+            R"(Bearer realm="profiles")");
+  for (const absl::Status& status :
+       {absl::PermissionDeniedError("not yours"), absl::InvalidArgumentError("bad")}) {
+    EXPECT_FALSE(ErrorResponse(status, 11, true).count(http::field::www_authenticate)) << status;
+  }
+}
+
 }  // namespace
 }  // namespace profiles

@@ -81,7 +81,7 @@ std::string_view AllowedMethods(Route route) {
 // optimistic concurrency, idempotent retries and credentials.
 constexpr std::string_view kCorsAllowedHeaders =
     "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key";
-constexpr std::string_view kCorsExposedHeaders = "ETag, Location, Retry-After";
+constexpr std::string_view kCorsExposedHeaders = "ETag, Location, Retry-After, WWW-Authenticate";
 // How long a browser may reuse a preflight's answer.
 constexpr std::string_view kCorsMaxAgeSeconds = "600";
 
@@ -393,6 +393,17 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
     exchange.if_none_match = std::string(ToStd(header->value()));
   }
 
+  // Who calls is settled before the query or body is read: a caller
+  // without a valid token gets 401 whatever else is wrong with the request.
+  auto core_context = [&request, this]() -> absl::StatusOr<CallContext> {
+    absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+    if (!context.ok()) return context.status();
+    if (absl::StatusOr<Caller> caller = core_->Authenticate(*context); !caller.ok()) {
+      return caller.status();
+    }
+    return context;
+  };
+
   const http::verb method = request.method();
   if (method == http::verb::options) {
     HttpResponse response = OptionsAnswer(exchange, request, match.route, options_.cors_origins);
@@ -401,7 +412,7 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
   if (method == http::verb::get || method == http::verb::head) {
     switch (match.route) {
       case Route::kInfo: {
-        absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+        absl::StatusOr<CallContext> context = core_context();
         if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
         return GetServiceInfo(core_, std::move(exchange), *context);
       }
@@ -415,15 +426,15 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
         return Answer(exchange, StatusAnswer(exchange, "ready"));
       }
       case Route::kList: {
+        absl::StatusOr<CallContext> context = core_context();
+        if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
         absl::StatusOr<profile::v1::ListProfilesRequest> list = ParseListQuery(target.query);
         if (!list.ok()) return Answer(exchange, ErrorAnswer(exchange, list.status()));
-        absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
-        if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
         return ListProfiles(core_, std::move(exchange), *context, *list);
       }
       case Route::kProfile:
       case Route::kAvatar: {
-        absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
+        absl::StatusOr<CallContext> context = core_context();
         if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
         if (match.route == Route::kAvatar) {
           return GetAvatar(core_, std::move(exchange), *context, match.id);
@@ -435,6 +446,8 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
     }
   } else if (match.route == Route::kProfile &&
              (method == http::verb::put || method == http::verb::patch)) {
+    absl::StatusOr<CallContext> context = core_context();
+    if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
     auto content_type = request.find(http::field::content_type);
     if (content_type == request.end() || !IsJsonContentType(ToStd(content_type->value()))) {
       return Answer(exchange, ErrorAnswer(exchange, http::status::unsupported_media_type,
@@ -446,8 +459,6 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
     exchange.write_kind = method == http::verb::put ? WriteKind::kReplace : WriteKind::kPatch;
     absl::StatusOr<WriteRequest> write = ParseWriteRequest(exchange.write_kind, match.id, request);
     if (!write.ok()) return Answer(exchange, ErrorAnswer(exchange, write.status()));
-    absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
-    if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
     exchange.base_source = write->base_source;
     exchange.expected_version = write->rpc.expected_version();
     return WriteProfile(core_, std::move(exchange), *context, write->rpc);

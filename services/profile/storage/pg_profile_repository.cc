@@ -82,7 +82,7 @@ void PrepareStatements(pqxx::connection& connection) {
                      "r_version, floor(extract(epoch FROM r_updated_at) * 1000000)::bigint "
                      "FROM profiles_apply_write("
                      "$1::uuid, $2::bigint, $3::text, $4::text, "
-                     "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid)");
+                     "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid, $8::text)");
   // xmax is the next transaction id to be assigned: every position this
   // database ever issued lies below it.
   connection.prepare(kReached, "SELECT $1::xid8 < pg_snapshot_xmax(pg_current_snapshot())");
@@ -228,7 +228,8 @@ absl::StatusOr<AppliedWrite> PgProfileRepository::ApplyWrite(const ProfileWrite&
         pqxx::nontransaction txn(connection);
         const pqxx::result result = txn.exec_prepared(
             kApply, write.id, write.expected_version, NullableText(write.name),
-            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id);
+            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id,
+            write.caller);
         if (result.size() != 1) {
           return absl::InternalError("profiles_apply_write returned no row");
         }

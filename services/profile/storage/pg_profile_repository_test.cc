@@ -300,6 +300,30 @@ TEST_F(PgProfileRepositoryTest, MutationIdReusedForAnotherWriteIsRefused) {
   EXPECT_EQ(repository_->Get(id)->name(), "Ann");
 }
 
+TEST_F(PgProfileRepositoryTest, MutationRecordsBelongToTheirCaller) {
+  const std::string id = RandomUuid();
+  const std::string mutation = RandomUuid();
+  ProfileWrite admins = CreateWrite(id, "Ann", "ann@example.com", std::nullopt, mutation);
+  admins.caller = RandomUuid();
+  MustApply(admins);
+
+  // The same mutation id and request from another caller is not a replay of
+  // the first caller's write: it is theirs, here a create of an existing id.
+  ProfileWrite same_from_owner = admins;
+  same_from_owner.caller = id;
+  EXPECT_EQ(repository_->Apply(same_from_owner).status().code(), absl::StatusCode::kAborted);
+  // Nor is another request with it "reused": it is applied, once.
+  ProfileWrite rename = RenameWrite(id, 1, "Anne", mutation);
+  rename.caller = id;
+  EXPECT_EQ(MustApply(rename).version(), 2);
+  EXPECT_EQ(MustApply(rename).version(), 2);
+  EXPECT_EQ(repository_->Get(id)->version(), 2);
+  // The first caller's retry still replays its own result.
+  const profile::v1::Profile replayed = MustApply(admins);
+  EXPECT_EQ(replayed.version(), 1);
+  EXPECT_EQ(replayed.name(), "Ann");
+}
+
 TEST_F(PgProfileRepositoryTest, ChangesAfterNeverSkipsALateCommit) {
   const std::string w = RandomUuid();
   MustApply(CreateWrite(w, "Wes", "wes@example.com"));

@@ -59,7 +59,8 @@ struct InMemoryStorage::State {
   absl::flat_hash_map<std::string, Row> rows ABSL_GUARDED_BY(mu);
   std::map<ChangeCursor, std::string> by_cursor ABSL_GUARDED_BY(mu);
   std::string database_id ABSL_GUARDED_BY(mu) = "memory-1";
-  absl::flat_hash_map<std::string, Record> records ABSL_GUARDED_BY(mu);
+  // Keyed by (caller, mutation id): records are scoped to their caller.
+  absl::flat_hash_map<std::pair<std::string, std::string>, Record> records ABSL_GUARDED_BY(mu);
   ChangeFeed::Health health ABSL_GUARDED_BY(mu) = {.live = true, .generation = 1};
   std::vector<std::weak_ptr<Queue>> queues ABSL_GUARDED_BY(mu);
 
@@ -99,7 +100,7 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     --s.blocked_writes;
     if (!s.available) return Unavailable();
     if (!write.mutation_id.empty()) {
-      auto record = s.records.find(write.mutation_id);
+      auto record = s.records.find(std::make_pair(write.caller, write.mutation_id));
       if (record != s.records.end()) {
         if (!SameWrite(record->second.write, write)) return MutationIdReused(write.mutation_id);
         return AppliedWrite{.profile = record->second.result, .replayed = true};
@@ -141,7 +142,7 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     if (row != s.rows.end()) s.by_cursor.erase(row->second.cursor);
     s.rows[write.id] = {profile, cursor};
     s.by_cursor[cursor] = write.id;
-    if (!write.mutation_id.empty()) s.records[write.mutation_id] = {write, profile};
+    if (!write.mutation_id.empty()) s.records[{write.caller, write.mutation_id}] = {write, profile};
     const ProfileChange change{.profile = profile, .cursor = cursor};
     s.Publish(&change);
     return AppliedWrite{.profile = std::move(profile), .replayed = false};
