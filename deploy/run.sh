@@ -9,6 +9,9 @@
 #   --no-build          skip the build (the apt check still runs)
 #   --no-seed           do not create the demo profiles
 #
+# Sign-in is on: a token key is made for the machine on first run (PROFILES_AUTH_KEY_FILE, default
+# <data>/auth/profiles.key) and a token for the demo user is minted and printed with how to use it.
+#
 # Without a database URL, a local PostgreSQL 15 cluster owned by the project is used: created on first run,
 # its data kept across runs in PROFILES_DATA_DIR (default /var/lib/profiles/postgres as root, else
 # ${XDG_DATA_HOME:-~/.local/share}/profiles/postgres); reused when it is already running. Its port is
@@ -40,7 +43,7 @@ while (($#)); do
     --pool-size=*) POOL_SIZE="${1#*=}" ;;
     --no-build) SETUP_ARGS+=(--no-build) ;;
     --no-seed) SEED=0 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; SERVER_EXTRA=("$@"); break ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -112,12 +115,40 @@ if [[ -z "${DATABASE_URL}" ]]; then
   DATABASE_URL="$(pg_url "${PG_DIR}" profiles)"
 fi
 
+# Sign-in: the service's token key, made once for this machine and kept with its data, never in the
+# repository or on a command line. Tokens are minted from it with profilectl: an admin one for the
+# seeding below, and one for the demo user Ada, which the app and the examples use.
+if [[ "$(id -u)" -eq 0 ]]; then
+  STATE_DIR="${PROFILES_STATE_DIR:-/var/lib/profiles}"
+else
+  STATE_DIR="${PROFILES_STATE_DIR:-${XDG_DATA_HOME:-${HOME}/.local/share}/profiles}"
+fi
+KEY_FILE="${PROFILES_AUTH_KEY_FILE:-${STATE_DIR}/auth/profiles.key}"
+TOKEN_DIR="$(dirname "${KEY_FILE}")"
+CTL_BIN="${BUILD_DIR}/services/profile/cli/profilectl"
+DEMO_USER=6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01
+if [[ ! -s "${KEY_FILE}" ]]; then
+  mkdir -p "${TOKEN_DIR}"
+  chmod 700 "${TOKEN_DIR}"
+  (umask 077 && openssl rand -base64 48 >"${KEY_FILE}")
+  echo "run.sh: made this machine's token key ${KEY_FILE}"
+fi
+USER_TOKEN_FILE="${TOKEN_DIR}/demo-user.token"
+ADMIN_HEADER_FILE="${TOKEN_DIR}/admin.header"
+(
+  umask 077
+  "${CTL_BIN}" token --user "${DEMO_USER}" --ttl 720h --key-file "${KEY_FILE}" >"${USER_TOKEN_FILE}"
+  printf 'Authorization: Bearer %s\n' \
+    "$("${CTL_BIN}" token --user 00000000-0000-4000-8000-000000000000 --admin --ttl 1h \
+      --key-file "${KEY_FILE}")" >"${ADMIN_HEADER_FILE}"
+)
+
 # Shown without a password or query parameters.
 shown_url="$(sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#; s#\?.*##' <<<"${DATABASE_URL}")"
 echo "run.sh: starting profile_server (database ${shown_url})"
 DATABASE_URL="${DATABASE_URL}" "${SERVER_BIN}" \
   --grpc-address="${GRPC_ADDRESS}" --http-address="${HTTP_ADDRESS}" --pool-size="${POOL_SIZE}" \
-  --grpc-reflection --auth=off "${SERVER_EXTRA[@]}" &
+  --grpc-reflection --auth-key-file="${KEY_FILE}" "${SERVER_EXTRA[@]}" &
 SERVER_PID=$!
 
 BASE="http://${HTTP_ADDRESS}"
@@ -145,7 +176,8 @@ PNG_1X1="iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwG
 seed() {
   local id="$1" body="$2" code
   code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X PUT "${BASE}/user/${id}" \
-    -H 'Content-Type: application/json' --data "${body}")" || code="curl failed"
+    -H "@${ADMIN_HEADER_FILE}" -H 'Content-Type: application/json' --data "${body}")" ||
+    code="curl failed"
   case "${code}" in
     200 | 201) echo "run.sh: demo profile ${id} created" ;;
     409 | 428) ;; # already there
@@ -165,19 +197,26 @@ Profiles is running.
   gRPC  ${GRPC_ADDRESS}   (profile.v1.ProfileService, health, reflection (on for local use); see proto/profile/v1/profile.proto)
   HTTP  ${BASE}
 
+Sign-in is on: every call needs a bearer token. One for the demo user Ada (${DEMO_USER}),
+valid 30 days, is in ${USER_TOKEN_FILE}; Ada may write her own profile and read every one.
+
 Try:
-  curl -i ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01
-  curl -s '${BASE}/user?page_size=10'
-  curl -i -X PATCH ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a02 \\
-       -H 'If-Match: "1"' -H 'Content-Type: application/json' -d '{"name":"Alan M. Turing"}'
-  curl -s ${BASE}/user/6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01/avatar -o avatar.png
+  TOKEN=\$(cat ${USER_TOKEN_FILE})
+  curl -i -H "Authorization: Bearer \$TOKEN" ${BASE}/user/${DEMO_USER}
+  curl -s -H "Authorization: Bearer \$TOKEN" '${BASE}/user?page_size=10'
+  curl -i -X PATCH ${BASE}/user/${DEMO_USER} -H "Authorization: Bearer \$TOKEN" \\
+       -H 'If-Match: "1"' -H 'Content-Type: application/json' -d '{"name":"Ada King"}'
+  curl -i ${BASE}/user/${DEMO_USER}          # no token: 401
+
+Other tokens (--admin may write every profile):
+  ${CTL_BIN#"${ROOT}/"} token --user ID [--admin] [--ttl 1h] --key-file ${KEY_FILE}
 EOF
 
 # The Qt app: opened against this server when there is a display, otherwise explained.
 APP_BIN="${BUILD_DIR}/apps/qml-client/profiles_app"
 if [[ -x "${APP_BIN}" ]]; then
   if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
-    "${APP_BIN}" --server "${GRPC_ADDRESS}" &
+    "${APP_BIN}" --server "${GRPC_ADDRESS}" --token-file "${USER_TOKEN_FILE}" &
     APP_PID=$!
     echo
     echo "Qt app opened (pid ${APP_PID}); it talks gRPC to ${GRPC_ADDRESS}."
@@ -185,8 +224,8 @@ if [[ -x "${APP_BIN}" ]]; then
     cat <<EOF
 
 Qt app: no display here. On a desktop it opens by itself; to open it by hand:
-  ${APP_BIN#"${ROOT}/"} --server ${GRPC_ADDRESS}
-  (headless: xvfb-run -a -s "-screen 0 1280x1024x24" ${APP_BIN#"${ROOT}/"} --server ${GRPC_ADDRESS})
+  ${APP_BIN#"${ROOT}/"} --server ${GRPC_ADDRESS} --token-file ${USER_TOKEN_FILE}
+  (headless: xvfb-run -a -s "-screen 0 1280x1024x24" ${APP_BIN#"${ROOT}/"} --server ${GRPC_ADDRESS} --token-file ${USER_TOKEN_FILE})
   Two devices side by side: add --data-dir DIR with a different DIR for each.
 EOF
   fi

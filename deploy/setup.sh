@@ -45,7 +45,7 @@ PACKAGES=(
   qml6-module-qt-labs-folderlistmodel qml6-module-qtcore qml6-module-qttest
   libboost-dev libcpp-httplib-dev zlib1g-dev nginx wrk xvfb xauth libgl1-mesa-dri curl
   fonts-roboto fonts-material-design-icons-iconfont
-  chromium libjwt-dev libssl-dev
+  chromium libjwt-dev libssl-dev openssl
 )
 # chromium: tests/e2e/browser_cors_test.cc calls the REST API from a web page in a real browser.
 # libjwt-dev, libssl-dev: bearer tokens (services/profile/auth/).

@@ -4,6 +4,7 @@
 #include <QtQml/qqmlextensionplugin.h>
 
 #include <QCommandLineParser>
+#include <QFile>
 #include <QGuiApplication>
 #include <QQmlApplicationEngine>
 #include <QQuickStyle>
@@ -38,8 +39,15 @@ int main(int argc, char* argv[]) {
                      "(default: %1).")
           .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)),
       QStringLiteral("DIR"));
+  const QCommandLineOption token_file_option(
+      QStringLiteral("token-file"),
+      QStringLiteral("File holding a sign-in token (profilectl token) to save in the data folder "
+                     "and use from now on (default: $PROFILES_TOKEN_FILE; else the token saved "
+                     "in Settings). A file, not the token itself, so it stays out of ps."),
+      QStringLiteral("FILE"));
   parser.addOption(server_option);
   parser.addOption(data_dir_option);
+  parser.addOption(token_file_option);
   parser.process(app);
 
   profiles::client::AppController::Options options;
@@ -55,6 +63,22 @@ int main(int argc, char* argv[]) {
         !problem.isEmpty()) {
       std::fprintf(stderr, "profiles_app: --server / PROFILES_SERVER '%s': %s\n",
                    qPrintable(options.server_address), qPrintable(problem));
+      return 2;
+    }
+  }
+  const QString token_file = parser.isSet(token_file_option)
+                                 ? parser.value(token_file_option)
+                                 : qEnvironmentVariable("PROFILES_TOKEN_FILE");
+  if (!token_file.isEmpty()) {
+    QFile file(token_file);
+    if (!file.open(QIODevice::ReadOnly)) {
+      std::fprintf(stderr, "profiles_app: --token-file '%s': %s\n", qPrintable(token_file),
+                   qPrintable(file.errorString()));
+      return 2;
+    }
+    options.token = QString::fromUtf8(file.readAll()).trimmed();
+    if (options.token.isEmpty()) {
+      std::fprintf(stderr, "profiles_app: --token-file '%s' is empty\n", qPrintable(token_file));
       return 2;
     }
   }

@@ -1,6 +1,11 @@
 #include "apps/qml-client/models/app_controller.h"
 
+#include <unistd.h>
+
 #include <QDir>
+#include <QFile>
+#include <QRegularExpression>
+#include <cstdio>
 
 namespace profiles::client {
 namespace {
@@ -10,6 +15,58 @@ constexpr char kWorkOfflineKey[] = "server/workOffline";
 
 // The controller QML engines get as their singleton; set by registerWith().
 AppController* registered_instance = nullptr;
+
+}  // namespace
+
+namespace {
+
+constexpr char kTokenFile[] = "token";
+
+// The token as pasted: without surrounding spaces or a "Bearer " prefix.
+QString NormalizedToken(const QString& pasted) {
+  QString token = pasted.trimmed();
+  if (token.startsWith(QLatin1String("Bearer "), Qt::CaseInsensitive)) {
+    token = token.mid(7).trimmed();
+  }
+  return token;
+}
+
+QString ReadToken(const QString& data_dir) {
+  QFile file(QDir(data_dir).filePath(QLatin1String(kTokenFile)));
+  if (!file.open(QIODevice::ReadOnly)) return {};
+  return NormalizedToken(QString::fromUtf8(file.readAll()));
+}
+
+// Replaces <data dir>/token whole (a new file renamed over the old one, so
+// a crash leaves one or the other), readable by its owner only from before
+// the secret is written; an empty token removes the file.
+absl::Status SaveToken(const QString& data_dir, const QString& token) {
+  const QString path = QDir(data_dir).filePath(QLatin1String(kTokenFile));
+  if (token.isEmpty()) {
+    if (QFile::exists(path) && !QFile::remove(path)) {
+      return absl::InternalError("cannot remove " + path.toStdString());
+    }
+    return absl::OkStatus();
+  }
+  const QString temporary = path + QLatin1String(".new");
+  QFile file(temporary);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+      !file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner) ||
+      file.write(token.toUtf8()) < 0 || !file.flush() || ::fsync(file.handle()) != 0) {
+    const std::string why = file.errorString().toStdString();
+    file.close();
+    QFile::remove(temporary);
+    return absl::InternalError("cannot save the sign-in token in " + path.toStdString() + ": " +
+                               why);
+  }
+  file.close();
+  if (std::rename(QFile::encodeName(temporary).constData(), QFile::encodeName(path).constData()) !=
+      0) {
+    QFile::remove(temporary);
+    return absl::InternalError("cannot save the sign-in token in " + path.toStdString());
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -27,20 +84,29 @@ absl::StatusOr<std::unique_ptr<AppController>> AppController::Open(const Options
           ? options.server_address
           : settings->value(kServerAddressKey, sync_options.server_address).toString();
   sync_options.work_offline = settings->value(kWorkOfflineKey, false).toBool();
+  if (!options.token.isEmpty()) {
+    if (absl::Status saved = SaveToken(options.data_dir, NormalizedToken(options.token));
+        !saved.ok()) {
+      return saved;
+    }
+  }
+  sync_options.token = ReadToken(options.data_dir);
   absl::StatusOr<std::unique_ptr<SyncManager>> sync = SyncManager::Open(sync_options);
   if (!sync.ok()) return sync.status();
-  return std::unique_ptr<AppController>(
-      new AppController(std::move(*sync), std::move(settings), options.data_dir,
-                        sync_options.server_address, sync_options.work_offline));
+  return std::unique_ptr<AppController>(new AppController(
+      std::move(*sync), std::move(settings), options.data_dir, sync_options.server_address,
+      sync_options.work_offline, !sync_options.token.isEmpty()));
 }
 
 AppController::AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<QSettings> settings,
-                             QString data_dir, QString server_address, bool work_offline)
+                             QString data_dir, QString server_address, bool work_offline,
+                             bool has_token)
     : sync_(std::move(sync)),
       settings_(std::move(settings)),
       data_dir_(std::move(data_dir)),
       server_address_(std::move(server_address)),
       work_offline_(work_offline),
+      has_token_(has_token),
       repair_note_(sync_->openRepairNote()),
       snapshot_(sync_->snapshot()) {
   connect(sync_.get(), &SyncManager::snapshotChanged, this, &AppController::onSnapshotChanged);
@@ -72,6 +138,8 @@ AppController::Connection AppController::connection() const {
       return Connection::Online;
     case ConnectionState::kSyncing:
       return Connection::Syncing;
+    case ConnectionState::kSignedOut:
+      return Connection::SignedOut;
   }
   return Connection::Offline;
 }
@@ -85,6 +153,24 @@ void AppController::dismissRepairNote() {
 }
 
 QString AppController::lastError() const { return QString::fromStdString(snapshot_->last_error); }
+
+bool AppController::setToken(const QString& pasted) {
+  const QString token = NormalizedToken(pasted);
+  if (token.contains(QRegularExpression(QStringLiteral("\\s")))) {
+    emit operationFailed(tr("A token has no spaces inside; paste it again, whole."));
+    return false;
+  }
+  if (absl::Status saved = SaveToken(data_dir_, token); !saved.ok()) {
+    emit operationFailed(QString::fromStdString(std::string(saved.message())));
+    return false;
+  }
+  sync_->setToken(token);
+  if (has_token_ != !token.isEmpty()) {
+    has_token_ = !token.isEmpty();
+    emit tokenChanged();
+  }
+  return true;
+}
 
 void AppController::setWorkOffline(bool offline) {
   if (offline == work_offline_) return;

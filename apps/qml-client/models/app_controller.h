@@ -5,7 +5,10 @@
 // it owns the SyncManager and the avatar cache, shows the connection state
 // (online / offline / syncing and the count of pending changes), and keeps
 // the settings (server address, work offline) in <data dir>/settings.ini, so
-// two instances with two data folders are two independent devices.
+// two instances with two data folders are two independent devices. The
+// sign-in token, a secret, is kept apart in <data dir>/token, readable by
+// its owner only, and never handed to QML (hasToken says whether there is
+// one).
 //
 //   auto controller = AppController::Open({.data_dir = dir});
 //   QQmlApplicationEngine engine;
@@ -43,12 +46,14 @@ class AppController : public QObject {
   Q_PROPERTY(
       QString serverAddress READ serverAddress WRITE setServerAddress NOTIFY serverAddressChanged)
   Q_PROPERTY(QString dataDir READ dataDir CONSTANT)
+  Q_PROPERTY(bool hasToken READ hasToken NOTIFY tokenChanged)
   // What opening the data folder repaired, in plain words; empty when there
   // is nothing to tell or once the user has dismissed it.
   Q_PROPERTY(QString repairNote READ repairNote NOTIFY repairNoteChanged)
 
  public:
-  enum class Connection { Offline, Online, Syncing };
+  // SignedOut: the server refused the token; edits wait for a new one.
+  enum class Connection { Offline, Online, Syncing, SignedOut };
   Q_ENUM(Connection)
 
   struct Options {
@@ -57,6 +62,8 @@ class AppController : public QObject {
     // Overrides the saved server address for this run when not empty
     // (--server, PROFILES_SERVER).
     QString server_address;
+    // Replaces the saved sign-in token when not empty (--token-file).
+    QString token{};
   };
 
   // Reads the settings and opens the SyncManager; its errors as they are.
@@ -99,6 +106,12 @@ class AppController : public QObject {
   QString serverAddress() const { return server_address_; }
   void setServerAddress(const QString& address);
   QString dataDir() const { return data_dir_; }
+  bool hasToken() const { return has_token_; }
+  // Saves `token` (pasted as given: surrounding spaces and a "Bearer "
+  // prefix are dropped; empty forgets it) and syncs with it from now on.
+  // False, with operationFailed(), if it cannot be saved or has spaces
+  // inside.
+  Q_INVOKABLE bool setToken(const QString& token);
 
   // Pull now (pull-to-refresh) and retry at once if backing off.
   Q_INVOKABLE void refresh();
@@ -111,13 +124,14 @@ class AppController : public QObject {
   void statusChanged();
   void workOfflineChanged();
   void serverAddressChanged();
+  void tokenChanged();
   void repairNoteChanged();
   // A local operation failed; the message is for the user.
   void operationFailed(const QString& message);
 
  private:
   AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<QSettings> settings,
-                QString data_dir, QString server_address, bool work_offline);
+                QString data_dir, QString server_address, bool work_offline, bool has_token);
   void onSnapshotChanged();
 
   const std::unique_ptr<SyncManager> sync_;
@@ -126,6 +140,7 @@ class AppController : public QObject {
   const QString data_dir_;
   QString server_address_;
   bool work_offline_;
+  bool has_token_;
   QString repair_note_;
   std::shared_ptr<const ClientSnapshot> snapshot_;
 };

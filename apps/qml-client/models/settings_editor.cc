@@ -44,6 +44,8 @@ void SettingsEditor::setApp(AppController* app) {
       emit addressChanged();
     });
     connect(app_, &AppController::statusChanged, this, &SettingsEditor::connectionProblemChanged);
+    connect(app_, &AppController::statusChanged, this, &SettingsEditor::tokenStatusChanged);
+    connect(app_, &AppController::tokenChanged, this, &SettingsEditor::tokenStatusChanged);
     connect(app_, &AppController::workOfflineChanged, this,
             &SettingsEditor::connectionProblemChanged);
     if (!edited_) address_ = app_->serverAddress();
@@ -51,6 +53,7 @@ void SettingsEditor::setApp(AppController* app) {
   emit appChanged();
   emit addressChanged();
   emit connectionProblemChanged();
+  emit tokenStatusChanged();
 }
 
 void SettingsEditor::setAddress(const QString& address) {
@@ -85,6 +88,25 @@ QString SettingsEditor::fieldError() const {
 bool SettingsEditor::apply() {
   if (!canApply()) return false;
   app_->setServerAddress(address_);
+  return true;
+}
+
+void SettingsEditor::setToken(const QString& token) {
+  if (token == token_) return;
+  token_ = token;
+  emit tokenChanged();
+}
+
+QString SettingsEditor::tokenStatus() const {
+  if (app_ == nullptr) return {};
+  if (app_->connection() == AppController::Connection::SignedOut) return app_->lastError();
+  return app_->hasToken() ? tr("Signed in with a saved token.")
+                          : tr("No token: a server that requires sign-in refuses every change.");
+}
+
+bool SettingsEditor::applyToken() {
+  if (app_ == nullptr || token_.trimmed().isEmpty() || !app_->setToken(token_)) return false;
+  setToken(QString());
   return true;
 }
 

@@ -43,6 +43,10 @@ class SettingsEditor : public QObject {
   // What the address field shows under it: the draft's problem, else, while
   // the draft is the address in use, the connection's.
   Q_PROPERTY(QString fieldError READ fieldError NOTIFY fieldErrorChanged)
+  // The sign-in token being pasted (a draft, cleared once applied), and
+  // whether the app has one and the server refused it.
+  Q_PROPERTY(QString token READ token WRITE setToken NOTIFY tokenChanged)
+  Q_PROPERTY(QString tokenStatus READ tokenStatus NOTIFY tokenStatusChanged)
 
  public:
   explicit SettingsEditor(QObject* parent = nullptr);
@@ -59,15 +63,25 @@ class SettingsEditor : public QObject {
   // Switches the app to address() if canApply(); returns whether it did.
   Q_INVOKABLE bool apply();
 
+  QString token() const { return token_; }
+  void setToken(const QString& token);
+  QString tokenStatus() const;
+  // Gives the app token() (AppController::setToken); clears the draft if it
+  // was taken. Returns whether it was.
+  Q_INVOKABLE bool applyToken();
+
  signals:
   void appChanged();
   void addressChanged();
   void connectionProblemChanged();
   void fieldErrorChanged();
+  void tokenChanged();
+  void tokenStatusChanged();
 
  private:
   QPointer<AppController> app_;
   QString address_;
+  QString token_;
   // The user typed since the app's address was last taken over.
   bool edited_ = false;
 };

@@ -4,15 +4,19 @@ import QtQuick.Controls.Material
 import QtQuick.Layouts
 import ProfilesApp
 
-// A bar at the bottom of the window while the app is offline: why, how many
-// changes wait, and a way back online when "Work offline" is on.
+// A bar at the bottom of the window while the app is offline or the server
+// refused its sign-in token: why, how many changes wait, and the way back
+// (online when "Work offline" is on; to Settings to sign in).
 Rectangle {
     id: root
 
+    readonly property bool signedOut: AppController.connection === AppController.SignedOut
     readonly property bool offline: AppController.connection === AppController.Offline
 
+    signal signInRequested()
+
     objectName: "connectionBanner"
-    visible: offline
+    visible: offline || signedOut
     implicitHeight: visible ? layout.implicitHeight + 2 * Theme.spacingS : 0
     color: Theme.offline
 
@@ -28,7 +32,7 @@ Rectangle {
         spacing: Theme.spacingM
 
         Label {
-            text: Theme.icons.cloudOff
+            text: root.signedOut ? Theme.icons.lock : Theme.icons.cloudOff
             color: Theme.textOnPrimary
             font.family: Theme.iconFontFamily
             font.pixelSize: Theme.iconSize
@@ -39,7 +43,9 @@ Rectangle {
 
             Layout.fillWidth: true
             text: {
-                const reason = AppController.workOffline ? qsTr("Working offline") : qsTr("No connection to the server");
+                const reason = root.signedOut ? qsTr("Sign in needed")
+                    : AppController.workOffline ? qsTr("Working offline")
+                    : qsTr("No connection to the server");
                 if (AppController.pendingCount === 0)
                     return reason;
                 return AppController.pendingCount === 1
@@ -60,6 +66,18 @@ Rectangle {
             onClicked: AppController.workOffline = false
 
             Accessible.name: qsTr("Go online")
+        }
+
+        Button {
+            objectName: "signInButton"
+            visible: root.signedOut
+            flat: true
+            text: qsTr("Sign in")
+            Material.foreground: Theme.textOnPrimary
+            Layout.minimumHeight: Theme.touchTarget
+            onClicked: root.signInRequested()
+
+            Accessible.name: qsTr("Sign in")
         }
     }
 }

@@ -13,6 +13,8 @@ Rectangle {
             return { icon: Theme.icons.cloudDone, text: qsTr("Online") };
         case AppController.Syncing:
             return { icon: Theme.icons.sync, text: qsTr("Syncing") };
+        case AppController.SignedOut:
+            return { icon: Theme.icons.lock, text: qsTr("Sign in needed") };
         default:
             return { icon: Theme.icons.cloudOff, text: qsTr("Offline") };
         }

@@ -19,7 +19,12 @@ ApplicationWindow {
     Material.accent: Theme.primary
     Material.background: Theme.background
 
-    footer: ConnectionBanner {}
+    footer: ConnectionBanner {
+        onSignInRequested: {
+            if (!(stack.currentItem instanceof SettingsPage))
+                stack.push(settingsPage);
+        }
+    }
 
     StackView {
         id: stack

@@ -4,7 +4,7 @@ import QtQuick.Controls.Material
 import QtQuick.Layouts
 import ProfilesApp
 
-// Server address and "Work offline".
+// Server address, sign-in token and "Work offline".
 Page {
     id: page
 
@@ -132,6 +132,62 @@ Page {
                     onClicked: settings.apply()
 
                     Accessible.name: qsTr("Connect to this server")
+                }
+            }
+        }
+
+        Pane {
+            Layout.fillWidth: true
+            padding: Theme.spacingM
+            Material.elevation: 1
+            Material.background: Theme.surface
+
+            ColumnLayout {
+                anchors.left: parent.left
+                anchors.right: parent.right
+                spacing: Theme.spacingS
+
+                FieldWithError {
+                    objectName: "tokenField"
+                    Layout.fillWidth: true
+                    label: qsTr("Sign-in token")
+                    text: settings.token
+                    placeholderText: qsTr("Paste the token you were given")
+                    inputMethodHints: Qt.ImhSensitiveData | Qt.ImhNoPredictiveText
+                    field.echoMode: TextInput.Password
+                    error: AppController.connection === AppController.SignedOut
+                           ? settings.tokenStatus : ""
+                    onEdited: text => settings.token = text
+                    onAccepted: settings.applyToken()
+                }
+
+                RowLayout {
+                    Layout.fillWidth: true
+                    spacing: Theme.spacingM
+
+                    Label {
+                        objectName: "tokenStatus"
+                        Layout.fillWidth: true
+                        // Empty while signed out (the field shows why), and kept so the
+                        // button stays on the right.
+                        text: AppController.connection !== AppController.SignedOut
+                              ? settings.tokenStatus : ""
+                        color: Theme.textSecondary
+                        font.pixelSize: Theme.fontBody
+                        wrapMode: Text.Wrap
+                    }
+
+                    Button {
+                        objectName: "applyTokenButton"
+                        Layout.alignment: Qt.AlignRight
+                        Layout.minimumHeight: Theme.touchTarget
+                        text: qsTr("Sign in")
+                        enabled: settings.token.trim().length > 0
+                        highlighted: true
+                        onClicked: settings.applyToken()
+
+                        Accessible.name: qsTr("Sign in with this token")
+                    }
                 }
             }
         }

@@ -63,6 +63,7 @@ QtObject {
         delete: "\ue872",
         error: "\ue000",
         info: "\ue88e",
+        lock: "\ue897",
         merge: "\ue252",
         people: "\ue7fb",
         refresh: "\ue5d5",

@@ -187,6 +187,7 @@ void FakeTransport::CheckHealth(std::function<void(absl::StatusOr<std::string>)>
   const bool fails = !reachable_ || sim_->Chance(faults_.fail_health);
   Answer([this, fails, done = std::move(done)] {
     if (fails) return done(absl::UnavailableError("connection refused"));
+    if (Refused()) return done(absl::UnauthenticatedError("bearer token refused: expired"));
     done(server_->database_id());
   });
 }
@@ -203,7 +204,11 @@ void FakeTransport::Send(profile::v1::UpdateProfileRequest request,
   sim_->Post([this, request = std::move(request), done = std::move(done), dropped, lost, twice,
               generation = generation_]() mutable {
     SendOutcome outcome = Failed{absl::UnavailableError("connection reset")};
-    if (!dropped) {
+    if (!dropped && Refused()) {
+      outcome = Rejected{.message = "bearer token refused: expired",
+                         .field_errors = {},
+                         .code = absl::StatusCode::kUnauthenticated};
+    } else if (!dropped) {
       outcome = server_->Update(request);
       if (twice) sim_->Post([this, request] { server_->Update(request); });
       if (lost) outcome = Failed{absl::DeadlineExceededError("no answer in time")};
@@ -220,6 +225,7 @@ void FakeTransport::Fetch(std::string id, std::function<void(absl::StatusOr<Prof
   const bool fails = !reachable_ || sim_->Chance(faults_.fail_page);
   Answer([this, fails, id = std::move(id), done = std::move(done)] {
     if (fails) return done(absl::UnavailableError("connection reset"));
+    if (Refused()) return done(absl::UnauthenticatedError("bearer token refused: expired"));
     done(server_->Get(id));
   });
 }
@@ -238,6 +244,7 @@ void FakeTransport::PullPage(
     if (!reachable_ || sim_->Chance(faults_.fail_page)) {
       return (*done)(absl::UnavailableError("connection reset"));
     }
+    if (Refused()) return (*done)(absl::UnauthenticatedError("bearer token refused: expired"));
     ListProfilesResponse page = server_->List(cursor, page_size);
     const std::string next = page.next_page_token();
     (*on_page)(std::move(page));
@@ -255,6 +262,7 @@ void FakeTransport::Watch(std::string cursor,
   watch_->on_events = std::move(on_events);
   watch_->ended = std::move(ended);
   if (!reachable_) return EndWatch(absl::UnavailableError("connection refused"));
+  if (Refused()) return EndWatch(absl::UnauthenticatedError("bearer token refused: expired"));
   for (ProfileEvent& event : server_->ChangesSince(cursor)) {
     watch_->queued.push_back(std::move(event));
   }
@@ -302,6 +310,11 @@ void FakeTransport::Reset() {
 
 void FakeTransport::SetAddress(const std::string& address) {
   address_ = address;
+  Reset();
+}
+
+void FakeTransport::SetToken(const std::string& token) {
+  token_ = token;
   Reset();
 }
 

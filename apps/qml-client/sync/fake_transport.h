@@ -32,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -144,6 +145,11 @@ class FakeTransport : public ProfileTransport {
   void set_faults(const Faults& faults) { faults_ = faults; }
   // Stops every call from reaching the server (CheckHealth and the rest fail).
   void set_reachable(bool reachable) { reachable_ = reachable; }
+  // From now on the server accepts only calls with this token; others are
+  // answered UNAUTHENTICATED without reaching it. Unset: every call passes.
+  void set_accepted_token(std::optional<std::string> token) { accepted_token_ = std::move(token); }
+  // The token the engine set last (SetToken).
+  const std::string& token() const { return token_; }
   int page_size = 3;
   // Counters, for the tests.
   int sends = 0;
@@ -162,9 +168,12 @@ class FakeTransport : public ProfileTransport {
   void StopWatch() override;
   void Reset() override;
   void SetAddress(const std::string& address) override;
+  void SetToken(const std::string& token) override;
   const std::string& address() const override { return address_; }
 
  private:
+  bool Refused() const { return accepted_token_.has_value() && *accepted_token_ != token_; }
+
   struct WatchState {
     uint64_t id = 0;
     std::deque<profile::v1::ProfileEvent> queued;
@@ -187,6 +196,8 @@ class FakeTransport : public ProfileTransport {
   Faults faults_;
   bool reachable_ = true;
   std::string address_ = "fake:1";
+  std::string token_;
+  std::optional<std::string> accepted_token_;
   uint64_t generation_ = 0;
   int in_flight_ = 0;
   uint64_t next_watch_ = 1;

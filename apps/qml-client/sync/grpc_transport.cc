@@ -29,6 +29,7 @@ std::shared_ptr<ProfileClient> GrpcTransport::NewClient() const {
       .address = options_.address,
       .call_timeout = options_.call_timeout,
       .connect_timeout = options_.connect_timeout,
+      .token = options_.token,
   });
 }
 
@@ -158,6 +159,11 @@ void GrpcTransport::Reset() {
 
 void GrpcTransport::SetAddress(const std::string& address) {
   options_.address = address;
+  Reset();
+}
+
+void GrpcTransport::SetToken(const std::string& token) {
+  options_.token = token;
   Reset();
 }
 

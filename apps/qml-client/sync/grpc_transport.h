@@ -37,6 +37,7 @@ class GrpcTransport final : public ProfileTransport {
  public:
   struct Options {
     std::string address;
+    std::string token{};  // bearer token; empty: none
     std::chrono::milliseconds call_timeout{10000};
     std::chrono::milliseconds connect_timeout{2000};
   };
@@ -60,6 +61,7 @@ class GrpcTransport final : public ProfileTransport {
   void StopWatch() override;
   void Reset() override;
   void SetAddress(const std::string& address) override;
+  void SetToken(const std::string& token) override;
   const std::string& address() const override { return options_.address; }
 
  private:

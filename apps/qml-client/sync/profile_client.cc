@@ -114,9 +114,14 @@ void ProfileClient::SendFinished() {
   sends_finished_.notify_all();
 }
 
+void ProfileClient::Prepare(grpc::ClientContext* context, std::chrono::milliseconds timeout) const {
+  context->set_deadline(DeadlineAfter(timeout));
+  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
+}
+
 SendOutcome ProfileClient::Send(const profile::v1::UpdateProfileRequest& request) {
   grpc::ClientContext context;
-  context.set_deadline(DeadlineAfter(options_.call_timeout));
+  Prepare(&context, options_.call_timeout);
   ActiveCall active(this, &context);
   profile::v1::Profile written;
   const grpc::Status status = stub_->UpdateProfile(&context, request, &written);
@@ -131,7 +136,7 @@ class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
   SendReactor(ProfileClient* client, profile::v1::UpdateProfileRequest request,
               std::function<void(SendOutcome)> done)
       : client_(client), request_(std::move(request)), done_(std::move(done)) {
-    context_.set_deadline(DeadlineAfter(client->options_.call_timeout));
+    client->Prepare(&context_, client->options_.call_timeout);
     active_.emplace(client, &context_);
     client->stub_->async()->UpdateProfile(&context_, &request_, &written_, this);
   }
@@ -175,7 +180,7 @@ void ProfileClient::SendAsync(profile::v1::UpdateProfileRequest request,
 
 absl::StatusOr<profile::v1::Profile> ProfileClient::Fetch(const std::string& id) {
   grpc::ClientContext context;
-  context.set_deadline(DeadlineAfter(options_.call_timeout));
+  Prepare(&context, options_.call_timeout);
   ActiveCall active(this, &context);
   profile::v1::GetProfileRequest request;
   request.set_id(id);
@@ -194,7 +199,7 @@ absl::Status ProfileClient::Pull(
   request.set_include_avatars(true);
   while (true) {
     grpc::ClientContext context;
-    context.set_deadline(DeadlineAfter(options_.call_timeout));
+    Prepare(&context, options_.call_timeout);
     ActiveCall active(this, &context);
     profile::v1::ListProfilesResponse page;
     const grpc::Status status = stub_->ListProfiles(&context, request, &page);
@@ -209,7 +214,7 @@ absl::Status ProfileClient::Pull(
 absl::StatusOr<std::string> ProfileClient::CheckHealth() {
   channel_->GetState(/*try_to_connect=*/true);
   grpc::ClientContext context;
-  context.set_deadline(DeadlineAfter(options_.connect_timeout));
+  Prepare(&context, options_.connect_timeout);
   context.set_wait_for_ready(true);
   ActiveCall active(this, &context);
   profile::v1::ServiceInfo info;
@@ -234,6 +239,7 @@ absl::StatusOr<std::string> ProfileClient::CheckHealth() {
 
 absl::Status ProfileClient::Watch(const std::string& cursor, grpc::ClientContext* context,
                                   const std::function<void(profile::v1::ProfileEvent)>& on_event) {
+  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
   profile::v1::WatchProfilesRequest request;
   request.set_since_cursor(cursor);
   request.set_include_avatars(true);

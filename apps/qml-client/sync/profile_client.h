@@ -77,6 +77,9 @@ class ProfileClient {
     // may be. Each page costs a round trip, a durable append and a publish:
     // at 16 a first sync of 10,000 profiles took 625 of each.
     int page_size = 500;
+    // The bearer token sent with every call ("authorization: Bearer ...");
+    // empty: none (a server with --auth=off).
+    std::string token{};
   };
 
   explicit ProfileClient(Options options);
@@ -122,6 +125,8 @@ class ProfileClient {
   void Shutdown();
 
  private:
+  // Sets a call's deadline, `timeout` from now, and its credentials.
+  void Prepare(grpc::ClientContext* context, std::chrono::milliseconds timeout) const;
   // Registers a unary call's context so Shutdown() can reach it.
   class ActiveCall;
   // One SendAsync() call.

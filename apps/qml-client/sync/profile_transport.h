@@ -87,6 +87,9 @@ class ProfileTransport {
   virtual void Reset() = 0;
   // Talks to another server from now on; implies Reset().
   virtual void SetAddress(const std::string& address) = 0;
+  // Sends `token` as "authorization: Bearer <token>" with every call from
+  // now on (empty: no credentials); implies Reset().
+  virtual void SetToken(const std::string& token) = 0;
   virtual const std::string& address() const = 0;
 };
 

@@ -59,6 +59,7 @@ void SyncEngine::Stop() {
 }
 
 ConnectionState SyncEngine::connection() const {
+  if (signed_out_ && !work_offline_) return ConnectionState::kSignedOut;
   if (!CanTry()) return ConnectionState::kOffline;
   if (phase_ == Phase::kSending || phase_ == Phase::kPulling) return ConnectionState::kSyncing;
   return server_ok_ ? ConnectionState::kOnline : ConnectionState::kOffline;
@@ -143,6 +144,14 @@ void SyncEngine::SetServerAddress(const std::string& address) {
   if (address == transport_->address()) return;
   Abandon();
   transport_->SetAddress(address);
+  backoff_.Reset();
+  RunPass();
+}
+
+void SyncEngine::SetToken(const std::string& token) {
+  Abandon();
+  transport_->SetToken(token);
+  signed_out_ = false;
   backoff_.Reset();
   RunPass();
 }
@@ -335,6 +344,12 @@ void SyncEngine::RecordAnswers() {
         Overloaded{
             [&](const Acknowledged&) { return absl::OkStatus(); },
             [&](const Rejected& rejected) {
+              // Not an answer about this edit but about who sent it: it
+              // stays queued, like every other, for a new token.
+              if (rejected.code == absl::StatusCode::kUnauthenticated) {
+                failure = absl::UnauthenticatedError(rejected.message);
+                return queue_->SendFailed(mutation_id);
+              }
               if (rejected.code != absl::StatusCode::kInvalidArgument) {
                 Log(QtWarningMsg,
                     absl::StrCat("mutation ", mutation_id, " parked after an unexpected answer: ",
@@ -454,6 +469,18 @@ void SyncEngine::OnFailure(const absl::Status& status) {
   if (stopping_) return;
   server_ok_ = false;
   last_error_ = std::string(status.message());
+  if (absl::IsUnauthenticated(status)) {
+    // Retrying with the same token cannot help: wait for SetToken().
+    Log(QtWarningMsg, "the server refused the token: " + status.ToString());
+    signed_out_ = true;
+    last_error_ = absl::StrCat("The server did not accept the sign-in token (", status.message(),
+                               "). Paste a new token in Settings.");
+    retry_pending_ = false;
+    host_->StopTimer(Timer::kRetry);
+    StopWatch();
+    host_->Publish(PublishWhen::kNow);
+    return;
+  }
   if (!retry_pending_) StartRetryTimer();
   host_->Publish(PublishWhen::kNow);
 }
@@ -498,6 +525,7 @@ void SyncEngine::OnEvents(std::vector<profile::v1::ProfileEvent> events) {
 void SyncEngine::OnWatchEnded(const absl::Status& status) {
   watching_ = false;
   if (stopping_ || !CanTry()) return;
+  if (absl::IsUnauthenticated(status)) return OnFailure(status);
   // The next pass's pull meets the same refusal and lists again.
   if (IsCursorRefused(status)) return RunPass();
   // Poll until a pass can open the stream again.

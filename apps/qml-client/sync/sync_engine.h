@@ -52,9 +52,10 @@
 namespace profiles::client {
 
 enum class ConnectionState {
-  kOffline,  // work-offline is on, or the server cannot be reached
-  kOnline,   // reachable, nothing to send
-  kSyncing,  // sending edits or pulling changes
+  kOffline,    // work-offline is on, or the server cannot be reached
+  kOnline,     // reachable, nothing to send
+  kSyncing,    // sending edits or pulling changes
+  kSignedOut,  // the server refused our token: nothing is sent until SetToken()
 };
 
 class SyncEngine {
@@ -129,6 +130,12 @@ class SyncEngine {
   void SetWorkOffline(bool offline);
   void SetNetworkReachable(bool reachable);
   void SetServerAddress(const std::string& address);
+  // The bearer token for every call from now on (empty: none). A server's
+  // UNAUTHENTICATED (no token, or an expired or revoked one) stops the sync
+  // with every edit kept queued, none parked or dropped, and
+  // connection() kSignedOut until a token is set: retrying with the same
+  // token cannot succeed, and only the user can get a new one.
+  void SetToken(const std::string& token);
   // Pull now, and retry at once if backing off.
   void Refresh();
   void OnTimer(Timer timer);
@@ -146,7 +153,7 @@ class SyncEngine {
  private:
   enum class Phase { kIdle, kChecking, kSending, kPulling };
 
-  bool CanTry() const { return !work_offline_ && network_reachable_; }
+  bool CanTry() const { return !work_offline_ && network_reachable_ && !signed_out_; }
   void Changed();
   // Applies `action` to each parked mutation of profile `id`, then Changed().
   void ForEachParked(const std::string& id,
@@ -184,6 +191,8 @@ class SyncEngine {
   bool work_offline_;
   bool network_reachable_;
   bool stopping_ = false;
+  // The server refused the token (UNAUTHENTICATED); cleared by SetToken().
+  bool signed_out_ = false;
   // The last call reached the server; otherwise a pass starts with a health check.
   bool server_ok_ = false;
   Phase phase_ = Phase::kIdle;

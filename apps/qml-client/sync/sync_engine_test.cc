@@ -230,6 +230,51 @@ TEST(SyncEngineTest, GoingOfflineReturnsTheMutationsInFlightToTheQueue) {
   EXPECT_EQ(world.server().applications().size(), 1u);
 }
 
+TEST(SyncEngineTest, ARefusedTokenStopsTheSyncWithEveryEditKeptUntilANewToken) {
+  World world(5, {});
+  const std::string id = world.Seed("ada");
+  world.engine().SetToken("first");
+  world.transport().set_accepted_token("first");
+  world.engine().Start();
+  world.Settle();
+  ASSERT_EQ(world.engine().connection(), ConnectionState::kOnline);
+
+  // The token is revoked (or expires) while the user edits offline-first.
+  world.transport().set_accepted_token("second");
+  Profile fields;
+  for (int e = 1; e <= 3; ++e) {
+    fields.set_name("Ada " + std::to_string(e));
+    world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  }
+  fields.set_name("Bea");
+  fields.set_email("bea@example.com");
+  const std::string created = world.engine().Create(fields, Mask({"name", "email"}));
+  world.Settle();
+  const int sends_when_refused = world.transport().sends;
+  EXPECT_EQ(world.engine().connection(), ConnectionState::kSignedOut);
+  EXPECT_NE(world.engine().last_error().find("Settings"), std::string::npos)
+      << world.engine().last_error();
+  // Nothing dropped, nothing parked as rejected (PendingCount leaves parked
+  // edits out), nothing written.
+  EXPECT_EQ(world.queue().PendingCount(), 4u);
+  EXPECT_EQ(world.server().profiles().at(id).name(), "ada");
+  // And no retries with a token that cannot work: Settle() has run every
+  // timer; a refresh by the user does not send either.
+  world.engine().Refresh();
+  world.Settle();
+  EXPECT_EQ(world.transport().sends, sends_when_refused);
+
+  world.engine().SetToken("second");
+  world.Settle();
+  EXPECT_EQ(world.engine().connection(), ConnectionState::kOnline);
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_EQ(world.server().profiles().at(id).name(), "Ada 3");
+  EXPECT_EQ(world.server().profiles().at(created).name(), "Bea");
+  for (const auto& [mutation_id, count] : world.server().applications()) {
+    EXPECT_EQ(count, 1) << mutation_id;
+  }
+}
+
 TEST(SyncEngineTest, AnEditOfAFieldChangedElsewhereWaitsForTheUserAndOverwritesNothing) {
   World world(5, {});
   const std::string id = world.Seed("ada");

@@ -68,6 +68,7 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
         transport_(
             GrpcTransport::Options{
                 .address = options.server_address.toStdString(),
+                .token = options.token.toStdString(),
                 .call_timeout = options.call_timeout,
                 .connect_timeout = options.connect_timeout,
             },
@@ -400,6 +401,13 @@ void SyncManager::setServerAddress(const QString& address) {
   QMetaObject::invokeMethod(
       worker,
       [worker, address = address.toStdString()] { worker->engine().SetServerAddress(address); },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::setToken(const QString& token) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, token = token.toStdString()] { worker->engine().SetToken(token); },
       Qt::QueuedConnection);
 }
 

@@ -163,6 +163,8 @@ class SyncManager : public QObject {
     QString data_dir;
     // host:port of the gRPC ProfileService.
     QString server_address = QStringLiteral("127.0.0.1:50051");
+    // Bearer token sent with every call; empty: none.
+    QString token;
     bool work_offline = false;
     // Tuning (the defaults suit the app; tests shorten them).
     // Retry delays while the server cannot be reached (full jitter).
@@ -215,6 +217,8 @@ class SyncManager : public QObject {
   // The user has seen the merge note of profile `id`.
   void dismissMergeNote(const QString& id);
 
+  // Sends `token` with every call from now on (SyncEngine::SetToken).
+  void setToken(const QString& token);
   void setWorkOffline(bool offline);
   void setServerAddress(const QString& address);
   // Pull now (pull-to-refresh), and retry at once if backing off.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <QDeadlineTimer>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTimer>
@@ -27,6 +28,7 @@
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/tcp_forwarder.h"
+#include "services/profile/auth/token_authority.h"
 #include "google/rpc/status.pb.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
@@ -145,6 +147,20 @@ class SyncManagerTest : public ::testing::Test {
     return profile;
   }
 
+  // ServerCopy() through a server that requires `token`.
+  Profile ServerCopyAs(const QString& id, const QString& token) {
+    auto stub = server_->NewStub();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    context.AddMetadata("authorization", "Bearer " + token.toStdString());
+    profile::v1::GetProfileRequest request;
+    request.set_id(id.toStdString());
+    Profile profile;
+    const grpc::Status status = stub->GetProfile(&context, request, &profile);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return profile;
+  }
+
   // Another device writes `name` to profile `id` (based on `version`).
   void WriteElsewhere(const QString& id, const std::string& name, int64_t version) {
     ProfileClient other({.address = server_->grpc_address()});
@@ -209,6 +225,94 @@ TEST_F(SyncManagerTest, OfflineEditsSurviveARestartAndAreAppliedExactlyOnce) {
   client = Open(dir);
   ASSERT_TRUE(WaitFor(*client, AllSynced));
   EXPECT_EQ(ServerCopy(id).version(), 4);
+}
+
+// A server that requires sign-in (--auth=on), and tokens minted with its key.
+class SignInTest : public SyncManagerTest {
+ protected:
+  void SetUp() override {
+    key_dir_ = std::make_unique<QTemporaryDir>();
+    ASSERT_TRUE(key_dir_->isValid());
+    const QString key_file = key_dir_->filePath(QStringLiteral("profiles.key"));
+    QFile key(key_file);
+    ASSERT_TRUE(key.open(QIODevice::WriteOnly));
+    key.write(QByteArray(48, 'k'));
+    key.close();
+    authority_ = *TokenAuthority::FromKeyFile(key_file.toStdString());
+    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+        database_->url(), absl::Seconds(30), true,
+        {"--auth=on", "--auth-key-file=" + key_file.toStdString()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  QString Token(const std::string& user, bool admin, absl::Time issued = absl::Now()) {
+    return QString::fromStdString(
+        *authority_->Mint({.subject = user, .admin = admin}, absl::Hours(1), issued));
+  }
+
+  std::unique_ptr<QTemporaryDir> key_dir_;
+  std::optional<TokenAuthority> authority_;
+};
+
+// A token that expires (or is revoked) while edits wait: the queue stops,
+// keeping every edit, until the user gives a new token; then each is
+// applied once, in order.
+TEST_F(SignInTest, ARefusedTokenKeepsEveryEditUntilANewOneIsGiven) {
+  const std::string admin = RandomUuid();
+  SyncManager::Options options = ClientOptions(NewDataDir(), /*work_offline=*/false);
+  options.token = Token(admin, true, absl::Now() - absl::Hours(3));
+  auto client = Open(options);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) {
+    return s.connection == ConnectionState::kSignedOut;
+  }));
+  EXPECT_NE(client->snapshot()->last_error.find("expired"), std::string::npos)
+      << client->snapshot()->last_error;
+  const QString id = client->createProfile("Ada", "ada@example.com", {});
+  for (const char* name : {"e1", "e2", "e3"}) client->editProfile(id, name, {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 4; }));
+  EXPECT_EQ(client->snapshot()->connection, ConnectionState::kSignedOut);
+
+  client->setToken(Token(admin, true));
+  ASSERT_TRUE(WaitFor(*client, AllSynced));
+  const Profile server_copy = ServerCopyAs(id, Token(admin, true));
+  EXPECT_EQ(server_copy.name(), "e3");
+  EXPECT_EQ(server_copy.version(), 4);
+}
+
+// A user may write only their own profile: an edit of another one is the
+// server's answer about that edit, parked with its message; the rest goes on.
+TEST_F(SignInTest, AnEditOfAnotherUsersProfileIsParkedAndTheirOwnGoesThrough) {
+  const std::string user = RandomUuid();
+  auto admin = Open([&] {
+    SyncManager::Options options = ClientOptions(NewDataDir(), false);
+    options.token = Token(RandomUuid(), true);
+    return options;
+  }());
+  const QString other = CreateSynced(*admin, "Grace");
+  // The user's own profile, created for them by the admin (its id is theirs).
+  profile::v1::UpdateProfileRequest request;
+  request.mutable_profile()->set_id(user);
+  request.mutable_profile()->set_name("Ada");
+  request.mutable_profile()->set_email("ada@example.com");
+  ProfileClient as_admin({.address = server_->grpc_address(),
+                          .token = Token(RandomUuid(), true).toStdString()});
+  ASSERT_TRUE(std::holds_alternative<Acknowledged>(as_admin.Send(request)));
+
+  SyncManager::Options options = ClientOptions(NewDataDir(), false);
+  options.token = Token(user, false);
+  auto client = Open(options);
+  const QString own = QString::fromStdString(user);
+  ASSERT_TRUE(WaitFor(*client, Shows(own, SyncState::kSynced, "Ada", 1)));
+  ASSERT_TRUE(WaitFor(*client, Shows(other, SyncState::kSynced, "Grace", 1)));
+  client->editProfile(other, "Mallory", {}, {}, kName);
+  client->editProfile(own, "Ada L.", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*client, Shows(own, SyncState::kSynced, "Ada L.", 2)));
+  ASSERT_TRUE(WaitFor(*client, Shows(other, SyncState::kRejected)));
+  EXPECT_EQ(ServerCopyAs(other, Token(user, false)).name(), "Grace");
 }
 
 class ConflictTest : public SyncManagerTest {

@@ -641,6 +641,42 @@ class ModelsTest : public QObject {
     QCOMPARE(reset.count(), 0);
   }
 
+  void controllerKeepsTheTokenApartAndForItsOwnerOnly() {
+    QTemporaryDir dir;
+    const QString path = QDir(dir.path()).filePath(QStringLiteral("token"));
+    {
+      auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+      QVERIFY(controller.ok());
+      QVERIFY(!(*controller)->hasToken());
+      QSignalSpy token_changed(controller->get(), &AppController::tokenChanged);
+      QSignalSpy failed(controller->get(), &AppController::operationFailed);
+      QVERIFY(!(*controller)->setToken(QStringLiteral("abc def")));
+      QCOMPARE(failed.count(), 1);
+      QVERIFY(!QFile::exists(path));
+      (*controller)->setWorkOffline(true);  // writes settings.ini
+      QVERIFY((*controller)->setToken(QStringLiteral("  Bearer abc.def.ghi \n")));
+      QVERIFY((*controller)->hasToken());
+      QCOMPARE(token_changed.count(), 1);
+    }
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), QByteArray("abc.def.ghi"));
+    QCOMPARE(file.permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther |
+                                   QFileDevice::WriteGroup | QFileDevice::WriteOther),
+             QFileDevice::Permissions());
+    QFile settings(QDir(dir.path()).filePath(QStringLiteral("settings.ini")));
+    QVERIFY(settings.open(QIODevice::ReadOnly));
+    QVERIFY(!settings.readAll().contains("abc.def.ghi"));
+    {
+      auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+      QVERIFY(controller.ok());
+      QVERIFY((*controller)->hasToken());
+      QVERIFY((*controller)->setToken(QString()));
+      QVERIFY(!(*controller)->hasToken());
+      QVERIFY(!QFile::exists(path));
+    }
+  }
+
   void controllerKeepsItsSettingsInTheDataFolder() {
     QTemporaryDir dir;
     {
