@@ -5,7 +5,10 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <array>
 #include <cerrno>
+#include <limits>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -13,10 +16,14 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/profile_contract/validation.h"
 
 namespace profiles {
@@ -103,6 +110,47 @@ bool LooksLikeJwt(std::string_view token) {
 
 }  // namespace
 
+// Verified tokens by their text, in shards so that concurrent calls rarely
+// wait for each other. A shard that fills up is emptied: valid tokens are
+// few per key in practice, and a flood of distinct ones then costs what it
+// would cost without the memory, a verification each.
+class TokenAuthority::VerifiedTokens {
+ public:
+  std::optional<Verified> Find(const std::string& token) {
+    Shard& shard = ShardOf(token);
+    absl::MutexLock lock(&shard.mu);
+    auto found = shard.tokens.find(token);
+    if (found == shard.tokens.end()) return std::nullopt;
+    return found->second;
+  }
+
+  void Remember(const std::string& token, const Verified& verified) {
+    Shard& shard = ShardOf(token);
+    absl::MutexLock lock(&shard.mu);
+    if (shard.tokens.size() >= kCachedTokens / kShards) shard.tokens.clear();
+    shard.tokens.insert_or_assign(token, verified);
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, Verified> tokens ABSL_GUARDED_BY(mu);
+  };
+  Shard& ShardOf(const std::string& token) {
+    return shards_[absl::HashOf(token) % kShards];
+  }
+
+  std::array<Shard, kShards> shards_;
+};
+
+TokenAuthority::TokenAuthority(Algorithm algorithm, std::string signing_key,
+                               std::string verifying_key)
+    : algorithm_(algorithm),
+      signing_key_(std::move(signing_key)),
+      verifying_key_(std::move(verifying_key)),
+      verified_(std::make_shared<VerifiedTokens>()) {}
+
 absl::StatusOr<TokenAuthority> TokenAuthority::FromKey(std::string key) {
   if (key.empty()) return absl::InvalidArgumentError("the token key is empty");
   if (!IsPem(key)) {
@@ -187,6 +235,21 @@ absl::StatusOr<Caller> TokenAuthority::Verify(std::string_view authorization,
   const std::string token(absl::StripAsciiWhitespace(header.substr(kScheme.size())));
   if (!LooksLikeJwt(token)) return Unauthenticated("not a signed JWT (three base64url parts)");
 
+  const int64_t now_seconds = absl::ToUnixSeconds(now);
+  std::optional<Verified> verified = verified_->Find(token);
+  if (!verified.has_value()) {
+    absl::StatusOr<Verified> checked = VerifySigned(token);
+    if (!checked.ok()) return checked.status();
+    verified = *std::move(checked);
+    verified_->Remember(token, *verified);
+  }
+  if (now_seconds > verified->valid_until) return Unauthenticated("expired");
+  if (now_seconds < verified->valid_from) return Unauthenticated("not valid yet (nbf)");
+  return verified->caller;
+}
+
+absl::StatusOr<TokenAuthority::Verified> TokenAuthority::VerifySigned(
+    const std::string& token) const {
   jwt_t* raw = nullptr;
   const int decoded =
       jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(verifying_key_.data()),
@@ -202,17 +265,13 @@ absl::StatusOr<Caller> TokenAuthority::Verify(std::string_view authorization,
                                         ", this service accepts ", std::string(algorithm())));
   }
 
-  const int64_t now_seconds = absl::ToUnixSeconds(now);
   const int64_t skew = absl::ToInt64Seconds(kClockSkew);
   errno = 0;
   const long expires = jwt_get_grant_int(jwt.get(), "exp");
   if (errno == ENOENT || expires <= 0) return Unauthenticated("no expiry (exp)");
-  if (now_seconds > expires + skew) return Unauthenticated("expired");
   errno = 0;
   const long not_before = jwt_get_grant_int(jwt.get(), "nbf");
-  if (errno != ENOENT && now_seconds + skew < not_before) {
-    return Unauthenticated("not valid yet (nbf)");
-  }
+  const bool has_not_before = errno != ENOENT;
 
   const char* subject = jwt_get_grant(jwt.get(), "sub");
   if (subject == nullptr) return Unauthenticated("no subject (sub)");
@@ -220,7 +279,11 @@ absl::StatusOr<Caller> TokenAuthority::Verify(std::string_view authorization,
   if (!user.ok()) return Unauthenticated("the subject (sub) is not a user id");
   errno = 0;
   const bool admin = jwt_get_grant_bool(jwt.get(), "admin") == 1 && errno != ENOENT;
-  return Caller{.subject = *std::move(user), .admin = admin};
+  return Verified{
+      .caller = Caller{.subject = *std::move(user), .admin = admin},
+      .valid_from = has_not_before ? static_cast<int64_t>(not_before) - skew
+                                   : std::numeric_limits<int64_t>::min(),
+      .valid_until = static_cast<int64_t>(expires) + skew};
 }
 
 }  // namespace profiles

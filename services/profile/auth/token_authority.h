@@ -22,8 +22,16 @@
 //   absl::StatusOr<TokenAuthority> authority = TokenAuthority::FromKeyFile(path);
 //   absl::StatusOr<Caller> caller = authority->Verify("Bearer eyJ...", absl::Now());
 //
+// Verified tokens are remembered (up to kCachedTokens, until they expire),
+// so a caller that sends the same token with every call pays for its
+// signature once: measured by bench/auth_bench, an HS256 check costs about
+// 4.7 µs and an ES256 one about 400 µs (libjwt parses the PEM key on every
+// check), against about 0.1 µs for a cached GetProfile. Refused tokens are
+// never remembered. Copies share the memory (it depends on the key only).
+//
 // A value type; thread-safe for concurrent const calls.
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -45,6 +53,8 @@ class TokenAuthority {
   static constexpr absl::Duration kClockSkew = absl::Seconds(60);
   // Longer Authorization values are refused before any parsing.
   static constexpr size_t kMaxTokenBytes = 8192;
+  // Verified tokens remembered at most; when full, the memory starts over.
+  static constexpr size_t kCachedTokens = 16384;
 
   // INVALID_ARGUMENT for a secret under 32 bytes, a PEM that is not an EC
   // P-256 key, or an empty key.
@@ -71,14 +81,22 @@ class TokenAuthority {
 
  private:
   enum class Algorithm { kHs256, kEs256 };
-  TokenAuthority(Algorithm algorithm, std::string signing_key, std::string verifying_key)
-      : algorithm_(algorithm),
-        signing_key_(std::move(signing_key)),
-        verifying_key_(std::move(verifying_key)) {}
+  class VerifiedTokens;
+  // A token whose signature verified, and the window it is valid in.
+  struct Verified {
+    Caller caller;
+    int64_t valid_from = 0;   // unix seconds, skew applied
+    int64_t valid_until = 0;  // unix seconds, skew applied
+  };
+
+  TokenAuthority(Algorithm algorithm, std::string signing_key, std::string verifying_key);
+  // The signature and claims of `token` (three base64url parts), uncached.
+  absl::StatusOr<Verified> VerifySigned(const std::string& token) const;
 
   Algorithm algorithm_;
   std::string signing_key_;    // the secret, or the PEM private key; empty: verify only
   std::string verifying_key_;  // the secret, or the PEM public key
+  std::shared_ptr<VerifiedTokens> verified_;
 };
 
 }  // namespace profiles
