@@ -10,9 +10,16 @@
 #   pg_cluster_port DIR                 port of the running postmaster of DIR
 #   pg_cluster_pid DIR                  PID of the running postmaster of DIR
 #   pg_cluster_stop DIR                 pg_ctl stop -m fast; SIGQUIT/SIGKILL by PID as a fallback
-#   pg_url DIR [DB]                     postgresql://postgres@127.0.0.1:PORT/DB (DB defaults to postgres)
-#   pg_psql DIR [psql args...]          psql as user postgres over TCP to the cluster
-#   pg_ensure_database DIR NAME         CREATE DATABASE NAME unless it exists
+#   pg_url DIR [DB] [USER]              postgresql://USER@127.0.0.1:PORT/DB (defaults: postgres, postgres)
+#   pg_psql DIR [psql args...]          psql as user postgres over TCP to the cluster (trusting clusters)
+#   pg_ensure_database DIR NAME         CREATE DATABASE NAME unless it exists (trusting clusters)
+#   pg_secure DIR                       no more trust: passwords (scram-sha-256) over TCP, and the superuser
+#                                       only through DIR's socket as the cluster's owner (peer); reloads it
+#   pg_admin_psql DIR [psql args...]    psql as the superuser through the socket, as the cluster's owner
+#   pg_ensure_owner_role DIR DB ROLE PASSFILE
+#                                       a LOGIN role ROLE that is not a superuser and owns database DB and
+#                                       everything in its public schema; its password is made once into
+#                                       PASSFILE, a libpq password file (mode 600) for PGPASSFILE
 #   pg_throwaway_start                  mktemp -d + init + start on a free port with fsync off;
 #                                       sets PG_THROWAWAY_DIR and PG_THROWAWAY_PORT
 #   pg_throwaway_stop                   stop it and remove the directory
@@ -135,9 +142,9 @@ pg_cluster_stop() {
 }
 
 pg_url() {
-  local dir="$1" db="${2:-postgres}" port
+  local dir="$1" db="${2:-postgres}" user="${3:-postgres}" port
   port="$(pg_cluster_port "${dir}")" || return 1
-  printf 'postgresql://postgres@127.0.0.1:%s/%s\n' "${port}" "${db}"
+  printf 'postgresql://%s@127.0.0.1:%s/%s\n' "${user}" "${port}" "${db}"
 }
 
 pg_psql() {
@@ -157,6 +164,76 @@ pg_ensure_database() {
     pg_psql "${dir}" -d postgres -c "CREATE DATABASE ${name}"
     _pg_log "created database ${name}"
   fi
+}
+
+pg_secure() {
+  local dir="$1" owner f
+  owner="$(stat -c %U "${dir}/data")"
+  # peer maps the operating system's cluster owner to the superuser, and nobody else to it.
+  cat >"${dir}/data/pg_hba.conf.new" <<EOF
+# Written by deploy/postgres.sh (pg_secure). No trust: the superuser only through the socket, as the
+# cluster's owner; every other connection with a password.
+local all postgres                peer map=owner
+host  all all      127.0.0.1/32   scram-sha-256
+host  all all      ::1/128        scram-sha-256
+EOF
+  printf '# Written by deploy/postgres.sh (pg_secure).\nowner %s postgres\n' "${owner}" \
+    >"${dir}/data/pg_ident.conf.new"
+  for f in pg_hba.conf pg_ident.conf; do
+    chown "${owner}" "${dir}/data/${f}.new"
+    chmod 600 "${dir}/data/${f}.new"
+    mv "${dir}/data/${f}.new" "${dir}/data/${f}"
+  done
+  if pg_cluster_running "${dir}"; then
+    _pg_as_owner "${PG_BIN}/pg_ctl" -D "${dir}/data" reload >/dev/null
+  fi
+}
+
+pg_admin_psql() {
+  local dir="$1" port
+  shift
+  port="$(pg_cluster_port "${dir}")" || return 1
+  _pg_as_owner "${PG_BIN}/psql" -X -q -v ON_ERROR_STOP=1 -h "${dir}" -p "${port}" -U postgres "$@"
+}
+
+pg_ensure_owner_role() {
+  local dir="$1" db="$2" role="$3" passfile="$4" password name
+  for name in "${db}" "${role}"; do
+    if [[ ! "${name}" =~ ^[a-z_][a-z0-9_]*$ ]]; then
+      _pg_log "refusing odd name '${name}'"
+      return 1
+    fi
+  done
+  if [[ ! -s "${passfile}" ]]; then
+    (umask 077 && printf '127.0.0.1:*:%s:%s:%s\n' "${db}" "${role}" "$(openssl rand -hex 24)" >"${passfile}")
+  fi
+  password="$(cut -d: -f5 "${passfile}")"
+  # The password goes in on stdin, never on a command line (ps would show it).
+  pg_admin_psql "${dir}" -d postgres <<EOF
+\\set role ${role}
+\\set db ${db}
+\\set password ${password}
+SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'role', :'password') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec
+SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \\gexec
+EOF
+  # A database the superuser created and migrated before (run.sh until 2026-11-30): its tables,
+  # sequences and functions change hands too.
+  pg_admin_psql "${dir}" -d "${db}" <<EOF
+\\set role ${role}
+SELECT format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, :'role')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+   AND pg_get_userbyid(c.relowner) <> :'role' \\gexec
+SELECT format('ALTER SEQUENCE %s OWNER TO %I', c.oid::regclass, :'role')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind = 'S' AND pg_get_userbyid(c.relowner) <> :'role'
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')) \\gexec
+SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, :'role')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> :'role' \\gexec
+EOF
 }
 
 pg_throwaway_start() {

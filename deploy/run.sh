@@ -13,6 +13,8 @@
 # <data>/auth/profiles.key) and a token for the demo user is minted and printed with how to use it.
 #
 # Without a database URL, a local PostgreSQL 15 cluster owned by the project is used: created on first run,
+# with no trust (passwords over TCP; the service connects as the role `profiles`, which owns its database
+# and is not a superuser; its password is made once into <data>/auth/db.pgpass),
 # its data kept across runs in PROFILES_DATA_DIR (default /var/lib/profiles/postgres as root, else
 # ${XDG_DATA_HOME:-~/.local/share}/profiles/postgres); reused when it is already running. Its port is
 # PROFILES_PG_PORT (default 55433, or the next free one). Ctrl-C stops the server and the PostgreSQL that
@@ -43,7 +45,7 @@ while (($#)); do
     --pool-size=*) POOL_SIZE="${1#*=}" ;;
     --no-build) SETUP_ARGS+=(--no-build) ;;
     --no-seed) SEED=0 ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; SERVER_EXTRA=("$@"); break ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -98,6 +100,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Secrets this script makes (the token key, the database password) live in STATE_DIR/auth (mode 700).
+if [[ "$(id -u)" -eq 0 ]]; then
+  STATE_DIR="${PROFILES_STATE_DIR:-/var/lib/profiles}"
+else
+  STATE_DIR="${PROFILES_STATE_DIR:-${XDG_DATA_HOME:-${HOME}/.local/share}/profiles}"
+fi
+mkdir -p "${STATE_DIR}/auth"
+chmod 700 "${STATE_DIR}/auth"
+
 if [[ -z "${DATABASE_URL}" ]]; then
   if [[ "$(id -u)" -eq 0 ]]; then
     PG_DIR="${PROFILES_DATA_DIR:-/var/lib/profiles/postgres}"
@@ -111,25 +122,23 @@ if [[ -z "${DATABASE_URL}" ]]; then
     pg_cluster_start "${PG_DIR}" "$(pg_free_port "${PROFILES_PG_PORT:-55433}")"
     PG_STARTED=1
   fi
-  pg_ensure_database "${PG_DIR}" profiles
-  DATABASE_URL="$(pg_url "${PG_DIR}" profiles)"
+  # No trust: the service connects as `profiles`, which owns its database and is not a superuser, with a
+  # password from a libpq password file (PGPASSFILE), so it is on no command line.
+  pg_secure "${PG_DIR}"
+  export PGPASSFILE="${STATE_DIR}/auth/db.pgpass"
+  pg_ensure_owner_role "${PG_DIR}" profiles profiles "${PGPASSFILE}"
+  DATABASE_URL="$(pg_url "${PG_DIR}" profiles profiles)"
 fi
 
 # Sign-in: the service's token key, made once for this machine and kept with its data, never in the
 # repository or on a command line. Tokens are minted from it with profilectl: an admin one for the
 # seeding below, and one for the demo user Ada, which the app and the examples use.
-if [[ "$(id -u)" -eq 0 ]]; then
-  STATE_DIR="${PROFILES_STATE_DIR:-/var/lib/profiles}"
-else
-  STATE_DIR="${PROFILES_STATE_DIR:-${XDG_DATA_HOME:-${HOME}/.local/share}/profiles}"
-fi
 KEY_FILE="${PROFILES_AUTH_KEY_FILE:-${STATE_DIR}/auth/profiles.key}"
 TOKEN_DIR="$(dirname "${KEY_FILE}")"
 CTL_BIN="${BUILD_DIR}/services/profile/cli/profilectl"
 DEMO_USER=6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01
 if [[ ! -s "${KEY_FILE}" ]]; then
   mkdir -p "${TOKEN_DIR}"
-  chmod 700 "${TOKEN_DIR}"
   (umask 077 && openssl rand -base64 48 >"${KEY_FILE}")
   echo "run.sh: made this machine's token key ${KEY_FILE}"
 fi
