@@ -37,8 +37,8 @@ constexpr char kUser[] = "0b7e7d1c-5d1e-4a39-9c1f-2f6f1a9e8c11";
 
 // An ES256 key made by the command-line tool every deployment has.
 std::string Es256Key() {
-  FILE* pipe = popen("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null",
-                     "r");
+  FILE* pipe =
+      popen("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null", "r");
   std::string pem;
   char buffer[512];
   size_t n = 0;
@@ -67,8 +67,8 @@ void VerifyFirstSight(benchmark::State& state) {
     const TokenAuthority minter = *TokenAuthority::FromKey(key);
     for (int i = 0; i < kTokens; ++i) {
       headers.push_back(absl::StrCat(
-          "Bearer ", *minter.Mint({.subject = kUser}, absl::Hours(1) + absl::Seconds(i),
-                                  absl::Now())));
+          "Bearer ",
+          *minter.Mint({.subject = kUser}, absl::Hours(1) + absl::Seconds(i), absl::Now())));
     }
   }
   std::optional<TokenAuthority> authority;
@@ -112,8 +112,7 @@ void CachedGet(benchmark::State& state) {
     context.authorization =
         absl::StrCat("Bearer ", *tokens->Mint({.subject = kUser}, absl::Hours(1), absl::Now()));
   }
-  ProfileCore core({.storage_workers = 1, .tokens = tokens}, storage.repository(),
-                   storage.feed());
+  ProfileCore core({.storage_workers = 1, .tokens = tokens}, storage.repository(), storage.feed());
   profile::v1::UpdateProfileRequest create;
   create.mutable_profile()->set_id(kUser);
   create.mutable_profile()->set_name("Ada");
@@ -122,7 +121,8 @@ void CachedGet(benchmark::State& state) {
   // the cache.
   absl::Notification created;
   core.Update(context, create, [&](absl::StatusOr<WriteOutcome> outcome) {
-    if (!outcome.ok()) std::fprintf(stderr, "auth_bench: %s\n", outcome.status().ToString().c_str());
+    if (!outcome.ok())
+      std::fprintf(stderr, "auth_bench: %s\n", outcome.status().ToString().c_str());
     created.Notify();
   });
   created.WaitForNotification();

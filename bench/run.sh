@@ -316,6 +316,10 @@ fi
 if server_has_flag auth; then
   SERVER_FLAGS+=("--auth=off")
 fi
+# The load tools are one caller making as many calls as the server takes: no per-caller limits.
+if server_has_flag reads_per_second; then
+  SERVER_FLAGS+=("--reads-per-second=0" "--writes-per-second=0")
+fi
 read -r -a EXTRA_SERVER_ARGS <<<"${SERVER_ARGS}"
 
 start_server() {  # POOL_SIZE

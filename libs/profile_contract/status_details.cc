@@ -1,5 +1,7 @@
 #include "libs/profile_contract/status_details.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -96,6 +98,24 @@ bool IsCursorRefused(const absl::Status& status) {
   const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
   return info.has_value() && (info->reason() == kCursorFromOtherDatabaseReason ||
                               info->reason() == kCursorAheadOfDatabaseReason);
+}
+
+absl::Status RateLimited(std::string_view message, absl::Duration delay) {
+  absl::Status status =
+      absl::ResourceExhaustedError(absl::string_view(message.data(), message.size()));
+  google::rpc::RetryInfo info;
+  const int64_t nanos = absl::ToInt64Nanoseconds(std::max(delay, absl::ZeroDuration()));
+  info.mutable_retry_delay()->set_seconds(nanos / 1'000'000'000);
+  info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+  Attach(status, info);
+  return status;
+}
+
+std::optional<absl::Duration> RetryDelayOf(const absl::Status& status) {
+  std::optional<google::rpc::RetryInfo> info = DecodePayload<google::rpc::RetryInfo>(status);
+  if (!info.has_value()) return std::nullopt;
+  return absl::Seconds(info->retry_delay().seconds()) +
+         absl::Nanoseconds(info->retry_delay().nanos());
 }
 
 std::optional<profile::v1::Profile> ConflictingProfile(const absl::Status& status) {

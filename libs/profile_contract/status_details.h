@@ -11,6 +11,8 @@
 //   INVALID_ARGUMENT  google.rpc.BadRequest (one violation per bad field)
 //   INVALID_ARGUMENT  google.rpc.ErrorInfo{reason: "MUTATION_ID_REUSED"}
 //   ABORTED           profile.v1.Profile, the server's current profile
+//   RESOURCE_EXHAUSTED google.rpc.RetryInfo{retry_delay}: this caller made too
+//                     many calls; the same call succeeds after the delay
 //   FAILED_PRECONDITION google.rpc.ErrorInfo{reason: "CURSOR_FROM_OTHER_DATABASE"
 //                     or "CURSOR_AHEAD_OF_DATABASE"}: a cursor or page token
 //                     this database cannot continue; list again from the start
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "google/rpc/error_details.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -78,6 +81,11 @@ absl::Status CursorAheadOfDatabase(std::string_view message);
 bool IsCursorRefused(const absl::Status& status);
 
 // The payloads of a status, decoded; nullopt when absent or undecodable.
+// RESOURCE_EXHAUSTED with a google.rpc.RetryInfo of `delay`: a rate limit.
+absl::Status RateLimited(std::string_view message, absl::Duration delay);
+// The delay a status asks the caller to wait before retrying (RetryInfo).
+std::optional<absl::Duration> RetryDelayOf(const absl::Status& status);
+
 std::optional<profile::v1::Profile> ConflictingProfile(const absl::Status& status);
 std::optional<google::rpc::BadRequest> BadRequestOf(const absl::Status& status);
 std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const absl::Status& status);

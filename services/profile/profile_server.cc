@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -91,6 +92,14 @@ ABSL_FLAG(std::string, auth_key_file, EnvOr("PROFILES_AUTH_KEY_FILE", ""),
 ABSL_FLAG(std::string, read_scope, EnvOr("PROFILES_READ_SCOPE", "all"),
           "what a user who is not an admin may read: 'all' (every profile, listings and watches, "
           "as the app's list needs) or 'own' (their own profile only) (env PROFILES_READ_SCOPE)");
+ABSL_FLAG(double, reads_per_second, 200,
+          "reads (GetProfile, ListProfiles pages, watches opened, service info) per caller per "
+          "second, in bursts of up to 5 seconds' worth; a caller is a user, or an address for "
+          "calls without a valid token. Beyond: RESOURCE_EXHAUSTED / 429 with the delay "
+          "(RetryInfo, Retry-After). 0: no limit");
+ABSL_FLAG(double, writes_per_second, 50,
+          "writes (UpdateProfile, PUT, PATCH) per caller per second, in bursts of up to 5 "
+          "seconds' worth; as --reads-per-second. 0: no limit");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -164,7 +173,17 @@ AuthFromFlags() {
   return std::make_pair(std::optional<profiles::TokenAuthority>(*std::move(tokens)), read_scope);
 }
 
+// A rate with bursts of 5 seconds' worth: a first sync's pages or a backlog
+// of offline edits passes at once, a steady flood does not.
+profiles::RateLimiter::Rate RateOf(double per_second) {
+  return {.per_second = per_second, .burst = std::max(1.0, 5 * per_second)};
+}
+
 absl::StatusOr<profiles::ProfileCore::Options> CoreOptions() {
+  if (absl::GetFlag(FLAGS_reads_per_second) < 0 || absl::GetFlag(FLAGS_writes_per_second) < 0) {
+    return absl::InvalidArgumentError(
+        "--reads-per-second and --writes-per-second must not be negative (0: no limit)");
+  }
   auto auth = AuthFromFlags();
   if (!auth.ok()) return auth.status();
   return profiles::ProfileCore::Options{
@@ -174,7 +193,9 @@ absl::StatusOr<profiles::ProfileCore::Options> CoreOptions() {
       .max_watches = absl::GetFlag(FLAGS_max_watch_streams),
       .watch_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_watch_queue_bytes)),
       .tokens = std::move(auth->first),
-      .read_scope = auth->second};
+      .read_scope = auth->second,
+      .read_rate = RateOf(absl::GetFlag(FLAGS_reads_per_second)),
+      .write_rate = RateOf(absl::GetFlag(FLAGS_writes_per_second))};
 }
 
 int Fail(const absl::Status& status) {

@@ -14,11 +14,14 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "libs/profile_contract/grpc_status.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/auth/token_authority.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
@@ -60,8 +63,10 @@ class AuthTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = *std::move(database);
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-        database_->url(), absl::Seconds(30), true, {"--auth=on", "--auth-key-file=" + key_file_});
+    std::vector<std::string> flags = {"--auth=on", "--auth-key-file=" + key_file_};
+    for (std::string& flag : MoreFlags()) flags.push_back(std::move(flag));
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(database_->url(), absl::Seconds(30), true, flags);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = server_->NewStub();
@@ -70,6 +75,9 @@ class AuthTest : public ::testing::Test {
     http_ =
         std::make_unique<httplib::Client>(http.substr(0, colon), std::stoi(http.substr(colon + 1)));
   }
+  // More profile_server flags, for fixtures built on this one.
+  virtual std::vector<std::string> MoreFlags() { return {}; }
+
   void TearDown() override {
     if (!dir_.empty()) RunCommand(absl::StrCat("rm -rf '", dir_, "'"));
   }
@@ -217,6 +225,49 @@ TEST_F(AuthTest, AnotherUsersMutationIdIsNeverAnsweredWithTheFirstResult) {
   EXPECT_EQ(replay.error_code(), grpc::StatusCode::ABORTED) << replay.error_message();
   grpc::Status retry = GrpcWrite(admin, kUser, "Set by admin", 0, mutation);
   EXPECT_TRUE(retry.ok()) << retry.error_message();
+}
+
+// Per-caller limits: 2 writes a second in bursts of 10.
+class RateLimitTest : public AuthTest {
+ protected:
+  std::vector<std::string> MoreFlags() override {
+    return {"--writes-per-second=2", "--reads-per-second=1000"};
+  }
+};
+
+TEST_F(RateLimitTest, AUserOverTheirWriteRateWaitsAndOthersDoNot) {
+  const std::string ada = Token(kUser);
+  ASSERT_TRUE(GrpcWrite(ada, kUser, "Ada", 0).ok());
+  int version = 1;
+  for (; version < 10; ++version) {
+    grpc::Status written = GrpcWrite(ada, kUser, "Ada " + std::to_string(version), version);
+    ASSERT_TRUE(written.ok()) << version << ": " << written.error_message();
+  }
+  const std::string before = Snapshot();
+  // The burst is spent: REST says when to come back, gRPC too.
+  httplib::Headers headers = {{"Authorization", "Bearer " + ada}, {"If-Match", "\"10\""}};
+  httplib::Result put = http_->Patch(absl::StrCat("/user/", kUser), headers,
+                                     R"({"name":"Too fast"})", "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 429) << put->body;
+  EXPECT_EQ(put->get_header_value("Retry-After"), "1");
+  grpc::Status limited = GrpcWrite(ada, kUser, "Too fast", version);
+  EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << limited.error_message();
+  std::optional<absl::Duration> delay = RetryDelayOf(FromGrpcStatus(limited));
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Milliseconds(500));
+  EXPECT_EQ(Snapshot(), before);
+  // Reads are another budget; another user has their own.
+  httplib::Result read = http_->Get(absl::StrCat("/user/", kUser),
+                                    httplib::Headers{{"Authorization", "Bearer " + ada}});
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 200);
+  EXPECT_TRUE(GrpcWrite(Token(kOther), kOther, "Grace", 0).ok());
+  // After the delay the same write goes through.
+  absl::SleepFor(*delay);
+  grpc::Status later = GrpcWrite(ada, kUser, "Patient", version);
+  EXPECT_TRUE(later.ok()) << later.error_message();
 }
 
 TEST(ProfilectlTest, RefusesWhatItCannotMint) {

@@ -63,7 +63,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
 
   std::vector<std::string> args = {PROFILE_SERVER_BINARY, "--database-url=" + database_url,
                                    "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
-                                   "--pool-size=8", "--auth=off"};
+                                   "--pool-size=8", "--auth=off", "--reads-per-second=0",
+                                   "--writes-per-second=0"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);

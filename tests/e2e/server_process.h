@@ -32,8 +32,9 @@ namespace profiles::testing {
 class ServerProcess {
  public:
   // Starts profile_server on `database_url`, with `extra_flags` after its
-  // usual ones (loopback addresses, --pool-size=8, --auth=off: a later
-  // --auth=on overrides it; e.g. "--cache-bytes=1"), and waits until it listens and, if
+  // usual ones (loopback addresses, --pool-size=8, --auth=off and no rate
+  // limits: later flags override them; e.g. "--cache-bytes=1"), and waits
+  // until it listens and, if
   // `wait_for_database`, until its database is open (migrated, serving).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& database_url, absl::Duration ready_timeout = absl::Seconds(30),

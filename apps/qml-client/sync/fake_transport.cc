@@ -4,6 +4,7 @@
 
 #include "apps/qml-client/core/merge.h"
 #include "libs/profile_contract/profile_fields.h"
+#include "libs/profile_contract/status_details.h"
 
 namespace profiles::client::testing {
 namespace {
@@ -204,7 +205,10 @@ void FakeTransport::Send(profile::v1::UpdateProfileRequest request,
   sim_->Post([this, request = std::move(request), done = std::move(done), dropped, lost, twice,
               generation = generation_]() mutable {
     SendOutcome outcome = Failed{absl::UnavailableError("connection reset")};
-    if (!dropped && Refused()) {
+    if (!dropped && sim_->now() < limited_until_) {
+      outcome = Failed{
+          RateLimited("too many write calls", absl::FromChrono(limited_until_ - sim_->now()))};
+    } else if (!dropped && Refused()) {
       outcome = Rejected{.message = "bearer token refused: expired",
                          .field_errors = {},
                          .code = absl::StatusCode::kUnauthenticated};

@@ -148,6 +148,9 @@ class FakeTransport : public ProfileTransport {
   // From now on the server accepts only calls with this token; others are
   // answered UNAUTHENTICATED without reaching it. Unset: every call passes.
   void set_accepted_token(std::optional<std::string> token) { accepted_token_ = std::move(token); }
+  // Until `until` on the simulated clock, every send is refused as a rate
+  // limit asking to wait until then (RESOURCE_EXHAUSTED with RetryInfo).
+  void LimitSendsUntil(std::chrono::milliseconds until) { limited_until_ = until; }
   // The token the engine set last (SetToken).
   const std::string& token() const { return token_; }
   int page_size = 3;
@@ -198,6 +201,7 @@ class FakeTransport : public ProfileTransport {
   std::string address_ = "fake:1";
   std::string token_;
   std::optional<std::string> accepted_token_;
+  std::chrono::milliseconds limited_until_{0};
   uint64_t generation_ = 0;
   int in_flight_ = 0;
   uint64_t next_watch_ = 1;

@@ -36,6 +36,11 @@ SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
   const absl::Status status = FromGrpcStatus(grpc_status);
   // The same mutation_id makes a retry of a transport failure safe.
   if (IsTransportFailure(status.code())) return Failed{status};
+  // A rate limit, not an answer about this edit: it goes again after the
+  // server's delay (the sync engine waits at least that long).
+  if (status.code() == absl::StatusCode::kResourceExhausted && RetryDelayOf(status).has_value()) {
+    return Failed{status};
+  }
   switch (status.code()) {
     case absl::StatusCode::kAborted:
       if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {

@@ -18,6 +18,8 @@
 //                                           connection reset, no answer in
 //                                           time, or we cancelled): retry later
 //                                           with the same mutation_id
+//   RESOURCE_EXHAUSTED with a retry      -> Failed{status}: a rate limit; sent
+//   delay (RetryDelayOf)                    again after that delay
 //   any other code (INVALID_ARGUMENT,    -> Rejected{message, field errors, code}:
 //   INTERNAL, UNKNOWN, RESOURCE_         an answer; parked with the server's
 //   EXHAUSTED e.g. for a trailer too        message, blocking nothing, until

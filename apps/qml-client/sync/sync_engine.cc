@@ -1,6 +1,7 @@
 #include "apps/qml-client/sync/sync_engine.h"
 
 #include <QtDebug>
+#include <algorithm>
 #include <random>
 #include <utility>
 #include <variant>
@@ -481,13 +482,21 @@ void SyncEngine::OnFailure(const absl::Status& status) {
     host_->Publish(PublishWhen::kNow);
     return;
   }
-  if (!retry_pending_) StartRetryTimer();
+  // A rate limit says when to come back: never sooner, even if a shorter
+  // retry is already pending.
+  const std::optional<absl::Duration> asked = RetryDelayOf(status);
+  if (!retry_pending_ || asked.has_value()) StartRetryTimer(asked);
   host_->Publish(PublishWhen::kNow);
 }
 
-void SyncEngine::StartRetryTimer() {
+void SyncEngine::StartRetryTimer(std::optional<absl::Duration> at_least) {
   retry_pending_ = true;
-  host_->StartTimer(Timer::kRetry, backoff_.NextDelay());
+  std::chrono::milliseconds delay = backoff_.NextDelay();
+  if (at_least.has_value()) {
+    delay = std::max(delay, std::chrono::milliseconds(absl::ToInt64Milliseconds(
+                                absl::Ceil(*at_least, absl::Milliseconds(1)))));
+  }
+  host_->StartTimer(Timer::kRetry, delay);
 }
 
 void SyncEngine::EnsureWatch() {

@@ -42,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/core/mutation_queue.h"
 #include "apps/qml-client/sync/backoff.h"
@@ -174,7 +175,9 @@ class SyncEngine {
   void OnPulled(const absl::Status& status);
   void ForgetCursor(const absl::Status& refusal);
   void OnFailure(const absl::Status& status);
-  void StartRetryTimer();
+  // After the backoff's next delay, or `at_least` if longer (a server's
+  // rate limit).
+  void StartRetryTimer(std::optional<absl::Duration> at_least = std::nullopt);
   void EnsureWatch();
   void OnEvents(std::vector<profile::v1::ProfileEvent> events);
   void OnWatchEnded(const absl::Status& status);

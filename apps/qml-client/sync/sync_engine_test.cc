@@ -275,6 +275,27 @@ TEST(SyncEngineTest, ARefusedTokenStopsTheSyncWithEveryEditKeptUntilANewToken) {
   }
 }
 
+TEST(SyncEngineTest, ARateLimitIsWaitedOutAndNothingIsParked) {
+  World world(6, {});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  world.transport().LimitSendsUntil(world.sim().now() + 5000ms);
+  Profile fields;
+  for (int e = 1; e <= 3; ++e) {
+    fields.set_name("Ada " + std::to_string(e));
+    world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  }
+  const int sends_before = world.transport().sends;
+  world.Settle();
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_EQ(world.server().profiles().at(id).name(), "Ada 3");
+  EXPECT_EQ(world.server().profiles().at(id).version(), 4);
+  // One refused send, then the wait the server asked for (5 s), not the
+  // backoff's 10-200 ms retries: about 25 more sends without it.
+  EXPECT_LE(world.transport().sends - sends_before, 5);
+}
+
 TEST(SyncEngineTest, AnEditOfAFieldChangedElsewhereWaitsForTheUserAndOverwritesNothing) {
   World world(5, {});
   const std::string id = world.Seed("ada");

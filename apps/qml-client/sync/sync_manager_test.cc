@@ -28,8 +28,8 @@
 #include "apps/qml-client/core/local_store.h"
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/tcp_forwarder.h"
-#include "services/profile/auth/token_authority.h"
 #include "google/rpc/status.pb.h"
+#include "services/profile/auth/token_authority.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_images.h"
@@ -242,12 +242,15 @@ class SignInTest : public SyncManagerTest {
     absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = *std::move(database);
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-        database_->url(), absl::Seconds(30), true,
-        {"--auth=on", "--auth-key-file=" + key_file.toStdString()});
+    std::vector<std::string> flags = {"--auth=on", "--auth-key-file=" + key_file.toStdString()};
+    for (std::string& flag : MoreFlags()) flags.push_back(std::move(flag));
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(database_->url(), absl::Seconds(30), true, flags);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
+
+  virtual std::vector<std::string> MoreFlags() { return {}; }
 
   QString Token(const std::string& user, bool admin, absl::Time issued = absl::Now()) {
     return QString::fromStdString(
@@ -298,8 +301,8 @@ TEST_F(SignInTest, AnEditOfAnotherUsersProfileIsParkedAndTheirOwnGoesThrough) {
   request.mutable_profile()->set_id(user);
   request.mutable_profile()->set_name("Ada");
   request.mutable_profile()->set_email("ada@example.com");
-  ProfileClient as_admin({.address = server_->grpc_address(),
-                          .token = Token(RandomUuid(), true).toStdString()});
+  ProfileClient as_admin(
+      {.address = server_->grpc_address(), .token = Token(RandomUuid(), true).toStdString()});
   ASSERT_TRUE(std::holds_alternative<Acknowledged>(as_admin.Send(request)));
 
   SyncManager::Options options = ClientOptions(NewDataDir(), false);
@@ -313,6 +316,33 @@ TEST_F(SignInTest, AnEditOfAnotherUsersProfileIsParkedAndTheirOwnGoesThrough) {
   ASSERT_TRUE(WaitFor(*client, Shows(own, SyncState::kSynced, "Ada L.", 2)));
   ASSERT_TRUE(WaitFor(*client, Shows(other, SyncState::kRejected)));
   EXPECT_EQ(ServerCopyAs(other, Token(user, false)).name(), "Grace");
+}
+
+// A server that allows 5 writes a second per user, in bursts of 25.
+class RateLimitedTest : public SignInTest {
+ protected:
+  std::vector<std::string> MoreFlags() override { return {"--writes-per-second=5"}; }
+};
+
+// A backlog of offline edits larger than the burst: the server's limit is
+// waited out, no edit is parked, each is applied once, in order.
+TEST_F(RateLimitedTest, ABacklogBeyondTheWriteLimitDrainsWithNothingParked) {
+  const std::string admin = RandomUuid();
+  SyncManager::Options options = ClientOptions(NewDataDir(), /*work_offline=*/true);
+  options.token = Token(admin, true);
+  auto client = Open(options);
+  const QString id = client->createProfile("Ada", "ada@example.com", {});
+  constexpr int kEdits = 40;
+  for (int e = 1; e <= kEdits; ++e) {
+    client->editProfile(id, QStringLiteral("Ada %1").arg(e), {}, {}, kName);
+  }
+  ASSERT_TRUE(
+      WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == kEdits + 1; }));
+  client->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*client, AllSynced));
+  const Profile server_copy = ServerCopyAs(id, Token(admin, true));
+  EXPECT_EQ(server_copy.version(), kEdits + 1);
+  EXPECT_EQ(server_copy.name(), "Ada 40");
 }
 
 class ConflictTest : public SyncManagerTest {

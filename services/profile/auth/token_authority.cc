@@ -7,12 +7,12 @@
 
 #include <array>
 #include <cerrno>
-#include <limits>
-#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -137,9 +137,7 @@ class TokenAuthority::VerifiedTokens {
     absl::Mutex mu;
     absl::flat_hash_map<std::string, Verified> tokens ABSL_GUARDED_BY(mu);
   };
-  Shard& ShardOf(const std::string& token) {
-    return shards_[absl::HashOf(token) % kShards];
-  }
+  Shard& ShardOf(const std::string& token) { return shards_[absl::HashOf(token) % kShards]; }
 
   std::array<Shard, kShards> shards_;
 };
@@ -279,11 +277,10 @@ absl::StatusOr<TokenAuthority::Verified> TokenAuthority::VerifySigned(
   if (!user.ok()) return Unauthenticated("the subject (sub) is not a user id");
   errno = 0;
   const bool admin = jwt_get_grant_bool(jwt.get(), "admin") == 1 && errno != ENOENT;
-  return Verified{
-      .caller = Caller{.subject = *std::move(user), .admin = admin},
-      .valid_from = has_not_before ? static_cast<int64_t>(not_before) - skew
-                                   : std::numeric_limits<int64_t>::min(),
-      .valid_until = static_cast<int64_t>(expires) + skew};
+  return Verified{.caller = Caller{.subject = *std::move(user), .admin = admin},
+                  .valid_from = has_not_before ? static_cast<int64_t>(not_before) - skew
+                                               : std::numeric_limits<int64_t>::min(),
+                  .valid_until = static_cast<int64_t>(expires) + skew};
 }
 
 }  // namespace profiles

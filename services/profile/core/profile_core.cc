@@ -45,6 +45,8 @@ absl::Status Annotated(std::string_view operation, absl::Status status) {
 ProfileCore::ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed)
     : options_(options),
       repository_(repository),
+      reads_(std::make_unique<RateLimiter>(options.read_rate)),
+      writes_(std::make_unique<RateLimiter>(options.write_rate)),
       cache_(
           std::make_unique<ProfileCache>(ProfileCache::Options{.max_bytes = options.cache_bytes})),
       executor_(std::make_unique<BoundedExecutor>(std::max(1, options.storage_workers),
@@ -93,6 +95,29 @@ absl::StatusOr<Caller> ProfileCore::Authenticate(const CallContext& context) con
   return options_.tokens->Verify(context.authorization, absl::Now());
 }
 
+absl::Status ProfileCore::Limit(const absl::StatusOr<Caller>& caller, const CallContext& context,
+                                RateLimiter& limiter, std::string_view what) {
+  if (!limiter.limited()) return absl::OkStatus();
+  // A verified user counts against their own budget wherever they call from;
+  // anyone else (no or a refused token, or authentication off) against
+  // their address's, so guessing tokens is limited too.
+  const std::string key = caller.ok() && !caller->subject.empty()
+                              ? absl::StrCat("user ", caller->subject)
+                              : absl::StrCat("peer ", context.peer);
+  const absl::Duration wait = limiter.Take(key, absl::Now());
+  if (wait <= absl::ZeroDuration()) return absl::OkStatus();
+  return RateLimited(absl::StrCat("too many ", std::string(what), " calls; retry in ",
+                                  absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)))),
+                     wait);
+}
+
+absl::StatusOr<Caller> ProfileCore::Admit(const CallContext& context, RateLimiter& limiter,
+                                          std::string_view what) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (absl::Status limited = Limit(caller, context, limiter, what); !limited.ok()) return limited;
+  return caller;
+}
+
 absl::Status ProfileCore::AuthorizeWrite(const Caller& caller, std::string_view profile_id) const {
   if (caller.admin || caller.subject == profile_id) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat(
@@ -114,7 +139,7 @@ absl::Status ProfileCore::AuthorizeRead(const Caller& caller, std::string_view p
 
 void ProfileCore::Get(const CallContext& context, std::string_view id,
                       Done<std::shared_ptr<const ProfileSnapshot>> done) {
-  absl::StatusOr<Caller> caller = Authenticate(context);
+  absl::StatusOr<Caller> caller = Admit(context, *reads_, "read");
   if (!caller.ok()) return std::move(done)(caller.status());
   absl::StatusOr<std::string> canonical = ParseProfileId(id);
   if (!canonical.ok()) return std::move(done)(canonical.status());
@@ -144,7 +169,7 @@ void ProfileCore::Get(const CallContext& context, std::string_view id,
 void ProfileCore::Update(const CallContext& context,
                          const profile::v1::UpdateProfileRequest& request,
                          Done<WriteOutcome> done) {
-  absl::StatusOr<Caller> caller = Authenticate(context);
+  absl::StatusOr<Caller> caller = Admit(context, *writes_, "write");
   if (!caller.ok()) return std::move(done)(caller.status());
   absl::StatusOr<ProfileWrite> write = ParseUpdateRequest(request);
   if (!write.ok()) return std::move(done)(write.status());
@@ -190,7 +215,7 @@ void ProfileCore::Update(const CallContext& context,
 }
 
 void ProfileCore::Info(const CallContext& context, Done<profile::v1::ServiceInfo> done) {
-  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+  if (absl::StatusOr<Caller> caller = Admit(context, *reads_, "read"); !caller.ok()) {
     return std::move(done)(caller.status());
   }
   auto shared_done = std::make_shared<Done<profile::v1::ServiceInfo>>(std::move(done));
@@ -212,7 +237,7 @@ void ProfileCore::Info(const CallContext& context, Done<profile::v1::ServiceInfo
 
 void ProfileCore::List(const CallContext& context, const profile::v1::ListProfilesRequest& request,
                        Done<profile::v1::ListProfilesResponse> done) {
-  absl::StatusOr<Caller> caller = Authenticate(context);
+  absl::StatusOr<Caller> caller = Admit(context, *reads_, "read");
   if (!caller.ok()) return std::move(done)(caller.status());
   if (absl::Status allowed = AuthorizeRead(*caller, ""); !allowed.ok()) {
     return std::move(done)(allowed);
@@ -254,7 +279,7 @@ void ProfileCore::List(const CallContext& context, const profile::v1::ListProfil
 
 absl::StatusOr<std::unique_ptr<ProfileWatch>> ProfileCore::Watch(
     const CallContext& context, const profile::v1::WatchProfilesRequest& request) {
-  absl::StatusOr<Caller> caller = Authenticate(context);
+  absl::StatusOr<Caller> caller = Admit(context, *reads_, "read");
   if (!caller.ok()) return caller.status();
   if (absl::Status allowed = AuthorizeRead(*caller, ""); !allowed.ok()) return allowed;
   absl::StatusOr<IssuedCursor> since = IssuedCursor::Parse(request.since_cursor(), "since_cursor");

@@ -40,7 +40,10 @@
 //                       only the profile whose id is their subject (an admin
 //                       any); with ReadScope::kOwnProfile a user reads only
 //                       that profile, and listings and watches need an admin
-//   NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
+//   RESOURCE_EXHAUSTED  the caller made too many calls (Options::read_rate,
+//                       write_rate), checked right after who they are, with
+//                       a retry delay (RetryDelayOf); also a full queue
+//   NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED
 //
 // Idempotency records are scoped to the caller's subject: another caller's
 // write with the same mutation_id is a different mutation.
@@ -60,6 +63,7 @@
 #include "profile/v1/profile.pb.h"
 #include "services/profile/auth/token_authority.h"
 #include "services/profile/core/profile_snapshot.h"
+#include "services/profile/core/rate_limiter.h"
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/profile_repository.h"
 
@@ -75,6 +79,9 @@ struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   // The caller's credentials as sent ("Bearer ..."), or empty.
   std::string authorization;
+  // The caller's network address without its port ("127.0.0.1", "::1"), or
+  // empty: whose rate limit a call without a user counts against.
+  std::string peer;
 };
 
 // What a caller who is not an administrator may read.
@@ -138,6 +145,13 @@ class ProfileCore {
     // it only on loopback addresses).
     std::optional<TokenAuthority> tokens{};
     ReadScope read_scope = ReadScope::kEveryProfile;
+    // Calls per caller (a user, or a peer address for calls without one):
+    // reads (Get, List, Watch, Info) and writes (Update). Beyond,
+    // RESOURCE_EXHAUSTED with the delay after which a retry is admitted
+    // (RetryDelayOf). 0 per second: no limit (the default here; profile_server
+    // sets limits).
+    RateLimiter::Rate read_rate{};
+    RateLimiter::Rate write_rate{};
   };
 
   ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed);
@@ -193,6 +207,13 @@ class ProfileCore {
   // PERMISSION_DENIED unless `caller` may read the profile `profile_id`, or
   // every profile (a listing, a watch) when `profile_id` is empty.
   absl::Status AuthorizeRead(const Caller& caller, std::string_view profile_id) const;
+  // RESOURCE_EXHAUSTED (with a retry delay) if the caller, a user or else
+  // the peer, is over `limiter`'s rate; counts the call otherwise.
+  absl::Status Limit(const absl::StatusOr<Caller>& caller, const CallContext& context,
+                     RateLimiter& limiter, std::string_view what);
+  // Authenticate(), then Limit(): the first thing every call does.
+  absl::StatusOr<Caller> Admit(const CallContext& context, RateLimiter& limiter,
+                               std::string_view what);
   // Runs `work` on a storage worker unless the queue is full or the deadline
   // passes first; then `fail` gets the status instead.
   void OnStorage(const CallContext& context, std::string_view what,
@@ -201,6 +222,8 @@ class ProfileCore {
 
   const Options options_;
   ProfileRepository* const repository_;
+  std::unique_ptr<RateLimiter> reads_;
+  std::unique_ptr<RateLimiter> writes_;
   std::unique_ptr<ProfileCache> cache_;
   std::unique_ptr<BoundedExecutor> executor_;
   std::unique_ptr<WatchHub> hub_;  // after executor_: destroyed first

@@ -400,7 +400,8 @@ class ProfileCoreAuthTest : public ProfileCoreTest {
   }
   std::string Token(const std::string& subject, bool admin = false,
                     absl::Duration ttl = absl::Hours(1), absl::Time now = absl::Now()) {
-    return absl::StrCat("Bearer ", *authority_.Mint({.subject = subject, .admin = admin}, ttl, now));
+    return absl::StrCat("Bearer ",
+                        *authority_.Mint({.subject = subject, .admin = admin}, ttl, now));
   }
   void As(const std::string& authorization) { context_.authorization = authorization; }
 
@@ -416,10 +417,9 @@ class ProfileCoreAuthTest : public ProfileCoreTest {
 TEST_F(ProfileCoreAuthTest, WithoutAValidTokenNothingIsReadOrWritten) {
   UseTokens(ReadScope::kEveryProfile);
   const std::string expired = Token(Id(1), true, absl::Minutes(5), absl::Now() - absl::Hours(1));
-  const std::string strangers =
-      absl::StrCat("Bearer ", *TokenAuthority::FromKey(std::string(40, 'x'))
-                                   ->Mint({.subject = Id(1), .admin = true}, absl::Hours(1),
-                                          absl::Now()));
+  const std::string strangers = absl::StrCat(
+      "Bearer ", *TokenAuthority::FromKey(std::string(40, 'x'))
+                      ->Mint({.subject = Id(1), .admin = true}, absl::Hours(1), absl::Now()));
   for (const std::string& authorization : {std::string(), expired, strangers}) {
     As(authorization);
     EXPECT_TRUE(absl::IsUnauthenticated(Update(Id(1), "Ada", 0).status()));
@@ -490,6 +490,37 @@ TEST_F(ProfileCoreAuthTest, AMutationIdIsScopedToItsCaller) {
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_EQ(retry->kind, WriteOutcomeKind::kReplayed);
   EXPECT_EQ(retry->profile->profile().name(), "Ada");
+}
+
+TEST_F(ProfileCoreAuthTest, EachUserHasTheirOwnRateAndStrangersShareTheirAddresss) {
+  MakeCore({.storage_workers = 2,
+            .tokens = authority_,
+            .read_rate = {.per_second = 0.001, .burst = 3},
+            .write_rate = {.per_second = 0.001, .burst = 2}});
+  As(Token(Id(1)));
+  ASSERT_TRUE(Update(Id(1), "Ada", 0).ok());
+  ASSERT_TRUE(Update(Id(1), "Ada King", 1).ok());
+  absl::Status third = Update(Id(1), "Ada Lovelace", 2).status();
+  ASSERT_TRUE(absl::IsResourceExhausted(third)) << third;
+  std::optional<absl::Duration> delay = RetryDelayOf(third);
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GT(*delay, absl::Minutes(10));  // one token per 1000 s
+  // Refused: nothing written.
+  EXPECT_EQ(Get(Id(1)).value()->profile().version(), 2);
+  // Reads have their own budget, and another user their own.
+  EXPECT_TRUE(Get(Id(1)).ok());
+  As(Token(Id(2)));
+  EXPECT_TRUE(Update(Id(2), "Grace", 0).ok());
+
+  // Without a valid token, calls count against the address they come from:
+  // guessing tokens is limited like anything else.
+  context_.peer = "192.0.2.7";
+  As("Bearer not-a-token");
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(absl::IsUnauthenticated(Get(Id(1)).status())) << i;
+  absl::Status limited = Get(Id(1)).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(limited)) << limited;
+  context_.peer = "192.0.2.8";
+  EXPECT_TRUE(absl::IsUnauthenticated(Get(Id(1)).status()));
 }
 
 }  // namespace

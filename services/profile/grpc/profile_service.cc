@@ -13,8 +13,24 @@
 namespace profiles {
 namespace {
 
+// gRPC names a peer "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555" or
+// "unix:/path": the address alone, as the REST adapter gives it.
+std::string AddressOf(std::string_view peer) {
+  const size_t scheme = peer.find(':');
+  if (scheme == std::string_view::npos) return std::string(peer);
+  std::string_view address = peer.substr(scheme + 1);
+  if (peer.substr(0, scheme) == "unix") return std::string(address);
+  if (!address.empty() && address.front() == '[') {
+    const size_t close = address.find(']');
+    return std::string(
+        address.substr(1, close == std::string_view::npos ? address.npos : close - 1));
+  }
+  return std::string(address.substr(0, address.rfind(':')));
+}
+
 CallContext ContextOf(const grpc::CallbackServerContext& context) {
   CallContext call;
+  call.peer = AddressOf(context.peer());
   // gRPC says "no deadline" with the clock's largest time point.
   if (context.deadline() != std::chrono::system_clock::time_point::max()) {
     call.deadline = absl::FromChrono(context.deadline());

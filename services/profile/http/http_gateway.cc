@@ -177,6 +177,13 @@ class Responder {
 
 // One connection: reads a request, hands it to the handler, writes its
 // answer, then reads the next; so pipelined requests are answered in order.
+// The client's address, without its port; empty if the socket cannot say.
+std::string PeerOf(const tcp::socket& socket) {
+  beast::error_code error;
+  const tcp::endpoint endpoint = socket.remote_endpoint(error);
+  return error ? std::string() : endpoint.address().to_string();
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const RestHandler& handler, const HttpGateway::Options& options,
@@ -187,7 +194,8 @@ class Session : public std::enable_shared_from_this<Session> {
         tracker_(tracker),
         served_(served),
         buffer_(options.read_buffer_limit),
-        request_timer_(stream_.get_executor()) {}
+        request_timer_(stream_.get_executor()),
+        peer_(PeerOf(stream_.socket())) {}
 
   ~Session() { tracker_.Left(served_); }
 
@@ -259,7 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_timer_.async_wait([self = shared_from_this(), request](beast::error_code timer_error) {
       if (!timer_error) self->OnRequestTimeout(request);
     });
-    handler_.Handle(parser_->get(), Responder(shared_from_this(), request, &tracker_));
+    handler_.Handle(parser_->get(), Responder(shared_from_this(), request, &tracker_), peer_);
   }
 
   void OnRequestTimeout(uint64_t request) {
@@ -375,6 +383,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t drained_ = 0;
   // Answers 504 when the handler has not answered in time.
   asio::steady_timer request_timer_;
+  const std::string peer_;
   // The number of the request handed to the handler last, and whether its
   // answer is still awaited.
   uint64_t request_ = 0;

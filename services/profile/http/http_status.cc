@@ -65,6 +65,11 @@ http::status HttpStatusFor(const absl::Status& status) {
   // The cursor is gone for good here: 410, so that a client does not retry
   // it as it would a 400 it could fix.
   if (IsCursorRefused(status)) return http::status::gone;
+  // This caller's rate limit (it has a retry delay), not the server being
+  // busy for everyone (503).
+  if (status.code() == absl::StatusCode::kResourceExhausted && RetryDelayOf(status).has_value()) {
+    return http::status::too_many_requests;
+  }
   return HttpStatusForCode(status.code());
 }
 
@@ -140,7 +145,14 @@ HttpResponse ErrorResponse(http::status http_status, const absl::Status& origina
   // busy or recovering server busy.
   if (http_status == http::status::too_many_requests ||
       http_status == http::status::service_unavailable) {
-    response.set(http::field::retry_after, kRetryAfterSeconds);
+    // A rate limit knows when the next call is admitted: whole seconds,
+    // rounded up, so a client that waits that long is not refused again.
+    const std::optional<absl::Duration> delay = RetryDelayOf(original);
+    response.set(http::field::retry_after,
+                 delay.has_value()
+                     ? std::to_string(std::max<int64_t>(
+                           1, absl::ToInt64Seconds(absl::Ceil(*delay, absl::Seconds(1)))))
+                     : std::string(kRetryAfterSeconds));
   }
   response.keep_alive(keep_alive);
   response.body() = ErrorJson(status);

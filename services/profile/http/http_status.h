@@ -14,7 +14,9 @@
 //    "current": {...profile...}}                   profile.v1.Profile on ABORTED
 //
 // Every 429 and 503 (RESOURCE_EXHAUSTED, UNAVAILABLE, a server busy or
-// shutting down) carries Retry-After: kRetryAfterSeconds.
+// shutting down) carries Retry-After: the rate limit's delay in whole seconds
+// (rounded up) when the status has one (RetryDelayOf), else
+// kRetryAfterSeconds.
 //
 // Internal errors (500) and UNAVAILABLE (503) are redacted by ForCaller()
 // (domain/caller_errors.h): the caller reads a generic message and a request id, also
@@ -46,7 +48,8 @@ inline constexpr char kRetryAfterSeconds[] = "1";
 boost::beast::http::status HttpStatusForCode(absl::StatusCode code);
 
 // HttpStatusForCode(status.code()), except that a reused mutation id
-// (INVALID_ARGUMENT with ErrorInfo MUTATION_ID_REUSED) is 422.
+// (INVALID_ARGUMENT with ErrorInfo MUTATION_ID_REUSED) is 422, a refused
+// cursor 410, and a rate limit (RESOURCE_EXHAUSTED with a retry delay) 429.
 boost::beast::http::status HttpStatusFor(const absl::Status& status);
 
 // The JSON error body for a non-OK `status`, including its payloads.

@@ -199,5 +199,16 @@ TEST(HttpStatusTest, Only401NamesTheBearerScheme) {
   }
 }
 
+TEST(HttpStatusTest, ARateLimitSaysWhenToComeBackInWholeSeconds) {
+  EXPECT_EQ(ErrorResponse(RateLimited("too many write calls", absl::Milliseconds(2300)), 11,
+                          true)[http::field::retry_after],
+            "3");
+  EXPECT_EQ(ErrorResponse(RateLimited("too many write calls", absl::Milliseconds(20)), 11,
+                          true)[http::field::retry_after],
+            "1");
+  EXPECT_EQ(ErrorResponse(RateLimited("x", absl::Seconds(1)), 11, true).result(),
+            http::status::too_many_requests);
+}
+
 }  // namespace
 }  // namespace profiles

@@ -111,9 +111,10 @@ HttpResponse JsonResponse(const Exchange& exchange, http::status status, std::st
 }
 
 HttpResponse ErrorAnswer(const Exchange& exchange, const absl::Status& status) {
-  // The core refuses a call with RESOURCE_EXHAUSTED only when its queue is
-  // full: the server is busy, not this client over a quota (429).
-  if (absl::IsResourceExhausted(status)) {
+  // RESOURCE_EXHAUSTED without a retry delay is the core's full queue: the
+  // server is busy (503). With one, it is this caller's rate limit, which
+  // HttpStatusFor() makes 429.
+  if (absl::IsResourceExhausted(status) && !RetryDelayOf(status).has_value()) {
     return ErrorResponse(http::status::service_unavailable, status, exchange.http_version,
                          exchange.keep_alive);
   }
@@ -359,7 +360,7 @@ RestHandler::RestHandler(ProfileCore* core, std::function<absl::Status()> readin
                          Options options)
     : core_(core), readiness_(std::move(readiness)), options_(std::move(options)) {}
 
-void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
+void RestHandler::Handle(const HttpRequest& request, Respond respond, std::string_view peer) const {
   Exchange exchange;
   exchange.http_version = request.version();
   exchange.keep_alive = request.keep_alive();
@@ -395,9 +396,10 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond) const {
 
   // Who calls is settled before the query or body is read: a caller
   // without a valid token gets 401 whatever else is wrong with the request.
-  auto core_context = [&request, this]() -> absl::StatusOr<CallContext> {
+  auto core_context = [&request, peer, this]() -> absl::StatusOr<CallContext> {
     absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
     if (!context.ok()) return context.status();
+    context->peer = std::string(peer);
     if (absl::StatusOr<Caller> caller = core_->Authenticate(*context); !caller.ok()) {
       return caller.status();
     }

@@ -97,7 +97,9 @@ class RestHandler {
 
   // Answers `request` by calling `respond` once (see above). `request` need
   // not outlive this call; `respond` must be callable from any thread.
-  void Handle(const HttpRequest& request, Respond respond) const;
+  // `peer`: the client's address, whose rate limit a call without a user
+  // counts against (CallContext::peer).
+  void Handle(const HttpRequest& request, Respond respond, std::string_view peer = {}) const;
 
  private:
   ProfileCore* const core_;
