@@ -27,7 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/profile_contract/host_port.h"
 #include "services/profile/auth/token_authority.h"
-#include "services/profile/cli/dashed_flags.h"
+#include "services/profile/cli/command_line.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/grpc/profile_service.h"
 #include "services/profile/grpc/request_interceptor.h"
@@ -35,23 +35,14 @@
 #include "services/profile/storage/migrator.h"
 #include "services/profile/storage/storage_startup.h"
 
-namespace {
-
-std::string EnvOr(const char* name, std::string fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
-}
-
-}  // namespace
-
-ABSL_FLAG(std::string, grpc_address, EnvOr("PROFILES_GRPC_ADDRESS", "127.0.0.1:50051"),
+ABSL_FLAG(std::string, grpc_address, profiles::EnvOr("PROFILES_GRPC_ADDRESS", "127.0.0.1:50051"),
           "host:port for gRPC (env PROFILES_GRPC_ADDRESS); port 0 picks a free one");
-ABSL_FLAG(std::string, http_address, EnvOr("PROFILES_HTTP_ADDRESS", "127.0.0.1:8080"),
+ABSL_FLAG(std::string, http_address, profiles::EnvOr("PROFILES_HTTP_ADDRESS", "127.0.0.1:8080"),
           "host:port for the REST gateway (env PROFILES_HTTP_ADDRESS); port 0 picks a free one");
-ABSL_FLAG(std::string, database_url, EnvOr("DATABASE_URL", ""),
+ABSL_FLAG(std::string, database_url, profiles::EnvOr("DATABASE_URL", ""),
           "PostgreSQL connection URL, e.g. postgresql://user@host:5432/profiles "
           "(env DATABASE_URL); required");
-ABSL_FLAG(int, pool_size, std::atoi(EnvOr("PROFILES_POOL_SIZE", "16").c_str()),
+ABSL_FLAG(int, pool_size, std::atoi(profiles::EnvOr("PROFILES_POOL_SIZE", "16").c_str()),
           "PostgreSQL connections in the pool (env PROFILES_POOL_SIZE)");
 ABSL_FLAG(int, http_threads, 2,
           "threads serving the REST gateway's sockets (they never wait for the database)");
@@ -68,28 +59,29 @@ ABSL_FLAG(int, max_queued_requests, 4096,
           "requests waiting for a database connection; more are refused (gRPC "
           "RESOURCE_EXHAUSTED, HTTP 503 with Retry-After)");
 ABSL_FLAG(std::vector<std::string>, cors_origins,
-          absl::StrSplit(EnvOr("PROFILES_CORS_ORIGINS", ""), ',', absl::SkipEmpty()),
+          absl::StrSplit(profiles::EnvOr("PROFILES_CORS_ORIGINS", ""), ',', absl::SkipEmpty()),
           "origins whose web pages may call the REST API, comma-separated, as browsers send "
           "them (https://app.example.com) (env PROFILES_CORS_ORIGINS); none by default");
 ABSL_FLAG(std::vector<std::string>, allowed_hosts,
-          absl::StrSplit(EnvOr("PROFILES_ALLOWED_HOSTS", ""), ',', absl::SkipEmpty()),
+          absl::StrSplit(profiles::EnvOr("PROFILES_ALLOWED_HOSTS", ""), ',', absl::SkipEmpty()),
           "names the REST API answers for in Host, comma-separated, without ports; others get "
           "421 (env PROFILES_ALLOWED_HOSTS). Default: localhost, 127.0.0.1, ::1 and the "
           "--http-address host. '*' answers any (behind a proxy that checks Host itself)");
-ABSL_FLAG(bool, grpc_reflection, EnvOr("PROFILES_GRPC_REFLECTION", "") == std::string("1"),
+ABSL_FLAG(bool, grpc_reflection,
+          profiles::EnvOr("PROFILES_GRPC_REFLECTION", "") == std::string("1"),
           "serve gRPC server reflection (grpc.reflection.v1alpha), which lists every method and "
           "message to anyone who asks (env PROFILES_GRPC_REFLECTION=1); off by default. Health "
           "is always served");
-ABSL_FLAG(std::string, auth, EnvOr("PROFILES_AUTH", "on"),
+ABSL_FLAG(std::string, auth, profiles::EnvOr("PROFILES_AUTH", "on"),
           "on: every call needs a bearer token signed with the --auth-key-file key (gRPC "
           "metadata or HTTP header 'authorization: Bearer ...'; mint with profilectl token); "
           "off: no checks at all, for local development only, refused unless both addresses "
           "are loopback (env PROFILES_AUTH)");
-ABSL_FLAG(std::string, auth_key_file, EnvOr("PROFILES_AUTH_KEY_FILE", ""),
+ABSL_FLAG(std::string, auth_key_file, profiles::EnvOr("PROFILES_AUTH_KEY_FILE", ""),
           "the token key: a secret of 32+ bytes (HS256; e.g. openssl rand -base64 48), or a PEM "
           "EC P-256 key, private or only public (ES256) (env PROFILES_AUTH_KEY_FILE). Never "
           "given on the command line itself, so it stays out of ps and shell history");
-ABSL_FLAG(std::string, read_scope, EnvOr("PROFILES_READ_SCOPE", "all"),
+ABSL_FLAG(std::string, read_scope, profiles::EnvOr("PROFILES_READ_SCOPE", "all"),
           "what a user who is not an admin may read: 'all' (every profile, listings and watches, "
           "as the app's list needs) or 'own' (their own profile only) (env PROFILES_READ_SCOPE)");
 ABSL_FLAG(double, reads_per_second, 200,

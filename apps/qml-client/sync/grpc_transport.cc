@@ -64,19 +64,24 @@ void GrpcTransport::Send(profile::v1::UpdateProfileRequest request,
     std::lock_guard<std::mutex> lock(sends_->mu);
     ++sends_->count;
   }
-  client_->SendAsync(
-      std::move(request),
-      [client = client_, context = context_, generation = generation_, started = *generation_,
-       sends = sends_, done = std::move(done)](SendOutcome outcome) mutable {
-        // The client goes with the answer: its last reference, if this is
-        // it, is then dropped on the engine's thread, not on gRPC's.
-        Answer(context, generation, started,
-               [client = std::move(client), done = std::move(done),
-                outcome = std::move(outcome)]() mutable { done(std::move(outcome)); });
-        std::lock_guard<std::mutex> lock(sends->mu);
-        --sends->count;
-        sends->done.notify_all();
-      });
+  // The callback holds no reference to the client: it runs on a gRPC
+  // thread inside the call's completion, where the client's last reference
+  // must never be dropped (its destructor waits for this very send to
+  // finish: a deadlock CI caught, when Qt destroyed an answer it could not
+  // post during shutdown). The client outlives the call anyway: its
+  // destructor, on the engine's or the transport's thread, waits for every
+  // send it started.
+  client_->SendAsync(std::move(request),
+                     [context = context_, generation = generation_, started = *generation_,
+                      sends = sends_, done = std::move(done)](SendOutcome outcome) mutable {
+                       Answer(context, generation, started,
+                              [done = std::move(done), outcome = std::move(outcome)]() mutable {
+                                done(std::move(outcome));
+                              });
+                       std::lock_guard<std::mutex> lock(sends->mu);
+                       --sends->count;
+                       sends->done.notify_all();
+                     });
 }
 
 void GrpcTransport::Fetch(std::string id,

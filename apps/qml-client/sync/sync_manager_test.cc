@@ -134,25 +134,13 @@ class SyncManagerTest : public ::testing::Test {
     return Open(ClientOptions(data_dir, work_offline));
   }
 
-  // The server's copy of profile `id`, read directly.
-  Profile ServerCopy(const QString& id) {
+  // The server's copy of profile `id`, read directly (with `token`, for a
+  // server that requires one).
+  Profile ServerCopy(const QString& id, const QString& token = {}) {
     auto stub = server_->NewStub();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 10s);
-    profile::v1::GetProfileRequest request;
-    request.set_id(id.toStdString());
-    Profile profile;
-    const grpc::Status status = stub->GetProfile(&context, request, &profile);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return profile;
-  }
-
-  // ServerCopy() through a server that requires `token`.
-  Profile ServerCopyAs(const QString& id, const QString& token) {
-    auto stub = server_->NewStub();
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
-    context.AddMetadata("authorization", "Bearer " + token.toStdString());
+    if (!token.isEmpty()) context.AddMetadata("authorization", "Bearer " + token.toStdString());
     profile::v1::GetProfileRequest request;
     request.set_id(id.toStdString());
     Profile profile;
@@ -281,7 +269,7 @@ TEST_F(SignInTest, ARefusedTokenKeepsEveryEditUntilANewOneIsGiven) {
 
   client->setToken(Token(admin, true));
   ASSERT_TRUE(WaitFor(*client, AllSynced));
-  const Profile server_copy = ServerCopyAs(id, Token(admin, true));
+  const Profile server_copy = ServerCopy(id, Token(admin, true));
   EXPECT_EQ(server_copy.name(), "e3");
   EXPECT_EQ(server_copy.version(), 4);
 }
@@ -315,7 +303,7 @@ TEST_F(SignInTest, AnEditOfAnotherUsersProfileIsParkedAndTheirOwnGoesThrough) {
   client->editProfile(own, "Ada L.", {}, {}, kName);
   ASSERT_TRUE(WaitFor(*client, Shows(own, SyncState::kSynced, "Ada L.", 2)));
   ASSERT_TRUE(WaitFor(*client, Shows(other, SyncState::kRejected)));
-  EXPECT_EQ(ServerCopyAs(other, Token(user, false)).name(), "Grace");
+  EXPECT_EQ(ServerCopy(other, Token(user, false)).name(), "Grace");
 }
 
 // A server that allows 5 writes a second per user, in bursts of 25.
@@ -340,7 +328,7 @@ TEST_F(RateLimitedTest, ABacklogBeyondTheWriteLimitDrainsWithNothingParked) {
       WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == kEdits + 1; }));
   client->setWorkOffline(false);
   ASSERT_TRUE(WaitFor(*client, AllSynced));
-  const Profile server_copy = ServerCopyAs(id, Token(admin, true));
+  const Profile server_copy = ServerCopy(id, Token(admin, true));
   EXPECT_EQ(server_copy.version(), kEdits + 1);
   EXPECT_EQ(server_copy.name(), "Ada 40");
 }

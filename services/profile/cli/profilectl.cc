@@ -19,21 +19,12 @@
 #include "absl/time/time.h"
 #include "libs/profile_contract/validation.h"
 #include "services/profile/auth/token_authority.h"
-#include "services/profile/cli/dashed_flags.h"
-
-namespace {
-
-std::string EnvOr(const char* name, std::string fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
-}
-
-}  // namespace
+#include "services/profile/cli/command_line.h"
 
 ABSL_FLAG(std::string, user, "", "token: the user id (a UUID: the profile the user may write)");
 ABSL_FLAG(bool, admin, false, "token: an administrator, who may write every profile");
 ABSL_FLAG(absl::Duration, ttl, absl::Hours(1), "token: how long it is valid (e.g. 30m, 1h, 720h)");
-ABSL_FLAG(std::string, key_file, EnvOr("PROFILES_AUTH_KEY_FILE", ""),
+ABSL_FLAG(std::string, key_file, profiles::EnvOr("PROFILES_AUTH_KEY_FILE", ""),
           "the service's token key, as profile_server's --auth-key-file (env "
           "PROFILES_AUTH_KEY_FILE)");
 

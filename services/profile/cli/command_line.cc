@@ -1,6 +1,8 @@
-#include "services/profile/cli/dashed_flags.h"
+#include "services/profile/cli/command_line.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <utility>
 
 namespace profiles {
 
@@ -17,6 +19,11 @@ std::vector<char*> AcceptDashedFlags(int argc, char** argv, std::vector<std::str
     rewritten.push_back(arg.data());
   }
   return rewritten;
+}
+
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
 }
 
 }  // namespace profiles
