@@ -46,9 +46,12 @@ PACKAGES=(
   libboost-dev libcpp-httplib-dev zlib1g-dev nginx wrk xvfb xauth libgl1-mesa-dri curl
   fonts-roboto fonts-material-design-icons-iconfont
   chromium libjwt-dev libssl-dev openssl
+  libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev
 )
 # chromium: tests/e2e/browser_cors_test.cc calls the REST API from a web page in a real browser.
 # libjwt-dev, libssl-dev: bearer tokens (services/profile/auth/).
+# libpng-dev, libjpeg62-turbo-dev, libwebp-dev, libgif-dev: decoding and stripping uploaded pictures
+# (services/profile/pictures/) and making test pictures (tests/support/test_images.cc).
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
 # postgresql-contrib is a small metapackage kept for the extensions.
 

@@ -1,6 +1,7 @@
 #include "apps/qml-client/models/avatar_image.h"
 
 #include <QBuffer>
+#include <QColorSpace>
 #include <QImageReader>
 #include <QPainter>
 
@@ -36,11 +37,26 @@ QImage Opaque(const QImage& image) {
   return opaque;
 }
 
+// The pixels of `image` without its text: QImageReader fills text() from a
+// JPEG's comments and a PNG's text chunks, and Qt's writers write every
+// entry back out (as COM segments, tEXt chunks), so a comment naming a place
+// would travel with the avatar. QImage has no call that removes text, and
+// copy(), scaled() and convertToFormat() all carry it along; a QImage made
+// over the same pixels starts without any.
+QImage WithoutMetadata(const QImage& image) {
+  QImage bare(image.constBits(), image.width(), image.height(),
+              static_cast<qsizetype>(image.bytesPerLine()), image.format());
+  bare.setColorTable(image.colorTable());
+  // How the colours are meant to look, not who took the picture where.
+  bare.setColorSpace(image.colorSpace());
+  return bare.copy();  // its own pixels: `bare` only borrows `image`'s
+}
+
 }  // namespace
 
 absl::StatusOr<QByteArray> EncodeAvatar(const QImage& image) {
   if (image.isNull()) return absl::InvalidArgumentError("the picture is empty");
-  const QImage scaled = ScaledToFit(image, kMaxAvatarSide);
+  const QImage scaled = ScaledToFit(WithoutMetadata(image), kMaxAvatarSide);
   if (scaled.hasAlphaChannel()) {
     QByteArray png = Encode(scaled, "PNG", -1);
     if (Fits(png)) return png;

@@ -4,7 +4,9 @@
 // Turns a picked picture into avatar bytes the server accepts: at most
 // kMaxAvatarSide pixels on each side and at most profiles::kMaxAvatarBytes,
 // PNG when the picture has transparency and fits, JPEG otherwise. Runs on
-// the device, so an avatar picked offline is queued already small.
+// the device, so an avatar picked offline is queued already small. The
+// result carries no metadata (no EXIF, GPS, comments or text chunks): only
+// pixels leave the device, whatever the source file held.
 //
 //   absl::StatusOr<QByteArray> bytes = LoadAvatar(path);
 //   if (bytes.ok()) sync.editProfile(id, name, email, *bytes, {"avatar"});

@@ -29,6 +29,7 @@
 #include "apps/qml-client/models/settings_editor.h"
 #include "apps/qml-client/models/sync_status.h"
 #include "libs/profile_contract/validation.h"
+#include "tests/support/test_images.h"
 
 namespace profiles::client {
 namespace {
@@ -162,6 +163,40 @@ class ModelsTest : public QObject {
     file.close();
     ExpectInvalidArgument(LoadAvatar(path));
     ExpectInvalidArgument(EncodeAvatar(QImage()));
+  }
+
+  void avatarCarriesNoMetadataOfThePickedFile() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("IMG_0001.jpg"));
+    const std::string photo =
+        testing::TestJpeg(800, 600, 3,
+                          {{testing::kJpegApp1, testing::GpsExif()},
+                           {testing::kJpegCom, "taken at 12 Rue de l'Exemple"}});
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write(photo.data(), static_cast<qint64>(photo.size()));
+    file.close();
+    // Qt reads the comment into the image's text, which its writers write
+    // back out unless the app leaves it behind.
+    QVERIFY(!QImage(path).text().isEmpty());
+
+    absl::StatusOr<QByteArray> avatar = LoadAvatar(path);
+    QVERIFY2(avatar.ok(), std::string(avatar.status().message()).c_str());
+    for (const char* trace : {"Exif", "GPS", "WGS-84", "Rue de l'Exemple"}) {
+      QVERIFY2(!avatar->contains(trace), trace);
+    }
+    QVERIFY(!avatar->contains(QByteArray::fromStdString(std::string(testing::kTestCameraModel))));
+    QCOMPARE(QImage::fromData(*avatar).size(), QSize(kMaxAvatarSide, kMaxAvatarSide * 600 / 800));
+
+    // The PNG path too (a transparent picture with text of its own).
+    QImage transparent(64, 48, QImage::Format_ARGB32);
+    transparent.fill(Qt::transparent);
+    transparent.setText(QStringLiteral("Comment"), QStringLiteral("taken at 12 Rue de l'Exemple"));
+    absl::StatusOr<QByteArray> png = EncodeAvatar(transparent);
+    QVERIFY(png.ok());
+    QCOMPARE(ImageMimeType(View(*png)), std::optional<std::string_view>("image/png"));
+    QVERIFY(!png->contains("Rue de l'Exemple"));
   }
 
   void avatarCacheUrlChangesWithTheBytes() {

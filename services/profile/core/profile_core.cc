@@ -9,6 +9,7 @@
 #include "services/profile/core/bounded_executor.h"
 #include "services/profile/core/profile_cache.h"
 #include "services/profile/core/watch_hub.h"
+#include "services/profile/pictures/safe_picture.h"
 
 namespace profiles {
 namespace {
@@ -38,6 +39,21 @@ absl::Status Annotated(std::string_view operation, absl::Status status) {
     annotated.SetPayload(type_url, payload);
   });
   return annotated;
+}
+
+// Replaces a new avatar with the bytes that may be served (decoded in full,
+// without metadata), or refuses it as a bad "avatar" field.
+absl::Status MakeAvatarSafe(ProfileWrite& write) {
+  if (!write.avatar.has_value() || write.avatar->empty()) return absl::OkStatus();
+  absl::StatusOr<SafePicture> safe = MakePictureSafe(*write.avatar);
+  if (!safe.ok()) {
+    if (safe.status().code() != absl::StatusCode::kInvalidArgument) return safe.status();
+    FieldViolations violations;
+    violations.Add("avatar", std::string(safe.status().message()));
+    return violations.ToStatus();
+  }
+  *write.avatar = std::move(safe->bytes);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -180,7 +196,13 @@ void ProfileCore::Update(const CallContext& context,
   auto shared_done = std::make_shared<Done<WriteOutcome>>(std::move(done));
   OnStorage(
       context, "UpdateProfile",
-      [this, shared_done, write = *std::move(write)] {
+      [this, shared_done, write = *std::move(write)]() mutable {
+        // Before the write, so that the idempotency fingerprint and
+        // avatar_sha256 describe the stored bytes; stripping is
+        // deterministic, so a retried request matches its first attempt.
+        if (absl::Status safe = MakeAvatarSafe(write); !safe.ok()) {
+          return std::move(*shared_done)(std::move(safe));
+        }
         absl::StatusOr<AppliedWrite> applied = repository_->ApplyWrite(write);
         if (!applied.ok()) {
           // A conflict names the current version: the newest there is.

@@ -171,6 +171,13 @@ class ProfileCore {
            Done<std::shared_ptr<const ProfileSnapshot>> done);
 
   // Applies an UpdateProfileRequest (validation: libs/profile_contract/validation.h).
+  // A new avatar is stored as MakePictureSafe() returns it
+  // (services/profile/pictures/safe_picture.h): fully decoded and without
+  // location or camera metadata; a picture it refuses is INVALID_ARGUMENT
+  // with a BadRequest violation on "avatar", and nothing is written. The
+  // picture is checked on a storage worker, before storage is touched: a
+  // check costs up to ~0.1 s of CPU, and the workers bound how many run at
+  // once.
   void Update(const CallContext& context, const profile::v1::UpdateProfileRequest& request,
               Done<WriteOutcome> done);
 

@@ -119,6 +119,46 @@ TEST_F(ProfileCoreTest, BadRequestsAreAnsweredInlineWithoutTouchingStorage) {
   EXPECT_TRUE(absl::IsNotFound(Get(Id(3)).status()));
 }
 
+TEST_F(ProfileCoreTest, AvatarsAreStoredWithoutMetadataAndLiarsAreRefused) {
+  const std::string photo = testing::RealisticJpeg(
+      150 * 1024, 21,
+      {{testing::kJpegApp1, testing::GpsExif()}, {testing::kJpegCom, "at home, 12 Rue X"}});
+  absl::StatusOr<WriteOutcome> created = Update(Id(30), "Ada", 0, "", photo);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string& stored = created->profile->profile().avatar();
+  EXPECT_LT(stored.size(), photo.size());
+  for (std::string_view trace : {std::string_view("Exif"), std::string_view("GPS"),
+                                 testing::kTestCameraModel, std::string_view("Rue X")}) {
+    EXPECT_EQ(stored.find(trace), std::string::npos) << trace;
+  }
+  absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> read = Get(Id(30));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ((*read)->profile().avatar(), stored);
+
+  // A text file behind a PNG signature: refused, naming the field, and
+  // neither a new profile nor a change to an existing one is stored.
+  const std::string liar = std::string("\x89PNG\r\n\x1a\n", 8) + "just some notes, not a picture";
+  absl::StatusOr<WriteOutcome> refused = Update(Id(31), "Bo", 0, "", liar);
+  ASSERT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(refused.status());
+  ASSERT_TRUE(bad_request.has_value());
+  ASSERT_EQ(bad_request->field_violations_size(), 1);
+  EXPECT_EQ(bad_request->field_violations(0).field(), "avatar");
+  EXPECT_EQ(bad_request->field_violations(0).description().rfind(
+                "the bytes start like a PNG but are not one", 0),
+            0u)
+      << bad_request->field_violations(0).description();
+  EXPECT_TRUE(absl::IsNotFound(Get(Id(31)).status()));
+
+  absl::StatusOr<WriteOutcome> refused_update = Update(Id(30), "Ada King", 1, "", liar);
+  ASSERT_TRUE(absl::IsInvalidArgument(refused_update.status())) << refused_update.status();
+  read = Get(Id(30));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ((*read)->version(), 1);
+  EXPECT_EQ((*read)->profile().name(), "Ada");
+  EXPECT_EQ((*read)->profile().avatar(), stored);
+}
+
 TEST_F(ProfileCoreTest, ReadsYourWritesFromTheCacheWithoutAStorageRead) {
   ASSERT_TRUE(Update(Id(4), "Ada", 0).ok());
   const int reads_before = storage_.get_calls();

@@ -516,6 +516,40 @@ TEST_F(RestHandlerCoreTest, AvatarIsTheRawImageWithItsHashAsETag) {
             http::status::not_found);
 }
 
+TEST_F(RestHandlerCoreTest, APutPhotoIsServedWithoutItsLocation) {
+  const std::string photo = testing::RealisticJpeg(
+      120 * 1024, /*seed=*/5,
+      {{testing::kJpegApp1, testing::GpsExif()}, {testing::kJpegApp1, testing::XmpApp1()}});
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com","avatar":")" +
+                         absl::Base64Escape(photo) + R"("})")
+                .result(),
+            http::status::created);
+  HttpResponse avatar = Send(Request(http::verb::get, std::string("/user/") + kId + "/avatar"));
+  ASSERT_EQ(avatar.result(), http::status::ok);
+  EXPECT_EQ(avatar[http::field::content_type], "image/jpeg");
+  EXPECT_LT(avatar.body().size(), photo.size());
+  for (std::string_view trace : {std::string_view("Exif"), std::string_view("GPS"),
+                                 testing::kTestCameraModel, testing::kTestXmpNamespace}) {
+    EXPECT_EQ(avatar.body().find(trace), std::string::npos) << trace;
+  }
+  const google::protobuf::Struct profile =
+      Json(Send(Request(http::verb::get, std::string("/user/") + kId)));
+  EXPECT_EQ(Field(profile, "avatar"), absl::Base64Escape(avatar.body()));
+
+  // A text file behind a PNG signature: 400 naming the field; nothing changes.
+  const HttpResponse refused =
+      Put(kId,
+          R"({"name":"Bo","email":"bo@example.com","avatar":")" +
+              absl::Base64Escape(std::string("\x89PNG\r\n\x1a\nmy notes, not a picture")) + R"("})",
+          "\"1\"");
+  ASSERT_EQ(refused.result(), http::status::bad_request) << refused.body();
+  EXPECT_TRUE(
+      ErrorOf(Json(refused)).fields().at("fields").struct_value().fields().contains("avatar"))
+      << refused.body();
+  EXPECT_EQ(Field(Json(Send(Request(http::verb::get, std::string("/user/") + kId))), "name"),
+            "Ann");
+}
+
 TEST_F(RestHandlerCoreTest, ListPagesThroughTheProfiles) {
   ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
             http::status::created);
