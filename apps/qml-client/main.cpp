@@ -45,7 +45,18 @@ int main(int argc, char* argv[]) {
                      "and use from now on (default: $PROFILES_TOKEN_FILE; else the token saved "
                      "in Settings). A file, not the token itself, so it stays out of ps."),
       QStringLiteral("FILE"));
+  const QCommandLineOption tls_option(
+      QStringLiteral("tls"),
+      QStringLiteral("Connect to the server over TLS for this run, verifying its certificate "
+                     "against the system's CAs (default: Settings)."));
+  const QCommandLineOption tls_ca_option(
+      QStringLiteral("tls-ca"),
+      QStringLiteral("PEM file of the CAs that sign the server's certificate, for a private CA; "
+                     "implies --tls (default: $PROFILES_TLS_CA_FILE, else Settings)."),
+      QStringLiteral("FILE"));
   parser.addOption(server_option);
+  parser.addOption(tls_option);
+  parser.addOption(tls_ca_option);
   parser.addOption(data_dir_option);
   parser.addOption(token_file_option);
   parser.process(app);
@@ -66,6 +77,9 @@ int main(int argc, char* argv[]) {
       return 2;
     }
   }
+  options.tls = parser.isSet(tls_option);
+  options.tls_ca_file = parser.isSet(tls_ca_option) ? parser.value(tls_ca_option)
+                                                    : qEnvironmentVariable("PROFILES_TLS_CA_FILE");
   const QString token_file = parser.isSet(token_file_option)
                                  ? parser.value(token_file_option)
                                  : qEnvironmentVariable("PROFILES_TOKEN_FILE");

@@ -34,6 +34,7 @@
 #include "services/profile/http/http_gateway.h"
 #include "services/profile/storage/migrator.h"
 #include "services/profile/storage/storage_startup.h"
+#include "services/profile/tls/tls_credentials.h"
 
 ABSL_FLAG(std::string, grpc_address, profiles::EnvOr("PROFILES_GRPC_ADDRESS", "127.0.0.1:50051"),
           "host:port for gRPC (env PROFILES_GRPC_ADDRESS); port 0 picks a free one");
@@ -92,6 +93,18 @@ ABSL_FLAG(double, reads_per_second, 200,
 ABSL_FLAG(double, writes_per_second, 50,
           "writes (UpdateProfile, PUT, PATCH) per caller per second, in bursts of up to 5 "
           "seconds' worth; as --reads-per-second. 0: no limit");
+ABSL_FLAG(std::string, tls_cert_file, profiles::EnvOr("PROFILES_TLS_CERT_FILE", ""),
+          "PEM certificate chain (the server's certificate first): with --tls-key-file, both "
+          "ports speak TLS only (gRPC over TLS, HTTPS), TLS 1.2 or later (env "
+          "PROFILES_TLS_CERT_FILE). Without: plain gRPC and HTTP, for loopback or behind a proxy "
+          "that terminates TLS");
+ABSL_FLAG(std::string, tls_key_file, profiles::EnvOr("PROFILES_TLS_KEY_FILE", ""),
+          "PEM private key of --tls-cert-file, unencrypted (env PROFILES_TLS_KEY_FILE)");
+ABSL_FLAG(std::string, tls_client_ca_file, profiles::EnvOr("PROFILES_TLS_CLIENT_CA_FILE", ""),
+          "PEM CA certificates: every client must present a certificate one of them signed "
+          "(mutual TLS, on both ports); needs --tls-cert-file (env PROFILES_TLS_CLIENT_CA_FILE). "
+          "Bearer tokens are still required: a client certificate says which machine calls, a "
+          "token which user");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -190,6 +203,42 @@ absl::StatusOr<profiles::ProfileCore::Options> CoreOptions() {
       .write_rate = RateOf(absl::GetFlag(FLAGS_writes_per_second))};
 }
 
+// The TLS identity from --tls-cert-file, --tls-key-file and
+// --tls-client-ca-file; nullopt for plain transports.
+absl::StatusOr<std::optional<profiles::TlsCredentials>> TlsFromFlags() {
+  const std::string certificate = absl::GetFlag(FLAGS_tls_cert_file);
+  const std::string key = absl::GetFlag(FLAGS_tls_key_file);
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca_file);
+  if (certificate.empty() && key.empty()) {
+    if (!client_ca.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-client-ca-file needs TLS: give --tls-cert-file and --tls-key-file too");
+    }
+    return std::nullopt;
+  }
+  if (certificate.empty() || key.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both --tls-cert-file and --tls-key-file (or neither, for plain transports)");
+  }
+  absl::StatusOr<profiles::TlsCredentials> tls = profiles::LoadTlsCredentials(
+      {.certificate_file = certificate, .key_file = key, .client_ca_file = client_ca});
+  if (!tls.ok()) return tls.status();
+  return std::optional<profiles::TlsCredentials>(*std::move(tls));
+}
+
+// gRPC's side of `tls`: the same identity and client-certificate rule as
+// the HTTP port's.
+std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(
+    const std::optional<profiles::TlsCredentials>& tls) {
+  if (!tls.has_value()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(
+      tls->client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = tls->client_ca_pem;
+  options.pem_key_cert_pairs.push_back({tls->private_key_pem, tls->certificate_chain_pem});
+  return grpc::SslServerCredentials(options);
+}
+
 int Fail(const absl::Status& status) {
   std::cerr << "profile_server: " << status << "\n";
   return 1;
@@ -229,6 +278,12 @@ int Run() {
   absl::StatusOr<profiles::ProfileCore::Options> core_options = CoreOptions();
   if (!core_options.ok()) {
     std::cerr << "profile_server: " << core_options.status().message() << "\n";
+    return 2;
+  }
+
+  absl::StatusOr<std::optional<profiles::TlsCredentials>> tls = TlsFromFlags();
+  if (!tls.ok()) {
+    std::cerr << "profile_server: " << tls.status().message() << "\n";
     return 2;
   }
 
@@ -290,8 +345,7 @@ int Run() {
   }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), grpc::InsecureServerCredentials(),
-                           &grpc_port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), GrpcCredentials(*tls), &grpc_port);
   builder.RegisterService(&service);
   // A request gRPC cannot parse (invalid UTF-8) is INVALID_ARGUMENT, not INTERNAL.
   builder.experimental().SetInterceptorCreators(profiles::RequestInterceptorCreators());
@@ -306,7 +360,8 @@ int Run() {
                                  .threads = absl::GetFlag(FLAGS_http_threads),
                                  .max_connections = absl::GetFlag(FLAGS_http_max_connections),
                                  .cors_origins = absl::GetFlag(FLAGS_cors_origins),
-                                 .allowed_hosts = absl::GetFlag(FLAGS_allowed_hosts)},
+                                 .allowed_hosts = absl::GetFlag(FLAGS_allowed_hosts),
+                                 .tls = *tls},
                                 core.get(), [&health_mu, &readiness] {
                                   absl::MutexLock lock(&health_mu);
                                   return readiness;
@@ -328,7 +383,17 @@ int Run() {
             << (absl::GetFlag(FLAGS_cors_origins).empty()
                     ? std::string("none")
                     : absl::StrJoin(absl::GetFlag(FLAGS_cors_origins), ", "))
-            << " (--cors-origins)" << std::endl;
+            << " (--cors-origins)\n"
+            << "profile_server: "
+            << (!tls->has_value()
+                    ? std::string("TLS off: both ports are plain text (--tls-cert-file)")
+                    : absl::StrCat("TLS on both ports with ", absl::GetFlag(FLAGS_tls_cert_file),
+                                   (*tls)->client_ca_pem.empty()
+                                       ? "; no client certificates asked for"
+                                       : absl::StrCat("; client certificates required, from "
+                                                      "the CAs in ",
+                                                      absl::GetFlag(FLAGS_tls_client_ca_file))))
+            << std::endl;
 
   int exit_code = 0;
   for (;;) {

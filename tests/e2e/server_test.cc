@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/server_process.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/test_database.h"
 
 namespace profiles::testing {
@@ -78,6 +80,29 @@ TEST(ServerCommandLine, AuthNeedsAKeyAndOffIsOnlyForLoopback) {
       RunServer("--database-url=postgresql://x@127.0.0.1:1/x --auth=off --read-scope=some");
   EXPECT_EQ(bad_scope.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(bad_scope.output, "--read-scope")) << bad_scope.output;
+}
+
+TEST(ServerCommandLine, TlsFlagsThatDoNotFitAreRefusedWithTheReason) {
+  char dir_template[] = "/tmp/profiles-server-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const TestPki::Files files = MakeTestPki().WriteTo(dir);
+  const std::string base = "--database-url=postgresql://x@127.0.0.1:1/x --auth=off ";
+  const CommandResult no_key = RunServer(base + "--tls-cert-file=" + files.server_certificate);
+  EXPECT_EQ(no_key.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(no_key.output, "--tls-key-file")) << no_key.output;
+  const CommandResult wrong_key = RunServer(absl::StrCat(
+      base, "--tls-cert-file=", files.server_certificate, " --tls-key-file=", files.impostor_key));
+  EXPECT_EQ(wrong_key.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(wrong_key.output, "does not belong")) << wrong_key.output;
+  const CommandResult ca_alone = RunServer(base + "--tls-client-ca-file=" + files.ca);
+  EXPECT_EQ(ca_alone.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(ca_alone.output, "--tls-cert-file")) << ca_alone.output;
+  const CommandResult missing =
+      RunServer(base + "--tls-cert-file=" + dir + "/none.pem --tls-key-file=" + files.server_key);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(missing.output, "none.pem")) << missing.output;
+  std::system(absl::StrCat("rm -rf '", dir, "'").c_str());
 }
 
 TEST(ServerCommandLine, UnreachableDatabaseFailsWithTheReason) {

@@ -12,6 +12,8 @@ namespace {
 
 constexpr char kServerAddressKey[] = "server/address";
 constexpr char kWorkOfflineKey[] = "server/workOffline";
+constexpr char kTlsKey[] = "server/tls";
+constexpr char kTlsCaFileKey[] = "server/tlsCaFile";
 
 // The controller QML engines get as their singleton; set by registerWith().
 AppController* registered_instance = nullptr;
@@ -68,6 +70,22 @@ absl::Status SaveToken(const QString& data_dir, const QString& token) {
   return absl::OkStatus();
 }
 
+// The PEM CAs of `path`, checked to hold a certificate so that a wrong file
+// is reported now, not as every connection failing its handshake.
+absl::StatusOr<QByteArray> ReadCaFile(const QString& path) {
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) {
+    return absl::InvalidArgumentError("cannot read the TLS CA file " + path.toStdString() + ": " +
+                                      file.errorString().toStdString());
+  }
+  QByteArray pem = file.readAll();
+  if (!pem.contains("-----BEGIN CERTIFICATE-----")) {
+    return absl::InvalidArgumentError("the TLS CA file " + path.toStdString() +
+                                      " holds no PEM certificate");
+  }
+  return pem;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AppController>> AppController::Open(const Options& options) {
@@ -84,6 +102,16 @@ absl::StatusOr<std::unique_ptr<AppController>> AppController::Open(const Options
           ? options.server_address
           : settings->value(kServerAddressKey, sync_options.server_address).toString();
   sync_options.work_offline = settings->value(kWorkOfflineKey, false).toBool();
+  const QString ca_file = !options.tls_ca_file.isEmpty()
+                              ? options.tls_ca_file
+                              : settings->value(kTlsCaFileKey).toString();
+  sync_options.tls =
+      options.tls || !options.tls_ca_file.isEmpty() || settings->value(kTlsKey, false).toBool();
+  if (sync_options.tls && !ca_file.isEmpty()) {
+    absl::StatusOr<QByteArray> authorities = ReadCaFile(ca_file);
+    if (!authorities.ok()) return authorities.status();
+    sync_options.tls_ca_pem = *std::move(authorities);
+  }
   if (!options.token.isEmpty()) {
     if (absl::Status saved = SaveToken(options.data_dir, NormalizedToken(options.token));
         !saved.ok()) {
@@ -95,18 +123,20 @@ absl::StatusOr<std::unique_ptr<AppController>> AppController::Open(const Options
   if (!sync.ok()) return sync.status();
   return std::unique_ptr<AppController>(new AppController(
       std::move(*sync), std::move(settings), options.data_dir, sync_options.server_address,
-      sync_options.work_offline, !sync_options.token.isEmpty()));
+      sync_options.work_offline, !sync_options.token.isEmpty(), sync_options.tls, ca_file));
 }
 
 AppController::AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<QSettings> settings,
                              QString data_dir, QString server_address, bool work_offline,
-                             bool has_token)
+                             bool has_token, bool tls, QString tls_ca_file)
     : sync_(std::move(sync)),
       settings_(std::move(settings)),
       data_dir_(std::move(data_dir)),
       server_address_(std::move(server_address)),
       work_offline_(work_offline),
       has_token_(has_token),
+      tls_(tls),
+      tls_ca_file_(std::move(tls_ca_file)),
       repair_note_(sync_->openRepairNote()),
       snapshot_(sync_->snapshot()) {
   connect(sync_.get(), &SyncManager::snapshotChanged, this, &AppController::onSnapshotChanged);
@@ -187,6 +217,27 @@ void AppController::setServerAddress(const QString& address) {
   settings_->setValue(kServerAddressKey, trimmed);
   sync_->setServerAddress(trimmed);
   emit serverAddressChanged();
+}
+
+bool AppController::setTls(bool tls, const QString& ca_file) {
+  const QString file = ca_file.trimmed();
+  QByteArray authorities;
+  if (tls && !file.isEmpty()) {
+    absl::StatusOr<QByteArray> read = ReadCaFile(file);
+    if (!read.ok()) {
+      emit operationFailed(QString::fromUtf8(read.status().message().data(),
+                                             static_cast<int>(read.status().message().size())));
+      return false;
+    }
+    authorities = *std::move(read);
+  }
+  tls_ = tls;
+  tls_ca_file_ = file;
+  settings_->setValue(kTlsKey, tls);
+  settings_->setValue(kTlsCaFileKey, file);
+  sync_->setTls(tls, authorities);
+  emit tlsChanged();
+  return true;
 }
 
 void AppController::refresh() { sync_->refresh(); }

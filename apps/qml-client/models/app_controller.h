@@ -47,6 +47,10 @@ class AppController : public QObject {
       QString serverAddress READ serverAddress WRITE setServerAddress NOTIFY serverAddressChanged)
   Q_PROPERTY(QString dataDir READ dataDir CONSTANT)
   Q_PROPERTY(bool hasToken READ hasToken NOTIFY tokenChanged)
+  // TLS to the server, and the CA file that signs its certificate (empty:
+  // the system's CAs); changed with setTls().
+  Q_PROPERTY(bool tls READ tls NOTIFY tlsChanged)
+  Q_PROPERTY(QString tlsCaFile READ tlsCaFile NOTIFY tlsChanged)
   // What opening the data folder repaired, in plain words; empty when there
   // is nothing to tell or once the user has dismissed it.
   Q_PROPERTY(QString repairNote READ repairNote NOTIFY repairNoteChanged)
@@ -64,9 +68,17 @@ class AppController : public QObject {
     QString server_address;
     // Replaces the saved sign-in token when not empty (--token-file).
     QString token{};
+    // TLS to the server for this run, whatever settings.ini says (--tls);
+    // with `tls_ca_file` (--tls-ca, implies TLS) the PEM file of the CAs
+    // that may sign the server's certificate instead of the system's. The
+    // saved settings are server/tls and server/tlsCaFile.
+    bool tls = false;
+    QString tls_ca_file{};
   };
 
-  // Reads the settings and opens the SyncManager; its errors as they are.
+  // Reads the settings and opens the SyncManager; its errors as they are,
+  // and INVALID_ARGUMENT for a TLS CA file that cannot be read or holds no
+  // PEM certificate.
   static absl::StatusOr<std::unique_ptr<AppController>> Open(const Options& options);
   ~AppController() override;
 
@@ -113,6 +125,14 @@ class AppController : public QObject {
   // inside.
   Q_INVOKABLE bool setToken(const QString& token);
 
+  bool tls() const { return tls_; }
+  QString tlsCaFile() const { return tls_ca_file_; }
+  // Speaks TLS (or plain text) to the server from now on, trusting the CAs
+  // of the PEM file `ca_file` (empty: the system's), and saves the choice.
+  // False, with operationFailed(), when `tls` and the file cannot be read
+  // or holds no certificate: nothing changes then.
+  Q_INVOKABLE bool setTls(bool tls, const QString& ca_file);
+
   // Pull now (pull-to-refresh) and retry at once if backing off.
   Q_INVOKABLE void refresh();
   QString repairNote() const { return repair_note_; }
@@ -125,13 +145,15 @@ class AppController : public QObject {
   void workOfflineChanged();
   void serverAddressChanged();
   void tokenChanged();
+  void tlsChanged();
   void repairNoteChanged();
   // A local operation failed; the message is for the user.
   void operationFailed(const QString& message);
 
  private:
   AppController(std::unique_ptr<SyncManager> sync, std::unique_ptr<QSettings> settings,
-                QString data_dir, QString server_address, bool work_offline, bool has_token);
+                QString data_dir, QString server_address, bool work_offline, bool has_token,
+                bool tls, QString tls_ca_file);
   void onSnapshotChanged();
 
   const std::unique_ptr<SyncManager> sync_;
@@ -141,6 +163,8 @@ class AppController : public QObject {
   QString server_address_;
   bool work_offline_;
   bool has_token_;
+  bool tls_;
+  QString tls_ca_file_;
   QString repair_note_;
   std::shared_ptr<const ClientSnapshot> snapshot_;
 };

@@ -48,12 +48,21 @@ void SettingsEditor::setApp(AppController* app) {
     connect(app_, &AppController::tokenChanged, this, &SettingsEditor::tokenStatusChanged);
     connect(app_, &AppController::workOfflineChanged, this,
             &SettingsEditor::connectionProblemChanged);
+    connect(app_, &AppController::tlsChanged, this, [this] {
+      tls_ca_file_edited_ = false;
+      tls_ca_file_ = app_->tlsCaFile();
+      emit tlsChanged();
+      emit tlsCaFileChanged();
+    });
     if (!edited_) address_ = app_->serverAddress();
+    if (!tls_ca_file_edited_) tls_ca_file_ = app_->tlsCaFile();
   }
   emit appChanged();
   emit addressChanged();
   emit connectionProblemChanged();
   emit tokenStatusChanged();
+  emit tlsChanged();
+  emit tlsCaFileChanged();
 }
 
 void SettingsEditor::setAddress(const QString& address) {
@@ -108,6 +117,25 @@ bool SettingsEditor::applyToken() {
   if (app_ == nullptr || token_.trimmed().isEmpty() || !app_->setToken(token_)) return false;
   setToken(QString());
   return true;
+}
+
+bool SettingsEditor::tls() const { return app_ != nullptr && app_->tls(); }
+
+void SettingsEditor::setTls(bool tls) {
+  if (app_ == nullptr || tls == app_->tls()) return;
+  // Refused (an unreadable CA file): the switch springs back.
+  if (!app_->setTls(tls, app_->tlsCaFile())) emit tlsChanged();
+}
+
+void SettingsEditor::setTlsCaFile(const QString& file) {
+  if (file == tls_ca_file_) return;
+  tls_ca_file_ = file;
+  tls_ca_file_edited_ = true;
+  emit tlsCaFileChanged();
+}
+
+bool SettingsEditor::applyTlsCaFile() {
+  return app_ != nullptr && app_->setTls(true, tls_ca_file_);
 }
 
 }  // namespace profiles::client

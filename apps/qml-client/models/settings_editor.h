@@ -47,6 +47,11 @@ class SettingsEditor : public QObject {
   // whether the app has one and the server refused it.
   Q_PROPERTY(QString token READ token WRITE setToken NOTIFY tokenChanged)
   Q_PROPERTY(QString tokenStatus READ tokenStatus NOTIFY tokenStatusChanged)
+  // TLS to the server: a switch that applies at once (AppController::tls).
+  Q_PROPERTY(bool tls READ tls WRITE setTls NOTIFY tlsChanged)
+  // The CA file being typed (a draft; starts as, and follows until edited,
+  // the app's); applyTlsCaFile() takes it, turning TLS on.
+  Q_PROPERTY(QString tlsCaFile READ tlsCaFile WRITE setTlsCaFile NOTIFY tlsCaFileChanged)
 
  public:
   explicit SettingsEditor(QObject* parent = nullptr);
@@ -70,6 +75,15 @@ class SettingsEditor : public QObject {
   // was taken. Returns whether it was.
   Q_INVOKABLE bool applyToken();
 
+  bool tls() const;
+  // AppController::setTls with the CA file in use.
+  void setTls(bool tls);
+  QString tlsCaFile() const { return tls_ca_file_; }
+  void setTlsCaFile(const QString& file);
+  // TLS with the CA file tlsCaFile() (AppController::setTls); returns
+  // whether the app took it.
+  Q_INVOKABLE bool applyTlsCaFile();
+
  signals:
   void appChanged();
   void addressChanged();
@@ -77,11 +91,15 @@ class SettingsEditor : public QObject {
   void fieldErrorChanged();
   void tokenChanged();
   void tokenStatusChanged();
+  void tlsChanged();
+  void tlsCaFileChanged();
 
  private:
   QPointer<AppController> app_;
   QString address_;
   QString token_;
+  QString tls_ca_file_;
+  bool tls_ca_file_edited_ = false;
   // The user typed since the app's address was last taken over.
   bool edited_ = false;
 };

@@ -133,6 +133,62 @@ Page {
 
                     Accessible.name: qsTr("Connect to this server")
                 }
+
+                RowLayout {
+                    Layout.fillWidth: true
+                    spacing: Theme.spacingM
+
+                    ColumnLayout {
+                        Layout.fillWidth: true
+                        spacing: 2
+
+                        Label {
+                            text: qsTr("Encrypted connection (TLS)")
+                            color: Theme.textPrimary
+                            font.pixelSize: Theme.fontSubtitle
+                        }
+
+                        Label {
+                            Layout.fillWidth: true
+                            text: qsTr("Verify the server's certificate and encrypt everything sent. Needed for any server that is not on this device.")
+                            color: Theme.textSecondary
+                            font.pixelSize: Theme.fontBody
+                            wrapMode: Text.Wrap
+                        }
+                    }
+
+                    Switch {
+                        objectName: "tlsSwitch"
+                        checked: settings.tls
+                        Layout.minimumHeight: Theme.touchTarget
+                        onToggled: settings.tls = checked
+
+                        Accessible.name: qsTr("Encrypted connection")
+                    }
+                }
+
+                FieldWithError {
+                    objectName: "tlsCaFileField"
+                    Layout.fillWidth: true
+                    label: qsTr("CA certificate file (optional)")
+                    text: settings.tlsCaFile
+                    placeholderText: qsTr("PEM file of a private CA; empty: the system's")
+                    inputMethodHints: Qt.ImhNoAutoUppercase | Qt.ImhNoPredictiveText
+                    onEdited: text => settings.tlsCaFile = text
+                    onAccepted: settings.applyTlsCaFile()
+                }
+
+                Button {
+                    objectName: "applyTlsCaButton"
+                    Layout.alignment: Qt.AlignRight
+                    Layout.minimumHeight: Theme.touchTarget
+                    text: qsTr("Use this CA")
+                    enabled: settings.tlsCaFile.trim() !== AppController.tlsCaFile
+                             || !AppController.tls
+                    onClicked: settings.applyTlsCaFile()
+
+                    Accessible.name: qsTr("Use this CA certificate")
+                }
             }
         }
 

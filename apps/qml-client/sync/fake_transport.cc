@@ -322,4 +322,10 @@ void FakeTransport::SetToken(const std::string& token) {
   Reset();
 }
 
+void FakeTransport::SetTls(bool tls, const std::string& ca_pem) {
+  tls_ = tls;
+  tls_ca_pem_ = ca_pem;
+  Reset();
+}
+
 }  // namespace profiles::client::testing

@@ -153,6 +153,9 @@ class FakeTransport : public ProfileTransport {
   void LimitSendsUntil(std::chrono::milliseconds until) { limited_until_ = until; }
   // The token the engine set last (SetToken).
   const std::string& token() const { return token_; }
+  // What the engine set last with SetTls.
+  bool tls() const { return tls_; }
+  const std::string& tls_ca_pem() const { return tls_ca_pem_; }
   int page_size = 3;
   // Counters, for the tests.
   int sends = 0;
@@ -172,6 +175,7 @@ class FakeTransport : public ProfileTransport {
   void Reset() override;
   void SetAddress(const std::string& address) override;
   void SetToken(const std::string& token) override;
+  void SetTls(bool tls, const std::string& ca_pem) override;
   const std::string& address() const override { return address_; }
 
  private:
@@ -200,6 +204,8 @@ class FakeTransport : public ProfileTransport {
   bool reachable_ = true;
   std::string address_ = "fake:1";
   std::string token_;
+  bool tls_ = false;
+  std::string tls_ca_pem_;
   std::optional<std::string> accepted_token_;
   std::chrono::milliseconds limited_until_{0};
   uint64_t generation_ = 0;

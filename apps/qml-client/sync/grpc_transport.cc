@@ -30,6 +30,8 @@ std::shared_ptr<ProfileClient> GrpcTransport::NewClient() const {
       .call_timeout = options_.call_timeout,
       .connect_timeout = options_.connect_timeout,
       .token = options_.token,
+      .tls = options_.tls,
+      .tls_ca_pem = options_.tls_ca_pem,
   });
 }
 
@@ -169,6 +171,12 @@ void GrpcTransport::SetAddress(const std::string& address) {
 
 void GrpcTransport::SetToken(const std::string& token) {
   options_.token = token;
+  Reset();
+}
+
+void GrpcTransport::SetTls(bool tls, const std::string& ca_pem) {
+  options_.tls = tls;
+  options_.tls_ca_pem = ca_pem;
   Reset();
 }
 

@@ -38,6 +38,9 @@ class GrpcTransport final : public ProfileTransport {
   struct Options {
     std::string address;
     std::string token{};  // bearer token; empty: none
+    // TLS, and the CAs to trust (empty: the system's): ProfileClient::Options.
+    bool tls = false;
+    std::string tls_ca_pem{};
     std::chrono::milliseconds call_timeout{10000};
     std::chrono::milliseconds connect_timeout{2000};
   };
@@ -62,6 +65,7 @@ class GrpcTransport final : public ProfileTransport {
   void Reset() override;
   void SetAddress(const std::string& address) override;
   void SetToken(const std::string& token) override;
+  void SetTls(bool tls, const std::string& ca_pem) override;
   const std::string& address() const override { return options_.address; }
 
  private:

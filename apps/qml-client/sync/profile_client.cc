@@ -13,7 +13,15 @@
 namespace profiles::client {
 namespace {
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+std::shared_ptr<grpc::ChannelCredentials> CredentialsOf(const ProfileClient::Options& options) {
+  if (!options.tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  // Empty: gRPC's default roots (the system's CA bundle).
+  ssl.pem_root_certs = options.tls_ca_pem;
+  return grpc::SslCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> NewChannel(const ProfileClient::Options& options) {
   grpc::ChannelArguments args;
   // gRPC's own reconnect backoff grows to 120 s; the sync manager has its
   // own backoff, so the channel must be ready to reconnect soon after the
@@ -23,7 +31,7 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // Pages with avatars (up to 256 KiB each) exceed the 4 MiB default.
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(options.address, CredentialsOf(options), args);
 }
 
 std::chrono::system_clock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
@@ -101,7 +109,7 @@ class ProfileClient::ActiveCall {
 
 ProfileClient::ProfileClient(Options options)
     : options_(std::move(options)),
-      channel_(NewChannel(options_.address)),
+      channel_(NewChannel(options_)),
       stub_(profile::v1::ProfileService::NewStub(channel_)) {}
 
 ProfileClient::~ProfileClient() {

@@ -82,6 +82,12 @@ class ProfileClient {
     // The bearer token sent with every call ("authorization: Bearer ...");
     // empty: none (a server with --auth=off).
     std::string token{};
+    // TLS (a server started with --tls-cert-file): the server's certificate
+    // must be valid for the address's host and signed by a CA in
+    // `tls_ca_pem`, or by one the system trusts when that is empty. Off:
+    // plain text, for loopback or a trusted network.
+    bool tls = false;
+    std::string tls_ca_pem{};
   };
 
   explicit ProfileClient(Options options);

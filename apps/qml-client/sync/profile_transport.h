@@ -90,6 +90,10 @@ class ProfileTransport {
   // Sends `token` as "authorization: Bearer <token>" with every call from
   // now on (empty: no credentials); implies Reset().
   virtual void SetToken(const std::string& token) = 0;
+  // Speaks TLS to the server from now on, trusting the PEM CAs in `ca_pem`
+  // (empty: the system's), or plain text when `tls` is false; implies
+  // Reset().
+  virtual void SetTls(bool tls, const std::string& ca_pem) = 0;
   virtual const std::string& address() const = 0;
 };
 

@@ -157,6 +157,13 @@ void SyncEngine::SetToken(const std::string& token) {
   RunPass();
 }
 
+void SyncEngine::SetTls(bool tls, const std::string& ca_pem) {
+  Abandon();
+  transport_->SetTls(tls, ca_pem);
+  backoff_.Reset();
+  RunPass();
+}
+
 void SyncEngine::Refresh() {
   retry_pending_ = false;
   host_->StopTimer(Timer::kRetry);

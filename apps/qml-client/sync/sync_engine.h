@@ -137,6 +137,9 @@ class SyncEngine {
   // connection() kSignedOut until a token is set: retrying with the same
   // token cannot succeed, and only the user can get a new one.
   void SetToken(const std::string& token);
+  // TLS or plain text to the server from now on (ProfileTransport::SetTls):
+  // what is in flight is abandoned and sent again over the new connection.
+  void SetTls(bool tls, const std::string& ca_pem);
   // Pull now, and retry at once if backing off.
   void Refresh();
   void OnTimer(Timer timer);

@@ -69,6 +69,8 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
             GrpcTransport::Options{
                 .address = options.server_address.toStdString(),
                 .token = options.token.toStdString(),
+                .tls = options.tls,
+                .tls_ca_pem = options.tls_ca_pem.toStdString(),
                 .call_timeout = options.call_timeout,
                 .connect_timeout = options.connect_timeout,
             },
@@ -401,6 +403,14 @@ void SyncManager::setServerAddress(const QString& address) {
   QMetaObject::invokeMethod(
       worker,
       [worker, address = address.toStdString()] { worker->engine().SetServerAddress(address); },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::setTls(bool tls, const QByteArray& ca_pem) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker,
+      [worker, tls, ca_pem = ca_pem.toStdString()] { worker->engine().SetTls(tls, ca_pem); },
       Qt::QueuedConnection);
 }
 

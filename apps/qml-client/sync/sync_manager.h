@@ -165,6 +165,10 @@ class SyncManager : public QObject {
     QString server_address = QStringLiteral("127.0.0.1:50051");
     // Bearer token sent with every call; empty: none.
     QString token;
+    // TLS to the server, verifying its certificate against the PEM CAs in
+    // `tls_ca_pem` (empty: the system's); ProfileClient::Options.
+    bool tls = false;
+    QByteArray tls_ca_pem{};
     bool work_offline = false;
     // Tuning (the defaults suit the app; tests shorten them).
     // Retry delays while the server cannot be reached (full jitter).
@@ -219,6 +223,9 @@ class SyncManager : public QObject {
 
   // Sends `token` with every call from now on (SyncEngine::SetToken).
   void setToken(const QString& token);
+  // TLS to the server from now on, trusting the PEM CAs in `ca_pem` (empty:
+  // the system's), or plain text (SyncEngine::SetTls).
+  void setTls(bool tls, const QByteArray& ca_pem);
   void setWorkOffline(bool offline);
   void setServerAddress(const QString& address);
   // Pull now (pull-to-refresh), and retry at once if backing off.

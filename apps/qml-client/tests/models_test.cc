@@ -29,6 +29,7 @@
 #include "apps/qml-client/models/settings_editor.h"
 #include "apps/qml-client/models/sync_status.h"
 #include "libs/profile_contract/validation.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/test_images.h"
 
 namespace profiles::client {
@@ -709,6 +710,61 @@ class ModelsTest : public QObject {
       QVERIFY((*controller)->setToken(QString()));
       QVERIFY(!(*controller)->hasToken());
       QVERIFY(!QFile::exists(path));
+    }
+  }
+
+  void controllerSavesTlsAndRefusesACaFileWithoutCertificates() {
+    QTemporaryDir dir;
+    const QString ca = QDir(dir.path()).filePath(QStringLiteral("ca.pem"));
+    const QString not_ca = QDir(dir.path()).filePath(QStringLiteral("notes.txt"));
+    {
+      QFile file(ca);
+      QVERIFY(file.open(QIODevice::WriteOnly));
+      file.write(QByteArray::fromStdString(profiles::testing::MakeTestPki().ca_pem));
+      QFile notes(not_ca);
+      QVERIFY(notes.open(QIODevice::WriteOnly));
+      notes.write("not a certificate\n");
+    }
+    {
+      auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+      QVERIFY(controller.ok());
+      (*controller)->setWorkOffline(true);
+      QVERIFY(!(*controller)->tls());
+      SettingsEditor editor;
+      editor.setApp(controller->get());
+      QSignalSpy failed(controller->get(), &AppController::operationFailed);
+      editor.setTlsCaFile(not_ca);
+      QVERIFY(!editor.applyTlsCaFile());
+      QCOMPARE(failed.count(), 1);
+      QVERIFY(failed.at(0).at(0).toString().contains(QStringLiteral("no PEM certificate")));
+      QVERIFY(!(*controller)->tls());
+      editor.setTlsCaFile(QDir(dir.path()).filePath(QStringLiteral("missing.pem")));
+      QVERIFY(!editor.applyTlsCaFile());
+      QCOMPARE(failed.count(), 2);
+      editor.setTlsCaFile(ca);
+      QVERIFY(editor.applyTlsCaFile());
+      QVERIFY((*controller)->tls());
+      QVERIFY(editor.tls());
+      QCOMPARE((*controller)->tlsCaFile(), ca);
+    }
+    {
+      auto controller = AppController::Open({.data_dir = dir.path(), .server_address = {}});
+      QVERIFY(controller.ok());
+      QVERIFY((*controller)->tls());
+      QCOMPARE((*controller)->tlsCaFile(), ca);
+      SettingsEditor editor;
+      editor.setApp(controller->get());
+      editor.setTls(false);
+      QVERIFY(!(*controller)->tls());
+    }
+    // A CA file that went missing is reported when the app opens.
+    QVERIFY(QFile::remove(ca));
+    {
+      auto controller = AppController::Open(
+          {.data_dir = dir.path(), .server_address = {}, .token = {}, .tls = true,
+           .tls_ca_file = ca});
+      QCOMPARE(controller.status().code(), absl::StatusCode::kInvalidArgument);
+      QVERIFY(std::string(controller.status().message()).find("ca.pem") != std::string::npos);
     }
   }
 

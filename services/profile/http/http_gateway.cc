@@ -5,14 +5,17 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,12 +36,15 @@ using tcp = boost::asio::ip::tcp;
 
 namespace http_gateway_internal {
 
+// What becomes of a new connection: served, answered 503, or just closed.
+enum class Admission { kServe, kTurnAway, kDrop };
+
 // Counts the connections being served or turned away, and the core calls
 // not yet answered, which Stop() waits for: their answers hold sessions,
 // which must not outlive the io_context. Thread-safe.
 class ConnectionTracker {
  public:
-  enum class Admission { kServe, kTurnAway, kDrop };
+  using Admission = http_gateway_internal::Admission;
 
   explicit ConnectionTracker(int max_connections) : max_connections_(max_connections) {}
 
@@ -100,7 +106,18 @@ void LogLine(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str(
 
 absl::string_view ToAbsl(boost::beast::string_view text) { return {text.data(), text.size()}; }
 
-class Session;
+// What a request's Responder needs of its session, whatever the session's
+// stream (plain TCP or TLS).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // The handler's answer to request number `request`. On the strand.
+  virtual void OnAnswer(uint64_t request, HttpResponse response) = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // The host of a Host header value ("name", "name:port", "[v6]:port"),
 // without brackets or port.
@@ -151,7 +168,7 @@ std::optional<HttpResponse> RefuseHeader(const HttpRequest& request,
 // done (called, or dropped uncalled), after it let go of the session.
 class Responder {
  public:
-  Responder(std::shared_ptr<Session> session, uint64_t request, ConnectionTracker* tracker)
+  Responder(std::shared_ptr<SessionBase> session, uint64_t request, ConnectionTracker* tracker)
       : session_(std::move(session)), request_(request), tracker_(tracker) {
     tracker_->CallStarted();
   }
@@ -170,13 +187,11 @@ class Responder {
     if (tracker_ != nullptr) std::exchange(tracker_, nullptr)->CallEnded();
   }
 
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<SessionBase> session_;
   uint64_t request_;
   ConnectionTracker* tracker_;
 };
 
-// One connection: reads a request, hands it to the handler, writes its
-// answer, then reads the next; so pipelined requests are answered in order.
 // The client's address, without its port; empty if the socket cannot say.
 std::string PeerOf(const tcp::socket& socket) {
   beast::error_code error;
@@ -184,39 +199,57 @@ std::string PeerOf(const tcp::socket& socket) {
   return error ? std::string() : endpoint.address().to_string();
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+Stream MakeStream(tcp::socket socket, asio::ssl::context* tls) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    return Stream(std::move(socket), *tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+// One connection: reads a request, hands it to the handler, writes its
+// answer, then reads the next; so pipelined requests are answered in order.
+// Over TLS the same, after a handshake that must end within the read
+// timeout; `Stream` is PlainStream or TlsStream.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, const RestHandler& handler, const HttpGateway::Options& options,
-          ConnectionTracker& tracker, bool served)
-      : stream_(std::move(socket)),
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Session(tcp::socket socket, asio::ssl::context* tls, const RestHandler& handler,
+          const HttpGateway::Options& options, ConnectionTracker& tracker, bool served)
+      : stream_(MakeStream<Stream>(std::move(socket), tls)),
         handler_(handler),
         options_(options),
         tracker_(tracker),
         served_(served),
         buffer_(options.read_buffer_limit),
         request_timer_(stream_.get_executor()),
-        peer_(PeerOf(stream_.socket())) {}
+        peer_(PeerOf(Tcp().socket())) {}
 
-  ~Session() { tracker_.Left(served_); }
+  ~Session() override { tracker_.Left(served_); }
 
   void Run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::ReadHeader, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), [self = Self()] {
+      self->Handshake([self] { self->ReadHeader(); });
+    });
   }
 
   // Answers 503 without reading a request, and closes.
   void TurnAway() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      self->Write(ErrorResponse(http::status::service_unavailable,
-                                absl::ResourceExhaustedError(absl::StrCat(
-                                    "server busy: all ", self->tracker_.max_connections(),
-                                    " connections are in use; retry later")),
-                                11, /*keep_alive=*/false));
+    asio::dispatch(stream_.get_executor(), [self = Self()] {
+      self->Handshake([self] {
+        self->Write(ErrorResponse(http::status::service_unavailable,
+                                  absl::ResourceExhaustedError(absl::StrCat(
+                                      "server busy: all ", self->tracker_.max_connections(),
+                                      " connections are in use; retry later")),
+                                  11, /*keep_alive=*/false));
+      });
     });
   }
 
-  // The handler's answer to request number `request`. On the strand.
-  void OnAnswer(uint64_t request, HttpResponse response) {
+  void OnAnswer(uint64_t request, HttpResponse response) override {
     // Late: the request was answered 504 already.
     if (request != request_ || !awaiting_answer_) return;
     awaiting_answer_ = false;
@@ -224,16 +257,56 @@ class Session : public std::enable_shared_from_this<Session> {
     Answer(std::move(response));
   }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() override { return stream_.get_executor(); }
 
  private:
+  std::shared_ptr<Session> Self() { return this->shared_from_this(); }
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  // Calls `then` once the connection can carry HTTP: at once in plain TCP,
+  // after the TLS handshake otherwise. A failed handshake closes the
+  // connection (there is no channel to answer on), except when the client
+  // spoke plain HTTP: that one is told, in plain HTTP, to use https, as a
+  // script's author would otherwise see only an empty reply.
+  template <class Then>
+  void Handshake(Then then) {
+    if constexpr (kTls) {
+      Tcp().expires_after(options_.read_timeout);
+      beast::async_detect_ssl(
+          Tcp(), buffer_, [self = Self(), then](beast::error_code error, bool is_tls) {
+            if (error) return self->CloseSocket();
+            if (!is_tls) return self->RefusePlainText();
+            self->stream_.async_handshake(
+                asio::ssl::stream_base::server, self->buffer_.data(),
+                [self, then](beast::error_code handshake_error, size_t used) {
+                  if (handshake_error) return self->CloseSocket();
+                  self->buffer_.consume(used);
+                  then();
+                });
+          });
+    } else {
+      then();
+    }
+  }
+
+  void RefusePlainText() {
+    auto refusal = std::make_shared<HttpResponse>(ErrorResponse(
+        http::status::bad_request,
+        absl::InvalidArgumentError("this port speaks HTTPS only: use https://"), 11,
+        /*keep_alive=*/false));
+    refusal->set("X-Content-Type-Options", "nosniff");
+    Tcp().expires_after(options_.write_timeout);
+    http::async_write(Tcp(), *refusal,
+                      [self = Self(), refusal](beast::error_code, size_t) { self->Linger(); });
+  }
+
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(options_.header_limit);
     parser_->body_limit(options_.body_limit);
-    stream_.expires_after(options_.read_timeout);
+    Tcp().expires_after(options_.read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+                            beast::bind_front_handler(&Session::OnHeader, Self()));
   }
 
   void OnHeader(beast::error_code error, size_t) {
@@ -245,7 +318,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
       continue_ = http::response<http::empty_body>(http::status::continue_, 11);
       http::async_write(stream_, continue_,
-                        [self = shared_from_this()](beast::error_code write_error, size_t) {
+                        [self = Self()](beast::error_code write_error, size_t) {
                           if (write_error) return self->Close();
                           self->ReadBody();
                         });
@@ -256,7 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+                     beast::bind_front_handler(&Session::OnRead, Self()));
   }
 
   void OnRead(beast::error_code error, size_t) {
@@ -264,10 +337,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const uint64_t request = ++request_;
     awaiting_answer_ = true;
     request_timer_.expires_after(options_.request_timeout);
-    request_timer_.async_wait([self = shared_from_this(), request](beast::error_code timer_error) {
+    request_timer_.async_wait([self = Self(), request](beast::error_code timer_error) {
       if (!timer_error) self->OnRequestTimeout(request);
     });
-    handler_.Handle(parser_->get(), Responder(shared_from_this(), request, &tracker_), peer_);
+    handler_.Handle(parser_->get(), Responder(Self(), request, &tracker_), peer_);
   }
 
   void OnRequestTimeout(uint64_t request) {
@@ -333,9 +406,9 @@ class Session : public std::enable_shared_from_this<Session> {
     response.set("X-Content-Type-Options", "nosniff");
     response.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
     response_ = std::move(response);
-    stream_.expires_after(options_.write_timeout);
+    Tcp().expires_after(options_.write_timeout);
     http::async_write(stream_, response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+                      beast::bind_front_handler(&Session::OnWrite, Self()));
   }
 
   void OnWrite(beast::error_code error, size_t) {
@@ -349,29 +422,43 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Linger() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(kLingerTime);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Tcp().expires_after(kLingerTime);
     Drain();
   }
 
   void Drain() {
     buffer_.consume(buffer_.size());
-    stream_.async_read_some(buffer_.prepare(std::min(size_t{64} * 1024, buffer_.max_size())),
-                            [self = shared_from_this()](beast::error_code error, size_t bytes) {
+    // Below TLS, if any: the bytes are thrown away unread.
+    Tcp().async_read_some(buffer_.prepare(std::min(size_t{64} * 1024, buffer_.max_size())),
+                            [self = Self()](beast::error_code error, size_t bytes) {
                               self->drained_ += bytes;
-                              if (error || self->drained_ > kLingerBytes) return self->Close();
+                              if (error || self->drained_ > kLingerBytes) {
+                                return self->CloseSocket();
+                              }
                               self->buffer_.commit(bytes);
                               self->Drain();
                             });
   }
 
+  // Over TLS says so first (close_notify), so the client can tell the end
+  // from a cut connection; waits for its reply at most kLingerTime.
   void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    if constexpr (kTls) {
+      Tcp().expires_after(kLingerTime);
+      stream_.async_shutdown([self = Self()](beast::error_code) { self->CloseSocket(); });
+    } else {
+      CloseSocket();
+    }
   }
 
-  beast::tcp_stream stream_;
+  void CloseSocket() {
+    beast::error_code ignored;
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Tcp().close();
+  }
+
+  Stream stream_;
   const RestHandler& handler_;
   const HttpGateway::Options& options_;
   ConnectionTracker& tracker_;
@@ -392,7 +479,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void Responder::operator()(HttpResponse response) && {
   {
-    std::shared_ptr<Session> session = std::move(session_);
+    std::shared_ptr<SessionBase> session = std::move(session_);
     asio::post(session->executor(),
                [session, request = request_, response = std::move(response)]() mutable {
                  session->OnAnswer(request, std::move(response));
@@ -437,6 +524,39 @@ HttpGateway::Options WithServedHosts(HttpGateway::Options options) {
   return options;
 }
 
+// The server side of TLS 1.2 and 1.3 (older versions have known attacks and
+// every client of this API speaks 1.2) with `tls`'s identity; when it names
+// client CAs, a client must present a certificate one of them signed.
+absl::StatusOr<std::unique_ptr<asio::ssl::context>> TlsContext(const TlsCredentials& tls) {
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  beast::error_code error;
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                           asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                           asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                       error);
+  if (!error) {
+    context->use_certificate_chain(
+        asio::buffer(tls.certificate_chain_pem.data(), tls.certificate_chain_pem.size()), error);
+  }
+  if (!error) {
+    context->use_private_key(asio::buffer(tls.private_key_pem.data(), tls.private_key_pem.size()),
+                             asio::ssl::context::pem, error);
+  }
+  if (!error && !tls.client_ca_pem.empty()) {
+    context->add_certificate_authority(
+        asio::buffer(tls.client_ca_pem.data(), tls.client_ca_pem.size()), error);
+    if (!error) {
+      context->set_verify_mode(
+          asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, error);
+    }
+  }
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP TLS credentials cannot be used: ", error.message()));
+  }
+  return context;
+}
+
 }  // namespace
 
 HttpGateway::HttpGateway(Options options, ProfileCore* core,
@@ -457,6 +577,11 @@ absl::Status HttpGateway::Start() {
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP address '", options_.address,
                      "' is not host:port (e.g. 127.0.0.1:8080, or [::1]:8080 for IPv6)"));
+  }
+  if (options_.tls.has_value()) {
+    absl::StatusOr<std::unique_ptr<asio::ssl::context>> tls = TlsContext(*options_.tls);
+    if (!tls.ok()) return tls.status();
+    ssl_context_ = *std::move(tls);
   }
   io_context_ = std::make_unique<asio::io_context>(std::max(1, options_.threads));
 
@@ -506,22 +631,31 @@ void HttpGateway::Accept() {
         }
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        switch (tracker_->Admit()) {
-          case ConnectionTracker::Admission::kServe:
-            std::make_shared<Session>(std::move(socket), handler_, options_, *tracker_,
-                                      /*served=*/true)
-                ->Run();
-            break;
-          case ConnectionTracker::Admission::kTurnAway:
-            std::make_shared<Session>(std::move(socket), handler_, options_, *tracker_,
-                                      /*served=*/false)
-                ->TurnAway();
-            break;
-          case ConnectionTracker::Admission::kDrop:
-            break;  // `socket` closes as it goes out of scope
+        const ConnectionTracker::Admission admission = tracker_->Admit();
+        if (admission == ConnectionTracker::Admission::kDrop) {
+          Accept();
+          return;  // `socket` closes as it goes out of scope
+        }
+        if (ssl_context_ != nullptr) {
+          Serve<TlsStream>(std::move(socket), admission);
+        } else {
+          Serve<PlainStream>(std::move(socket), admission);
         }
         Accept();
       });
+}
+
+template <class Stream>
+void HttpGateway::Serve(boost::asio::ip::tcp::socket socket,
+                        http_gateway_internal::ConnectionTracker::Admission admission) {
+  const bool served = admission == ConnectionTracker::Admission::kServe;
+  auto session = std::make_shared<Session<Stream>>(std::move(socket), ssl_context_.get(), handler_,
+                                                   options_, *tracker_, served);
+  if (served) {
+    session->Run();
+  } else {
+    session->TurnAway();
+  }
 }
 
 void HttpGateway::Stop() {

@@ -8,7 +8,8 @@
 //
 // Connections: asynchronous accept and sessions on one boost::asio
 // io_context run by Options::threads threads; keep-alive, TCP_NODELAY,
-// "Expect: 100-continue". A connection handles one request at a time:
+// "Expect: 100-continue"; HTTPS only when Options::tls is set (the TLS
+// handshake must end within Options::read_timeout). A connection handles one request at a time:
 // pipelined requests wait in the socket and are answered in order. Bounds,
 // each answered with a JSON error body (http_status.h):
 //   - at most Options::max_connections connections are served; one more is
@@ -55,12 +56,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,11 +71,13 @@
 #include "absl/status/status.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/http/rest_handler.h"
+#include "services/profile/tls/tls_credentials.h"
 
 namespace profiles {
 
 namespace http_gateway_internal {
 class ConnectionTracker;
+enum class Admission;
 }  // namespace http_gateway_internal
 
 class HttpGateway {
@@ -110,6 +115,10 @@ class HttpGateway {
     // attacker points at 127.0.0.1 (DNS rebinding): the browser still sends
     // that name as Host.
     std::vector<std::string> allowed_hosts{};
+    // Set: the port speaks HTTPS only (TLS 1.2 or 1.3) with this identity,
+    // and asks for client certificates when it names client CAs; a failed
+    // handshake closes the connection. Unset: plain HTTP.
+    std::optional<TlsCredentials> tls{};
   };
 
   // `readiness` answers GET /readyz (empty: always ready). It is called on
@@ -143,11 +152,16 @@ class HttpGateway {
 
  private:
   void Accept();
+  // Serves (or turns away) one accepted connection over `Stream`.
+  template <class Stream>
+  void Serve(boost::asio::ip::tcp::socket socket, http_gateway_internal::Admission admission);
 
   const Options options_;
   const RestHandler handler_;
   // Connections open and core calls unanswered, shared with the sessions.
   std::unique_ptr<http_gateway_internal::ConnectionTracker> tracker_;
+  // Set when Options::tls is.
+  std::unique_ptr<boost::asio::ssl::context> ssl_context_;
   std::unique_ptr<boost::asio::io_context> io_context_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   // Spaces accept attempts after a failure (out of file descriptors).
