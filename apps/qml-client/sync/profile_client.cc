@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "libs/profile_contract/grpc_status.h"
 #include "libs/profile_contract/status_details.h"
 
@@ -233,6 +234,16 @@ absl::StatusOr<std::string> ProfileClient::CheckHealth() {
   profile::v1::ServiceInfo info;
   const grpc::Status status =
       stub_->GetServiceInfo(&context, profile::v1::GetServiceInfoRequest(), &info);
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // Waiting for a connection hides why there is none (refused, a failed
+    // TLS handshake, TLS on one side only): gRPC says only "Deadline
+    // Exceeded". The user can act on what to check.
+    return absl::DeadlineExceededError(absl::StrCat(
+        "no answer from ", options_.address, " within ", options_.connect_timeout.count(),
+        " ms: check the address",
+        options_.tls ? ", and that this device trusts the CA of the server's certificate"
+                     : "; a server that uses TLS needs Encrypted connection on"));
+  }
   if (!status.ok()) return FromGrpcStatus(status);
   if (info.database_id().empty()) {
     return absl::FailedPreconditionError(

@@ -136,6 +136,7 @@ TEST_F(TlsSyncTest, AServerWhoseCertificateTheAppDoesNotTrustIsNeverSentAnEdit) 
   }));
   const std::shared_ptr<const ClientSnapshot> snapshot = phone->snapshot();
   EXPECT_EQ(snapshot->connection, ConnectionState::kOffline);
+  EXPECT_NE(snapshot->last_error.find("trusts the CA"), std::string::npos) << snapshot->last_error;
   EXPECT_EQ(snapshot->pending_count, 1u) << "the edit waits on the device";
   profile::v1::Profile stored;
   EXPECT_EQ(ServerProfile(id.toStdString(), &stored, pki_.other_ca_pem).error_code(),
@@ -159,6 +160,8 @@ TEST_F(TlsSyncTest, APlainTextDeviceGetsNoAnswerUntilTlsIsTurnedOn) {
     return !snapshot.last_error.empty();
   }));
   EXPECT_EQ((*phone)->snapshot()->pending_count, 1u);
+  EXPECT_NE((*phone)->snapshot()->last_error.find("Encrypted connection"), std::string::npos)
+      << (*phone)->snapshot()->last_error;
   profile::v1::Profile stored;
   EXPECT_EQ(ServerProfile(id.toStdString(), &stored).error_code(), grpc::StatusCode::NOT_FOUND);
 
