@@ -25,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "libs/profile_contract/host_port.h"
 #include "services/profile/auth/token_authority.h"
 #include "services/profile/cli/command_line.h"
@@ -35,6 +36,23 @@
 #include "services/profile/storage/migrator.h"
 #include "services/profile/storage/storage_startup.h"
 #include "services/profile/tls/tls_credentials.h"
+
+namespace profiles {
+namespace {
+
+// The duration in environment variable `name`, or `fallback` when it is not
+// set. A value that does not parse (or is not positive) gives zero, which
+// Run() refuses naming the flag and the variable, as it does a bad
+// PROFILES_POOL_SIZE, rather than silently running with the default.
+absl::Duration EnvDurationOr(const char* name, absl::Duration fallback) {
+  const std::string value = EnvOr(name, "");
+  if (value.empty()) return fallback;
+  absl::Duration parsed;
+  return absl::ParseDuration(value, &parsed) ? parsed : absl::ZeroDuration();
+}
+
+}  // namespace
+}  // namespace profiles
 
 ABSL_FLAG(std::string, grpc_address, profiles::EnvOr("PROFILES_GRPC_ADDRESS", "127.0.0.1:50051"),
           "host:port for gRPC (env PROFILES_GRPC_ADDRESS); port 0 picks a free one");
@@ -49,6 +67,11 @@ ABSL_FLAG(int, http_threads, 2,
           "threads serving the REST gateway's sockets (they never wait for the database)");
 ABSL_FLAG(int, http_max_connections, 4096,
           "open HTTP connections; more are answered 503 with Retry-After and closed");
+ABSL_FLAG(absl::Duration, http_read_timeout,
+          profiles::EnvDurationOr("PROFILES_HTTP_READ_TIMEOUT", absl::Seconds(30)),
+          "time a client has to send one whole HTTP request (header and body, e.g. 30s, 500ms), "
+          "which is also how long an idle keep-alive connection stays open; a slower client is "
+          "disconnected (env PROFILES_HTTP_READ_TIMEOUT)");
 ABSL_FLAG(int64_t, cache_bytes, int64_t{256} << 20,
           "bytes of profiles the in-process read cache may hold (0 disables it)");
 ABSL_FLAG(int, max_watch_streams, 16384,
@@ -264,6 +287,13 @@ int Run() {
     return 2;
   }
 
+  const absl::Duration http_read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
+  if (http_read_timeout < absl::Milliseconds(1) || http_read_timeout > absl::Hours(1)) {
+    std::cerr << "profile_server: --http-read-timeout (env PROFILES_HTTP_READ_TIMEOUT) must be "
+                 "a duration from 1ms to 1h, such as 30s\n";
+    return 2;
+  }
+
   if (absl::GetFlag(FLAGS_migrate_only)) {
     // A one-shot command: its exit code tells the caller (a deploy job, which
     // retries) whether the schema is up to date, so it does not wait.
@@ -359,6 +389,7 @@ int Run() {
   profiles::HttpGateway gateway({.address = absl::GetFlag(FLAGS_http_address),
                                  .threads = absl::GetFlag(FLAGS_http_threads),
                                  .max_connections = absl::GetFlag(FLAGS_http_max_connections),
+                                 .read_timeout = absl::ToChronoMilliseconds(http_read_timeout),
                                  .cors_origins = absl::GetFlag(FLAGS_cors_origins),
                                  .allowed_hosts = absl::GetFlag(FLAGS_allowed_hosts),
                                  .tls = *tls},

@@ -77,6 +77,8 @@ struct WriteRequest {
 
 // The UpdateProfileRequest for `PUT|PATCH /user/{path_id}` with a JSON body
 // (REQUIRES: the Content-Type was checked with IsJsonContentType()):
+//   - a body nesting arrays or objects more than 32 levels deep is refused
+//     before it is parsed (protobuf's parser is slow on deep nesting);
 //   - the body is a profile.v1.Profile in JSON; unknown keys are rejected by
 //     name; "id", if present, must name the same profile as the path; the
 //     server-set "avatarSha256" and "updatedAt" are ignored, so a GET body
