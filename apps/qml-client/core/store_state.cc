@@ -119,6 +119,14 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       break;
     case JournalRecord::kMutationEnqueued: {
       const PendingMutation& mutation = record.mutation_enqueued();
+      // A second pending mutation with a pending one's id (only a damaged
+      // file has one) changes nothing: the index holds one sequence per id,
+      // and which one must not depend on the order of the records, which a
+      // compaction changes.
+      if (const auto same_id = state->index.by_mutation_id.find(mutation.mutation_id());
+          same_id != state->index.by_mutation_id.end() && same_id->second != mutation.sequence()) {
+        break;
+      }
       InsertPending(mutation, state);
       state->next_sequence = std::max(state->next_sequence, mutation.sequence() + 1);
       break;
@@ -154,6 +162,11 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       const auto& rebase = record.mutation_rebased();
       PendingMutation* mutation = FindMutation(rebase.mutation_id(), state);
       if (mutation == nullptr) break;
+      // Nor may a rebase give it another pending mutation's id (see above).
+      if (rebase.new_mutation_id() != rebase.mutation_id() &&
+          state->index.by_mutation_id.contains(rebase.new_mutation_id())) {
+        break;
+      }
       if (rebase.new_mutation_id() != rebase.mutation_id()) {
         state->index.by_mutation_id.erase(rebase.mutation_id());
         state->index.by_mutation_id.emplace(rebase.new_mutation_id(), mutation->sequence());

@@ -70,10 +70,11 @@ struct StoreState {
 };
 
 // Applies one record to `state`. Deterministic, the same for replay and for
-// live appends; records naming unknown mutations change nothing. A cached
-// profile never replaces a newer cached version (no going back in time), and
-// a copy without avatar bytes but with the same avatar_sha256 keeps the
-// cached avatar (listings leave avatars out).
+// live appends; records naming unknown mutations, or giving a mutation the id
+// of another pending one, change nothing. A cached profile never replaces a
+// newer cached version (no going back in time), and a copy without avatar
+// bytes but with the same avatar_sha256 keeps the cached avatar (listings
+// leave avatars out).
 void ApplyRecord(const profile::client::v1::JournalRecord& record, StoreState* state);
 // The same, taking the cached profile of a ProfileCached record out of
 // `record` instead of copying it (a picture is up to 256 KiB).

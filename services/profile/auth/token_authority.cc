@@ -108,6 +108,15 @@ bool LooksLikeJwt(std::string_view token) {
   return dots == 2;
 }
 
+// a + b, clamped to the range of int64_t: the skew is added to exp and nbf,
+// which may be any 64-bit integer the token's JSON holds (an exp of 2^63-1
+// overflowed; tests/fuzz/corpus/token/crash-*).
+int64_t ClampedAdd(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+}
+
 }  // namespace
 
 // Verified tokens by their text, in shards so that concurrent calls rarely
@@ -278,9 +287,9 @@ absl::StatusOr<TokenAuthority::Verified> TokenAuthority::VerifySigned(
   errno = 0;
   const bool admin = jwt_get_grant_bool(jwt.get(), "admin") == 1 && errno != ENOENT;
   return Verified{.caller = Caller{.subject = *std::move(user), .admin = admin},
-                  .valid_from = has_not_before ? static_cast<int64_t>(not_before) - skew
+                  .valid_from = has_not_before ? ClampedAdd(not_before, -skew)
                                                : std::numeric_limits<int64_t>::min(),
-                  .valid_until = static_cast<int64_t>(expires) + skew};
+                  .valid_until = ClampedAdd(expires, skew)};
 }
 
 }  // namespace profiles
