@@ -47,9 +47,12 @@ PACKAGES=(
   fonts-roboto fonts-material-design-icons-iconfont
   chromium libjwt-dev libssl-dev openssl
   libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev
+  clang libclang-rt-14-dev
 )
 # chromium: tests/e2e/browser_cors_test.cc calls the REST API from a web page in a real browser.
 # libjwt-dev, libssl-dev: bearer tokens (services/profile/auth/).
+# clang, libclang-rt-14-dev: the libFuzzer targets (tests/fuzz; libclang_rt.fuzzer-x86_64.a is in
+# libclang-rt-14-dev), built in build-fuzz/ by deploy/test.sh.
 # libpng-dev, libjpeg62-turbo-dev, libwebp-dev, libgif-dev: decoding and stripping uploaded pictures
 # (services/profile/pictures/) and making test pictures (tests/support/test_images.cc).
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
