@@ -102,7 +102,11 @@ if ((PLAIN)); then
   build "${PROFILES_BUILD_DIR:-build}" --
 fi
 if ((SANITIZED)); then
-  PROFILES_BUILD_TYPE=RelWithDebInfo build build-asan -- -DPROFILES_SANITIZE=ON
+  # -O1 with line tables only (-g1), as the fuzz build: the sanitizer build was the longest step of
+  # CI (about 20 minutes cold at -O2 -g); a template-heavy file builds in 25 s instead of 40 s, and a
+  # report still names file and line.
+  PROFILES_BUILD_TYPE=RelWithDebInfo build build-asan -- -DPROFILES_SANITIZE=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 fi
 fuzz_rc=0
 if ((FUZZ)); then
