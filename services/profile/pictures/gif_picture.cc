@@ -24,8 +24,6 @@ constexpr uint8_t kTrailer = 0x3B;
 constexpr uint8_t kGraphicControl = 0xF9;
 constexpr uint8_t kApplication = 0xFF;
 
-uint8_t Byte(std::string_view s, size_t at) { return static_cast<uint8_t>(s[at]); }
-
 // The size of a colour table announced by `flags`, in bytes.
 size_t ColourTableBytes(uint8_t flags) {
   return (flags & 0x80) != 0 ? 3 * (size_t{1} << ((flags & 0x07) + 1)) : 0;

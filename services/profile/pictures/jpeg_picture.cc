@@ -34,8 +34,6 @@ constexpr uint8_t kCom = 0xFE;
 // every block: libjpeg-turbo's own advice is to stop such files.
 constexpr int kMaxScans = 500;
 
-uint8_t Byte(std::string_view s, size_t at) { return static_cast<uint8_t>(s[at]); }
-
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }

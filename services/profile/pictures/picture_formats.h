@@ -54,7 +54,9 @@ absl::Status CheckSize(int64_t width, int64_t height, int max_side);
 // "the animation is too long: ...".
 absl::Status TooManyFrames(int64_t max_total_pixels);
 
-// Big- and little-endian reads. REQUIRES: the bytes are there.
+// The byte at `at`, and big- and little-endian reads. REQUIRES: the bytes
+// are there.
+inline uint8_t Byte(std::string_view s, size_t at) { return static_cast<uint8_t>(s[at]); }
 inline uint32_t Be16(std::string_view s, size_t at) {
   return (uint32_t{static_cast<uint8_t>(s[at])} << 8) | static_cast<uint8_t>(s[at + 1]);
 }
