@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -72,6 +73,13 @@ ABSL_FLAG(absl::Duration, http_read_timeout,
           "time a client has to send one whole HTTP request (header and body, e.g. 30s, 500ms), "
           "which is also how long an idle keep-alive connection stays open; a slower client is "
           "disconnected (env PROFILES_HTTP_READ_TIMEOUT)");
+ABSL_FLAG(absl::Duration, shutdown_grace,
+          profiles::EnvDurationOr("PROFILES_SHUTDOWN_GRACE", absl::Seconds(10)),
+          "on SIGTERM or SIGINT, how long calls in flight may take to finish (e.g. 10s): new "
+          "connections are refused at once, /readyz and gRPC health say NOT_SERVING, watch "
+          "streams end UNAVAILABLE so clients resume from their cursor elsewhere, idle HTTP "
+          "connections close; what is still running after it is cancelled, and the process "
+          "exits 0 (env PROFILES_SHUTDOWN_GRACE)");
 ABSL_FLAG(int64_t, cache_bytes, int64_t{256} << 20,
           "bytes of profiles the in-process read cache may hold (0 disables it)");
 ABSL_FLAG(int, max_watch_streams, 16384,
@@ -294,6 +302,13 @@ int Run() {
     return 2;
   }
 
+  const absl::Duration shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  if (shutdown_grace < absl::ZeroDuration() || shutdown_grace > absl::Hours(1)) {
+    std::cerr << "profile_server: --shutdown-grace (env PROFILES_SHUTDOWN_GRACE) must be a "
+                 "duration from 0s to 1h, such as 10s\n";
+    return 2;
+  }
+
   if (absl::GetFlag(FLAGS_migrate_only)) {
     // A one-shot command: its exit code tells the caller (a deploy job, which
     // retries) whether the schema is up to date, so it does not wait.
@@ -443,14 +458,31 @@ int Run() {
     refresh_health();
   }
 
+  // Leaving gracefully (--shutdown-grace). Health and /readyz say so first,
+  // so a load balancer sends nothing more; both ports refuse new connections
+  // and finish what is in flight, side by side, until the grace runs out
+  // (then what is left is cancelled); watches end UNAVAILABLE, so clients
+  // resume from their cursor on another replica.
   {
     absl::MutexLock lock(&health_mu);
+    readiness = absl::UnavailableError("shutting down");
     health->Shutdown();
     health = nullptr;
   }
+  const std::chrono::milliseconds grace = absl::ToChronoMilliseconds(shutdown_grace);
+  const std::chrono::system_clock::time_point deadline = std::chrono::system_clock::now() + grace;
+  std::thread grpc_shutdown([&server, deadline] { server->Shutdown(deadline); });
+  // After Shutdown() has begun, as a rule: a C++ client whose stream got its
+  // status before the server's GOAWAY held Shutdown() for the whole grace
+  // (gRPC 1.51; grpc-js did not). Starting the thread first makes that rare;
+  // the grace still bounds it.
   core->StopWatches();
+  if (!gateway.Drain(grace)) {
+    std::cerr << "profile_server: HTTP requests still running after --shutdown-grace="
+              << absl::FormatDuration(shutdown_grace) << " are cancelled" << std::endl;
+  }
   gateway.Stop();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc_shutdown.join();
   // The core's workers and hub use storage: they go first.
   core.reset();
   storage.reset();

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -11,11 +12,13 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -188,6 +191,61 @@ TEST_F(RunningServerTest, HealthReportsTheProfileServiceServing) {
     ASSERT_TRUE(health.ok()) << service << ": " << health.status();
     EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING) << service;
   }
+}
+
+// SIGTERM (a replica leaving a load balancer): open watches end UNAVAILABLE,
+// so a client resumes from its cursor elsewhere, and the process exits 0
+// within --shutdown-grace.
+class GracefulShutdownTest : public RunningServerTest {
+ protected:
+  void SetUp() override { Start({"--shutdown-grace=5s"}); }
+};
+
+TEST_F(GracefulShutdownTest, SigtermEndsWatchesRetryablyAndExitsZero) {
+  auto stub = profile::v1::ProfileService::NewStub(channel_);
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::unique_ptr<grpc::ClientReader<profile::v1::ProfileEvent>> watch =
+      stub->WatchProfiles(&watch_context, profile::v1::WatchProfilesRequest());
+  {
+    profile::v1::UpdateProfileRequest request;
+    request.mutable_profile()->set_id("6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0");
+    request.mutable_profile()->set_name("Leaving");
+    request.mutable_profile()->set_email("leaving@example.com");
+    grpc::ClientContext context;
+    profile::v1::Profile written;
+    ASSERT_TRUE(stub->UpdateProfile(&context, request, &written).ok());
+  }
+  // The watch is live: it delivers the write.
+  profile::v1::ProfileEvent event;
+  ASSERT_TRUE(watch->Read(&event));
+  EXPECT_EQ(event.profile().name(), "Leaving");
+  EXPECT_FALSE(event.cursor().empty());
+
+  // The client goes on reading, as a real one does.
+  grpc::Status ended;
+  std::thread reader([&watch, &ended] {
+    profile::v1::ProfileEvent more;
+    while (watch->Read(&more)) {
+    }
+    ended = watch->Finish();
+  });
+  const absl::Time start = absl::Now();
+  const int status = server_->StopWith(SIGTERM);
+  // Usually well under a second (see profile_server.cc on the order of
+  // shutdown); never much beyond the grace.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5 + 2));
+  reader.join();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+}
+
+TEST(ServerCommandLine, ShutdownGraceMustBeADuration) {
+  const CommandResult run =
+      RunServer("--database-url=postgresql://x@127.0.0.1:1/x --auth=off --shutdown-grace=soon");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(run.output, "shutdown")) << run.output;
 }
 
 // Reflection lists every method and message to anyone: off unless

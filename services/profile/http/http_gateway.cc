@@ -20,11 +20,15 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "libs/profile_contract/host_port.h"
 
 namespace profiles {
@@ -35,6 +39,19 @@ namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
 namespace http_gateway_internal {
+
+// What a request's Responder needs of its session, whatever the session's
+// stream (plain TCP or TLS).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // The handler's answer to request number `request`. On the strand.
+  virtual void OnAnswer(uint64_t request, HttpResponse response) = 0;
+  virtual asio::any_io_executor executor() = 0;
+  // The gateway drains (HttpGateway::Drain): an idle connection closes at
+  // once, one in the middle of a request once it is answered. On the strand.
+  virtual void OnDrain() = 0;
+};
 
 // What becomes of a new connection: served, answered 503, or just closed.
 enum class Admission { kServe, kTurnAway, kDrop };
@@ -60,6 +77,38 @@ class ConnectionTracker {
 
   void Left(bool served) { (served ? served_ : turned_away_).fetch_sub(1); }
 
+  // The open sessions (served or turned away), for Drain() to reach them.
+  void Register(SessionBase* session, std::weak_ptr<SessionBase> handle) {
+    absl::MutexLock lock(&mu_);
+    sessions_.emplace(session, std::move(handle));
+  }
+  void Unregister(SessionBase* session) {
+    absl::MutexLock lock(&mu_);
+    sessions_.erase(session);
+  }
+  std::vector<std::weak_ptr<SessionBase>> Sessions() {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::weak_ptr<SessionBase>> sessions;
+    sessions.reserve(sessions_.size());
+    for (const auto& [session, handle] : sessions_) sessions.push_back(handle);
+    return sessions;
+  }
+  // Returns once no session is open, or at `deadline`; whether none is.
+  bool AwaitNoSessions(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithDeadline(absl::Condition(
+                                     +[](absl::flat_hash_map<SessionBase*,
+                                                             std::weak_ptr<SessionBase>>* sessions) {
+                                       return sessions->empty();
+                                     },
+                                     &sessions_),
+                                 deadline);
+  }
+
+  // Set once the gateway drains: every answer closes its connection.
+  void StartDraining() { draining_.store(true); }
+  bool draining() const { return draining_.load(); }
+
   int max_connections() const { return max_connections_; }
 
   void CallStarted() {
@@ -82,8 +131,10 @@ class ConnectionTracker {
   const int max_connections_;
   std::atomic<int> served_{0};
   std::atomic<int> turned_away_{0};
+  std::atomic<bool> draining_{false};
   absl::Mutex mu_;
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace http_gateway_internal
@@ -91,6 +142,7 @@ class ConnectionTracker {
 namespace {
 
 using http_gateway_internal::ConnectionTracker;
+using http_gateway_internal::SessionBase;
 
 // After an error response that closes the connection, unread request bytes
 // are drained (for at most this long and this much) before closing, so the
@@ -105,16 +157,6 @@ constexpr std::chrono::milliseconds kAcceptBackoff{100};
 void LogLine(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
 absl::string_view ToAbsl(boost::beast::string_view text) { return {text.data(), text.size()}; }
-
-// What a request's Responder needs of its session, whatever the session's
-// stream (plain TCP or TLS).
-class SessionBase {
- public:
-  virtual ~SessionBase() = default;
-  // The handler's answer to request number `request`. On the strand.
-  virtual void OnAnswer(uint64_t request, HttpResponse response) = 0;
-  virtual asio::any_io_executor executor() = 0;
-};
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -228,7 +270,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         request_timer_(stream_.get_executor()),
         peer_(PeerOf(Tcp().socket())) {}
 
-  ~Session() override { tracker_.Left(served_); }
+  ~Session() override {
+    tracker_.Unregister(this);
+    tracker_.Left(served_);
+  }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = Self()] {
@@ -258,6 +303,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   asio::any_io_executor executor() override { return stream_.get_executor(); }
+
+  void OnDrain() override {
+    // Waiting for a request of which nothing has arrived: nobody waits for
+    // an answer, so the connection goes now (a client whose request crosses
+    // this retries it on a new connection, as after any keep-alive close).
+    if (reading_header_ && buffer_.size() == 0 && !parser_->got_some()) CloseSocket();
+  }
 
  private:
   std::shared_ptr<Session> Self() { return this->shared_from_this(); }
@@ -301,6 +353,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void ReadHeader() {
+    if (tracker_.draining() && buffer_.size() == 0) return Close();
+    reading_header_ = true;
     parser_.emplace();
     parser_->header_limit(options_.header_limit);
     parser_->body_limit(options_.body_limit);
@@ -310,6 +364,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void OnHeader(beast::error_code error, size_t) {
+    reading_header_ = false;
     if (error) return OnReadError(error);
     if (std::optional<HttpResponse> refusal = RefuseHeader(parser_->get(), options_)) {
       return Write(*std::move(refusal));
@@ -405,6 +460,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // a page or a script to run, sniff or frame.
     response.set("X-Content-Type-Options", "nosniff");
     response.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    // Draining: this answer is the connection's last ("Connection: close").
+    if (tracker_.draining()) response.keep_alive(false);
     response_ = std::move(response);
     Tcp().expires_after(options_.write_timeout);
     http::async_write(stream_, response_,
@@ -475,6 +532,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // answer is still awaited.
   uint64_t request_ = 0;
   bool awaiting_answer_ = false;
+  // Waiting for the header of the next request.
+  bool reading_header_ = false;
 };
 
 void Responder::operator()(HttpResponse response) && {
@@ -651,11 +710,33 @@ void HttpGateway::Serve(boost::asio::ip::tcp::socket socket,
   const bool served = admission == ConnectionTracker::Admission::kServe;
   auto session = std::make_shared<Session<Stream>>(std::move(socket), ssl_context_.get(), handler_,
                                                    options_, *tracker_, served);
+  tracker_->Register(session.get(), session);
   if (served) {
     session->Run();
   } else {
     session->TurnAway();
   }
+}
+
+bool HttpGateway::Drain(std::chrono::milliseconds grace) {
+  if (io_context_ == nullptr) return true;
+  const absl::Time deadline = absl::Now() + absl::FromChrono(grace);
+  tracker_->StartDraining();
+  // On the acceptor's strand, like every accept: the pending accept ends
+  // (operation_aborted) and the port refuses new connections.
+  absl::Notification closed;
+  asio::post(acceptor_->get_executor(), [this, &closed] {
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+    closed.Notify();
+  });
+  closed.WaitForNotification();
+  for (const std::weak_ptr<SessionBase>& handle : tracker_->Sessions()) {
+    if (std::shared_ptr<SessionBase> session = handle.lock()) {
+      asio::post(session->executor(), [session] { session->OnDrain(); });
+    }
+  }
+  return tracker_->AwaitNoSessions(deadline);
 }
 
 void HttpGateway::Stop() {

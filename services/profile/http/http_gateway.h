@@ -144,6 +144,15 @@ class HttpGateway {
   // Options::allowed_hosts, defaults filled in.
   const std::vector<std::string>& allowed_hosts() const { return options_.allowed_hosts; }
 
+  // Shuts down gracefully, for a replica leaving a load balancer: stops
+  // accepting (new connections are refused), closes idle keep-alive
+  // connections, and lets every request being read or waiting for the core
+  // be answered, with "Connection: close"; returns once every connection is
+  // closed (true), or when `grace` has passed (false). Stop() then closes
+  // what is left. REQUIRES: after Start(); not called from an io thread or
+  // a core callback.
+  bool Drain(std::chrono::milliseconds grace);
+
   // Stops accepting, closes every connection and joins the threads, then
   // waits until the core has answered every request it was handed (those
   // answers are not sent). Idempotent. REQUIRES: not called from an io

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -276,6 +277,59 @@ TEST_F(HttpGatewayBoundsTest, InconsistentOptionsAreRefusedByName) {
   HttpGateway no_connections({.address = "127.0.0.1:0", .max_connections = 0}, core_.get(),
                              nullptr);
   EXPECT_NE(no_connections.Start().message().find("max_connections"), absl::string_view::npos);
+}
+
+// True when nothing listens on `port` of loopback any more.
+bool Refused(int port) {
+  asio::io_context io_context;
+  tcp::socket socket(io_context);
+  beast::error_code error;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), error);
+  return error == asio::error::connection_refused;
+}
+
+TEST_F(HttpGatewayBoundsTest, DrainAnswersWhatIsInFlightClosesIdleConnectionsAndRefusesNewOnes) {
+  Serve({});
+  Client idle(port());
+  idle.Send(Get("/healthz"));
+  std::optional<HttpResponse> first = idle.Read();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->keep_alive());
+  gated_.Close();
+  Client busy(port());
+  busy.Send(Put(Id(1), "Dana"));
+  gated_.AwaitHeld(1);
+
+  bool drained = false;
+  std::thread drainer([this, &drained] { drained = gateway_->Drain(std::chrono::seconds(30)); });
+  // The idle keep-alive connection goes at once; the busy one waits for its
+  // answer, which it gets whole, as the connection's last.
+  EXPECT_TRUE(idle.ClosedByServer());
+  gated_.Open();
+  std::optional<HttpResponse> answered = busy.Read();
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->result(), http::status::created) << answered->body();
+  EXPECT_FALSE(answered->keep_alive());
+  EXPECT_TRUE(busy.ClosedByServer());
+  drainer.join();
+  EXPECT_TRUE(drained);
+  EXPECT_TRUE(Refused(port()));
+  // The write it answered was made.
+  EXPECT_TRUE(storage_.repository()->Get(Id(1)).ok());
+}
+
+TEST_F(HttpGatewayBoundsTest, DrainGivesUpAfterItsGrace) {
+  Serve({});
+  gated_.Close();
+  Client busy(port());
+  busy.Send(Put(Id(2), "Held"));
+  gated_.AwaitHeld(1);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(gateway_->Drain(std::chrono::milliseconds(300)));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(300));
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  // TearDown opens the gate; Stop() then closes the connection unanswered.
 }
 
 TEST_F(HttpGatewayBoundsTest, ACallOutlivingTheRequestTimeoutIs504AndTheConnectionGoesOn) {
