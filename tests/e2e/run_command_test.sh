@@ -41,6 +41,9 @@ HTTP_PORT="$(free_port)"
 BASE="http://127.0.0.1:${HTTP_PORT}"
 DEMO_USER=6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01
 
+# The log exists before run.sh starts: the background job opens it only once forked, and a tail started
+# first found no file and gave up (seen once on a loaded CI machine).
+: >"${WORK}/run.log"
 env -u DISPLAY -u WAYLAND_DISPLAY -u DATABASE_URL -u PROFILES_AUTH_KEY_FILE \
   PROFILES_STATE_DIR="${WORK}/state" PROFILES_DATA_DIR="${WORK}/pg" \
   PROFILES_PG_PORT="$(pg_free_port 56000)" PROFILES_BUILD_DIR="${BUILD_DIR}" \
