@@ -20,7 +20,24 @@ fail() {
   exit 1
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A port free now, from $1 up: below the kernel's ephemeral range, so that no other test's connection
+# takes it before run.sh's server binds it (see PG_PORT_FROM below).
+free_port() {
+  python3 - "$1" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+while True:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        print(port)
+        break
+    except OSError:
+        port += 1
+    finally:
+        s.close()
+PY
+}
 
 WORK="$(mktemp -d -t profiles-run-test.XXXXXX)"
 chmod 755 "${WORK}" # the cluster's owner (postgres, as root) must reach its folder inside
@@ -36,17 +53,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-GRPC_PORT="$(free_port)"
-HTTP_PORT="$(free_port)"
+GRPC_PORT="$(free_port 26051)"
+HTTP_PORT="$(free_port 26080)"
 BASE="http://127.0.0.1:${HTTP_PORT}"
 DEMO_USER=6f1c1d8e-3b0a-4c55-9a43-2f6d2c1e0a01
 
+# The cluster's port lies below the kernel's ephemeral range (32768 and up): there, any of the other
+# tests' client connections may hold the port as its local one, and PostgreSQL's bind failed with
+# "Address already in use" although nothing listened on it (seen in both passes of one CI run).
+PG_PORT_FROM=25432
 # The log exists before run.sh starts: the background job opens it only once forked, and a tail started
 # first found no file and gave up (seen once on a loaded CI machine).
 : >"${WORK}/run.log"
 env -u DISPLAY -u WAYLAND_DISPLAY -u DATABASE_URL -u PROFILES_AUTH_KEY_FILE \
   PROFILES_STATE_DIR="${WORK}/state" PROFILES_DATA_DIR="${WORK}/pg" \
-  PROFILES_PG_PORT="$(pg_free_port 56000)" PROFILES_BUILD_DIR="${BUILD_DIR}" \
+  PROFILES_PG_PORT="$(pg_free_port "${PG_PORT_FROM}")" PROFILES_BUILD_DIR="${BUILD_DIR}" \
   "${ROOT}/deploy/run.sh" --no-build --grpc-address "127.0.0.1:${GRPC_PORT}" \
   --http-address "127.0.0.1:${HTTP_PORT}" >"${WORK}/run.log" 2>&1 &
 RUN_PID=$!
