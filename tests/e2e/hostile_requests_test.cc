@@ -437,6 +437,10 @@ class HostileRequestsTest : public ::testing::Test {
     EXPECT_TRUE(absl::StrContains(read.head, "ETag: \"1\"")) << read.head;
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
+    // A row may have made the server close the connection (oversized
+    // metadata ends it): the check waits for the channel to reconnect, as a
+    // client retrying UNAVAILABLE would, instead of racing it.
+    context.set_wait_for_ready(true);
     context.AddMetadata("authorization", "Bearer " + owner_token_);
     profile::v1::GetProfileRequest request;
     request.set_id(kUser);
