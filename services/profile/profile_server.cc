@@ -35,6 +35,7 @@
 #include "services/profile/grpc/request_interceptor.h"
 #include "services/profile/http/http_gateway.h"
 #include "services/profile/storage/migrator.h"
+#include "services/profile/storage/mutation_pruner.h"
 #include "services/profile/storage/storage_startup.h"
 #include "services/profile/tls/tls_credentials.h"
 
@@ -136,6 +137,14 @@ ABSL_FLAG(std::string, tls_client_ca_file, profiles::EnvOr("PROFILES_TLS_CLIENT_
           "(mutual TLS, on both ports); needs --tls-cert-file (env PROFILES_TLS_CLIENT_CA_FILE). "
           "Bearer tokens are still required: a client certificate says which machine calls, a "
           "token which user");
+ABSL_FLAG(absl::Duration, idempotency_retention,
+          profiles::EnvDurationOr("PROFILES_IDEMPOTENCY_RETENTION", absl::Hours(24 * 30)),
+          "how long a write's mutation_id is remembered, so that a retry returns the first "
+          "result (e.g. 720h, the default: 30 days); older records are deleted in the background. "
+          "A retry after that is refused as a version conflict, never applied twice. Keep it "
+          "longer than devices stay offline (env PROFILES_IDEMPOTENCY_RETENTION)");
+ABSL_FLAG(absl::Duration, idempotency_prune_interval, absl::Hours(1),
+          "how often expired idempotency records are deleted (one replica at a time)");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -309,6 +318,14 @@ int Run() {
     return 2;
   }
 
+  const absl::Duration idempotency_retention = absl::GetFlag(FLAGS_idempotency_retention);
+  const absl::Duration prune_interval = absl::GetFlag(FLAGS_idempotency_prune_interval);
+  if (idempotency_retention < absl::Seconds(1) || prune_interval < absl::Seconds(1)) {
+    std::cerr << "profile_server: --idempotency-retention (env PROFILES_IDEMPOTENCY_RETENTION) "
+                 "and --idempotency-prune-interval must be durations of 1s or more, such as 720h\n";
+    return 2;
+  }
+
   if (absl::GetFlag(FLAGS_migrate_only)) {
     // A one-shot command: its exit code tells the caller (a deploy job, which
     // retries) whether the schema is up to date, so it does not wait.
@@ -375,6 +392,15 @@ int Run() {
       profiles::StorageStartup::Begin(std::move(storage_options));
   if (!started.ok()) return Fail(started.status());
   storage = *std::move(started);
+
+  absl::StatusOr<std::unique_ptr<profiles::MutationPruner>> pruner =
+      profiles::MutationPruner::Start({.database_url = database_url,
+                                       .retention = idempotency_retention,
+                                       .interval = prune_interval,
+                                       .log = [](std::string_view line) {
+                                         std::cerr << "profile_server: " << line << std::endl;
+                                       }});
+  if (!pruner.ok()) return Fail(pruner.status());
 
   auto core = std::make_unique<profiles::ProfileCore>(*std::move(core_options),
                                                       storage->repository(), storage->feed());
@@ -485,6 +511,7 @@ int Run() {
   grpc_shutdown.join();
   // The core's workers and hub use storage: they go first.
   core.reset();
+  pruner->reset();
   storage.reset();
   std::cout << "profile_server: stopped" << std::endl;
   return exit_code;

@@ -3,8 +3,8 @@
 // REST gateway answering on the same data as gRPC.
 
 #include <grpcpp/grpcpp.h>
-#include <stdio.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -68,10 +68,10 @@ TEST(ServerCommandLine, AuthNeedsAKeyAndOffIsOnlyForLoopback) {
   const CommandResult no_key = RunServer("--database-url=postgresql://x@127.0.0.1:1/x");
   EXPECT_EQ(no_key.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(no_key.output, "--auth-key-file")) << no_key.output;
-  for (const char* address : {"--http-address=0.0.0.0:0", "--grpc-address=[::]:0",
-                              "--http-address=10.1.2.3:0"}) {
-    const CommandResult open = RunServer(
-        absl::StrCat("--database-url=postgresql://x@127.0.0.1:1/x --auth=off ", address));
+  for (const char* address :
+       {"--http-address=0.0.0.0:0", "--grpc-address=[::]:0", "--http-address=10.1.2.3:0"}) {
+    const CommandResult open =
+        RunServer(absl::StrCat("--database-url=postgresql://x@127.0.0.1:1/x --auth=off ", address));
     EXPECT_EQ(open.exit_code, 2) << address;
     EXPECT_TRUE(absl::StrContains(open.output, "refused")) << open.output;
   }
@@ -124,6 +124,37 @@ TEST(ServerCommandLine, MigrateOnlyMigratesOnceAndExits) {
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "up to date")) << run.output;
   EXPECT_FALSE(absl::StrContains(run.output, "applied")) << run.output;
+}
+
+TEST(ServerCommandLine, DatabaseMigratedByANewerBuildIsRefusedWithTheReason) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+  ASSERT_TRUE(database.ok()) << database.status();
+  ASSERT_TRUE((*database)
+                  ->ExecuteSql("INSERT INTO schema_migrations (version, name) "
+                               "VALUES (9999, '9999_from_a_newer_build')")
+                  .ok());
+  const std::string url = absl::StrCat("'--database-url=", (*database)->url(), "'");
+
+  const CommandResult migrate = RunServer("--migrate-only " + url);
+  EXPECT_EQ(migrate.exit_code, 1) << migrate.output;
+  EXPECT_TRUE(absl::StrContains(migrate.output, "9999_from_a_newer_build")) << migrate.output;
+
+  // The server does not wait for the database to change: it exits, so the
+  // supervisor shows the failure.
+  const CommandResult serve =
+      RunServer("--auth=off --grpc-address=127.0.0.1:0 --http-address=127.0.0.1:0 " + url);
+  EXPECT_EQ(serve.exit_code, 1) << serve.output;
+  EXPECT_TRUE(absl::StrContains(serve.output, "newer than this server knows")) << serve.output;
+}
+
+TEST(ServerCommandLine, IdempotencyRetentionMustBeADuration) {
+  for (const char* flag : {"--idempotency-retention=30d", "--idempotency-retention=0s",
+                           "--idempotency-prune-interval=0s"}) {
+    const CommandResult run =
+        RunServer(absl::StrCat("--database-url=postgresql://x@127.0.0.1:1/x --auth=off ", flag));
+    EXPECT_NE(run.exit_code, 0) << flag;
+    EXPECT_TRUE(absl::StrContains(run.output, "idempotency")) << flag << ": " << run.output;
+  }
 }
 
 // The services a reflection request lists, or the status it failed with.

@@ -29,6 +29,20 @@ absl::Status ApplyMigrations(const std::string& database_url) {
           "  version int PRIMARY KEY,"
           "  name text NOT NULL,"
           "  applied_at timestamptz NOT NULL DEFAULT now())");
+      step = "read schema_migrations";
+      const pqxx::result newest =
+          txn.exec("SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1");
+      const Migration& known = EmbeddedMigrations().back();
+      if (!newest.empty() && newest[0][0].as<int>() > known.version) {
+        // A newer build migrated this database (a rolling upgrade, or a
+        // rollback of the binary only). Serving it could misread columns or
+        // call functions by signatures that changed; refusing says so.
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database's schema is newer than this server knows: it has migration ",
+            newest[0][1].as<std::string>(), ", this build knows up to ", known.name,
+            ". Run a build at least as new as the one that migrated it (schema_migrations "
+            "lists what was applied)"));
+      }
       txn.commit();
     }
     for (const Migration& migration : EmbeddedMigrations()) {

@@ -40,6 +40,8 @@ const std::vector<Migration>& EmbeddedMigrations();
 // ("migrate: applied 0001_init").
 //   UNAVAILABLE  the database cannot be reached.
 //   INTERNAL     a migration failed; it was rolled back, earlier ones stay.
+//   FAILED_PRECONDITION  the database has a migration newer than any this
+//                binary embeds (a newer build migrated it); nothing is done.
 absl::Status ApplyMigrations(const std::string& database_url);
 
 }  // namespace profiles

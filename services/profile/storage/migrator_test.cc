@@ -117,6 +117,24 @@ TEST_F(MigratorTest, SecondRunAppliesNothing) {
   EXPECT_EQ(after[1].as<std::string>(), before[1].as<std::string>());
 }
 
+TEST_F(MigratorTest, SchemaNewerThanThisBuildIsRefusedAndLeftAlone) {
+  const Migration& newest = EmbeddedMigrations().back();
+  const std::string future_name = absl::StrCat(newest.version + 1, "_from_a_newer_build");
+  ASSERT_TRUE(
+      database_
+          ->ExecuteSql(absl::StrCat("INSERT INTO schema_migrations (version, name) VALUES (",
+                                    newest.version + 1, ", '", future_name, "')"))
+          .ok());
+
+  CerrCapture capture;
+  const absl::Status status = ApplyMigrations(database_->url());
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find(future_name), std::string::npos) << status;
+  EXPECT_NE(status.message().find(newest.name), std::string::npos) << status;
+  EXPECT_EQ(capture.text(), "");
+  EXPECT_EQ(SchemaMigrationCount(), EmbeddedMigrations().size() + 1);
+}
+
 TEST_F(MigratorTest, UnreachableDatabaseIsUnavailable) {
   const absl::Status status =
       ApplyMigrations("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2");
