@@ -48,6 +48,7 @@ PACKAGES=(
   chromium libjwt-dev libssl-dev openssl
   libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev
   clang libclang-rt-14-dev
+  prometheus-cpp-dev
 )
 # chromium: tests/e2e/browser_cors_test.cc calls the REST API from a web page in a real browser.
 # libjwt-dev, libssl-dev: bearer tokens (services/profile/auth/).
@@ -55,6 +56,7 @@ PACKAGES=(
 # libclang-rt-14-dev), built in build-fuzz/ by deploy/test.sh.
 # libpng-dev, libjpeg62-turbo-dev, libwebp-dev, libgif-dev: decoding and stripping uploaded pictures
 # (services/profile/pictures/) and making test pictures (tests/support/test_images.cc).
+# prometheus-cpp-dev: the metrics behind GET /metrics (services/profile/metrics/; core library only).
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
 # postgresql-contrib is a small metapackage kept for the extensions.
 

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +33,8 @@
 #include "services/profile/grpc/profile_service.h"
 #include "services/profile/grpc/request_interceptor.h"
 #include "services/profile/http/http_gateway.h"
+#include "services/profile/logging/log.h"
+#include "services/profile/metrics/service_metrics.h"
 #include "services/profile/storage/migrator.h"
 #include "services/profile/storage/mutation_pruner.h"
 #include "services/profile/storage/storage_startup.h"
@@ -145,6 +146,19 @@ ABSL_FLAG(absl::Duration, idempotency_retention,
           "longer than devices stay offline (env PROFILES_IDEMPOTENCY_RETENTION)");
 ABSL_FLAG(absl::Duration, idempotency_prune_interval, absl::Hours(1),
           "how often expired idempotency records are deleted (one replica at a time)");
+ABSL_FLAG(std::string, log_format, profiles::EnvOr("PROFILES_LOG_FORMAT", "json"),
+          "json: one JSON object per line on stderr (time, level, msg, then fields), for log "
+          "collectors; text: 'profile_server: msg key=value ...', for a terminal "
+          "(env PROFILES_LOG_FORMAT)");
+ABSL_FLAG(std::string, log_level, profiles::EnvOr("PROFILES_LOG_LEVEL", "info"),
+          "the least severe lines logged: debug (also every write, with its request id), info, "
+          "warning or error (env PROFILES_LOG_LEVEL)");
+ABSL_FLAG(std::string, access_log, profiles::EnvOr("PROFILES_ACCESS_LOG", "on"),
+          "on: one line per request, both protocols (method or route, status, duration, peer, "
+          "request id, the caller's user id; never a body or a token); off: only requests that "
+          "failed on the server's side (env PROFILES_ACCESS_LOG). Metrics count every request "
+          "either way (GET /metrics on the HTTP port, no token needed; its Host must be in "
+          "--allowed-hosts like any other request's)");
 ABSL_FLAG(bool, migrate_only, false,
           "apply the database migrations and exit (one attempt: exits 1 at once when the "
           "database is unreachable; without this flag the server waits for it)");
@@ -193,9 +207,9 @@ AuthFromFlags() {
             ", which other machines can reach; listen on 127.0.0.1 or give --auth-key-file"));
       }
     }
-    std::cerr << "profile_server: WARNING: authentication is OFF (--auth=off): every local "
-                 "caller may read and overwrite every profile. For local development only."
-              << std::endl;
+    profiles::LogWarning(
+        "authentication is OFF (--auth=off): every local caller may read and overwrite every "
+        "profile. For local development only.");
     return std::make_pair(std::nullopt, read_scope);
   }
   if (auth != "on") {
@@ -211,10 +225,9 @@ AuthFromFlags() {
   }
   absl::StatusOr<profiles::TokenAuthority> tokens = profiles::TokenAuthority::FromKeyFile(key_file);
   if (!tokens.ok()) return tokens.status();
-  std::cerr << "profile_server: auth on: bearer tokens " << tokens->algorithm() << " from "
-            << key_file << "; users read "
-            << (scope == "own" ? "their own profile" : "every profile")
-            << " (--read-scope=" << scope << ")" << std::endl;
+  profiles::LogInfo(
+      "auth on",
+      {{"algorithm", tokens->algorithm()}, {"key_file", key_file}, {"read_scope", scope}});
   return std::make_pair(std::optional<profiles::TokenAuthority>(*std::move(tokens)), read_scope);
 }
 
@@ -280,50 +293,93 @@ std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(
 }
 
 int Fail(const absl::Status& status) {
-  std::cerr << "profile_server: " << status << "\n";
+  profiles::LogError(
+      "stopping", {{"code", absl::StatusCodeToString(status.code())}, {"error", status.message()}});
   return 1;
 }
 
+// A flag that does not fit: said once, and the process exits 2.
+int BadFlags(absl::string_view why) {
+  profiles::LogError(std::string_view(why.data(), why.size()));
+  return 2;
+}
+
+// The logger as --log-format and --log-level say; a message if they do not
+// parse.
+absl::Status ConfigureLoggingFromFlags() {
+  absl::StatusOr<profiles::LogFormat> format =
+      profiles::ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!format.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-format (env PROFILES_LOG_FORMAT): ", format.status().message()));
+  }
+  absl::StatusOr<profiles::LogLevel> level =
+      profiles::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level (env PROFILES_LOG_LEVEL): ", level.status().message()));
+  }
+  profiles::ConfigureLogging({.format = *format, .level = *level});
+  const std::string access_log = absl::GetFlag(FLAGS_access_log);
+  if (access_log != "on" && access_log != "off") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--access-log (env PROFILES_ACCESS_LOG) must be 'on' or 'off', not '", access_log, "'"));
+  }
+  return absl::OkStatus();
+}
+
+// Numbers the server's parts keep, read at each scrape: the database pool's.
+void ExportStorageMetrics(profiles::ServiceMetrics& metrics, profiles::StorageStartup* storage) {
+  metrics.AddGauge(
+      "profiles_db_pool_connections", "PostgreSQL connections the pool may hold (--pool-size).",
+      [storage] { return storage->pool_stats().size; }, storage);
+  metrics.AddGauge(
+      "profiles_db_pool_connections_in_use", "PostgreSQL connections of the pool in use now.",
+      [storage] { return storage->pool_stats().in_use; }, storage);
+  metrics.AddGauge(
+      "profiles_db_pool_waiters",
+      "Threads waiting for a connection of the pool (calls waiting for a storage worker are "
+      "profiles_storage_queued_calls).",
+      [storage] { return storage->pool_stats().waiting; }, storage);
+}
+
 int Run() {
+  if (absl::Status logging = ConfigureLoggingFromFlags(); !logging.ok()) {
+    return BadFlags(logging.message());
+  }
   const std::string database_url = absl::GetFlag(FLAGS_database_url);
   if (database_url.empty()) {
-    std::cerr << "profile_server: no database: pass --database-url or set DATABASE_URL "
-                 "(see --help)\n";
-    return 2;
+    return BadFlags("no database: pass --database-url or set DATABASE_URL (see --help)");
   }
-  if (absl::GetFlag(FLAGS_pool_size) < 1) {
-    std::cerr << "profile_server: --pool-size must be at least 1\n";
-    return 2;
-  }
+  if (absl::GetFlag(FLAGS_pool_size) < 1) return BadFlags("--pool-size must be at least 1");
   if (absl::GetFlag(FLAGS_cache_bytes) < 0 || absl::GetFlag(FLAGS_watch_queue_bytes) < 1 ||
       absl::GetFlag(FLAGS_max_watch_streams) < 0 || absl::GetFlag(FLAGS_max_queued_requests) < 1 ||
       absl::GetFlag(FLAGS_http_threads) < 1 || absl::GetFlag(FLAGS_http_max_connections) < 1) {
-    std::cerr << "profile_server: --cache-bytes and --max-watch-streams must not be negative; "
-                 "--watch-queue-bytes, --max-queued-requests, --http-threads and "
-                 "--http-max-connections must be at least 1\n";
-    return 2;
+    return BadFlags(
+        "--cache-bytes and --max-watch-streams must not be negative; --watch-queue-bytes, "
+        "--max-queued-requests, --http-threads and --http-max-connections must be at least 1");
   }
 
   const absl::Duration http_read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
   if (http_read_timeout < absl::Milliseconds(1) || http_read_timeout > absl::Hours(1)) {
-    std::cerr << "profile_server: --http-read-timeout (env PROFILES_HTTP_READ_TIMEOUT) must be "
-                 "a duration from 1ms to 1h, such as 30s\n";
-    return 2;
+    return BadFlags(
+        "--http-read-timeout (env PROFILES_HTTP_READ_TIMEOUT) must be a duration from 1ms to 1h, "
+        "such as 30s");
   }
 
   const absl::Duration shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (shutdown_grace < absl::ZeroDuration() || shutdown_grace > absl::Hours(1)) {
-    std::cerr << "profile_server: --shutdown-grace (env PROFILES_SHUTDOWN_GRACE) must be a "
-                 "duration from 0s to 1h, such as 10s\n";
-    return 2;
+    return BadFlags(
+        "--shutdown-grace (env PROFILES_SHUTDOWN_GRACE) must be a duration from 0s to 1h, such "
+        "as 10s");
   }
 
   const absl::Duration idempotency_retention = absl::GetFlag(FLAGS_idempotency_retention);
   const absl::Duration prune_interval = absl::GetFlag(FLAGS_idempotency_prune_interval);
   if (idempotency_retention < absl::Seconds(1) || prune_interval < absl::Seconds(1)) {
-    std::cerr << "profile_server: --idempotency-retention (env PROFILES_IDEMPOTENCY_RETENTION) "
-                 "and --idempotency-prune-interval must be durations of 1s or more, such as 720h\n";
-    return 2;
+    return BadFlags(
+        "--idempotency-retention (env PROFILES_IDEMPOTENCY_RETENTION) and "
+        "--idempotency-prune-interval must be durations of 1s or more, such as 720h");
   }
 
   if (absl::GetFlag(FLAGS_migrate_only)) {
@@ -332,22 +388,16 @@ int Run() {
     if (absl::Status migrated = profiles::ApplyMigrations(database_url); !migrated.ok()) {
       return Fail(migrated);
     }
-    std::cout << "profile_server: database is up to date" << std::endl;
+    profiles::LogInfo("database is up to date");
     return 0;
   }
 
   // After --migrate-only: a migration job needs no token key.
   absl::StatusOr<profiles::ProfileCore::Options> core_options = CoreOptions();
-  if (!core_options.ok()) {
-    std::cerr << "profile_server: " << core_options.status().message() << "\n";
-    return 2;
-  }
+  if (!core_options.ok()) return BadFlags(core_options.status().message());
 
   absl::StatusOr<std::optional<profiles::TlsCredentials>> tls = TlsFromFlags();
-  if (!tls.ok()) {
-    std::cerr << "profile_server: " << tls.status().message() << "\n";
-    return 2;
-  }
+  if (!tls.ok()) return BadFlags(tls.status().message());
 
   RaiseOpenFileLimit();
 
@@ -368,6 +418,8 @@ int Run() {
   absl::Mutex health_mu;
   grpc::HealthCheckServiceInterface* health = nullptr;          // guarded by health_mu
   absl::Status readiness = absl::UnavailableError("starting");  // guarded by health_mu
+  // Before everything that records into it, so it goes last.
+  profiles::ServiceMetrics metrics;
   std::unique_ptr<profiles::StorageStartup> storage;
   auto refresh_health = [&health_mu, &health, &readiness, &storage] {
     const absl::Status ready = storage->CheckReady();
@@ -386,25 +438,29 @@ int Run() {
   storage_options.pool_size = absl::GetFlag(FLAGS_pool_size);
   storage_options.on_ready = refresh_health;
   storage_options.log = [](std::string_view line) {
-    std::cerr << "profile_server: " << line << std::endl;
+    profiles::LogInfo(line, {{"component", "storage"}});
   };
   absl::StatusOr<std::unique_ptr<profiles::StorageStartup>> started =
       profiles::StorageStartup::Begin(std::move(storage_options));
   if (!started.ok()) return Fail(started.status());
   storage = *std::move(started);
+  ExportStorageMetrics(metrics, storage.get());
 
   absl::StatusOr<std::unique_ptr<profiles::MutationPruner>> pruner =
-      profiles::MutationPruner::Start({.database_url = database_url,
-                                       .retention = idempotency_retention,
-                                       .interval = prune_interval,
-                                       .log = [](std::string_view line) {
-                                         std::cerr << "profile_server: " << line << std::endl;
-                                       }});
+      profiles::MutationPruner::Start(
+          {.database_url = database_url,
+           .retention = idempotency_retention,
+           .interval = prune_interval,
+           .log = [](std::string_view line) {
+             profiles::LogInfo(line, {{"component", "idempotency pruner"}});
+           }});
   if (!pruner.ok()) return Fail(pruner.status());
 
+  core_options->metrics = &metrics;
   auto core = std::make_unique<profiles::ProfileCore>(*std::move(core_options),
                                                       storage->repository(), storage->feed());
-  profiles::GrpcProfileService service(core.get());
+  const bool access_log = absl::GetFlag(FLAGS_access_log) == "on";
+  profiles::GrpcProfileService service(core.get(), {.metrics = &metrics, .access_log = access_log});
   grpc::EnableDefaultHealthCheckService(true);
   // Loading gRPC's reflection library registers reflection with every
   // server built after it (its static initializer); so it is loaded only
@@ -433,7 +489,9 @@ int Run() {
                                  .read_timeout = absl::ToChronoMilliseconds(http_read_timeout),
                                  .cors_origins = absl::GetFlag(FLAGS_cors_origins),
                                  .allowed_hosts = absl::GetFlag(FLAGS_allowed_hosts),
-                                 .tls = *tls},
+                                 .tls = *tls,
+                                 .metrics = &metrics,
+                                 .access_log = access_log},
                                 core.get(), [&health_mu, &readiness] {
                                   absl::MutexLock lock(&health_mu);
                                   return readiness;
@@ -446,33 +504,35 @@ int Run() {
   }
   refresh_health();
 
-  std::cout << "profile_server: gRPC listening on " << host_of(absl::GetFlag(FLAGS_grpc_address))
-            << ":" << grpc_port << "\n"
-            << "profile_server: HTTP listening on " << host_of(absl::GetFlag(FLAGS_http_address))
-            << ":" << gateway.port() << "\n"
-            << "profile_server: HTTP answers Host " << absl::StrJoin(gateway.allowed_hosts(), ", ")
-            << " (--allowed-hosts); pages of other origins may call it: "
-            << (absl::GetFlag(FLAGS_cors_origins).empty()
-                    ? std::string("none")
-                    : absl::StrJoin(absl::GetFlag(FLAGS_cors_origins), ", "))
-            << " (--cors-origins)\n"
-            << "profile_server: "
-            << (!tls->has_value()
-                    ? std::string("TLS off: both ports are plain text (--tls-cert-file)")
-                    : absl::StrCat("TLS on both ports with ", absl::GetFlag(FLAGS_tls_cert_file),
-                                   (*tls)->client_ca_pem.empty()
-                                       ? "; no client certificates asked for"
-                                       : absl::StrCat("; client certificates required, from "
-                                                      "the CAs in ",
-                                                      absl::GetFlag(FLAGS_tls_client_ca_file))))
-            << std::endl;
+  // Tests and scripts read the addresses from this line (port 0 picks one).
+  const std::string grpc_listening =
+      absl::StrCat(host_of(absl::GetFlag(FLAGS_grpc_address)), ":", grpc_port);
+  const std::string http_listening =
+      absl::StrCat(host_of(absl::GetFlag(FLAGS_http_address)), ":", gateway.port());
+  profiles::LogInfo("listening",
+                    {{"grpc_address", grpc_listening}, {"http_address", http_listening}});
+  const std::vector<std::string> cors_origins = absl::GetFlag(FLAGS_cors_origins);
+  profiles::LogInfo("http rules",
+                    {{"allowed_hosts", absl::StrJoin(gateway.allowed_hosts(), ",")},
+                     {"cors_origins", cors_origins.empty() ? std::string("none")
+                                                           : absl::StrJoin(cors_origins, ",")},
+                     {"access_log", access_log}});
+  if (!tls->has_value()) {
+    profiles::LogInfo("tls off: both ports are plain text (--tls-cert-file)");
+  } else {
+    profiles::LogInfo("tls on both ports",
+                      {{"cert_file", absl::GetFlag(FLAGS_tls_cert_file)},
+                       {"client_ca_file", (*tls)->client_ca_pem.empty()
+                                              ? std::string("none")
+                                              : absl::GetFlag(FLAGS_tls_client_ca_file)}});
+  }
 
   int exit_code = 0;
   for (;;) {
     const timespec interval{2, 0};
     const int signal = sigtimedwait(&stop_signals, nullptr, &interval);
     if (signal == SIGINT || signal == SIGTERM) {
-      std::cout << "profile_server: " << strsignal(signal) << ", shutting down" << std::endl;
+      profiles::LogInfo("shutting down", {{"signal", strsignal(signal)}});
       break;
     }
     if (absl::Status status = storage->status(); !status.ok() && !absl::IsUnavailable(status)) {
@@ -504,16 +564,17 @@ int Run() {
   // the grace still bounds it.
   core->StopWatches();
   if (!gateway.Drain(grace)) {
-    std::cerr << "profile_server: HTTP requests still running after --shutdown-grace="
-              << absl::FormatDuration(shutdown_grace) << " are cancelled" << std::endl;
+    profiles::LogWarning("HTTP requests still running after --shutdown-grace are cancelled",
+                         {{"shutdown_grace", absl::FormatDuration(shutdown_grace)}});
   }
   gateway.Stop();
   grpc_shutdown.join();
   // The core's workers and hub use storage: they go first.
   core.reset();
   pruner->reset();
+  metrics.RemoveCallbacks(storage.get());
   storage.reset();
-  std::cout << "profile_server: stopped" << std::endl;
+  profiles::LogInfo("stopped", {{"exit_code", exit_code}});
   return exit_code;
 }
 

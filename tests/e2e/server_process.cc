@@ -10,6 +10,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,14 +22,28 @@ extern char** environ;
 namespace profiles::testing {
 namespace {
 
-// Reads the child's output line by line until both addresses are known and,
-// if `wait_for_database`, the database is open. The output is echoed to our
-// stderr so a failing test shows the server log.
+// The value of `key` in a log line, JSON ("key":"value") or text
+// (key=value), or empty.
+std::string LogValue(std::string_view line, std::string_view key) {
+  const std::string json_key = std::string("\"").append(key).append("\":\"");
+  if (size_t at = line.find(json_key); at != std::string_view::npos) {
+    const size_t start = at + json_key.size();
+    return std::string(line.substr(start, line.find('"', start) - start));
+  }
+  const std::string text_key = std::string(" ").append(key).append("=");
+  if (size_t at = line.find(text_key); at != std::string_view::npos) {
+    const size_t start = at + text_key.size();
+    return std::string(line.substr(start, line.find(' ', start) - start));
+  }
+  return "";
+}
+
+// Reads the child's output line by line until both addresses are known (the
+// "listening" line) and, if `wait_for_database`, the database is open. The
+// output is echoed to our stderr so a failing test shows the server log.
 absl::Status ReadAddresses(int fd, absl::Time deadline, bool wait_for_database,
                            std::string& grpc_address, std::string& http_address) {
   std::string pending;
-  constexpr std::string_view kGrpc = "gRPC listening on ";
-  constexpr std::string_view kHttp = "HTTP listening on ";
   constexpr std::string_view kDatabaseReady = "database ready";
   bool database_ready = !wait_for_database;
   while (grpc_address.empty() || http_address.empty() || !database_ready) {
@@ -40,12 +57,12 @@ absl::Status ReadAddresses(int fd, absl::Time deadline, bool wait_for_database,
     std::cerr.write(buffer, n);
     pending.append(buffer, static_cast<size_t>(n));
     for (size_t end; (end = pending.find('\n')) != std::string::npos; pending.erase(0, end + 1)) {
-      const std::string line = pending.substr(0, end);
-      if (size_t at = line.find(kGrpc); at != std::string::npos) {
-        grpc_address = line.substr(at + kGrpc.size());
+      const std::string_view line(pending.data(), end);
+      if (std::string address = LogValue(line, "grpc_address"); !address.empty()) {
+        grpc_address = std::move(address);
       }
-      if (size_t at = line.find(kHttp); at != std::string::npos) {
-        http_address = line.substr(at + kHttp.size());
+      if (std::string address = LogValue(line, "http_address"); !address.empty()) {
+        http_address = std::move(address);
       }
       if (line.find(kDatabaseReady) != std::string::npos) database_ready = true;
     }

@@ -6,8 +6,9 @@
 // database, SIGKILL in the middle of a write, restart.
 //
 // Both ports are chosen by the kernel (address 127.0.0.1:0) and read back
-// from the "listening on" lines the server prints once it listens, so tests
-// never race for a port. The server listens before its database is open;
+// from the "listening" log line the server writes once it listens (its
+// grpc_address and http_address, in either --log-format), so tests never
+// race for a port. The server listens before its database is open;
 // Start() also waits for its "database ready" line unless told not to, so
 // tests never sleep waiting for readiness.
 //

@@ -9,6 +9,8 @@
 #include "services/profile/core/bounded_executor.h"
 #include "services/profile/core/profile_cache.h"
 #include "services/profile/core/watch_hub.h"
+#include "services/profile/logging/log.h"
+#include "services/profile/metrics/service_metrics.h"
 #include "services/profile/pictures/safe_picture.h"
 
 namespace profiles {
@@ -56,6 +58,18 @@ absl::Status MakeAvatarSafe(ProfileWrite& write) {
   return absl::OkStatus();
 }
 
+std::string_view OutcomeName(WriteOutcomeKind kind) {
+  switch (kind) {
+    case WriteOutcomeKind::kCreated:
+      return "created";
+    case WriteOutcomeKind::kUpdated:
+      return "updated";
+    case WriteOutcomeKind::kReplayed:
+      return "replayed";
+  }
+  return "updated";
+}
+
 }  // namespace
 
 ProfileCore::ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed)
@@ -69,10 +83,36 @@ ProfileCore::ProfileCore(Options options, ProfileRepository* repository, ChangeF
                                                   std::max(1, options.max_queued_calls))),
       hub_(std::make_unique<WatchHub>(
           WatchHub::Options{.max_watches = options.max_watches,
-                            .watch_queue_bytes = options.watch_queue_bytes},
-          feed, repository, executor_.get(), cache_.get())) {}
+                            .watch_queue_bytes = options.watch_queue_bytes,
+                            .metrics = options.metrics},
+          feed, repository, executor_.get(), cache_.get())) {
+  if (options_.metrics != nullptr) ExportMetrics(*options_.metrics);
+}
+
+void ProfileCore::ExportMetrics(ServiceMetrics& metrics) {
+  // Read at each scrape from their owners, which count them anyway.
+  metrics.AddCounter(
+      "profiles_cache_hits_total", "Reads answered from the read cache.",
+      [this] { return static_cast<double>(cache_->stats().hits); }, this);
+  metrics.AddCounter(
+      "profiles_cache_misses_total",
+      "Reads the read cache could not answer (also while it is disabled).",
+      [this] { return static_cast<double>(cache_->stats().misses); }, this);
+  metrics.AddGauge(
+      "profiles_cache_bytes", "Bytes of profiles in the read cache (--cache-bytes bounds it).",
+      [this] { return static_cast<double>(cache_->stats().bytes); }, this);
+  metrics.AddGauge(
+      "profiles_watch_streams_open", "Open WatchProfiles streams (--max-watch-streams bounds it).",
+      [this] { return static_cast<double>(hub_->open_watches()); }, this);
+  metrics.AddGauge(
+      "profiles_storage_queued_calls",
+      "Calls waiting for a storage worker, i.e. for a database connection "
+      "(--max-queued-requests bounds it).",
+      [this] { return static_cast<double>(executor_->queued()); }, this);
+}
 
 ProfileCore::~ProfileCore() {
+  if (options_.metrics != nullptr) options_.metrics->RemoveCallbacks(this);
   // The hub schedules catch-ups on the executor, and the executor's last
   // tasks report back to the hub: stop the hub's thread, drain the
   // executor, then free the hub.
@@ -130,6 +170,9 @@ absl::Status ProfileCore::Limit(const absl::StatusOr<Caller>& caller, const Call
 absl::StatusOr<Caller> ProfileCore::Admit(const CallContext& context, RateLimiter& limiter,
                                           std::string_view what) {
   absl::StatusOr<Caller> caller = Authenticate(context);
+  if (caller.ok() && context.verified_subject != nullptr) {
+    *context.verified_subject = caller->subject;
+  }
   if (absl::Status limited = Limit(caller, context, limiter, what); !limited.ok()) return limited;
   return caller;
 }
@@ -196,7 +239,7 @@ void ProfileCore::Update(const CallContext& context,
   auto shared_done = std::make_shared<Done<WriteOutcome>>(std::move(done));
   OnStorage(
       context, "UpdateProfile",
-      [this, shared_done, write = *std::move(write)]() mutable {
+      [this, shared_done, write = *std::move(write), request_id = context.request_id]() mutable {
         // Before the write, so that the idempotency fingerprint and
         // avatar_sha256 describe the stored bytes; stripping is
         // deterministic, so a retried request matches its first attempt.
@@ -207,6 +250,13 @@ void ProfileCore::Update(const CallContext& context,
         if (!applied.ok()) {
           // A conflict names the current version: the newest there is.
           if (std::optional<profile::v1::Profile> current = ConflictingProfile(applied.status())) {
+            if (options_.metrics != nullptr) options_.metrics->RecordVersionConflict();
+            if (LogEnabled(LogLevel::kDebug)) {
+              LogDebug("version conflict", {{"request_id", request_id},
+                                            {"profile_id", write.id},
+                                            {"expected_version", write.expected_version},
+                                            {"current_version", current->version()}});
+            }
             cache_->Put(ProfileSnapshot::Make(*std::move(current)));
           }
           return std::move(*shared_done)(Annotated("UpdateProfile", applied.status()));
@@ -217,6 +267,15 @@ void ProfileCore::Update(const CallContext& context,
                            ? WriteOutcomeKind::kCreated
                            : WriteOutcomeKind::kUpdated;
         outcome.profile = ProfileSnapshot::Make(std::move(applied->profile));
+        if (applied->replayed && options_.metrics != nullptr) {
+          options_.metrics->RecordIdempotentReplay();
+        }
+        if (LogEnabled(LogLevel::kDebug)) {
+          LogDebug("profile written", {{"request_id", request_id},
+                                       {"profile_id", write.id},
+                                       {"outcome", OutcomeName(outcome.kind)},
+                                       {"version", outcome.profile->version()}});
+        }
         if (applied->replayed) {
           // A replay answers with the write's first result, which may be
           // older than the profile is now: cache what storage holds (at

@@ -71,6 +71,7 @@ namespace profiles {
 
 class BoundedExecutor;
 class ProfileCache;
+class ServiceMetrics;
 class WatchHub;
 
 // Who calls, and until when: what every core call needs from its transport.
@@ -82,6 +83,15 @@ struct CallContext {
   // The caller's network address without its port ("127.0.0.1", "::1"), or
   // empty: whose rate limit a call without a user counts against.
   std::string peer;
+  // The request's id (services/profile/logging/request_id.h), which the
+  // core's log lines carry; empty if the transport has none.
+  std::string request_id;
+  // For the adapter's access log: when set, the core stores here the subject
+  // of the caller once their token is verified ("" for a caller without one,
+  // such as an admin with authentication off), before the call returns or
+  // calls `done`; a refused token leaves it untouched. It must stay valid
+  // until the core call returns, and be read only after `done` ran.
+  std::string* verified_subject = nullptr;
 };
 
 // What a caller who is not an administrator may read.
@@ -152,6 +162,12 @@ class ProfileCore {
     // sets limits).
     RateLimiter::Rate read_rate{};
     RateLimiter::Rate write_rate{};
+    // Where the core counts version conflicts, idempotent replays, watch
+    // events sent and the change feed's lag, and exports the read cache's
+    // hits, misses and bytes, the open watches and the calls waiting for
+    // storage (read at each scrape until the core is destroyed); null:
+    // nowhere. Must outlive the core.
+    ServiceMetrics* metrics = nullptr;
   };
 
   ProfileCore(Options options, ProfileRepository* repository, ChangeFeed* feed);
@@ -221,6 +237,8 @@ class ProfileCore {
   // Authenticate(), then Limit(): the first thing every call does.
   absl::StatusOr<Caller> Admit(const CallContext& context, RateLimiter& limiter,
                                std::string_view what);
+  // Registers the numbers the core's parts keep with `metrics`.
+  void ExportMetrics(ServiceMetrics& metrics);
   // Runs `work` on a storage worker unless the queue is full or the deadline
   // passes first; then `fail` gets the status instead.
   void OnStorage(const CallContext& context, std::string_view what,

@@ -168,8 +168,17 @@ void WatchHub::Next(const std::shared_ptr<Watcher>& watcher, Done<WatchEvents> d
     }
   }
   if (!ended.ok()) return std::move(done)(ended);
-  if (!events.empty()) return std::move(done)(std::move(events));
+  if (!events.empty()) {
+    CountSent(events);
+    return std::move(done)(std::move(events));
+  }
   if (start_catch_up) CatchUp(watcher);
+}
+
+void WatchHub::CountSent(const WatchEvents& events) const {
+  if (options_.metrics != nullptr) {
+    options_.metrics->RecordWatchEventsSent(static_cast<int64_t>(events.size()));
+  }
 }
 
 void WatchHub::CatchUp(const std::shared_ptr<Watcher>& watcher) {
@@ -228,7 +237,10 @@ void WatchHub::FinishCatchUp(const std::shared_ptr<Watcher>& watcher, std::strin
     if (!answer.ok() || !answer->empty()) done = std::move(watcher->pending);
   }
   if (again) return CatchUp(watcher);
-  if (done) std::move(done)(std::move(answer));
+  if (done) {
+    if (answer.ok()) CountSent(*answer);
+    std::move(done)(std::move(answer));
+  }
 }
 
 void WatchHub::Publish(const std::vector<ProfileChange>& changes) {
@@ -241,7 +253,13 @@ void WatchHub::Publish(const std::vector<ProfileChange>& changes) {
   std::vector<QueuedEvent> without_avatars;
   with_avatars.reserve(changes.size());
   without_avatars.reserve(changes.size());
+  const absl::Time now = absl::Now();
   for (const ProfileChange& change : changes) {
+    if (options_.metrics != nullptr && change.profile.has_updated_at()) {
+      options_.metrics->RecordChangeFeedLag(
+          now - (absl::FromUnixSeconds(change.profile.updated_at().seconds()) +
+                 absl::Nanoseconds(change.profile.updated_at().nanos())));
+    }
     cache_->Put(ProfileSnapshot::Make(change.profile));
     std::shared_ptr<const profile::v1::ProfileEvent> full = MakeEvent(change, *database_id, true);
     std::shared_ptr<const profile::v1::ProfileEvent> light = MakeEvent(change, *database_id, false);
@@ -281,7 +299,10 @@ void WatchHub::Publish(const std::vector<ProfileChange>& changes) {
         }
       }
     }
-    if (done) std::move(done)(std::move(events));
+    if (done) {
+      CountSent(events);
+      std::move(done)(std::move(events));
+    }
     if (start_catch_up) CatchUp(watcher);
   }
 }

@@ -21,6 +21,12 @@
 // every loss or recovery of the feed's connection, or when the hub itself
 // lagged, it is cleared, and it stays disabled until the feed is live again.
 //
+// Metrics (Options::metrics): the events handed to watches, and for every
+// change the feed publishes, its lag: now minus its updated_at, which
+// PostgreSQL sets to the start of the writing transaction (one statement, so
+// within milliseconds of its commit); a clock skew between this host and the
+// database's shows in it.
+//
 // Thread-safe. Every pointer passed to the constructor must outlive the hub.
 
 #include <memory>
@@ -35,6 +41,7 @@
 #include "services/profile/core/bounded_executor.h"
 #include "services/profile/core/profile_cache.h"
 #include "services/profile/core/profile_core.h"
+#include "services/profile/metrics/service_metrics.h"
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/profile_repository.h"
 
@@ -45,6 +52,7 @@ class WatchHub {
   struct Options {
     int max_watches = 16384;
     size_t watch_queue_bytes = size_t{4} << 20;
+    ServiceMetrics* metrics = nullptr;  // may be null
   };
 
   WatchHub(Options options, ChangeFeed* feed, ProfileRepository* repository,
@@ -83,6 +91,7 @@ class WatchHub {
   void FinishCatchUp(const std::shared_ptr<Watcher>& watcher, std::string_view database_id,
                      absl::StatusOr<ChangePage> page);
   void Publish(const std::vector<ProfileChange>& changes);
+  void CountSent(const WatchEvents& events) const;
   // Every watcher catches up from storage before its next events.
   void MarkAllLagged();
   void EndAll(const absl::Status& status);

@@ -1,23 +1,17 @@
 #include "services/profile/domain/caller_errors.h"
 
-#include <cstdio>
-#include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
+#include "services/profile/logging/log.h"
+#include "services/profile/logging/request_id.h"
 
 namespace profiles {
 
 namespace {
-
-// 64 random bits in hex: unique enough to find one line in a day's logs.
-std::string NewRequestId() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return absl::StrCat(absl::Hex(generator(), absl::kZeroPad16));
-}
 
 // The message on one line: a PostgreSQL error spans several (DETAIL, HINT).
 std::string OneLine(std::string_view text) {
@@ -50,16 +44,18 @@ std::optional<std::string> RequestIdOf(const absl::Status& status) {
   return info.request_id();
 }
 
-absl::Status ForCaller(const absl::Status& status) {
+absl::Status ForCaller(const absl::Status& status, std::string_view request_id) {
   const bool internal = IsInternal(status.code());
   if (!internal && status.code() != absl::StatusCode::kUnavailable) return status;
   if (RequestIdOf(status).has_value()) return status;  // redacted before
 
-  const std::string id = NewRequestId();
-  const std::string line = absl::StrCat(
-      "profile_server: request ", id, ": ", absl::StatusCodeToString(status.code()), ": ",
-      OneLine(std::string_view(status.message().data(), status.message().size())), "\n");
-  std::fputs(line.c_str(), stderr);
+  const std::string id = request_id.empty() ? NewRequestId() : std::string(request_id);
+  // The database being down is the operator's to fix but no bug: a warning.
+  DefaultLogger().Log(
+      internal ? LogLevel::kError : LogLevel::kWarning, internal ? "internal error" : "unavailable",
+      {{"request_id", id},
+       {"code", absl::StatusCodeToString(status.code())},
+       {"error", OneLine(std::string_view(status.message().data(), status.message().size()))}});
 
   std::string message;
   if (internal) {

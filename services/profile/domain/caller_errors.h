@@ -5,11 +5,12 @@
 //
 // An internal failure's message is for operators: it may hold SQL,
 // constraint names, host names and row values. ForCaller() replaces it by a
-// generic message with a request id, and logs the original on one line of
-// stderr with the same id:
-//   caller  INTERNAL "internal error; request id 5f0c2a9e71d4b8c3"
-//   log     profile_server: request 5f0c2a9e71d4b8c3: INTERNAL: get profile
-//           failed: ERROR:  column "email" does not exist ...
+// generic message with the request's id, and logs the original on one line
+// (services/profile/logging/log.h) with the same id:
+//   caller  INTERNAL "internal error; request id 5f0c2a9e71d4b8c3..."
+//   log     {"time":...,"level":"error","msg":"internal error",
+//            "request_id":"5f0c2a9e71d4b8c3...","code":"INTERNAL",
+//            "error":"get profile failed: ERROR:  column \"email\" does not exist ..."}
 // INTERNAL, UNKNOWN and DATA_LOSS get the generic message; UNAVAILABLE keeps
 // its summary, the text before the first ": " ("the database is
 // unreachable (get profile)"), which names no host. The id travels as a
@@ -24,13 +25,15 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 
 namespace profiles {
 
-// `status` as a caller may see it (see above); logs what it hides.
-absl::Status ForCaller(const absl::Status& status);
+// `status` as a caller may see it (see above); logs what it hides under
+// `request_id`, the id of the request it answers (a new one if empty).
+absl::Status ForCaller(const absl::Status& status, std::string_view request_id = {});
 
 // The request id of a redacted error (its google.rpc.RequestInfo), if any.
 std::optional<std::string> RequestIdOf(const absl::Status& status);

@@ -4,9 +4,9 @@
 
 namespace profiles {
 
-grpc::Status ToGrpcStatus(const absl::Status& original) {
+grpc::Status ToGrpcStatus(const absl::Status& original, std::string_view request_id) {
   if (original.ok()) return grpc::Status::OK;
-  return EncodeGrpcStatus(ForCaller(original));
+  return EncodeGrpcStatus(ForCaller(original, request_id));
 }
 
 }  // namespace profiles

@@ -61,6 +61,12 @@ TEST(GrpcStatus, InternalErrorsReachTheCallerAsARequestIdOnly) {
   EXPECT_EQ(ForCaller(back), back);
 }
 
+TEST(GrpcStatus, AnInternalErrorCarriesTheCallsRequestId) {
+  const grpc::Status wire = ToGrpcStatus(absl::InternalError("secret"), "client-chosen-id-7");
+  EXPECT_EQ(wire.error_message(), "internal error; request id client-chosen-id-7");
+  EXPECT_EQ(RequestIdOf(FromGrpcStatus(wire)), "client-chosen-id-7");
+}
+
 TEST(GrpcStatus, EachInternalErrorGetsItsOwnId) {
   const absl::Status a = ForCaller(absl::UnknownError("x"));
   const absl::Status b = ForCaller(absl::UnknownError("x"));

@@ -11,19 +11,45 @@
 // The caller's deadline and its `authorization` metadata become the core
 // call's CallContext.
 //
-// Thread-safe; `core` must outlive the service and the server it is
-// registered with.
+// Request ids: a call's `x-request-id` metadata is its id if it is sane
+// (logging/request_id.h), else one is made up; either way the server sends
+// it back as `x-request-id` initial metadata (in a trailers-only error
+// answer, gRPC delivers it with the trailers), passes it to the core and
+// logs it.
+//
+// When a call ends it is counted (Options::metrics: profiles_requests_total
+// with protocol "grpc", the RPC name and the code name; unary calls also in
+// the latency histogram) and, with Options::access_log, logged on one line:
+//   {"time":...,"level":"info","msg":"request","protocol":"grpc",
+//    "method":"GetProfile","status":"OK","duration_ms":0.41,
+//    "peer":"127.0.0.1","request_id":"...","subject":"<user id>"}
+// (a watch adds "events", the number it sent). Never the request, the
+// response or the token. Without the access log, only calls that failed on
+// the server's side (INTERNAL, UNKNOWN, DATA_LOSS, UNAVAILABLE,
+// DEADLINE_EXCEEDED, UNIMPLEMENTED) are logged, at level warning.
+//
+// Thread-safe; `core` (and Options::metrics) must outlive the service and the
+// server it is registered with.
 
 #include <grpcpp/grpcpp.h>
 
 #include "profile/v1/profile.grpc.pb.h"
 #include "services/profile/core/profile_core.h"
+#include "services/profile/metrics/service_metrics.h"
 
 namespace profiles {
 
 class GrpcProfileService final : public profile::v1::ProfileService::CallbackService {
  public:
+  struct Options {
+    // Where calls are counted; null: nowhere.
+    ServiceMetrics* metrics = nullptr;
+    // One log line per call (see above).
+    bool access_log = true;
+  };
+
   explicit GrpcProfileService(ProfileCore* core);
+  GrpcProfileService(ProfileCore* core, Options options);
 
   grpc::ServerUnaryReactor* GetServiceInfo(grpc::CallbackServerContext* context,
                                            const profile::v1::GetServiceInfoRequest* request,
@@ -43,6 +69,7 @@ class GrpcProfileService final : public profile::v1::ProfileService::CallbackSer
 
  private:
   ProfileCore* const core_;
+  const Options options_;
 };
 
 }  // namespace profiles

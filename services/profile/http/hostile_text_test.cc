@@ -302,7 +302,7 @@ TEST_F(HostileTextTest, InternalErrorsShowARequestIdAndTheLogHasTheDetails) {
   }
   // The log has one line per error, with its id and the database's words.
   for (const std::string& id : {rest_id, grpc_id}) {
-    const size_t at = log.find("request " + id + ": INTERNAL: ");
+    const size_t at = log.find(R"("request_id":")" + id + R"(","code":"INTERNAL")");
     ASSERT_NE(at, std::string::npos) << id << " not in log:\n" << log;
     const std::string line = log.substr(at, log.find('\n', at) - at);
     EXPECT_NE(line.find(kTrapConstraint), std::string::npos) << line;

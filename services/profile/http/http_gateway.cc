@@ -10,7 +10,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +29,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "libs/profile_contract/host_port.h"
+#include "services/profile/logging/access_log.h"
+#include "services/profile/logging/request_id.h"
 
 namespace profiles {
 
@@ -153,10 +154,6 @@ constexpr size_t kLingerBytes = size_t{4} * 1024 * 1024;
 // connections wait in the listen queue this long instead of the acceptor
 // spinning on the same error.
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
-
-void LogLine(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
-
-absl::string_view ToAbsl(boost::beast::string_view text) { return {text.data(), text.size()}; }
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -299,7 +296,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (request != request_ || !awaiting_answer_) return;
     awaiting_answer_ = false;
     request_timer_.cancel();
-    Answer(std::move(response));
+    Reply(std::move(response));
   }
 
   asio::any_io_executor executor() override { return stream_.get_executor(); }
@@ -355,6 +352,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void ReadHeader() {
     if (tracker_.draining() && buffer_.size() == 0) return Close();
     reading_header_ = true;
+    request_id_.clear();
+    route_.clear();
+    subject_.clear();
+    started_ = absl::InfinitePast();
     parser_.emplace();
     parser_->header_limit(options_.header_limit);
     parser_->body_limit(options_.body_limit);
@@ -366,8 +367,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void OnHeader(beast::error_code error, size_t) {
     reading_header_ = false;
     if (error) return OnReadError(error);
+    BeginRequest(parser_->get());
     if (std::optional<HttpResponse> refusal = RefuseHeader(parser_->get(), options_)) {
-      return Write(*std::move(refusal));
+      return Reply(*std::move(refusal));
     }
     auto expect = parser_->get().find(http::field::expect);
     if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
@@ -395,25 +397,55 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request_timer_.async_wait([self = Self(), request](beast::error_code timer_error) {
       if (!timer_error) self->OnRequestTimeout(request);
     });
-    handler_.Handle(parser_->get(), Responder(Self(), request, &tracker_), peer_);
+    subject_ =
+        handler_.Handle(parser_->get(), Responder(Self(), request, &tracker_), peer_, request_id_)
+            .subject;
   }
 
   void OnRequestTimeout(uint64_t request) {
     if (request != request_ || !awaiting_answer_) return;
     awaiting_answer_ = false;
     const HttpRequest& timed_out = parser_->get();
-    Answer(ErrorResponse(
+    Reply(ErrorResponse(
         absl::DeadlineExceededError(absl::StrCat("no answer within the request timeout of ",
                                                  options_.request_timeout.count(), " ms")),
-        timed_out.version(), timed_out.keep_alive()));
+        timed_out.version(), timed_out.keep_alive(), request_id_));
   }
 
-  void Answer(HttpResponse response) {
-    if (response.result_int() >= 500) {
-      const HttpRequest& request = parser_->get();
-      LogLine(absl::StrCat("http: ", response.result_int(), " for ",
-                           ToAbsl(request.method_string()), " ", ToAbsl(request.target()), ": ",
-                           response.body()));
+  // A request's header has arrived: its id, route and start.
+  void BeginRequest(const HttpRequest& request) {
+    started_ = absl::Now();
+    auto sent = request.find(kRequestIdHeader);
+    request_id_ = AcceptRequestId(
+        sent == request.end() ? std::string_view()
+                              : std::string_view(sent->value().data(), sent->value().size()));
+    const boost::beast::string_view target = request.target();
+    route_ = RouteLabel(request.method(), std::string_view(target.data(), target.size()));
+  }
+
+  // Every answer to a request, whole or in part, goes out here: marked with
+  // the request's id, counted and logged (see the header), then written.
+  void Reply(HttpResponse response) {
+    // A request refused before its header was complete has no id or route.
+    if (request_id_.empty()) request_id_ = NewRequestId();
+    if (route_.empty()) route_ = "(unparsed)";
+    response.set(kRequestIdHeader, request_id_);
+    const int code = static_cast<int>(response.result_int());
+    const absl::Duration took =
+        started_ == absl::InfinitePast() ? absl::ZeroDuration() : absl::Now() - started_;
+    const std::string status = std::to_string(code);
+    if (options_.metrics != nullptr) {
+      options_.metrics->RecordRequest(ServiceMetrics::Protocol::kHttp, route_, status, took);
+    }
+    const bool failed = code >= 500;
+    if (options_.access_log || failed) {
+      LogAccess(failed ? LogLevel::kWarning : LogLevel::kInfo, {.protocol = "http",
+                                                                .method = route_,
+                                                                .status = status,
+                                                                .duration = took,
+                                                                .peer = peer_,
+                                                                .request_id = request_id_,
+                                                                .subject = subject_});
     }
     Write(std::move(response));
   }
@@ -452,7 +484,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void WriteAndClose(http::status status, const std::string& message) {
-    Write(ErrorResponse(status, absl::InvalidArgumentError(message), 11, false));
+    Reply(ErrorResponse(status, absl::InvalidArgumentError(message), 11, false, request_id_));
   }
 
   void Write(HttpResponse response) {
@@ -534,6 +566,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool awaiting_answer_ = false;
   // Waiting for the header of the next request.
   bool reading_header_ = false;
+  // The current request's id, route label (RouteLabel()), verified subject
+  // and arrival (its header's), for Reply().
+  std::string request_id_;
+  std::string route_;
+  std::string subject_;
+  absl::Time started_ = absl::InfinitePast();
 };
 
 void Responder::operator()(HttpResponse response) && {
@@ -621,9 +659,10 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> TlsContext(const TlsCredenti
 HttpGateway::HttpGateway(Options options, ProfileCore* core,
                          std::function<absl::Status()> readiness)
     : options_(WithServedHosts(std::move(options))),
-      handler_(
-          core, std::move(readiness),
-          {.request_timeout = options_.request_timeout, .cors_origins = options_.cors_origins}),
+      handler_(core, std::move(readiness),
+               {.request_timeout = options_.request_timeout,
+                .cors_origins = options_.cors_origins,
+                .metrics = options_.metrics}),
       tracker_(std::make_unique<ConnectionTracker>(options_.max_connections)) {}
 
 HttpGateway::~HttpGateway() { Stop(); }

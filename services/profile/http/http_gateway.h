@@ -42,9 +42,21 @@
 // `threads` near the number of cores is enough however many requests wait
 // for the database.
 //
-// Logging: one line per 5xx response (stderr), nothing per successful
-// request or per connection turned away. The caller prints the address it
-// listens on (see port()).
+// Every request answered (the handler's answers and the gateway's own
+// refusals above) gets an id (logging/request_id.h: the client's X-Request-Id
+// when sane, else a new one), sent back as X-Request-Id; is counted in
+// Options::metrics (profiles_requests_total with protocol "http", the route
+// as RouteLabel() names it, "GET /user/{id}", and the status; latency from
+// the request's header to its answer); and, with Options::access_log, is
+// logged on one line (services/profile/logging/log.h):
+//   {"time":...,"level":"info","msg":"request","protocol":"http",
+//    "method":"PUT /user/{id}","status":"200","duration_ms":1.93,
+//    "peer":"127.0.0.1","request_id":"...","subject":"<user id>"}
+// Never a body, a header's value (the Authorization header least of all) or
+// the path's ids. Without the access log only 5xx answers are logged, at
+// level warning. Connections turned away (503 before a request is read) are
+// neither counted nor logged, so a flood costs no more than that. The caller
+// logs the address it listens on (see port()).
 //
 // Example:
 //   HttpGateway gateway({.address = "127.0.0.1:8080"}, &core,
@@ -71,6 +83,7 @@
 #include "absl/status/status.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/http/rest_handler.h"
+#include "services/profile/metrics/service_metrics.h"
 #include "services/profile/tls/tls_credentials.h"
 
 namespace profiles {
@@ -119,6 +132,11 @@ class HttpGateway {
     // and asks for client certificates when it names client CAs; a failed
     // handshake closes the connection. Unset: plain HTTP.
     std::optional<TlsCredentials> tls{};
+    // Where requests are counted, and what GET /metrics serves; null:
+    // neither. Must outlive the gateway.
+    ServiceMetrics* metrics = nullptr;
+    // One log line per request (see above).
+    bool access_log = true;
   };
 
   // `readiness` answers GET /readyz (empty: always ready). It is called on

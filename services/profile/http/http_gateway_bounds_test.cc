@@ -354,6 +354,52 @@ TEST_F(HttpGatewayBoundsTest, ACallOutlivingTheRequestTimeoutIs504AndTheConnecti
   EXPECT_NE(next->body().find("\"status\""), std::string::npos) << next->body();
 }
 
+// The gateway's own answers (a refused header, a 504) are counted and carry
+// the request's id like the handler's; the late answer a 504 replaced is not
+// counted again.
+TEST_F(HttpGatewayBoundsTest, TheGatewaysOwnAnswersAreCountedWithTheirRequestId) {
+  ServiceMetrics metrics;
+  Serve({.request_timeout = std::chrono::milliseconds(200), .metrics = &metrics});
+  const auto count = [&metrics](const std::string& method, const std::string& status) {
+    const std::string series = "profiles_requests_total{method=\"" + method +
+                               "\",protocol=\"http\",status=\"" + status + "\"} ";
+    const std::string text = metrics.Text();
+    const size_t at = text.find(series);
+    return at == std::string::npos ? -1 : std::stoi(text.substr(at + series.size()));
+  };
+
+  Client misdirected(port());
+  misdirected.Send("GET /healthz HTTP/1.1\r\nHost: evil.example\r\nX-Request-Id: rebind-1\r\n\r\n");
+  std::optional<HttpResponse> refused = misdirected.Read();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->result(), http::status::misdirected_request);
+  EXPECT_EQ((*refused)["X-Request-Id"], "rebind-1");
+  EXPECT_EQ(count("GET /healthz", "421"), 1);
+
+  Client garbled(port());
+  garbled.Send("NOT HTTP AT ALL\r\n\r\n");
+  std::optional<HttpResponse> bad = garbled.Read();
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->result(), http::status::bad_request);
+  EXPECT_EQ(std::string((*bad)["X-Request-Id"]).size(), 32u);
+  EXPECT_EQ(count("(unparsed)", "400"), 1);
+
+  gated_.Close();
+  Client client(port());
+  client.Send("GET /user/" + Id(8) +
+              " HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: slow-1\r\n\r\n");
+  std::optional<HttpResponse> timed_out = client.Read();
+  ASSERT_TRUE(timed_out.has_value());
+  EXPECT_EQ(timed_out->result(), http::status::gateway_timeout);
+  EXPECT_EQ((*timed_out)["X-Request-Id"], "slow-1");
+  gated_.Open();
+  gated_.AwaitPassed(1);
+  client.Send(Get("/healthz"));
+  ASSERT_TRUE(client.Read().has_value());
+  EXPECT_EQ(count("GET /user/{id}", "504"), 1);
+  EXPECT_EQ(count("GET /user/{id}", "404"), -1);
+}
+
 TEST_F(HttpGatewayBoundsTest, SlowRequestsDoNotHoldUpOtherConnections) {
   constexpr int kSlow = 64;
   constexpr int kWorkers = 4;

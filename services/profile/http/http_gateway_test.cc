@@ -24,7 +24,14 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/profile/auth/token_authority.h"
 #include "services/profile/core/profile_core.h"
+#include "services/profile/logging/log_capture.h"
+#include "services/profile/logging/request_id.h"
+#include "services/profile/metrics/service_metrics.h"
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/pg_profile_repository.h"
 #include "tests/support/test_database.h"
@@ -664,6 +671,225 @@ TEST_F(HttpGatewayTest, StopClosesTheListenerAndTheConnections) {
   EXPECT_TRUE(client.ClosedByServer());
   EXPECT_THROW(HttpClient{port}, boost::system::system_error);
   gateway.Stop();
+}
+
+// Metrics and the access log over real sockets: a server with tokens on,
+// its own core and metrics, and the process's log captured.
+class HttpObservabilityTest : public ::testing::Test {
+ protected:
+  static constexpr char kSecret[] = "a test secret of more than thirty-two bytes";
+  static constexpr char kAdmin[] = "00000000-0000-4000-8000-00000000a0a0";
+
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::TestDatabase>> database =
+        testing::TestDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = std::move(*database).release();
+  }
+  static void TearDownTestSuite() {
+    delete database_;
+    database_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(database_, nullptr) << "the suite set-up failed";
+    absl::StatusOr<TokenAuthority> tokens = TokenAuthority::FromKey(kSecret);
+    ASSERT_TRUE(tokens.ok()) << tokens.status();
+    token_ = *tokens->Mint({.subject = kAdmin, .admin = true}, absl::Hours(1), absl::Now());
+    absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
+        PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 2});
+    ASSERT_TRUE(repository.ok()) << repository.status();
+    repository_ = *std::move(repository);
+    absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
+        ChangeFeed::Start({.database_url = database_->url()}, repository_.get());
+    ASSERT_TRUE(feed.ok()) << feed.status();
+    feed_ = *std::move(feed);
+    core_ = std::make_unique<ProfileCore>(
+        ProfileCore::Options{.storage_workers = 2, .tokens = *tokens, .metrics = &metrics_},
+        repository_.get(), feed_.get());
+    gateway_ = std::make_unique<HttpGateway>(
+        HttpGateway::Options{.address = "127.0.0.1:0", .threads = 2, .metrics = &metrics_},
+        core_.get(), [] { return absl::OkStatus(); });
+    ASSERT_TRUE(gateway_->Start().ok());
+    client_.emplace(gateway_->port());
+  }
+
+  void TearDown() override {
+    client_.reset();
+    gateway_.reset();
+    core_.reset();
+    feed_.reset();
+    repository_.reset();
+  }
+
+  // `request` with the admin's token.
+  HttpResponse SendAuthorized(HttpRequest request) {
+    request.set(http::field::authorization, "Bearer " + token_);
+    return client_->Send(std::move(request));
+  }
+
+  // The value of the sample `series` (name and labels) in the scrape `text`,
+  // or -1 when it is not there.
+  static double Sample(const std::string& text, const std::string& series) {
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (absl::StartsWith(line, series + " ")) {
+        return std::stod(std::string(line.substr(series.size() + 1)));
+      }
+    }
+    return -1;
+  }
+
+  // The captured log's lines, each parsed (a line that is not one JSON object
+  // fails the test).
+  std::vector<Struct> LogLines() const {
+    std::vector<Struct> parsed;
+    for (const std::string& line : log_.Lines()) {
+      Struct object;
+      EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &object).ok()) << line;
+      parsed.push_back(std::move(object));
+    }
+    return parsed;
+  }
+
+  static inline testing::TestDatabase* database_ = nullptr;
+  LogCapture log_{LogLevel::kDebug};
+  ServiceMetrics metrics_;
+  std::string token_;
+  std::unique_ptr<PgProfileRepository> repository_;
+  std::unique_ptr<ChangeFeed> feed_;
+  std::unique_ptr<ProfileCore> core_;
+  std::unique_ptr<HttpGateway> gateway_;
+  std::optional<HttpClient> client_;
+};
+
+TEST_F(HttpObservabilityTest, MetricsCountEachOutcomeOnceAndNeedNoToken) {
+  const std::string id = RandomUuid();
+  const std::string avatar = absl::Base64Escape(kPng);
+  const std::string body =
+      R"({"name":"Ann","email":"ann@example.com","avatar":")" + avatar + R"("})";
+  // Created, then the same write again: a replay.
+  for (int i = 0; i < 2; ++i) {
+    HttpRequest create = Request(http::verb::put, "/user/" + id, body);
+    create.set("Idempotency-Key", "8a4c7a52-1f0e-4b1e-9d59-3d1f4ef1a001");
+    ASSERT_EQ(SendAuthorized(std::move(create)).result(), http::status::created);
+  }
+  HttpRequest update = Request(http::verb::patch, "/user/" + id, R"({"name":"Bo"})");
+  update.set(http::field::if_match, "\"1\"");
+  ASSERT_EQ(SendAuthorized(std::move(update)).result(), http::status::ok);
+  HttpRequest stale = Request(http::verb::patch, "/user/" + id, R"({"name":"Cy"})");
+  stale.set(http::field::if_match, "\"1\"");
+  ASSERT_EQ(SendAuthorized(std::move(stale)).result(), http::status::precondition_failed);
+  // Written through this process, so cached: a hit.
+  ASSERT_EQ(SendAuthorized(Request(http::verb::get, "/user/" + id)).result(), http::status::ok);
+  ASSERT_EQ(client_->Send(Request(http::verb::get, "/user/" + id)).result(),
+            http::status::unauthorized);
+
+  // No token: Prometheus has none.
+  HttpResponse scrape = client_->Send(Request(http::verb::get, "/metrics"));
+  ASSERT_EQ(scrape.result(), http::status::ok) << scrape.body();
+  EXPECT_EQ(Header(scrape, http::field::content_type), ServiceMetrics::kContentType);
+  const std::string& text = scrape.body();
+  const auto requests = [](const std::string& method, const std::string& status) {
+    return absl::StrCat(R"(profiles_requests_total{method=")", method,
+                        R"(",protocol="http",status=")", status, R"("})");
+  };
+  EXPECT_EQ(Sample(text, requests("PUT /user/{id}", "201")), 2) << text;
+  EXPECT_EQ(Sample(text, requests("PATCH /user/{id}", "200")), 1) << text;
+  EXPECT_EQ(Sample(text, requests("PATCH /user/{id}", "412")), 1) << text;
+  EXPECT_EQ(Sample(text, requests("GET /user/{id}", "200")), 1) << text;
+  EXPECT_EQ(Sample(text, requests("GET /user/{id}", "401")), 1) << text;
+  EXPECT_EQ(Sample(text, "profiles_version_conflicts_total"), 1) << text;
+  EXPECT_EQ(Sample(text, "profiles_idempotent_replays_total"), 1) << text;
+  EXPECT_EQ(Sample(text, "profiles_cache_hits_total"), 1) << text;
+  EXPECT_EQ(Sample(text, "profiles_cache_misses_total"), 0) << text;
+  EXPECT_EQ(Sample(text, R"(profiles_request_duration_seconds_count{method="PUT /user/{id}",)"
+                         R"(protocol="http"})"),
+            2)
+      << text;
+  EXPECT_EQ(Sample(text, "profiles_watch_streams_open"), 0) << text;
+  EXPECT_EQ(Sample(text, "profiles_storage_queued_calls"), 0) << text;
+  // Ids never become labels.
+  EXPECT_FALSE(absl::StrContains(text, id)) << text;
+
+  // The scrape itself is counted once it is answered.
+  const std::string second = client_->Send(Request(http::verb::get, "/metrics")).body();
+  EXPECT_EQ(Sample(second, requests("GET /metrics", "200")), 1) << second;
+}
+
+TEST_F(HttpObservabilityTest, RequestIdsComeBackAndReachTheCoresLog) {
+  HttpRequest traced = Request(http::verb::put, "/user/" + RandomUuid(),
+                               R"({"name":"Ann","email":"ann@example.com"})");
+  traced.set(kRequestIdHeader, "trace-7f3a");
+  HttpResponse created = SendAuthorized(std::move(traced));
+  ASSERT_EQ(created.result(), http::status::created) << created.body();
+  EXPECT_EQ(std::string(created[kRequestIdHeader]), "trace-7f3a");
+
+  // Without one, or with one that is not sane, the server makes one up.
+  HttpResponse anonymous = client_->Send(Request(http::verb::get, "/healthz"));
+  EXPECT_EQ(std::string(anonymous[kRequestIdHeader]).size(), 32u);
+  HttpRequest insane = Request(http::verb::get, "/healthz");
+  insane.set(kRequestIdHeader, "two words");
+  HttpResponse replaced = client_->Send(std::move(insane));
+  EXPECT_EQ(std::string(replaced[kRequestIdHeader]).size(), 32u);
+  EXPECT_NE(std::string(replaced[kRequestIdHeader]), std::string(anonymous[kRequestIdHeader]));
+  // Errors too, and their body says the same id.
+  HttpRequest refused = Request(http::verb::get, "/user/" + RandomUuid());
+  refused.set(kRequestIdHeader, "trace-401");
+  EXPECT_EQ(std::string(client_->Send(std::move(refused))[kRequestIdHeader]), "trace-401");
+
+  bool core_line = false;
+  bool access_line = false;
+  for (const Struct& line : LogLines()) {
+    if (Field(line, "request_id") != "trace-7f3a") continue;
+    if (Field(line, "msg") == "profile written") {
+      core_line = true;
+      EXPECT_EQ(Field(line, "outcome"), "created");
+    }
+    if (Field(line, "msg") == "request") {
+      access_line = true;
+      EXPECT_EQ(Field(line, "protocol"), "http");
+      EXPECT_EQ(Field(line, "method"), "PUT /user/{id}");
+      EXPECT_EQ(Field(line, "status"), "201");
+      EXPECT_EQ(Field(line, "peer"), "127.0.0.1");
+      EXPECT_EQ(Field(line, "subject"), kAdmin);
+      EXPECT_GT(line.fields().at("duration_ms").number_value(), 0);
+    }
+  }
+  EXPECT_TRUE(core_line) << log_.Text();
+  EXPECT_TRUE(access_line) << log_.Text();
+}
+
+TEST_F(HttpObservabilityTest, TheLogHoldsNoTokenNoPictureAndOnlyWholeJsonLines) {
+  const std::string avatar = absl::Base64Escape(kPng);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([this, &avatar] {
+      HttpClient client(gateway_->port());
+      for (int i = 0; i < 10; ++i) {
+        HttpRequest put =
+            Request(http::verb::put, "/user/" + RandomUuid(),
+                    R"({"name":"Ann","email":"ann@example.com","avatar":")" + avatar + R"("})");
+        put.set(http::field::authorization, "Bearer " + token_);
+        EXPECT_EQ(client.Send(std::move(put)).result(), http::status::created);
+        HttpRequest bad = Request(http::verb::get, "/user/not-a-uuid");
+        bad.set(http::field::authorization, "Bearer " + token_ + "x");
+        EXPECT_EQ(client.Send(std::move(bad)).result(), http::status::unauthorized);
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+
+  const std::vector<Struct> lines = LogLines();
+  size_t access_lines = 0;
+  for (const Struct& line : lines) access_lines += Field(line, "msg") == "request";
+  EXPECT_EQ(access_lines, 80u);
+  const std::string text = log_.Text();
+  // Neither the token (or any piece of it) nor the picture, whole or in part.
+  for (const std::string& secret : {token_, token_.substr(token_.size() - 20),
+                                    std::string("Bearer"), avatar.substr(1000, 40)}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret;
+  }
 }
 
 }  // namespace

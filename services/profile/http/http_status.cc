@@ -11,6 +11,7 @@
 #include "libs/profile_contract/validation.h"
 #include "services/profile/domain/caller_errors.h"
 #include "services/profile/domain/json_mapping.h"
+#include "services/profile/logging/request_id.h"
 
 namespace profiles {
 
@@ -130,12 +131,14 @@ std::string ErrorJson(const absl::Status& original) {
 }
 
 HttpResponse ErrorResponse(http::status http_status, const absl::Status& original,
-                           unsigned http_version, bool keep_alive) {
-  const absl::Status status = ForCaller(original);
+                           unsigned http_version, bool keep_alive, std::string_view request_id) {
+  const absl::Status status = ForCaller(original, request_id);
   HttpResponse response(http_status, http_version);
   response.set(http::field::content_type, "application/json");
-  if (std::optional<std::string> request_id = RequestIdOf(status)) {
-    response.set("X-Request-Id", *request_id);
+  if (!request_id.empty()) {
+    response.set(kRequestIdHeader, boost::beast::string_view(request_id.data(), request_id.size()));
+  } else if (std::optional<std::string> redacted_id = RequestIdOf(status)) {
+    response.set(kRequestIdHeader, *redacted_id);
   }
   // RFC 9110 11.6.1: a 401 names the scheme that would be accepted.
   if (http_status == http::status::unauthorized) {
@@ -160,8 +163,9 @@ HttpResponse ErrorResponse(http::status http_status, const absl::Status& origina
   return response;
 }
 
-HttpResponse ErrorResponse(const absl::Status& status, unsigned http_version, bool keep_alive) {
-  return ErrorResponse(HttpStatusFor(status), status, http_version, keep_alive);
+HttpResponse ErrorResponse(const absl::Status& status, unsigned http_version, bool keep_alive,
+                           std::string_view request_id) {
+  return ErrorResponse(HttpStatusFor(status), status, http_version, keep_alive, request_id);
 }
 
 }  // namespace profiles

@@ -19,9 +19,10 @@
 // kRetryAfterSeconds.
 //
 // Internal errors (500) and UNAVAILABLE (503) are redacted by ForCaller()
-// (domain/caller_errors.h): the caller reads a generic message and a request id, also
-// sent as the X-Request-Id header, and the details are in the server's log
-// under that id. Strings that are not valid UTF-8 are quoted so the body
+// (domain/caller_errors.h): the caller reads a generic message and the
+// request's id (also in "requestId"), and the details are in the server's log
+// under that id. Every response ErrorResponse() builds for a request with an
+// id carries it as X-Request-Id. Strings that are not valid UTF-8 are quoted so the body
 // always prints.
 //
 // All functions are pure and thread-safe.
@@ -32,6 +33,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 
@@ -62,13 +64,16 @@ std::string ErrorJson(const absl::Status& status);
 // int64 as a string; parsers accept a string or a number).
 std::string ResponseJson(const google::protobuf::Message& message);
 
-// A response with `http_status` and the error body of `status`.
-// REQUIRES: !status.ok().
+// A response with `http_status` and the error body of `status`, for the
+// request whose id is `request_id` (logging/request_id.h; empty: an internal
+// error gets a new one). REQUIRES: !status.ok().
 HttpResponse ErrorResponse(boost::beast::http::status http_status, const absl::Status& status,
-                           unsigned http_version, bool keep_alive);
+                           unsigned http_version, bool keep_alive,
+                           std::string_view request_id = {});
 
 // ErrorResponse(HttpStatusFor(status), status, ...).
-HttpResponse ErrorResponse(const absl::Status& status, unsigned http_version, bool keep_alive);
+HttpResponse ErrorResponse(const absl::Status& status, unsigned http_version, bool keep_alive,
+                           std::string_view request_id = {});
 
 }  // namespace profiles
 

@@ -86,7 +86,7 @@ TEST(HttpStatusTest, InternalErrorsShowARequestIdAndNoDetails) {
     const std::string message = error.fields().at("message").string_value();
     const std::string request_id = error.fields().at("requestId").string_value();
     EXPECT_EQ(message, "internal error; request id " + request_id);
-    EXPECT_EQ(request_id.size(), 16u);
+    EXPECT_EQ(request_id.size(), 32u);
     EXPECT_EQ(std::string(response["X-Request-Id"]), request_id);
     for (const char* secret : {"ERROR", "profiles", "constraint", "db.internal", "get profile"}) {
       EXPECT_EQ(response.body().find(secret), std::string::npos) << secret;

@@ -16,6 +16,7 @@
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
 #include "services/profile/http/rest_request.h"
+#include "services/profile/logging/request_id.h"
 
 namespace profiles {
 
@@ -37,6 +38,8 @@ struct Exchange {
   // must then keep them apart (Vary: Origin).
   bool varies_by_origin = false;
   RestHandler::Respond respond;
+  // The request's id, on every answer (X-Request-Id).
+  std::string request_id;
   std::optional<std::string> if_none_match;
   // Writes only.
   std::string id;  // as the path names it
@@ -49,7 +52,7 @@ std::string_view ToStd(boost::beast::string_view text) { return {text.data(), te
 boost::beast::string_view ToBeast(std::string_view text) { return {text.data(), text.size()}; }
 absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
 
-enum class Route { kNone, kInfo, kHealth, kReady, kList, kProfile, kAvatar };
+enum class Route { kNone, kInfo, kHealth, kReady, kMetrics, kList, kProfile, kAvatar };
 
 struct RouteMatch {
   Route route = Route::kNone;
@@ -61,6 +64,7 @@ RouteMatch MatchPath(std::string_view path) {
   if (path == "/") return {Route::kInfo, {}};
   if (path == "/healthz") return {Route::kHealth, {}};
   if (path == "/readyz") return {Route::kReady, {}};
+  if (path == "/metrics") return {Route::kMetrics, {}};
   if (path == "/user") return {Route::kList, {}};
   constexpr std::string_view kUserPrefix = "/user/";
   if (path.substr(0, kUserPrefix.size()) != kUserPrefix) return {};
@@ -78,10 +82,11 @@ std::string_view AllowedMethods(Route route) {
 }
 
 // What a page on another origin may send and read (CORS): the headers of
-// optimistic concurrency, idempotent retries and credentials.
+// optimistic concurrency, idempotent retries, credentials and request ids.
 constexpr std::string_view kCorsAllowedHeaders =
-    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key";
-constexpr std::string_view kCorsExposedHeaders = "ETag, Location, Retry-After, WWW-Authenticate";
+    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id";
+constexpr std::string_view kCorsExposedHeaders =
+    "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id";
 // How long a browser may reuse a preflight's answer.
 constexpr std::string_view kCorsMaxAgeSeconds = "600";
 
@@ -116,20 +121,31 @@ HttpResponse ErrorAnswer(const Exchange& exchange, const absl::Status& status) {
   // HttpStatusFor() makes 429.
   if (absl::IsResourceExhausted(status) && !RetryDelayOf(status).has_value()) {
     return ErrorResponse(http::status::service_unavailable, status, exchange.http_version,
-                         exchange.keep_alive);
+                         exchange.keep_alive, exchange.request_id);
   }
-  return ErrorResponse(status, exchange.http_version, exchange.keep_alive);
+  return ErrorResponse(status, exchange.http_version, exchange.keep_alive, exchange.request_id);
 }
 
 HttpResponse ErrorAnswer(const Exchange& exchange, http::status http_status,
                          const absl::Status& status) {
-  return ErrorResponse(http_status, status, exchange.http_version, exchange.keep_alive);
+  return ErrorResponse(http_status, status, exchange.http_version, exchange.keep_alive,
+                       exchange.request_id);
 }
 
 HttpResponse StatusAnswer(const Exchange& exchange, std::string_view value) {
   google::protobuf::Struct body;
   (*body.mutable_fields())["status"].set_string_value(std::string(value));
   return JsonResponse(exchange, http::status::ok, ResponseJson(body));
+}
+
+// GET /metrics: Prometheus's text format, never cached by anyone between.
+HttpResponse MetricsAnswer(const Exchange& exchange, std::string text) {
+  HttpResponse response = Respond(exchange, http::status::ok);
+  response.set(http::field::content_type, ServiceMetrics::kContentType);
+  response.set(http::field::cache_control, "no-store");
+  response.body() = std::move(text);
+  response.prepare_payload();
+  return response;
 }
 
 bool IfNoneMatches(const Exchange& exchange, std::string_view etag) {
@@ -232,6 +248,7 @@ void Answer(Exchange& exchange, HttpResponse response) {
     response.set(http::field::access_control_expose_headers, ToBeast(kCorsExposedHeaders));
   }
   if (exchange.varies_by_origin) response.set(http::field::vary, "Origin");
+  response.set(kRequestIdHeader, exchange.request_id);
   // A response to HEAD has no body; Content-Length still tells its size.
   if (exchange.head) response.body().clear();
   std::move(exchange.respond)(std::move(response));
@@ -340,6 +357,38 @@ void ListProfiles(ProfileCore* core, Exchange exchange, const CallContext& conte
 
 }  // namespace
 
+std::string RouteLabel(http::verb method, std::string_view target) {
+  std::string label(method == http::verb::unknown ? std::string_view("OTHER")
+                                                  : ToStd(http::to_string(method)));
+  switch (MatchPath(SplitTarget(target).path).route) {
+    case Route::kNone:
+      label.append(" (no route)");
+      break;
+    case Route::kInfo:
+      label.append(" /");
+      break;
+    case Route::kHealth:
+      label.append(" /healthz");
+      break;
+    case Route::kReady:
+      label.append(" /readyz");
+      break;
+    case Route::kMetrics:
+      label.append(" /metrics");
+      break;
+    case Route::kList:
+      label.append(" /user");
+      break;
+    case Route::kProfile:
+      label.append(" /user/{id}");
+      break;
+    case Route::kAvatar:
+      label.append(" /user/{id}/avatar");
+      break;
+  }
+  return label;
+}
+
 absl::StatusOr<CallContext> CallContextFor(const HttpRequest& request,
                                            std::chrono::milliseconds timeout) {
   CallContext context;
@@ -360,12 +409,26 @@ RestHandler::RestHandler(ProfileCore* core, std::function<absl::Status()> readin
                          Options options)
     : core_(core), readiness_(std::move(readiness)), options_(std::move(options)) {}
 
-void RestHandler::Handle(const HttpRequest& request, Respond respond, std::string_view peer) const {
+RestHandler::Handled RestHandler::Handle(const HttpRequest& request, Respond respond,
+                                         std::string_view peer, std::string_view request_id) const {
+  Handled handled;
+  Dispatch(request, std::move(respond), peer, request_id, handled);
+  return handled;
+}
+
+void RestHandler::Dispatch(const HttpRequest& request, Respond respond, std::string_view peer,
+                           std::string_view request_id, Handled& handled) const {
   Exchange exchange;
   exchange.http_version = request.version();
   exchange.keep_alive = request.keep_alive();
   exchange.head = request.method() == http::verb::head;
   exchange.respond = std::move(respond);
+  if (!request_id.empty()) {
+    exchange.request_id = std::string(request_id);
+  } else {
+    auto sent = request.find(kRequestIdHeader);
+    exchange.request_id = AcceptRequestId(sent == request.end() ? "" : ToStd(sent->value()));
+  }
   exchange.varies_by_origin = !options_.cors_origins.empty();
   if (auto origin = request.find(http::field::origin); origin != request.end()) {
     const std::string_view value = ToStd(origin->value());
@@ -396,13 +459,14 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond, std::strin
 
   // Who calls is settled before the query or body is read: a caller
   // without a valid token gets 401 whatever else is wrong with the request.
-  auto core_context = [&request, peer, this]() -> absl::StatusOr<CallContext> {
+  auto core_context = [&request, &handled, &exchange, peer, this]() -> absl::StatusOr<CallContext> {
     absl::StatusOr<CallContext> context = CallContextFor(request, options_.request_timeout);
     if (!context.ok()) return context.status();
     context->peer = std::string(peer);
-    if (absl::StatusOr<Caller> caller = core_->Authenticate(*context); !caller.ok()) {
-      return caller.status();
-    }
+    context->request_id = exchange.request_id;
+    absl::StatusOr<Caller> caller = core_->Authenticate(*context);
+    if (!caller.ok()) return caller.status();
+    handled.subject = caller->subject;
     return context;
   };
 
@@ -420,6 +484,14 @@ void RestHandler::Handle(const HttpRequest& request, Respond respond, std::strin
       }
       case Route::kHealth:
         return Answer(exchange, StatusAnswer(exchange, "ok"));
+      case Route::kMetrics: {
+        if (options_.metrics == nullptr) {
+          return Answer(
+              exchange,
+              ErrorAnswer(exchange, absl::NotFoundError("this server serves no metrics")));
+        }
+        return Answer(exchange, MetricsAnswer(exchange, options_.metrics->Text()));
+      }
       case Route::kReady: {
         absl::Status ready = readiness_ ? readiness_() : absl::OkStatus();
         if (!ready.ok()) {

@@ -35,6 +35,12 @@
 //                            404 when the profile has no avatar.
 //   GET   /healthz           200 {"status":"ok"} while the process serves.
 //   GET   /readyz            200 when the readiness callback is OK, else 503.
+//   GET   /metrics           Options::metrics in Prometheus's text format
+//                            (404 without). Like the probes, no token: a
+//                            Prometheus scrapes each replica directly; a
+//                            proxy in front should not pass /metrics from
+//                            outside. The Host check applies as to every
+//                            route (HttpGateway).
 //   HEAD  every GET route: the GET's status and headers, no body.
 //   OPTIONS every route: 204 with Allow; a CORS preflight from an origin in
 //                            Options::cors_origins 204 with the methods and
@@ -53,6 +59,11 @@
 // CallContext::authorization (refused with 400 unless printable ASCII, what
 // gRPC metadata can carry, so one credential works over both protocols), and
 // now + Options::request_timeout becomes CallContext::deadline.
+//
+// Request ids: every answer carries X-Request-Id, the request's id
+// (logging/request_id.h: the client's X-Request-Id when it is sane, else a
+// new one), which also goes to the core (CallContext::request_id) and into
+// the requestId of a redacted error.
 //
 // Asynchronous: Handle() never waits for storage. It answers through
 // `respond`, exactly once: inline (a route that needs no core call, a
@@ -73,6 +84,7 @@
 #include "absl/status/statusor.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/http/http_status.h"
+#include "services/profile/metrics/service_metrics.h"
 
 namespace profiles {
 
@@ -86,9 +98,19 @@ class RestHandler {
     // default: browsers then keep other origins' pages from reading any
     // answer.
     std::vector<std::string> cors_origins{};
+    // Served at GET /metrics; null: no such route. Must outlive the handler.
+    ServiceMetrics* metrics = nullptr;
   };
 
   using Respond = absl::AnyInvocable<void(HttpResponse) &&>;
+
+  // What Handle() learnt of a request that its answer does not say, for the
+  // caller's access log.
+  struct Handled {
+    // The subject of the caller's verified token; empty when the route
+    // needs none or the token was refused.
+    std::string subject;
+  };
 
   // An empty `readiness` means always ready. It is called on the threads
   // calling Handle() and must be thread-safe and must not block: return a
@@ -98,14 +120,26 @@ class RestHandler {
   // Answers `request` by calling `respond` once (see above). `request` need
   // not outlive this call; `respond` must be callable from any thread.
   // `peer`: the client's address, whose rate limit a call without a user
-  // counts against (CallContext::peer).
-  void Handle(const HttpRequest& request, Respond respond, std::string_view peer = {}) const;
+  // counts against (CallContext::peer). `request_id`: the request's id
+  // (HttpGateway decides it, to use it in its own answers too); empty: the
+  // handler takes the request's X-Request-Id or makes one up.
+  Handled Handle(const HttpRequest& request, Respond respond, std::string_view peer = {},
+                 std::string_view request_id = {}) const;
 
  private:
+  void Dispatch(const HttpRequest& request, Respond respond, std::string_view peer,
+                std::string_view request_id, Handled& handled) const;
+
   ProfileCore* const core_;
   const std::function<absl::Status()> readiness_;
   const Options options_;
 };
+
+// The label of `method` on `target` in metrics and logs: the method and the
+// route's pattern, "GET /user/{id}", never the path itself (ids would make
+// one series per profile); "GET (no route)" for a path without a route, and
+// "OTHER" for a method Beast does not know.
+std::string RouteLabel(boost::beast::http::verb method, std::string_view target);
 
 // The core call's context for `request`: deadline now + `timeout`, and the
 // Authorization header, if any, as `authorization`. INVALID_ARGUMENT (field

@@ -107,6 +107,55 @@ TEST(RestHandlerTest, UnknownPathsAreNotFound) {
   }
 }
 
+TEST(RestHandlerTest, RouteLabelsNameThePatternNeverThePath) {
+  EXPECT_EQ(RouteLabel(http::verb::get, std::string("/user/") + kId), "GET /user/{id}");
+  EXPECT_EQ(RouteLabel(http::verb::head, std::string("/user/") + kId + "/avatar?x=1"),
+            "HEAD /user/{id}/avatar");
+  EXPECT_EQ(RouteLabel(http::verb::patch, "/user/anything"), "PATCH /user/{id}");
+  EXPECT_EQ(RouteLabel(http::verb::get, "/user?page_size=3"), "GET /user");
+  EXPECT_EQ(RouteLabel(http::verb::get, "/"), "GET /");
+  EXPECT_EQ(RouteLabel(http::verb::get, "/metrics"), "GET /metrics");
+  EXPECT_EQ(RouteLabel(http::verb::get, "/readyz"), "GET /readyz");
+  EXPECT_EQ(RouteLabel(http::verb::post, "/etc/passwd"), "POST (no route)");
+  EXPECT_EQ(RouteLabel(http::verb::unknown, "/healthz"), "OTHER /healthz");
+}
+
+TEST(RestHandlerTest, MetricsAreServedWithoutATokenOnlyWhenThereAreAny) {
+  InMemoryStorage storage;
+  ProfileCore core({.storage_workers = 1, .tokens = *TokenAuthority::FromKey(std::string(40, 'k'))},
+                   storage.repository(), storage.feed());
+  ServiceMetrics metrics;
+  metrics.RecordVersionConflict();
+  for (ServiceMetrics* served : {static_cast<ServiceMetrics*>(nullptr), &metrics}) {
+    const RestHandler handler(&core, {}, {.metrics = served});
+    absl::Notification answered;
+    HttpResponse response;
+    handler.Handle(Request(http::verb::get, "/metrics"), [&](HttpResponse answer) {
+      response = std::move(answer);
+      answered.Notify();
+    });
+    answered.WaitForNotification();
+    if (served == nullptr) {
+      EXPECT_EQ(response.result(), http::status::not_found);
+      continue;
+    }
+    EXPECT_EQ(response.result(), http::status::ok) << response.body();
+    EXPECT_EQ(response[http::field::content_type], ServiceMetrics::kContentType);
+    EXPECT_NE(response.body().find("\nprofiles_version_conflicts_total 1\n"), std::string::npos)
+        << response.body();
+    EXPECT_EQ(std::string(response["X-Request-Id"]).size(), 32u);
+  }
+}
+
+TEST(RestHandlerTest, EveryAnswerCarriesTheRequestId) {
+  const auto handler = MakeHandler();
+  HttpRequest request = Request(http::verb::get, "/nowhere");
+  request.set("X-Request-Id", "client-id-1");
+  EXPECT_EQ(handler->Handle(request)["X-Request-Id"], "client-id-1");
+  request.set("X-Request-Id", std::string(200, 'x'));
+  EXPECT_EQ(std::string(handler->Handle(request)["X-Request-Id"]).size(), 32u);
+}
+
 TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
   const auto handler = MakeHandler();
   struct Case {
@@ -180,7 +229,8 @@ TEST(RestHandlerTest, OptionsAndCorsPreflightFollowTheAllowedOrigins) {
   EXPECT_EQ(allowed[http::field::access_control_allow_origin], "https://app.example.com");
   EXPECT_EQ(allowed[http::field::access_control_allow_credentials], "true");
   EXPECT_EQ(allowed[http::field::access_control_allow_methods], "GET, HEAD, PUT, PATCH, OPTIONS");
-  for (const char* header : {"If-Match", "Content-Type", "Authorization", "Idempotency-Key"}) {
+  for (const char* header :
+       {"If-Match", "Content-Type", "Authorization", "Idempotency-Key", "X-Request-Id"}) {
     EXPECT_NE(std::string(allowed[http::field::access_control_allow_headers]).find(header),
               std::string::npos)
         << header;
@@ -201,6 +251,8 @@ TEST(RestHandlerTest, OptionsAndCorsPreflightFollowTheAllowedOrigins) {
   HttpResponse shared = handle(get);
   EXPECT_EQ(shared[http::field::access_control_allow_origin], "https://app.example.com");
   EXPECT_NE(std::string(shared[http::field::access_control_expose_headers]).find("ETag"),
+            std::string::npos);
+  EXPECT_NE(std::string(shared[http::field::access_control_expose_headers]).find("X-Request-Id"),
             std::string::npos);
   get.set(http::field::origin, "https://evil.example.net");
   EXPECT_EQ(handle(get).count(http::field::access_control_allow_origin), 0u);

@@ -54,7 +54,11 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(Reuse reuse) {
     const auto has_free_slot = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !free_slots_.empty();
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&has_free_slot), options_.acquire_timeout)) {
+    ++waiting_;
+    const bool got_one =
+        mu_.AwaitWithTimeout(absl::Condition(&has_free_slot), options_.acquire_timeout);
+    --waiting_;
+    if (!got_one) {
       return absl::UnavailableError(absl::StrCat("no database connection became free within ",
                                                  absl::FormatDuration(options_.acquire_timeout),
                                                  " (pool size ", options_.size, ")"));
@@ -85,6 +89,13 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(Reuse reuse) {
     connections_[slot] = std::move(connection);
   }
   return Lease(this, slot, raw);
+}
+
+ConnectionPool::Stats ConnectionPool::stats() const {
+  absl::MutexLock lock(&mu_);
+  return {.size = options_.size,
+          .in_use = options_.size - static_cast<int>(free_slots_.size()),
+          .waiting = waiting_};
 }
 
 int64_t ConnectionPool::dead_connections_replaced() const {

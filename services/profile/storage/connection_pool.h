@@ -103,6 +103,14 @@ class ConnectionPool {
 
   int size() const { return options_.size; }
 
+  // What the pool is doing now, for metrics.
+  struct Stats {
+    int size = 0;     // Options::size
+    int in_use = 0;   // connections leased (being used, or being opened)
+    int waiting = 0;  // Acquire() calls waiting for one to be returned
+  };
+  Stats stats() const;
+
   // Pooled connections that Acquire() found dead and replaced, since the
   // pool was created. For tests and diagnostics.
   int64_t dead_connections_replaced() const;
@@ -115,6 +123,7 @@ class ConnectionPool {
   // One entry per slot; null until opened (or after being found broken).
   std::vector<std::unique_ptr<pqxx::connection>> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<int> free_slots_ ABSL_GUARDED_BY(mu_);
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t dead_connections_replaced_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "services/profile/storage/connection_pool.h"
 
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
@@ -60,6 +61,31 @@ TEST_F(ConnectionPoolTest, AcquireTimesOutWhenEveryConnectionIsLeased) {
   const absl::Status status = pool.Acquire().status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+}
+
+TEST_F(ConnectionPoolTest, StatsCountLeasesAndWaiters) {
+  ConnectionPool pool({.database_url = database_->url(),
+                       .size = 2,
+                       .acquire_timeout = absl::Seconds(10),
+                       .prepare = nullptr});
+  ConnectionPool::Stats stats = pool.stats();
+  EXPECT_EQ(stats.size, 2);
+  EXPECT_EQ(stats.in_use, 0);
+  EXPECT_EQ(stats.waiting, 0);
+  std::optional<ConnectionPool::Lease> first(*pool.Acquire());
+  absl::StatusOr<ConnectionPool::Lease> second = pool.Acquire();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(pool.stats().in_use, 2);
+
+  std::thread waiter([&pool] { EXPECT_TRUE(pool.Acquire().ok()); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (pool.stats().waiting != 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(pool.stats().waiting, 1);
+  first.reset();  // the waiter takes it, and returns it when its thread ends
+  waiter.join();
+  stats = pool.stats();
+  EXPECT_EQ(stats.in_use, 1);
+  EXPECT_EQ(stats.waiting, 0);
 }
 
 TEST_F(ConnectionPoolTest, ReleasedConnectionIsReused) {

@@ -2,10 +2,10 @@
 
 #include <cstdint>
 #include <exception>
-#include <iostream>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "services/profile/logging/log.h"
 #include "services/profile/storage/pg_status.h"
 
 namespace profiles {
@@ -56,7 +56,7 @@ absl::Status ApplyMigrations(const std::string& database_url) {
       txn.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                       migration.version, migration.name);
       txn.commit();
-      std::cerr << "migrate: applied " << migration.name << "\n";
+      LogInfo("migration applied", {{"migration", migration.name}});
     }
   } catch (const std::exception& e) {
     return storage_internal::StatusFromException(step, e);

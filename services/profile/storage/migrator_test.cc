@@ -1,16 +1,15 @@
 #include "services/profile/storage/migrator.h"
 
-#include <iostream>
 #include <latch>
 #include <memory>
 #include <pqxx/pqxx>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "services/profile/logging/log_capture.h"
 #include "tests/support/test_database.h"
 
 namespace profiles {
@@ -21,18 +20,6 @@ using ::profiles::testing::TestDatabase;
 
 // Removes everything the migrations created.
 constexpr char kEmptySchema[] = "DROP SCHEMA public CASCADE; CREATE SCHEMA public;";
-
-// Captures what is written to std::cerr while alive.
-class CerrCapture {
- public:
-  CerrCapture() : previous_(std::cerr.rdbuf(captured_.rdbuf())) {}
-  ~CerrCapture() { std::cerr.rdbuf(previous_); }
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostringstream captured_;
-  std::streambuf* previous_;
-};
 
 class MigratorTest : public ::testing::Test {
  protected:
@@ -70,12 +57,14 @@ TEST_F(MigratorTest, EmbeddedMigrationsAreNumberedFromOneInOrder) {
 
 TEST_F(MigratorTest, FirstRunAppliesAndLogsEveryMigration) {
   ASSERT_TRUE(database_->ExecuteSql(kEmptySchema).ok());
-  CerrCapture capture;
+  LogCapture capture;
   const absl::Status status = ApplyMigrations(database_->url());
   ASSERT_TRUE(status.ok()) << status;
   for (const Migration& migration : EmbeddedMigrations()) {
-    EXPECT_NE(capture.text().find("migrate: applied " + migration.name + "\n"), std::string::npos)
-        << capture.text();
+    EXPECT_NE(capture.Text().find(R"("msg":"migration applied","migration":")" + migration.name +
+                                  "\"}\n"),
+              std::string::npos)
+        << capture.Text();
   }
   EXPECT_EQ(SchemaMigrationCount(), EmbeddedMigrations().size());
 }
@@ -108,10 +97,10 @@ TEST_F(MigratorTest, SecondRunAppliesNothing) {
   const pqxx::row before = applied();
   EXPECT_EQ(before[0].as<size_t>(), EmbeddedMigrations().size());
 
-  CerrCapture capture;
+  LogCapture capture;
   const absl::Status status = ApplyMigrations(database_->url());
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_EQ(capture.text(), "");
+  EXPECT_EQ(capture.Text(), "");
   const pqxx::row after = applied();
   EXPECT_EQ(after[0].as<size_t>(), EmbeddedMigrations().size());
   EXPECT_EQ(after[1].as<std::string>(), before[1].as<std::string>());
@@ -126,12 +115,12 @@ TEST_F(MigratorTest, SchemaNewerThanThisBuildIsRefusedAndLeftAlone) {
                                     newest.version + 1, ", '", future_name, "')"))
           .ok());
 
-  CerrCapture capture;
+  LogCapture capture;
   const absl::Status status = ApplyMigrations(database_->url());
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find(future_name), std::string::npos) << status;
   EXPECT_NE(status.message().find(newest.name), std::string::npos) << status;
-  EXPECT_EQ(capture.text(), "");
+  EXPECT_EQ(capture.Text(), "");
   EXPECT_EQ(SchemaMigrationCount(), EmbeddedMigrations().size() + 1);
 }
 

@@ -71,6 +71,9 @@ class PgProfileRepository final : public ProfileRepository {
   absl::StatusOr<std::string> DatabaseId() override;
   absl::Status Ping() override;
 
+  // The connection pool's state, for metrics.
+  ConnectionPool::Stats pool_stats() const { return pool_.stats(); }
+
  private:
   explicit PgProfileRepository(const Options& options);
 

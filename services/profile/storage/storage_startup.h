@@ -88,6 +88,9 @@ class StorageStartup {
   // (PgProfileRepository::Ping()). For readiness checks.
   absl::Status CheckReady();
 
+  // The connection pool's state, for metrics.
+  ConnectionPool::Stats pool_stats() const { return pg_repository_->pool_stats(); }
+
   // Blocks until status() is no longer UNAVAILABLE-while-waiting or
   // `deadline` passes; returns status().
   absl::Status AwaitStarted(absl::Time deadline) const;
