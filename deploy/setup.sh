@@ -49,6 +49,7 @@ PACKAGES=(
   libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev
   clang libclang-rt-14-dev
   prometheus-cpp-dev
+  python3-yaml
 )
 # chromium: tests/e2e/browser_cors_test.cc calls the REST API from a web page in a real browser.
 # libjwt-dev, libssl-dev: bearer tokens (services/profile/auth/).
@@ -57,6 +58,7 @@ PACKAGES=(
 # libpng-dev, libjpeg62-turbo-dev, libwebp-dev, libgif-dev: decoding and stripping uploaded pictures
 # (services/profile/pictures/) and making test pictures (tests/support/test_images.cc).
 # prometheus-cpp-dev: the metrics behind GET /metrics (services/profile/metrics/; core library only).
+# python3-yaml: tests/deploy/deploy_check.py reads the compose file and the Kubernetes manifests.
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
 # postgresql-contrib is a small metapackage kept for the extensions.
 
