@@ -155,6 +155,10 @@ ADMIN_HEADER_FILE="${TOKEN_DIR}/admin.header"
 # Shown without a password or query parameters.
 shown_url="$(sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#; s#\?.*##' <<<"${DATABASE_URL}")"
 echo "run.sh: starting profile_server (database ${shown_url})"
+# Logs for a person at a terminal, JSON lines for a collector otherwise; PROFILES_LOG_FORMAT wins.
+if [[ -z "${PROFILES_LOG_FORMAT:-}" && -t 2 ]]; then
+  export PROFILES_LOG_FORMAT=text
+fi
 DATABASE_URL="${DATABASE_URL}" "${SERVER_BIN}" \
   --grpc-address="${GRPC_ADDRESS}" --http-address="${HTTP_ADDRESS}" --pool-size="${POOL_SIZE}" \
   --grpc-reflection --auth-key-file="${KEY_FILE}" "${SERVER_EXTRA[@]}" &
