@@ -5,7 +5,10 @@
 #   pg_free_port [FROM]                 print a free TCP port on 127.0.0.1 (scans upward from FROM, default 55432)
 #   pg_cluster_init DIR                 initdb in DIR/data unless it already holds a cluster
 #   pg_cluster_start DIR PORT [EXTRA]   start it (no-op when its postmaster is already running); listens on
-#                                       127.0.0.1:PORT, socket in DIR; EXTRA = more postgres options, e.g. "-c fsync=off"
+#                                       127.0.0.1:PORT, socket in DIR, with PG_LOGICAL_OPTIONS (below);
+#                                       EXTRA = more postgres options, e.g. "-c fsync=off" (they come last,
+#                                       so they win over PG_LOGICAL_OPTIONS)
+#   pg_cluster_setting DIR NAME         SHOW NAME on the running cluster of DIR (superuser through the socket)
 #   pg_cluster_running DIR              true when DIR's postmaster is alive
 #   pg_cluster_port DIR                 port of the running postmaster of DIR
 #   pg_cluster_pid DIR                  PID of the running postmaster of DIR
@@ -17,7 +20,8 @@
 #                                       only through DIR's socket as the cluster's owner (peer); reloads it
 #   pg_admin_psql DIR [psql args...]    psql as the superuser through the socket, as the cluster's owner
 #   pg_ensure_owner_role DIR DB ROLE PASSFILE
-#                                       a LOGIN role ROLE that is not a superuser and owns database DB and
+#                                       a LOGIN role ROLE that is not a superuser (but has REPLICATION, for
+#                                       the change feed's logical slot) and owns database DB and
 #                                       everything in its public schema; its password is made once into
 #                                       PASSFILE, a libpq password file (mode 600) for PGPASSFILE
 #   pg_throwaway_start                  mktemp -d + init + start on a free port with fsync off;
@@ -29,6 +33,32 @@
 # traversable by that user: use /var/lib/... or `mktemp -d`, not a folder under a 0700 home when root.
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+# What every cluster started here runs with, for the change feed from the WAL
+# (services/profile/storage/wal_sequencer.h: a logical replication slot per database, read with wal2json).
+# Passed with -c at every start rather than written into the data directory, so a cluster initialised
+# before these lines (run.sh keeps its data across runs) gets them at its next start, and the command
+# line wins over postgresql.conf and postgresql.auto.conf.
+#   wal_level=logical         logical decoding; read only at server start (a running cluster keeps its
+#                             old level until restarted: run.sh checks).
+#   max_replication_slots=64  one slot per database whose server runs. Tests: every test database with a
+#   max_wal_senders=64        running server has its own. A full ctest -j2 (526 tests) on one cluster
+#                             peaked at 3 test databases at once (sampled every 0.25 s), so at most 3
+#                             slots; the default 10 would do for that, but not for a larger
+#                             PROFILES_TEST_JOBS, nor with the slots of test processes that crashed
+#                             before dropping their database (they stay until the cluster goes).
+#                             max_wal_senders bounds walsender connections (streaming a slot rather
+#                             than reading it through SQL functions, as the sequencer does); they do
+#                             not count against max_connections. Both cost little shared memory.
+#   max_slot_wal_keep_size=1GB a slot whose consumer stopped (a server killed and never restarted, a
+#                             test cluster whose tests left) would otherwise keep WAL forever and fill
+#                             the disk; past 1 GB of WAL behind, PostgreSQL invalidates the slot
+#                             ("lost") and frees the WAL; the sequencer then starts a new epoch and
+#                             clients resync (never a silent gap). 1 GB = the default max_wal_size:
+#                             more than a restarting consumer has to catch up on, and small next to
+#                             the disk of a dev machine or CI. Same for throwaway clusters (tests,
+#                             bench/run.sh), whose slots die with them.
+PG_LOGICAL_OPTIONS="${PG_LOGICAL_OPTIONS:--c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64 -c max_slot_wal_keep_size=1GB}"
 
 # Runs a command as the cluster owner.
 _pg_as_owner() {
@@ -116,7 +146,7 @@ pg_cluster_start() {
     as_owner=(runuser -u postgres --)
   fi
   setsid -w "${as_owner[@]}" "${PG_BIN}/pg_ctl" -D "${dir}/data" -l "${dir}/postgres.log" -w -t 60 \
-    -o "-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} ${extra}" start >/dev/null || {
+    -o "-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} ${PG_LOGICAL_OPTIONS} ${extra}" start >/dev/null || {
     _pg_log "pg_ctl start failed; last lines of ${dir}/postgres.log:"
     tail -n 20 "${dir}/postgres.log" >&2
     return 1
@@ -139,6 +169,15 @@ pg_cluster_stop() {
     kill -KILL "${pid}" 2>/dev/null || true
   fi
   _pg_log "PostgreSQL in ${dir} stopped (pid ${pid})"
+}
+
+pg_cluster_setting() {
+  local dir="$1" name="$2"
+  if [[ ! "${name}" =~ ^[a-z_]+$ ]]; then
+    _pg_log "refusing odd setting name '${name}'"
+    return 1
+  fi
+  pg_admin_psql "${dir}" -d postgres -tA -c "SHOW ${name}"
 }
 
 pg_url() {
@@ -214,7 +253,7 @@ pg_ensure_owner_role() {
 \\set db ${db}
 \\set password ${password}
 SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'role', :'password') \\gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE REPLICATION PASSWORD %L', :'role', :'password') \\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \\gexec
 EOF

@@ -117,6 +117,31 @@ if [[ -z "${DATABASE_URL}" ]]; then
   fi
   if pg_cluster_running "${PG_DIR}"; then
     echo "run.sh: reusing the PostgreSQL already running from ${PG_DIR}"
+    # postgres.sh starts clusters with wal_level=logical (the change feed's replication slot), but the
+    # level is read only at server start: one started before that keeps its old level until restarted.
+    # A leftover nobody uses (no client connected) is restarted here, on the same port; one in use is
+    # left alone, with the way to restart it.
+    wal_level="$(pg_cluster_setting "${PG_DIR}" wal_level 2>/dev/null)" || wal_level="unknown"
+    if [[ "${wal_level}" != logical ]]; then
+      pg_port="$(pg_cluster_port "${PG_DIR}")"
+      clients="$(pg_admin_psql "${PG_DIR}" -d postgres -tA -c "SELECT count(*) FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()" 2>/dev/null)" || clients=""
+      if [[ "${clients}" == 0 ]]; then
+        echo "run.sh: that PostgreSQL runs with wal_level=${wal_level}, not logical, and nobody uses it:" \
+          "restarting it on port ${pg_port} with wal_level=logical"
+        pg_cluster_stop "${PG_DIR}"
+        pg_cluster_start "${PG_DIR}" "${pg_port}"
+        PG_STARTED=1
+      else
+        cat >&2 <<EOF
+run.sh: WARNING: the PostgreSQL running from ${PG_DIR} has wal_level=${wal_level}, not logical.
+  wal_level is read only when PostgreSQL starts, and ${clients:-some} client(s) are connected to it, so it
+  is left running as it is. The change feed's logical replication slot needs wal_level=logical: stop it
+  (Ctrl-C the run.sh that started it, or: . deploy/postgres.sh && pg_cluster_stop ${PG_DIR})
+  and run ./deploy/run.sh again, which starts it with wal_level=logical.
+EOF
+      fi
+    fi
   else
     mkdir -p "$(dirname "${PG_DIR}")"
     pg_cluster_start "${PG_DIR}" "$(pg_free_port "${PROFILES_PG_PORT:-55433}")"

@@ -36,7 +36,7 @@ done
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev grpc-proto
-  libpqxx-dev postgresql-15 postgresql-contrib libgtest-dev libgmock-dev libbenchmark-dev
+  libpqxx-dev postgresql-15 postgresql-15-wal2json postgresql-contrib libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev qt6-declarative-dev qt6-declarative-dev-tools qt6-qpa-plugins libqt6network6
   qt6-image-formats-plugins
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-templates
@@ -58,6 +58,9 @@ PACKAGES=(
 # libpng-dev, libjpeg62-turbo-dev, libwebp-dev, libgif-dev: decoding and stripping uploaded pictures
 # (services/profile/pictures/) and making test pictures (tests/support/test_images.cc).
 # prometheus-cpp-dev: the metrics behind GET /metrics (services/profile/metrics/; core library only).
+# postgresql-15-wal2json: the logical decoding output plugin the change feed reads its replication
+# slot with (services/profile/storage/wal_sequencer.h); deploy/postgres.sh starts every cluster with
+# wal_level=logical.
 # python3-yaml: tests/deploy/deploy_check.py reads the compose file and the Kubernetes manifests.
 # Note: on Debian 12 pgbench ships in postgresql-15 itself (/usr/lib/postgresql/15/bin/pgbench);
 # postgresql-contrib is a small metapackage kept for the extensions.

@@ -21,6 +21,8 @@ environment, ports, probes) is compared with the built binaries' --helpfull and 
     the grace periods cover --shutdown-grace;
   * compose mounts deploy/nginx/profiles.conf itself (the file tests/CMakeLists.txt gives the
     load-balancer test) and its four site files where the image's `nginx -c` looks for them;
+  * compose's PostgreSQL runs with wal_level=logical and a max_slot_wal_keep_size (the change feed's
+    logical replication slot), and its init scripts give the replicas' role REPLICATION;
   * the Dockerfile: the runtime stage runs as a non-root user and installs no compiler, and its
     packages cover every library `ldd profile_server` lists (dpkg -S, with package dependencies);
     the build stage installs every package of deploy/setup.sh that building needs;
@@ -64,6 +66,7 @@ LIBPQ_ENV = re.compile(r"^PG(HOST|HOSTADDR|PORT|DATABASE|USER|PASSWORD|PASSFILE|
 NOT_NEEDED_TO_BUILD = {
     "ccache": "compiler cache; a one-off image build keeps none",
     "postgresql-15": "the database, for tests", "postgresql-contrib": "the database, for tests",
+    "postgresql-15-wal2json": "the database's logical decoding plugin, for tests",
     "qt6-qpa-plugins": "the app's run time", "libqt6network6": "the app's run time",
     "qt6-image-formats-plugins": "the app's run time",
     "nginx": "load balancer (the image's nginx stage installs it)", "wrk": "benchmarks",
@@ -454,6 +457,7 @@ class Checker:
             self.check_key_file_mount(at, setup, service.get("volumes") or [], services)
         for name, (service, setup) in migrators.items():
             self.check_database_url(f"{where} service {name}", setup.get("database_url"), services)
+        self.check_compose_postgres(where, services, replicas)
 
         # nginx: profiles.conf itself and the compose site files where `nginx -c` looks.
         sites = self.read_sites(self.path("deploy", "compose", "nginx"))
@@ -521,6 +525,57 @@ class Checker:
             self.fail(where, f"DATABASE_URL names host {host}, which is no service")
         elif port != 5432:
             self.fail(where, f"DATABASE_URL port {port}; PostgreSQL listens on 5432")
+
+    def check_compose_postgres(self, where, services, replicas):
+        """The change feed's logical slot: wal_level=logical, a bound on the WAL a slot keeps, and
+        REPLICATION for the role the replicas connect as (given by an init script)."""
+        targets = {}
+        for _, setup in replicas.values():
+            match = re.match(r"^postgres(?:ql)?://(?:([^:@/]+)(?::[^@/]*)?@)?([^:/?]+)",
+                             substitute_defaults(setup.get("database_url") or ""))
+            if match and match.group(2) in services:
+                targets.setdefault(match.group(2), set()).add(match.group(1) or "postgres")
+        for host, users in sorted(targets.items()):
+            at = f"{where} service {host}"
+            service = services[host]
+            command = as_list(service.get("entrypoint")) + as_list(service.get("command"))
+            settings = {}
+            for i, arg in enumerate(command):
+                value = None
+                if arg == "-c" and i + 1 < len(command):
+                    value = str(command[i + 1])
+                elif arg.startswith("-c") and len(arg) > 2:
+                    value = arg[2:]
+                elif arg.startswith("--") and "=" in arg:
+                    value = arg[2:]
+                if value and "=" in value:
+                    key, setting = value.split("=", 1)
+                    settings[key.strip().replace("-", "_")] = setting.strip()
+            if settings.get("wal_level") != "logical":
+                self.fail(at, f"PostgreSQL does not run with wal_level=logical (-c wal_level="
+                              f"{settings.get('wal_level', '<default replica>')}); the change "
+                              f"feed's logical replication slot needs it")
+            keep = settings.get("max_slot_wal_keep_size")
+            if keep is None or keep.strip() == "-1":
+                self.fail(at, "PostgreSQL has no max_slot_wal_keep_size: a replication slot whose "
+                              "reader is gone would keep WAL until the disk is full")
+            scripts = []
+            for volume in service.get("volumes") or []:
+                source, target = volume_source_target(volume)
+                if target.startswith("/docker-entrypoint-initdb.d/") and \
+                        source.startswith((".", "/")):
+                    path = os.path.normpath(os.path.join(self.path("deploy"), source))
+                    try:
+                        # Without comment lines, which may name the grant without making it.
+                        scripts.append(re.sub(r"(?m)^\s*(#|--).*$", "", read(path)))
+                    except OSError as e:
+                        self.fail(at, f"init script {source}: {e}")
+            for user in sorted(users):
+                grant = re.compile(r"\b(?:CREATE|ALTER)\s+(?:ROLE|USER)\s+\"?" + re.escape(user) +
+                                   r"\"?\s[^;]*\bREPLICATION\b", re.IGNORECASE)
+                if not any(grant.search(script) for script in scripts):
+                    self.fail(at, f"no init script (/docker-entrypoint-initdb.d) gives role {user} "
+                                  f"REPLICATION, which the change feed's logical slot needs")
 
     def check_key_file_mount(self, where, setup, volumes, services):
         if setup.get("auth") == "off":
@@ -1340,6 +1395,11 @@ MUTATIONS = [
      "migrate:\n      condition: service_started", "does not wait for migrate"),
     ("deploy/Dockerfile", " libjwt-dev", "", "does not install libjwt-dev"),
     ("deploy/Dockerfile", "COPY bench bench\n", "", "does not COPY bench"),
+    ("deploy/compose.yaml", '"-c", "wal_level=logical",', "", "wal_level=logical"),
+    ("deploy/compose.yaml", '"-c", "max_slot_wal_keep_size=1GB"', '"-c", "max_slot_wal_keep_size=-1"',
+     "no max_slot_wal_keep_size"),
+    ("deploy/compose/postgres/10-profiles-role.sh", "LOGIN REPLICATION PASSWORD",
+     "LOGIN PASSWORD", "gives role profiles REPLICATION"),
 ]
 
 

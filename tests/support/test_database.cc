@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "services/profile/storage/migrator.h"
 
 namespace profiles::testing {
@@ -69,6 +70,49 @@ absl::Status RunOn(const std::string& url, const std::string& sql, bool in_trans
   return absl::OkStatus();
 }
 
+// Drops every replication slot on database `name`, ending first whatever
+// holds one (a walsender streaming it, or a backend reading it through SQL).
+// DROP DATABASE drops a database's inactive logical slots itself, but fails
+// while one is active ("database ... is used by an active logical replication
+// slot"), and WITH (FORCE) does not end walsenders. A server under test may
+// still be running and take a slot again, so this goes round until none is
+// left or five seconds have passed. OK when there are no slots.
+absl::Status DropReplicationSlots(const std::string& admin_url, const std::string& name) {
+  try {
+    pqxx::connection connection(admin_url);
+    pqxx::nontransaction txn(connection);  // autocommit: a failed drop spoils nothing
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    std::string last_error;
+    while (true) {
+      txn.exec_params(
+          "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+          "WHERE database = $1 AND active_pid IS NOT NULL",
+          name);
+      const pqxx::result slots = txn.exec_params(
+          "SELECT slot_name::text FROM pg_replication_slots WHERE database = $1", name);
+      if (slots.empty()) return absl::OkStatus();
+      for (const auto& row : slots) {
+        try {
+          // Fails while the terminated holder has not let go yet, or when the
+          // slot went in the meantime: the next round sees.
+          txn.exec_params("SELECT pg_drop_replication_slot($1)", row[0].as<std::string>());
+        } catch (const pqxx::sql_error& e) {
+          last_error = e.what();
+        }
+      }
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("replication slots on ", name, " still there after 5 s: ", last_error));
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(e.what());
+  } catch (const std::exception& e) {
+    return absl::InternalError(e.what());
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create() {
@@ -94,6 +138,11 @@ absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create() {
 }
 
 TestDatabase::~TestDatabase() {
+  // The slots first: DROP DATABASE fails while one on it is active.
+  if (absl::Status status = DropReplicationSlots(admin_url_, name_); !status.ok()) {
+    std::cerr << "replication slots of test database " << name_ << " not dropped: " << status
+              << "\n";
+  }
   const absl::Status status =
       RunOn(admin_url_, absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)"), false);
   if (!status.ok()) std::cerr << "test database " << name_ << " not dropped: " << status << "\n";

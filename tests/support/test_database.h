@@ -7,6 +7,12 @@
 // cluster (deploy/test.sh starts one and sets it), creates a database with a
 // unique name, applies the embedded migrations to it, and the destructor
 // drops it again (WITH (FORCE), so connections still open do not keep it).
+// Before that the destructor drops every replication slot on the database
+// (the change feed's logical slot, "profiles_<database oid>", made by a
+// server under test), ending first the walsender or backend that holds an
+// active one: DROP DATABASE fails while an active logical slot is on it, and
+// FORCE does not end walsenders. It gives up after 5 s (and says so on
+// stderr); no slots is the usual case and costs one query.
 // Tests must fail, not skip, when it is unavailable:
 //
 //   absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
