@@ -1075,7 +1075,9 @@ TEST_F(HostileRequestsTest, SqlIsStoredAsText) {
     EXPECT_EQ(stored[1].as<std::string>(), email);
     EXPECT_EQ(stored[2].as<int64_t>(), version);
     EXPECT_EQ(stored[3].as<int>(), 2);
-    EXPECT_EQ(stored[4].as<std::string>(), "applied_mutations,profiles,schema_migrations");
+    EXPECT_EQ(
+        stored[4].as<std::string>(),
+        "applied_mutations,change_sequencer_state,profile_positions,profiles,schema_migrations");
   }
   EXPECT_EQ(other_row(), other);
 }

@@ -167,6 +167,7 @@ StorageStartup::~StorageStartup() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  sequencer_.reset();  // before the repository and the feed
   pending_feed_->Close();
   feed_.reset();
 }
@@ -231,6 +232,18 @@ void StorageStartup::Run() {
         feed_ = *std::move(feed);
       } else {
         status = feed.status();
+      }
+    }
+    if (status.ok() && options_.sequence_changes) {
+      WalSequencer::Options sequencer_options{.database_url = options_.database_url,
+                                              .log = [this](std::string_view line) { Log(line); }};
+      absl::StatusOr<std::unique_ptr<WalSequencer>> sequencer =
+          WalSequencer::Start(std::move(sequencer_options));
+      if (sequencer.ok()) {
+        sequencer_ = *std::move(sequencer);
+      } else {
+        // Shadow mode: nothing depends on it yet, so it never fails the start.
+        Log(absl::StrCat("wal sequencer not started: ", sequencer.status().message()));
       }
     }
     if (status.ok()) {

@@ -9,7 +9,11 @@
 // Begin() returns at once and starts a thread that, until it succeeds:
 //   1. applies the embedded migrations (ApplyMigrations(), migrator.h);
 //   2. starts the change feed (ChangeFeed::Start(), change_feed.h) on the
-//      repository.
+//      repository;
+//   3. unless `sequence_changes` is false, starts the WAL sequencer
+//      (wal_sequencer.h), which works on in the background on its own (it
+//      waits out a wal_level below logical, logging why) and never holds up
+//      or fails the start.
 // An attempt that fails with UNAVAILABLE (the database cannot be reached or
 // went away in the middle) is retried after a backoff that doubles from
 // `first_backoff` to `max_backoff`, with +-20% jitter so that replicas do not
@@ -30,7 +34,7 @@
 //   ProfileServiceImpl service((*storage)->repository(), (*storage)->feed());
 //
 // Thread-safe. The destructor stops waiting (an attempt in progress, e.g. a
-// connect, is finished first) and closes the feed; repository() and feed()
+// connect, is finished first), stops the sequencer and closes the feed; repository() and feed()
 // must not be used after it, though a Subscription may outlive it (its
 // Wait() then returns CANCELLED).
 
@@ -48,6 +52,7 @@
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/pg_profile_repository.h"
 #include "services/profile/storage/profile_repository.h"
+#include "services/profile/storage/wal_sequencer.h"
 
 namespace profiles {
 
@@ -58,6 +63,10 @@ class StorageStartup {
     int pool_size = 8;         // REQUIRES: >= 1
     // The change feed's options; its database_url is set from the above.
     ChangeFeed::Options feed;
+    // Whether to run a WalSequencer (wal_sequencer.h) once migrated: it
+    // writes commit-ordered change positions (shadow mode: nothing reads
+    // them yet). Its log lines go to `log`.
+    bool sequence_changes = true;
     absl::Duration first_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(8);
     // Called once, from the startup thread, when storage is ready (before
@@ -118,6 +127,7 @@ class StorageStartup {
   int attempts_ ABSL_GUARDED_BY(mu_) = 0;
   // Written by the startup thread before done_ is set, read only after.
   std::unique_ptr<ChangeFeed> feed_;
+  std::unique_ptr<WalSequencer> sequencer_;
 
   std::thread thread_;  // started last, joined first
 };
