@@ -341,6 +341,26 @@ void ExportStorageMetrics(profiles::ServiceMetrics& metrics, profiles::StorageSt
       "Threads waiting for a connection of the pool (calls waiting for a storage worker are "
       "profiles_storage_queued_calls).",
       [storage] { return storage->pool_stats().waiting; }, storage);
+  // The change feed from the WAL (issue 11): which replica reads the slot,
+  // and how far behind the database's WAL it is.
+  metrics.AddGauge(
+      "profiles_wal_sequencer_elected",
+      "1 on the one replica that reads this database's logical replication slot, else 0.",
+      [storage] {
+        const auto progress = storage->sequencer_progress();
+        return progress.has_value() && progress->elected ? 1 : 0;
+      },
+      storage);
+  metrics.AddGauge(
+      "profiles_wal_slot_lag_bytes",
+      "Bytes of WAL between the database's current position and what its slot has confirmed "
+      "(PostgreSQL keeps at least this much WAL for it, up to max_slot_wal_keep_size); 0 on "
+      "replicas that do not read the slot.",
+      [storage] {
+        const auto progress = storage->sequencer_progress();
+        return progress.has_value() && progress->elected ? progress->lag_bytes : 0;
+      },
+      storage);
 }
 
 int Run() {

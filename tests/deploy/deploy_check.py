@@ -924,11 +924,12 @@ class Checker:
             .get("maxSurge", "25%")
         surge = -(-max_replicas * int(surge[:-1]) // 100) if isinstance(surge, str) else int(surge)
         jobs = sum(1 for k, v in server_setups.items() if k[0] == "Job" and v[2]["migrate_only"])
-        # Per replica: the pool, the change feed's LISTEN connection and one short-lived one (the
-        # start-up migration check, the idempotency pruner's pass); one per migration Job.
-        needed = (max_replicas + surge) * (pool + 2) + jobs
+        # Per replica: the pool, the change feed's LISTEN connection, the WAL sequencer's (held
+        # by every replica, elected or waiting) and one short-lived one (the start-up migration
+        # check, the idempotency pruner's pass); one per migration Job.
+        needed = (max_replicas + surge) * (pool + 3) + jobs
         if needed > int(budget):
-            self.fail(where, f"({max_replicas} replicas + {surge} surge) x (pool {pool} + 2) + "
+            self.fail(where, f"({max_replicas} replicas + {surge} surge) x (pool {pool} + 3) + "
                              f"{jobs} = {needed} PostgreSQL connections, over the budget {budget}")
 
     def check_k8s_balancer(self, deployments, service_backends, server_setups, docker):

@@ -539,6 +539,30 @@ class RetryingWriter {
   std::vector<std::string> retried_;  // each distinct error retried
 };
 
+// Of the replicas on one database, exactly one reads its logical replication
+// slot (the WAL sequencer, elected by advisory lock), and says so in
+// /metrics, with how far its slot is behind. Election takes up to a poll
+// interval after start, so the scrapes are repeated until then.
+TEST_F(LoadBalancerTest, ExactlyOneReplicaReadsTheWalSlot) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  int elected = 0;
+  std::string scraped;
+  while (elected != 1 && absl::Now() < deadline) {
+    elected = 0;
+    scraped.clear();
+    for (const ServerProcess* replica : {first_.get(), second_.get()}) {
+      httplib::Result metrics = HttpClient(replica->http_address())->Get("/metrics");
+      ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
+      ASSERT_EQ(metrics->status, 200);
+      ASSERT_TRUE(absl::StrContains(metrics->body, "\nprofiles_wal_slot_lag_bytes "));
+      if (absl::StrContains(metrics->body, "\nprofiles_wal_sequencer_elected 1\n")) ++elected;
+      scraped += metrics->body;
+    }
+    if (elected != 1) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(elected, 1) << scraped;
+}
+
 // One replica SIGKILLed while clients write through the balancer, over gRPC
 // and REST: the clients only ever see outcomes they can retry, every
 // acknowledged write is there afterwards, and none was applied twice (each

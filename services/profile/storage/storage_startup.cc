@@ -190,6 +190,16 @@ absl::Status StorageStartup::CheckReady() {
   return pg_repository_->Ping();
 }
 
+std::optional<WalSequencer::Progress> StorageStartup::sequencer_progress() const {
+  {
+    absl::MutexLock lock(&mu_);
+    // sequencer_ is written by the startup thread before done_ is set.
+    if (!done_ || !failure_.ok()) return std::nullopt;
+  }
+  if (sequencer_ == nullptr) return std::nullopt;
+  return sequencer_->Lag();
+}
+
 absl::Status StorageStartup::AwaitStarted(absl::Time deadline) const {
   {
     absl::MutexLock lock(&mu_);

@@ -40,6 +40,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -99,6 +100,10 @@ class StorageStartup {
 
   // The connection pool's state, for metrics.
   ConnectionPool::Stats pool_stats() const { return pg_repository_->pool_stats(); }
+
+  // The WAL sequencer's state (WalSequencer::Lag(), no round trip), for
+  // metrics; nullopt until storage is ready, or when it runs none.
+  std::optional<WalSequencer::Progress> sequencer_progress() const;
 
   // Blocks until status() is no longer UNAVAILABLE-while-waiting or
   // `deadline` passes; returns status().
