@@ -78,6 +78,9 @@ NOT_NEEDED_TO_BUILD = {
     "podman": "building images", "docker.io": "building images",
 }
 NOT_NEEDED_TO_BUILD_PREFIXES = ("qml6-module-",)
+# libasan.so.8, libubsan.so.1, ...: linked only into a sanitized build (cmake -DPROFILES_SANITIZE=ON).
+SANITIZER_RUNTIME = re.compile(r"^lib(asan|ubsan|tsan|lsan|hwasan)\.so")
+
 # Runtime packages that no library `ldd profile_server` lists comes from, each with its reason
 # (none today; libgrpc++1.51, which also holds the dlopen()ed reflection library, is listed anyway).
 RUNTIME_EXTRAS = {}
@@ -1306,7 +1309,10 @@ class SystemInfo:
         if binary in self._ldd:
             return self._ldd[binary]
         out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-        libraries = re.findall(r"=>\s+(/\S+)", out)
+        # The sanitizers' run-time libraries are left out: the image is built without them (the
+        # Dockerfile configures Release), while CI's second pass checks a sanitized profile_server.
+        libraries = [library for library in re.findall(r"=>\s+(/\S+)", out)
+                     if not SANITIZER_RUNTIME.match(os.path.basename(library))]
         # /lib is a link to /usr/lib on Debian 12: dpkg knows one of the spellings.
         candidates = {}
         for library in libraries:
