@@ -36,6 +36,7 @@
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
 #include "tests/e2e/nginx_process.h"
+#include "tests/e2e/racing_writers.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_images.h"
@@ -236,25 +237,8 @@ TEST_F(LoadBalancerTest, SixteenGrpcWritersThroughTheBalancerExactlyOneWins) {
   }
   for (std::thread& thread : threads) thread.join();
 
-  int winners = 0;
-  std::string winner_name;
-  for (int i = 0; i < kWriters; ++i) {
-    if (results[i].ok()) {
-      ++winners;
-      winner_name = responses[i].name();
-      EXPECT_EQ(responses[i].version(), 2);
-    } else {
-      EXPECT_EQ(results[i].error_code(), grpc::StatusCode::ABORTED) << results[i].error_message();
-    }
-  }
-  ASSERT_EQ(winners, 1);
-  for (int i = 0; i < kWriters; ++i) {
-    if (results[i].ok()) continue;
-    std::optional<Profile> current = ConflictingProfile(FromGrpcStatus(results[i]));
-    ASSERT_TRUE(current.has_value()) << "ABORTED without the current profile";
-    EXPECT_EQ(current->version(), 2);
-    EXPECT_EQ(current->name(), winner_name);
-  }
+  ExpectOneWinnerAndConflictsCarryIt(results, responses, /*winning_version=*/2);
+  if (::testing::Test::HasFatalFailure()) return;
   // Through the balancer: both replicas took writers.
   const std::string log = nginx_->ReadFile("access.log");
   EXPECT_GT(RequestsTo(log, first_->grpc_address()), 0) << log;

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "libs/profile_contract/grpc_status.h"
 #include "libs/profile_contract/status_details.h"
+#include "tests/e2e/racing_writers.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 
@@ -217,25 +218,7 @@ TEST_F(ReplicasTest, SixteenWritersFromOneBaseExactlyOneWins) {
   }
   for (std::thread& thread : threads) thread.join();
 
-  int winners = 0;
-  std::string winner_name;
-  for (int i = 0; i < kWriters; ++i) {
-    if (results[i].ok()) {
-      ++winners;
-      winner_name = responses[i].name();
-      EXPECT_EQ(responses[i].version(), 2);
-    } else {
-      EXPECT_EQ(results[i].error_code(), grpc::StatusCode::ABORTED) << results[i].error_message();
-    }
-  }
-  ASSERT_EQ(winners, 1);
-  for (int i = 0; i < kWriters; ++i) {
-    if (results[i].ok()) continue;
-    std::optional<Profile> current = ConflictingProfile(FromGrpcStatus(results[i]));
-    ASSERT_TRUE(current.has_value()) << "ABORTED without the current profile";
-    EXPECT_EQ(current->version(), 2);
-    EXPECT_EQ(current->name(), winner_name);
-  }
+  ExpectOneWinnerAndConflictsCarryIt(results, responses, /*winning_version=*/2);
 }
 
 // A retry of a mutation, even through another replica, returns the first
