@@ -93,11 +93,16 @@ absl::Status CursorAheadOfDatabase(std::string_view message) {
   return CursorRefused(kCursorAheadOfDatabaseReason, message, "");
 }
 
+absl::Status CursorExpired(std::string_view field, std::string_view message) {
+  return CursorRefused(kCursorExpiredReason, message, field);
+}
+
 bool IsCursorRefused(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kFailedPrecondition) return false;
   const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
-  return info.has_value() && (info->reason() == kCursorFromOtherDatabaseReason ||
-                              info->reason() == kCursorAheadOfDatabaseReason);
+  return info.has_value() &&
+         (info->reason() == kCursorFromOtherDatabaseReason ||
+          info->reason() == kCursorAheadOfDatabaseReason || info->reason() == kCursorExpiredReason);
 }
 
 absl::Status RateLimited(std::string_view message, absl::Duration delay) {

@@ -13,9 +13,10 @@
 //   ABORTED           profile.v1.Profile, the server's current profile
 //   RESOURCE_EXHAUSTED google.rpc.RetryInfo{retry_delay}: this caller made too
 //                     many calls; the same call succeeds after the delay
-//   FAILED_PRECONDITION google.rpc.ErrorInfo{reason: "CURSOR_FROM_OTHER_DATABASE"
-//                     or "CURSOR_AHEAD_OF_DATABASE"}: a cursor or page token
-//                     this database cannot continue; list again from the start
+//   FAILED_PRECONDITION google.rpc.ErrorInfo{reason: "CURSOR_FROM_OTHER_DATABASE",
+//                     "CURSOR_AHEAD_OF_DATABASE" or "CURSOR_EXPIRED"}: a cursor
+//                     or page token this database cannot continue; list again
+//                     from the start
 //
 // Example:
 //   FieldViolations violations;
@@ -38,6 +39,7 @@ inline constexpr std::string_view kTypeUrlPrefix = "type.googleapis.com/";
 inline constexpr std::string_view kMutationIdReusedReason = "MUTATION_ID_REUSED";
 inline constexpr std::string_view kCursorFromOtherDatabaseReason = "CURSOR_FROM_OTHER_DATABASE";
 inline constexpr std::string_view kCursorAheadOfDatabaseReason = "CURSOR_AHEAD_OF_DATABASE";
+inline constexpr std::string_view kCursorExpiredReason = "CURSOR_EXPIRED";
 inline constexpr std::string_view kErrorDomain = "profiles.example.com";
 
 // The type URL under which a message of this type is stored as a payload.
@@ -76,7 +78,12 @@ absl::Status CursorFromOtherDatabase(std::string_view field, std::string_view me
 // FAILED_PRECONDITION with ErrorInfo CURSOR_AHEAD_OF_DATABASE: the cursor
 // names a position this database has not reached (restored from a backup).
 absl::Status CursorAheadOfDatabase(std::string_view message);
-// Whether `status` refuses a cursor (either reason above): the caller's
+// FAILED_PRECONDITION with ErrorInfo CURSOR_EXPIRED (metadata "field":
+// `field`, when not empty): the cursor belongs to a change stream this
+// database no longer continues (an older cursor format, or an older epoch of
+// the commit-ordered stream after its replication slot was lost).
+absl::Status CursorExpired(std::string_view field, std::string_view message);
+// Whether `status` refuses a cursor (any reason above): the caller's
 // cursor is of no use here, and it must list again from the start.
 bool IsCursorRefused(const absl::Status& status);
 

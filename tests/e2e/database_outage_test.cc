@@ -127,16 +127,14 @@ bool Eventually(Condition condition, absl::Duration timeout = kReadyDeadline) {
 }
 
 // Whether the server's change feed holds its dedicated connection to
-// `cluster`. That connection's last statement is its LISTEN, or, right after
-// ChangeFeed::Start(), the query for the start position that follows it.
+// `cluster` (it names the session "... change feed", pg_change_feed.h).
 bool ChangeFeedListens(const PostgresCluster& cluster) {
   try {
     pqxx::connection connection(cluster.url());
     pqxx::nontransaction txn(connection);
     return txn.exec(
-                  "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND ("
-                  "query ILIKE 'LISTEN%profile_changes%' OR "
-                  "query = 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text')")
+                  "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                  "application_name LIKE '%change feed'")
                .size() == 1;
   } catch (const std::exception&) {
     return false;

@@ -80,7 +80,8 @@ absl::StatusOr<int> FreePort() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Create() {
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Create(
+    std::string server_options) {
   absl::StatusOr<int> port = FreePort();
   if (!port.ok()) return port.status();
   // In the system temp dir: as root, postgres.sh hands the directory to the
@@ -92,7 +93,8 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Create() {
   RunWithPostgresLibrary(
       "tail --pid=\"$1\" -f /dev/null; pg_cluster_stop \"$2\" >/dev/null 2>&1; rm -rf \"$2\"",
       {std::to_string(getpid()), directory}, /*detach=*/true);
-  return std::unique_ptr<PostgresCluster>(new PostgresCluster(std::move(directory), *port));
+  return std::unique_ptr<PostgresCluster>(
+      new PostgresCluster(std::move(directory), *port, std::move(server_options)));
 }
 
 PostgresCluster::~PostgresCluster() {
@@ -101,9 +103,9 @@ PostgresCluster::~PostgresCluster() {
 
 absl::Status PostgresCluster::Start() {
   const int rc = RunWithPostgresLibrary(
-      "pg_cluster_start \"$1\" \"$2\" '-c fsync=off -c synchronous_commit=off "
-      "-c full_page_writes=off'",
-      {directory_, std::to_string(port_)});
+      "pg_cluster_start \"$1\" \"$2\" \"-c fsync=off -c synchronous_commit=off "
+      "-c full_page_writes=off $3\"",
+      {directory_, std::to_string(port_), server_options_});
   if (rc != 0) {
     return absl::InternalError(
         absl::StrCat("pg_cluster_start ", directory_, " ", port_, " failed (", rc, ")"));

@@ -29,7 +29,9 @@ namespace profiles::testing {
 
 class PostgresCluster {
  public:
-  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Create();
+  // `server_options` go to postgres after the usual ones (later settings
+  // win), e.g. "-c wal_level=replica" for a server misconfigured on purpose.
+  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Create(std::string server_options = "");
 
   PostgresCluster(const PostgresCluster&) = delete;
   PostgresCluster& operator=(const PostgresCluster&) = delete;
@@ -47,11 +49,12 @@ class PostgresCluster {
   std::string url() const;
 
  private:
-  PostgresCluster(std::string directory, int port)
-      : directory_(std::move(directory)), port_(port) {}
+  PostgresCluster(std::string directory, int port, std::string server_options)
+      : directory_(std::move(directory)), port_(port), server_options_(std::move(server_options)) {}
 
   const std::string directory_;
   const int port_;
+  const std::string server_options_;
 };
 
 }  // namespace profiles::testing

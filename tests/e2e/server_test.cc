@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/postgres_cluster.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_certificates.h"
 #include "tests/support/test_database.h"
@@ -145,6 +146,50 @@ TEST(ServerCommandLine, DatabaseMigratedByANewerBuildIsRefusedWithTheReason) {
       RunServer("--auth=off --grpc-address=127.0.0.1:0 --http-address=127.0.0.1:0 " + url);
   EXPECT_EQ(serve.exit_code, 1) << serve.output;
   EXPECT_TRUE(absl::StrContains(serve.output, "newer than this server knows")) << serve.output;
+}
+
+// The change feed reads the WAL through logical decoding (issue 11): a
+// PostgreSQL without it is a clear error at start, naming the setting, not
+// a server that runs and never delivers a change.
+TEST(ServerCommandLine, PostgresWithoutLogicalWalIsRefusedWithTheFix) {
+  absl::StatusOr<std::unique_ptr<PostgresCluster>> cluster =
+      PostgresCluster::Create("-c wal_level=replica");
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->Start().ok());
+  const CommandResult serve =
+      RunServer(absl::StrCat("--auth=off --grpc-address=127.0.0.1:0 --http-address=127.0.0.1:0 "
+                             "'--database-url=",
+                             (*cluster)->url(), "'"));
+  EXPECT_EQ(serve.exit_code, 1) << serve.output;
+  EXPECT_TRUE(absl::StrContains(serve.output, "wal_level = replica")) << serve.output;
+  EXPECT_TRUE(absl::StrContains(serve.output, "wal_level = logical")) << serve.output;
+}
+
+TEST(ServerCommandLine, RoleWithoutReplicationIsRefusedWithTheFix) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
+  ASSERT_TRUE(database.ok()) << database.status();
+  const std::string role = absl::StrCat("no_replication_", getpid());
+  ASSERT_TRUE(
+      (*database)
+          ->ExecuteSql(absl::StrCat("DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
+                                    " LOGIN NOREPLICATION; GRANT CREATE ON SCHEMA public TO ", role,
+                                    "; GRANT ALL ON ALL TABLES IN "
+                                    "SCHEMA public TO ",
+                                    role))
+          .ok());
+  // A later keyword wins in a libpq connection string.
+  const std::string url = absl::StrCat((*database)->url(), " user=", role);
+  const CommandResult serve = RunServer(absl::StrCat(
+      "--auth=off --grpc-address=127.0.0.1:0 --http-address=127.0.0.1:0 '--database-url=", url,
+      "'"));
+  EXPECT_EQ(serve.exit_code, 1) << serve.output;
+  EXPECT_TRUE(absl::StrContains(serve.output, absl::StrCat("ALTER ROLE ", role, " REPLICATION")))
+      << serve.output;
+  ASSERT_TRUE(
+      (*database)
+          ->ExecuteSql(absl::StrCat("REASSIGN OWNED BY ", role, " TO postgres; DROP OWNED BY ",
+                                    role, "; DROP ROLE ", role))
+          .ok());
 }
 
 TEST(ServerCommandLine, IdempotencyRetentionMustBeADuration) {

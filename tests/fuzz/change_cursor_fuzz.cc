@@ -1,11 +1,11 @@
 // Fuzz target: the change cursor / page token parser
 // (services/profile/storage/change_cursor.h), which reads text a client sent
-// back ("c2.<database id>.<txid>.<seq>").
+// back ("c3.<database id>.<epoch>.<lsn>.<idx>").
 //
 // Invariants: "" is the start; a cursor that parses names a database id as
 // issued and formats back to a text that parses to the same position; a
 // refused one is INVALID_ARGUMENT (malformed) or FAILED_PRECONDITION (a cursor
-// of the first format), naming the field either way; CheckIssuedBy accepts
+// of an earlier format), naming the field either way; CheckIssuedBy accepts
 // the issuing database only.
 
 #include <cstddef>
@@ -45,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(!cursor->database_id.empty());
-  FUZZ_CHECK(cursor->position.seq >= 0);
+  FUZZ_CHECK(cursor->position.epoch >= 0 && cursor->position.idx >= 0 &&
+             cursor->position.idx <= INT32_MAX);
 
   // What the service hands out for this position parses back to it.
   const std::string formatted = profiles::FormatCursor(cursor->database_id, cursor->position);

@@ -64,7 +64,7 @@ write("rest_request", "put_not_utf8", request(
 write("rest_request", "path_id_not_utf8", request(
     "PUT", "/user/ab\xffcd", [JSON], '{"id":"x","name":"Ann","email":"a@b.io"}').encode("latin-1"))
 write("rest_request", "list", request(
-    "GET", "/user?page_size=25&page_token=c2.4f2a-1.100.2&since=c2.4f2a%2D1.9.1"
+    "GET", "/user?page_size=25&page_token=c3.4f2a-1.1.100.2&since=c3.4f2a%2D1.1.9.1"
     "&include_avatars=true", [("If-None-Match", 'W/"3", "7"')]))
 write("rest_request", "list_refused", request(
     "GET", "/user?page_size=99999999999&since=%zz&page_token=%C3&limit=5&a\xff=1"
@@ -82,10 +82,11 @@ write("validation", "refused", "\n".join([
 write("validation", "email_unicode", "zoe@exämple。com")
 
 # --- change_cursor: the text a client sends back ------------------------------
-write("change_cursor", "current", "c2.4f2a9c1e-1.18446744073709551615.9223372036854775807")
-write("change_cursor", "small", "c2.db.0.0")
+write("change_cursor", "current", "c3.4f2a9c1e-1.9223372036854775807.18446744073709551615.2147483647")
+write("change_cursor", "small", "c3.db.0.0.0")
 write("change_cursor", "first_format", "c1.100.2")
-write("change_cursor", "malformed", "c2.db.-1.+2")
+write("change_cursor", "second_format", "c2.4f2a9c1e-1.100.2")
+write("change_cursor", "malformed", "c3.db.-1.+2.0")
 
 
 # --- token: mode byte, then an Authorization value or "<header>\n<claims>" ------
@@ -167,7 +168,7 @@ SNAPSHOT = store_file(3, 2, 4, 3, [
     field(2, mutation(KEY, ID, 1, 1, base=3, mask=["name"])),
     field(2, mutation(OTHER_ID, OTHER_ID, 2, 3, creates=True)),
     field(11, field(1, ID) + field(2, "email")),
-    field(8, field(1, "c2.4f2a-1.100.2")),
+    field(8, field(1, "c3.4f2a-1.1.100.2")),
     field(13, field(1, "4f2a-1")),
 ])
 JOURNAL = store_file(3, 1, 4, 0, [

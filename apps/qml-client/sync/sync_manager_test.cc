@@ -628,7 +628,7 @@ TEST_F(SyncManagerTest, ASnapshotSharesTheViewsOfProfilesThatDidNotChange) {
 // A database restored from a backup refuses the cursors issued after the
 // backup (CURSOR_AHEAD_OF_DATABASE). The app then lists every profile again
 // and keeps its pending edit, instead of skipping every change until the
-// database's transaction counter catches up with the cursor.
+// database's write-ahead log catches up with the cursor.
 TEST_F(SyncManagerTest, ARefusedCursorListsEverythingAgainAndKeepsPendingEdits) {
   const QString data_dir = NewDataDir();
   auto client = Open(data_dir);
@@ -654,7 +654,7 @@ TEST_F(SyncManagerTest, ARefusedCursorListsEverythingAgainAndKeepsPendingEdits) 
     absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(data_dir, {});
     ASSERT_TRUE(store.ok()) << store.status();
     profile::client::v1::JournalRecord record;
-    record.mutable_cursor_updated()->set_cursor("c2." + *database_id + ".999999999999.1");
+    record.mutable_cursor_updated()->set_cursor("c3." + *database_id + ".1.999999999999999.0");
     ASSERT_TRUE((*store)->Append(record).ok());
   }
 

@@ -280,7 +280,7 @@ TEST_F(ProfileCoreTest, CursorsNameTheirDatabaseAndAreRefusedElsewhere) {
   request.set_page_size(2);
   absl::StatusOr<profile::v1::ListProfilesResponse> first = list(request);
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(absl::StartsWith(first->cursor(), "c2.memory-1.")) << first->cursor();
+  EXPECT_TRUE(absl::StartsWith(first->cursor(), "c3.memory-1.")) << first->cursor();
   ASSERT_FALSE(first->next_page_token().empty());
 
   // Another database behind the same service.
@@ -307,12 +307,12 @@ TEST_F(ProfileCoreTest, CursorsNameTheirDatabaseAndAreRefusedElsewhere) {
   // From the start, the other database lists and names itself.
   absl::StatusOr<profile::v1::ListProfilesResponse> fresh = list({});
   ASSERT_TRUE(fresh.ok()) << fresh.status();
-  EXPECT_TRUE(absl::StartsWith(fresh->cursor(), "c2.memory-2.")) << fresh->cursor();
+  EXPECT_TRUE(absl::StartsWith(fresh->cursor(), "c3.memory-2.")) << fresh->cursor();
 
   // The same database, restored to before the cursor: its position lies
   // beyond anything the database has issued.
   profile::v1::ListProfilesRequest ahead;
-  ahead.set_since_cursor("c2.memory-2.9000.1");
+  ahead.set_since_cursor("c3.memory-2.1.9000.0");
   const absl::Status refused = list(ahead).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
   ASSERT_TRUE(ErrorInfoOf(refused).has_value());

@@ -32,6 +32,7 @@
 #include "services/profile/http/http_gateway.h"
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/pg_profile_repository.h"
+#include "tests/support/sequenced_storage.h"
 #include "tests/support/test_database.h"
 
 namespace profiles {
@@ -116,10 +117,13 @@ class HostileTextTest : public ::testing::Test {
                                            " CHECK (name <> '", kTrapName, "')"));
     ASSERT_TRUE(trap.ok()) << trap;
 
-    absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
-        PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 2});
-    ASSERT_TRUE(repository.ok()) << repository.status();
-    repository_ = std::move(*repository).release();
+    // With a WAL sequencer, whose positions listings read; its repository
+    // view lists what was written before (sequenced_storage.h).
+    absl::StatusOr<std::unique_ptr<testing::SequencedStorage>> storage =
+        testing::SequencedStorage::Create(database_->url(), 2);
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_ = std::move(*storage).release();
+    repository_ = storage_->repository();
     absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
         ChangeFeed::Start({.database_url = database_->url()}, repository_);
     ASSERT_TRUE(feed.ok()) << feed.status();
@@ -151,7 +155,7 @@ class HostileTextTest : public ::testing::Test {
     delete service_;
     delete core_;
     delete feed_;
-    delete repository_;
+    delete storage_;
     delete database_;
   }
 
@@ -170,7 +174,8 @@ class HostileTextTest : public ::testing::Test {
   }
 
   static inline testing::TestDatabase* database_ = nullptr;
-  static inline PgProfileRepository* repository_ = nullptr;
+  static inline testing::SequencedStorage* storage_ = nullptr;
+  static inline ProfileRepository* repository_ = nullptr;
   static inline ChangeFeed* feed_ = nullptr;
   static inline ProfileCore* core_ = nullptr;
   static inline GrpcProfileService* service_ = nullptr;

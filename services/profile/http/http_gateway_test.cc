@@ -34,6 +34,7 @@
 #include "services/profile/metrics/service_metrics.h"
 #include "services/profile/storage/change_feed.h"
 #include "services/profile/storage/pg_profile_repository.h"
+#include "tests/support/sequenced_storage.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_images.h"
 
@@ -124,10 +125,13 @@ class HttpGatewayTest : public ::testing::Test {
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = std::move(*database).release();
 
-    absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
-        PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 4});
-    ASSERT_TRUE(repository.ok()) << repository.status();
-    repository_ = std::move(*repository).release();
+    // With a WAL sequencer, whose positions listings read; its repository
+    // view lists what was written before (sequenced_storage.h).
+    absl::StatusOr<std::unique_ptr<testing::SequencedStorage>> storage =
+        testing::SequencedStorage::Create(database_->url(), 4);
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_ = std::move(*storage).release();
+    repository_ = storage_->repository();
 
     absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
         ChangeFeed::Start({.database_url = database_->url()}, repository_);
@@ -145,7 +149,7 @@ class HttpGatewayTest : public ::testing::Test {
     delete gateway_;
     delete core_;
     delete feed_;
-    delete repository_;
+    delete storage_;
     delete database_;
   }
 
@@ -168,7 +172,8 @@ class HttpGatewayTest : public ::testing::Test {
   }
 
   static inline testing::TestDatabase* database_ = nullptr;
-  static inline PgProfileRepository* repository_ = nullptr;
+  static inline testing::SequencedStorage* storage_ = nullptr;
+  static inline ProfileRepository* repository_ = nullptr;
   static inline ChangeFeed* feed_ = nullptr;
   static inline ProfileCore* core_ = nullptr;
   static inline HttpGateway* gateway_ = nullptr;
@@ -463,22 +468,14 @@ TEST_F(HttpGatewayTest, ListAndDeltaSinceACursor) {
 
   const std::string first = Create("Ann", absl::Base64Escape(kPng));
   const std::string second = Create("Bo");
-  // A change is listed once every transaction older than it has finished,
-  // anywhere on the cluster (change_cursor.h), so another test's open
-  // transaction can hold it back for a moment: follow the cursor, as a
-  // syncing client does, until both have been seen.
+  // The suite's repository lists a change once it has its position
+  // (sequenced_storage.h): one delta from the cursor holds both.
+  HttpResponse delta = Send(Request(http::verb::get, "/user?since=" + cursor));
+  ASSERT_EQ(delta.result(), http::status::ok) << delta.body();
+  const Struct delta_list = Json(delta);
   std::vector<Struct> profiles;
-  std::string since = cursor;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (profiles.size() < 2 && std::chrono::steady_clock::now() < deadline) {
-    HttpResponse delta = Send(Request(http::verb::get, "/user?since=" + since));
-    ASSERT_EQ(delta.result(), http::status::ok) << delta.body();
-    const Struct list = Json(delta);
-    for (const auto& profile : list.fields().at("profiles").list_value().values()) {
-      profiles.push_back(profile.struct_value());
-    }
-    since = Field(list, "cursor");
-    if (profiles.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (const auto& profile : delta_list.fields().at("profiles").list_value().values()) {
+    profiles.push_back(profile.struct_value());
   }
   ASSERT_EQ(profiles.size(), 2);
   EXPECT_EQ(Field(profiles[0], "id"), first);

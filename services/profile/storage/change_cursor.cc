@@ -1,5 +1,7 @@
 #include "services/profile/storage/change_cursor.h"
 
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -12,7 +14,8 @@ namespace profiles {
 namespace {
 
 constexpr std::string_view kFirstFormatTag = "c1";
-constexpr std::string_view kFormatTag = "c2";
+constexpr std::string_view kSecondFormatTag = "c2";
+constexpr std::string_view kFormatTag = "c3";
 
 absl::string_view Absl(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -34,9 +37,22 @@ bool IsDatabaseId(absl::string_view text) {
   return true;
 }
 
-bool ParsePosition(absl::string_view txid, absl::string_view seq, ChangeCursor& position) {
-  return absl::SimpleAtoi(txid, &position.txid) && absl::SimpleAtoi(seq, &position.seq) &&
-         position.seq >= 0;
+bool ParsePosition(absl::string_view epoch, absl::string_view lsn, absl::string_view idx,
+                   ChangeCursor& position) {
+  return absl::SimpleAtoi(epoch, &position.epoch) && position.epoch >= 0 &&
+         absl::SimpleAtoi(lsn, &position.lsn) && absl::SimpleAtoi(idx, &position.idx) &&
+         position.idx >= 0 && position.idx <= std::numeric_limits<int32_t>::max();
+}
+
+// The formats before c3 named transaction ids (change_cursor.h).
+bool IsEarlierFormat(const std::vector<absl::string_view>& parts) {
+  uint64_t txid;
+  int64_t seq;
+  if (parts.size() == 3 && parts[0] == Absl(kFirstFormatTag)) {
+    return absl::SimpleAtoi(parts[1], &txid) && absl::SimpleAtoi(parts[2], &seq) && seq >= 0;
+  }
+  return parts.size() == 4 && parts[0] == Absl(kSecondFormatTag) && IsDatabaseId(parts[1]) &&
+         absl::SimpleAtoi(parts[2], &txid) && absl::SimpleAtoi(parts[3], &seq) && seq >= 0;
 }
 
 }  // namespace
@@ -44,16 +60,15 @@ bool ParsePosition(absl::string_view txid, absl::string_view seq, ChangeCursor& 
 absl::StatusOr<IssuedCursor> IssuedCursor::Parse(std::string_view text, std::string_view field) {
   if (text.empty()) return IssuedCursor{};
   const std::vector<absl::string_view> parts = absl::StrSplit(Absl(text), '.');
-  IssuedCursor cursor;
-  if (parts.size() == 3 && parts[0] == Absl(kFirstFormatTag) &&
-      ParsePosition(parts[1], parts[2], cursor.position)) {
-    return CursorFromOtherDatabase(
-        field, absl::StrCat(Absl(field),
-                            " was issued before cursors named their database, so it cannot be "
-                            "checked against this one; list again from the start"));
+  if (IsEarlierFormat(parts)) {
+    return CursorExpired(field, absl::StrCat(Absl(field),
+                                             " was issued before changes were ordered by their "
+                                             "commit in the write-ahead log, and cannot be "
+                                             "continued; list again from the start"));
   }
-  if (parts.size() != 4 || parts[0] != Absl(kFormatTag) || !IsDatabaseId(parts[1]) ||
-      !ParsePosition(parts[2], parts[3], cursor.position)) {
+  IssuedCursor cursor;
+  if (parts.size() != 5 || parts[0] != Absl(kFormatTag) || !IsDatabaseId(parts[1]) ||
+      !ParsePosition(parts[2], parts[3], parts[4], cursor.position)) {
     return Malformed(field);
   }
   cursor.database_id = std::string(parts[1]);
@@ -70,8 +85,8 @@ absl::Status IssuedCursor::CheckIssuedBy(std::string_view database_id,
 }
 
 std::string FormatCursor(std::string_view database_id, const ChangeCursor& position) {
-  return absl::StrCat(Absl(kFormatTag), ".", Absl(database_id), ".", position.txid, ".",
-                      position.seq);
+  return absl::StrCat(Absl(kFormatTag), ".", Absl(database_id), ".", position.epoch, ".",
+                      position.lsn, ".", position.idx);
 }
 
 }  // namespace profiles

@@ -14,9 +14,9 @@ TEST(ChangeCursorTest, EmptyTextIsTheStartOfAnyDatabase) {
 }
 
 TEST(ChangeCursorTest, RoundTripsThroughTextWithItsDatabase) {
-  const ChangeCursor position{.txid = 18446744073709551615ull, .seq = 42};
+  const ChangeCursor position{.epoch = 3, .lsn = 18446744073709551615ull, .idx = 2147483647};
   const std::string text = FormatCursor("7713764420689980130-5", position);
-  EXPECT_EQ(text, "c2.7713764420689980130-5.18446744073709551615.42");
+  EXPECT_EQ(text, "c3.7713764420689980130-5.3.18446744073709551615.2147483647");
   absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse(text, "page_token");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->position, position);
@@ -25,7 +25,7 @@ TEST(ChangeCursorTest, RoundTripsThroughTextWithItsDatabase) {
 }
 
 TEST(ChangeCursorTest, AnotherDatabasesCursorIsRefusedNamingBothDatabases) {
-  absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse("c2.111-5.900.1", "since_cursor");
+  absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse("c3.111-5.1.900.0", "since_cursor");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   const absl::Status refused = parsed->CheckIssuedBy("222-5", "since_cursor");
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
@@ -38,24 +38,36 @@ TEST(ChangeCursorTest, AnotherDatabasesCursorIsRefusedNamingBothDatabases) {
   EXPECT_EQ(info->metadata().at("field"), "since_cursor");
 }
 
-// Cursors of the first format named no database: clients holding one list
-// again from the start, once.
-TEST(ChangeCursorTest, FirstFormatCursorIsRefusedAsFromAnotherDatabase) {
-  absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse("c1.725.1", "since_cursor");
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(IsCursorRefused(parsed.status()));
+// Cursors of the earlier formats named transaction ids, which have no place
+// in the commit-ordered stream: clients holding one list again, once.
+TEST(ChangeCursorTest, EarlierFormatsAreRefusedAsExpired) {
+  for (const char* text : {"c1.725.1", "c2.7713764420689980130-5.106843.2"}) {
+    absl::StatusOr<IssuedCursor> parsed = IssuedCursor::Parse(text, "since_cursor");
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition) << text;
+    EXPECT_TRUE(IsCursorRefused(parsed.status())) << text;
+    std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(parsed.status());
+    ASSERT_TRUE(info.has_value()) << text;
+    EXPECT_EQ(info->reason(), kCursorExpiredReason);
+    EXPECT_EQ(info->metadata().at("field"), "since_cursor");
+  }
 }
 
-TEST(ChangeCursorTest, OrdersByTransactionThenSequence) {
-  EXPECT_LT((ChangeCursor{.txid = 5, .seq = 900}), (ChangeCursor{.txid = 6, .seq = 1}));
-  EXPECT_LT((ChangeCursor{.txid = 6, .seq = 1}), (ChangeCursor{.txid = 6, .seq = 2}));
-  EXPECT_LT(ChangeCursor::Start(), (ChangeCursor{.txid = 1, .seq = 1}));
+TEST(ChangeCursorTest, OrdersByEpochThenCommitThenPlaceInTransaction) {
+  EXPECT_LT((ChangeCursor{.epoch = 1, .lsn = 900, .idx = 5}),
+            (ChangeCursor{.epoch = 2, .lsn = 1, .idx = 0}));
+  EXPECT_LT((ChangeCursor{.epoch = 1, .lsn = 5, .idx = 900}),
+            (ChangeCursor{.epoch = 1, .lsn = 6, .idx = 0}));
+  EXPECT_LT((ChangeCursor{.epoch = 1, .lsn = 6, .idx = 0}),
+            (ChangeCursor{.epoch = 1, .lsn = 6, .idx = 1}));
+  EXPECT_LT(ChangeCursor::Start(), (ChangeCursor{.epoch = 1, .lsn = 0, .idx = 0}));
+  EXPECT_TRUE(ChangeCursor::Start().is_start());
 }
 
 TEST(ChangeCursorTest, MalformedTextNamesTheField) {
-  for (const char* text :
-       {"garbage", "c1.1", "c2.1.2", "c2.db.x.2", "c2.db.1.-2", "c2.db.1.2.3", "c1.x.2",
-        "c2.db.18446744073709551616.1", " c2.db.1.2", "c2..1.2", "c2.d b.1.2", "c3.db.1.2"}) {
+  for (const char* text : {"garbage", "c1.1", "c2.1.2", "c2.db.x.2", "c2.db.1.-2", "c2.db.1.2.3",
+                           "c1.x.2", "c3.db.1.2", "c3.db.-1.2.3", "c3.db.1.x.3", "c3.db.1.2.-3",
+                           "c3.db.1.2.2147483648", "c3.db.1.18446744073709551616.1", " c3.db.1.2.3",
+                           "c3..1.2.3", "c3.d b.1.2.3", "c3.db.1.2.3.4", "c4.db.1.2.3"}) {
     absl::StatusOr<IssuedCursor> cursor = IssuedCursor::Parse(text, "page_token");
     ASSERT_EQ(cursor.status().code(), absl::StatusCode::kInvalidArgument) << text;
     std::optional<google::rpc::BadRequest> bad_request = BadRequestOf(cursor.status());

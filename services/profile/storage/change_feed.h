@@ -5,10 +5,10 @@
 // changes, whichever replica wrote them.
 //
 // One background thread LISTENs on a dedicated PostgreSQL connection for the
-// NOTIFY that the schema's trigger sends at every commit that changes a
-// profile, and also polls every `poll_interval` (a NOTIFY can be missed while
-// the connection is being re-established, and the visibility watermark can
-// advance without one). Each wake-up reads ProfileRepository::ChangesAfter()
+// NOTIFY that the WAL sequencer sends whenever it gives newly committed
+// changes their positions (wal_sequencer.h), and also polls every
+// `poll_interval` (a NOTIFY can be missed while the connection is being
+// re-established). Each wake-up reads ProfileRepository::ChangesAfter()
 // from the feed's own cursor and publishes the changes, in cursor order, to
 // every subscription.
 //

@@ -13,25 +13,27 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/profile_contract/status_details.h"
 #include "services/profile/storage/pg_status.h"
 
 namespace profiles {
 namespace {
 
-constexpr char kChannel[] = "profile_changes";
+// The WAL sequencer NOTIFYs it when it commits new positions
+// (wal_sequencer.h): only then can a read find anything new.
+constexpr char kChannel[] = "profile_positions";
 // Pages carry avatars (up to 256 KiB each); kDefaultPageBytes bounds the
 // memory a read holds.
 constexpr int kPageSize = 100;
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
-constexpr absl::Duration kFirstRecheck = absl::Milliseconds(10);
-// Under a steady stream of writes every commit notifies, and reads taken
-// while other writes are still open find little behind the watermark: at
-// 2,000 writes/s one replica's feed read once per two writes (measured with
-// pg_stat_user_indexes), and every replica reads as often.
-// Spacing the reads bounds their rate per replica to 1/kMinReadSpacing
+// The first retry of a read that failed; retries double up to poll_interval.
+constexpr absl::Duration kFirstRetry = absl::Milliseconds(10);
+// Under a steady stream of writes the sequencer commits a batch of
+// positions every few milliseconds, and every replica's feed reads after
+// each. Spacing the reads bounds their rate per replica to 1/kMinReadSpacing
 // whatever the write rate, at the price of at most this much added delay
-// while writes arrive faster than that.
+// while batches arrive faster than that.
 constexpr absl::Duration kMinReadSpacing = absl::Milliseconds(2);
 
 // Only wakes the feed; the payload is empty and the feed re-reads storage.
@@ -63,6 +65,23 @@ pqxx::connection& NameAsChangeFeed(pqxx::connection& connection) {
       "SELECT set_config('application_name', ltrim(left(current_setting('application_name'), "
       "50) || ' change feed'), false)");
   return connection;
+}
+
+// The position of the last change stamped in the current epoch: every
+// position stamped later sorts after it (wal_sequencer.h). The start when
+// nothing is stamped yet. Throws what libpqxx throws.
+absl::StatusOr<ChangeCursor> ReadStreamEnd(pqxx::connection& connection) {
+  pqxx::nontransaction txn(connection);
+  const pqxx::result rows = txn.exec(
+      "SELECT pp.epoch, (pp.commit_lsn - '0/0'::pg_lsn)::text, pp.idx FROM profile_positions pp "
+      "WHERE pp.epoch = (SELECT epoch FROM change_sequencer_state) "
+      "ORDER BY pp.epoch DESC, pp.commit_lsn DESC, pp.idx DESC LIMIT 1");
+  if (rows.empty()) return ChangeCursor::Start();
+  ChangeCursor end{.epoch = rows[0][0].as<int64_t>(), .idx = rows[0][2].as<int64_t>()};
+  if (!absl::SimpleAtoi(rows[0][1].c_str(), &end.lsn)) {
+    return absl::InternalError(absl::StrCat("unexpected commit LSN ", rows[0][1].c_str()));
+  }
+  return end;
 }
 
 }  // namespace
@@ -121,26 +140,21 @@ absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Options options,
         "the change feed needs a positive poll interval and max_queued_bytes");
   }
   std::unique_ptr<PgChangeFeed::ListenConnection> listen;
-  ChangeCursor start;
+  absl::StatusOr<ChangeCursor> start;
   try {
     listen = std::make_unique<PgChangeFeed::ListenConnection>(options.database_url);
-    // Taken after LISTEN, so a change either notifies or is found by the
-    // first catch-up. Every transaction below the snapshot's xmin has
-    // finished, and every later one writes positions at or above (xmin, 1):
-    // this is the current end of the stream.
-    pqxx::nontransaction txn(listen->connection);
-    const pqxx::row row = txn.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
-    if (!absl::SimpleAtoi(row[0].c_str(), &start.txid)) {
-      return absl::InternalError(absl::StrCat("unexpected snapshot xmin ", row[0].c_str()));
-    }
+    // Taken after LISTEN, so a change stamped later either notifies or is
+    // found by the first read.
+    start = ReadStreamEnd(listen->connection);
   } catch (const std::exception& e) {
     return storage_internal::StatusFromException("start the change feed", e);
   }
+  if (!start.ok()) return start.status();
   int wake_pipe[2];
   if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
   }
-  return std::make_unique<PgChangeFeed>(std::move(options), repository, start, std::move(listen),
+  return std::make_unique<PgChangeFeed>(std::move(options), repository, *start, std::move(listen),
                                         wake_pipe);
 }
 
@@ -213,12 +227,10 @@ bool PgChangeFeed::stopping() {
 void PgChangeFeed::Run() {
   absl::Duration backoff = kMinBackoff;
   absl::Time next_connect_attempt = absl::InfinitePast();
-  // When to read again before the poll interval (zero: not before). After a
-  // notification the change may still be held back by the watermark (an
-  // older transaction, in any database of the cluster, is still running) and
-  // its release sends no notification; a failed read must be retried too.
-  absl::Duration recheck = absl::ZeroDuration();
-  // Listening again, but what was committed meanwhile is not published yet.
+  // When to read again before the poll interval, after a read that failed
+  // (zero: not before).
+  absl::Duration retry = absl::ZeroDuration();
+  // Listening again, but what was stamped meanwhile is not published yet.
   bool recovering = false;
   absl::Time last_read = absl::InfinitePast();
   while (!stopping()) {
@@ -226,9 +238,6 @@ void PgChangeFeed::Run() {
       try {
         listen_ = std::make_unique<ListenConnection>(options_.database_url);
         backoff = kMinBackoff;
-        // Notifications sent while disconnected were lost, and their changes
-        // may still be behind the watermark: treat it as a notification.
-        recheck = kFirstRecheck;
         recovering = true;
       } catch (const std::exception&) {
         next_connect_attempt = absl::Now() + backoff;
@@ -238,21 +247,22 @@ void PgChangeFeed::Run() {
     const absl::Duration since_read = absl::Now() - last_read;
     if (since_read < kMinReadSpacing) WaitReadable(wake_read_fd_, kMinReadSpacing - since_read);
     last_read = absl::Now();
+    // A read that begins after LISTEN did finds everything stamped while the
+    // connection was down (notifications sent meanwhile were lost).
     const bool caught_up = CatchUp();
-    // This read began after LISTEN did: a change committed while the
-    // connection was down is in it, or still behind the watermark and found
-    // by the re-reads that follow, as after a notification.
     if (caught_up && recovering && listen_ != nullptr) {
       recovering = false;
       SetLive(true);
     }
-    if (!caught_up) {
-      recheck = recheck == absl::ZeroDuration() ? kFirstRecheck
-                                                : std::min(recheck * 2, options_.poll_interval);
+    if (caught_up) {
+      retry = absl::ZeroDuration();
+    } else {
+      retry =
+          retry == absl::ZeroDuration() ? kFirstRetry : std::min(retry * 2, options_.poll_interval);
     }
 
     absl::Duration timeout = options_.poll_interval;
-    if (recheck > absl::ZeroDuration()) timeout = std::min(timeout, recheck);
+    if (retry > absl::ZeroDuration()) timeout = std::min(timeout, retry);
     if (listen_ == nullptr) {
       timeout =
           std::min(timeout, std::max(absl::ZeroDuration(), next_connect_attempt - absl::Now()));
@@ -261,10 +271,10 @@ void PgChangeFeed::Run() {
     if (listen_ != nullptr) fds[1].fd = listen_->connection.sock();
     poll(fds, 2, PollTimeoutMillis(timeout));
 
-    int notifications = 0;
     if (listen_ != nullptr) {
       try {
-        notifications = listen_->connection.get_notifs();
+        // Consumed only to clear them: every wake-up reads storage.
+        listen_->connection.get_notifs();
         if (!listen_->connection.is_open()) listen_.reset();
       } catch (const std::exception&) {
         listen_.reset();
@@ -275,12 +285,6 @@ void PgChangeFeed::Run() {
         SetLive(false);
       }
     }
-    if (notifications > 0) {
-      recheck = kFirstRecheck;
-    } else if (caught_up && recheck > absl::ZeroDuration()) {
-      recheck *= 2;
-      if (recheck >= options_.poll_interval) recheck = absl::ZeroDuration();
-    }
   }
   listen_.reset();
 }
@@ -289,10 +293,37 @@ bool PgChangeFeed::CatchUp() {
   while (!stopping()) {
     absl::StatusOr<ChangePage> page =
         repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true, kDefaultPageBytes);
+    if (IsCursorRefused(page.status())) return Restart();
     if (!page.ok()) return false;
     if (!page->changes.empty()) Publish(page->changes);
     cursor_ = page->end;
     if (!page->more) return true;
+  }
+  return true;
+}
+
+bool PgChangeFeed::Restart() {
+  absl::StatusOr<ChangeCursor> end;
+  try {
+    pqxx::connection connection(options_.database_url);
+    end = ReadStreamEnd(connection);
+  } catch (const std::exception& e) {
+    end = storage_internal::StatusFromException("read the end of the change stream", e);
+  }
+  if (!end.ok()) return false;
+  cursor_ = *end;
+  std::vector<std::shared_ptr<Queue>> queues;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::weak_ptr<Queue>& weak : queues_) {
+      if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
+    }
+  }
+  for (const std::shared_ptr<Queue>& queue : queues) {
+    absl::MutexLock lock(&queue->mu);
+    queue->lagged = true;
+    queue->changes.clear();
+    queue->bytes = 0;
   }
   return true;
 }

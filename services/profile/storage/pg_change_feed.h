@@ -5,20 +5,22 @@
 //
 // A background thread owns a dedicated connection (application_name: the
 // URL's, if any, followed by " change feed") that LISTENs on the
-// "profile_changes" channel (the schema's trigger NOTIFYs it at every commit
-// that writes a profile). It waits, with poll(2), for a notification, for
-// `poll_interval` to pass, or for the destructor's wake-up pipe; then it
-// reads ProfileRepository::ChangesAfter() from its cursor in pages of 100
-// until nothing more is visible and appends each page to every subscription.
-// Reads begin at least 2 ms apart, so a burst of notifications costs one read
-// per 2 ms, not one per write.
-// A notified change can still be hidden behind the visibility watermark (see
-// change_cursor.h) and its release sends no notification, so after each
-// notification the feed also re-reads after 10 ms, 20 ms, 40 ms, ... until
-// that reaches `poll_interval`. A read that fails is retried after the same
-// growing delays. If the listen connection breaks, it reconnects with
-// exponential backoff (100 ms doubling to 5 s) and keeps polling meanwhile;
-// after every (re)connection it reads what it may have missed.
+// "profile_positions" channel (the WAL sequencer, wal_sequencer.h, NOTIFYs
+// it whenever it commits positions for newly committed changes). It waits,
+// with poll(2), for a notification, for `poll_interval` to pass, or for the
+// destructor's wake-up pipe; then it reads ProfileRepository::ChangesAfter()
+// from its cursor in pages of 100 until nothing more is there and appends
+// each page to every subscription. Reads begin at least 2 ms apart, so a
+// burst of notifications costs one read per 2 ms, not one per batch.
+// Positions are final once written (change_cursor.h), so one read after a
+// notification finds everything it announced: no re-reads, and nothing
+// held back by other transactions of the cluster. A read that fails is
+// retried after 10 ms, 20 ms, 40 ms, ... up to `poll_interval`. If the
+// listen connection breaks, it reconnects with exponential backoff (100 ms
+// doubling to 5 s) and keeps polling meanwhile; after every (re)connection
+// it reads what it may have missed. When the stream begins a new epoch (its
+// replication slot was lost), every subscription is told it lagged, and
+// its watcher's own cursor is then refused (CURSOR_EXPIRED).
 //
 // Health (ChangeFeed::health()): live, generation 1, from Start() (the
 // listen connection is up and the start position is the current end of the
@@ -32,9 +34,9 @@
 // shutdown; a peer that vanishes without closing the socket goes unnoticed
 // until TCP gives up.
 //
-// Start() begins listening before it takes its start position, so every
-// change committed after Start() returns is delivered without waiting for a
-// poll.
+// Start() begins listening before it takes its start position (the last
+// position stamped), so every change stamped after Start() returns is
+// delivered without waiting for a poll.
 //
 // Thread-safe. The destructor returns promptly (it wakes the thread through
 // the pipe) and ends every subscription's Wait() with CANCELLED; a
@@ -72,6 +74,12 @@ class PgChangeFeed final : public ChangeFeed {
   // Reads every visible change after cursor_ and publishes it; false if
   // storage could not be read.
   bool CatchUp();
+  // When storage refuses cursor_ (the stream began a new epoch): moves
+  // cursor_ to the current end and marks every subscription lagged, so that
+  // each catches up from storage with its own cursor, where it is refused
+  // too and its watcher told to list again. False if storage could not be
+  // read.
+  bool Restart();
   void Publish(const std::vector<ProfileChange>& changes);
   // Records a loss (false) or recovery (true) of the listen connection and
   // wakes every subscription; nothing if `live` is already so.

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "services/profile/storage/pg_profile_repository.h"
+#include "services/profile/storage/wal_sequencer.h"
 #include "tests/support/profile_writes.h"
 #include "tests/support/test_database.h"
 
@@ -39,6 +40,17 @@ class PgChangeFeedTest : public ::testing::Test {
     writer_repository_ = NewRepository();
     ASSERT_NE(feed_repository_, nullptr);
     ASSERT_NE(writer_repository_, nullptr);
+    // The feed publishes what the sequencer has stamped, as in the server.
+    absl::StatusOr<std::unique_ptr<WalSequencer>> sequencer =
+        WalSequencer::Start({.database_url = database_->url()});
+    ASSERT_TRUE(sequencer.ok()) << sequencer.status();
+    sequencer_ = *std::move(sequencer);
+    ASSERT_TRUE(AwaitSequenced().ok());
+  }
+
+  // Returns once every change committed so far has its position.
+  absl::Status AwaitSequenced() {
+    return WalSequencer::AwaitSequenced(database_->url(), absl::Now() + kDeliveryDeadline);
   }
 
   std::unique_ptr<PgProfileRepository> NewRepository() {
@@ -114,19 +126,15 @@ class PgChangeFeedTest : public ::testing::Test {
   std::unique_ptr<TestDatabase> database_;
   std::unique_ptr<PgProfileRepository> feed_repository_;
   std::unique_ptr<PgProfileRepository> writer_repository_;
+  std::unique_ptr<WalSequencer> sequencer_;
 };
 
 TEST_F(PgChangeFeedTest, DeliversChangeCommittedByAnotherReplica) {
   const std::string before = RandomUuid();
   ASSERT_TRUE(writer_repository_->Apply(CreateWrite(before, "Old", "old@example.com")).ok());
-  // Until the watermark has passed it (other tests' transactions on the
-  // cluster can hold it back), that change is not yet in the stream, and a
+  // Until it has its position, that change is not yet in the stream, and a
   // feed started now would rightly deliver it.
-  const absl::Time deadline = absl::Now() + kDeliveryDeadline;
-  while (absl::Now() < deadline &&
-         writer_repository_->ChangesAfter(ChangeCursor::Start(), 1, false, kDefaultPageBytes)
-             ->changes.empty()) {
-  }
+  ASSERT_TRUE(AwaitSequenced().ok());
   std::unique_ptr<ChangeFeed> feed = StartFeed();
   ASSERT_NE(feed, nullptr);
   std::unique_ptr<ChangeFeed::Subscription> subscription = feed->Subscribe();
@@ -300,7 +308,7 @@ TEST_F(PgChangeFeedTest, HealthFollowsLossAndRecoveryOfTheListenConnection) {
   EXPECT_EQ(feed->health().generation, recovered.generation);
 }
 
-// What was committed while the connection was down is published before the
+// What was stamped while the connection was down is published before the
 // feed reports live again. Every connection of the feed (its LISTEN and its
 // repository's pool) is cut while the database refuses new ones, so nothing
 // can be read until it reconnects; then the catch-up reads many pages, while
@@ -342,6 +350,7 @@ TEST_F(PgChangeFeedTest, ChangesCommittedWhileDownArePublishedBeforeLive) {
   ASSERT_FALSE(lost.live);
 
   std::set<std::string> ids;
+  pqxx::nontransaction(writer).exec("LISTEN profile_positions");
   {
     pqxx::work txn(writer);
     const pqxx::result rows = txn.exec_params(
@@ -352,6 +361,17 @@ TEST_F(PgChangeFeedTest, ChangesCommittedWhileDownArePublishedBeforeLive) {
     for (const pqxx::row& row : rows) ids.insert(row[0].c_str());
   }
   ASSERT_EQ(ids.size(), static_cast<size_t>(kProfiles));
+  // Stamped by the sequencer (whose connection was not cut) before the feed
+  // can reconnect; polled on the one connection the database still allows.
+  const absl::Time stamped_deadline = absl::Now() + kDeliveryDeadline;
+  for (;;) {
+    {
+      pqxx::nontransaction txn(writer);
+      if (txn.exec1("SELECT count(*) FROM profile_positions")[0].as<int>() > kProfiles) break;
+    }
+    ASSERT_LT(absl::Now(), stamped_deadline) << "the sequencer did not stamp the changes";
+    writer.await_notification(0, 100'000);  // the sequencer's NOTIFY, or 100 ms
+  }
   ASSERT_TRUE(AllowConnections(true));
 
   const absl::Time deadline = absl::Now() + kDeliveryDeadline;

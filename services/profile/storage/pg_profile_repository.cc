@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <pqxx/pqxx>
 #include <utility>
 
@@ -30,7 +31,7 @@ constexpr char kGet[] = "profile_get";
 constexpr char kApply[] = "profile_apply";
 constexpr char kChanges[] = "profile_changes";
 constexpr char kChangesWithoutAvatars[] = "profile_changes_without_avatars";
-constexpr char kReached[] = "profile_position_reached";
+constexpr char kStreamState[] = "profile_stream_state";
 
 // What a row counts against a page's byte budget (see ChangesAfter() in
 // profile_repository.h).
@@ -39,39 +40,45 @@ std::string RowBytes(bool include_avatar) {
                       "octet_length(p.name) + octet_length(p.email) + ", kProfileFixedWireBytes);
 }
 
-// Columns after the profile's: the change position as text (a xid8 has no
-// libpqxx conversion), its sequence number, and the page's running byte total
-// up to and including the row.
-constexpr int kTxidColumn = 7;
-constexpr int kSeqColumn = 8;
-constexpr int kRunningBytesColumn = 9;
+// Columns after the profile's: the change position (epoch, commit LSN as a
+// decimal text, since pg_lsn and numeric have no libpqxx conversion, index
+// within the transaction) and the page's running byte total up to and
+// including the row.
+constexpr int kEpochColumn = 7;
+constexpr int kLsnColumn = 8;
+constexpr int kIdxColumn = 9;
+constexpr int kRunningBytesColumn = 10;
 
 std::string ChangesQuery(const char* columns, const std::string& row_bytes) {
-  // Only rows written by transactions below this statement's snapshot xmin:
-  // every transaction that could still commit a smaller position is at or
-  // above it (see change_cursor.h).
+  // Positions are final once written (change_cursor.h): the sequencer stamps
+  // whole transactions in commit order, one stamping transaction after
+  // another, so a snapshot sees a prefix of the stream and nothing stamped
+  // later can sort before what it saw.
   //
-  // The outer query keeps the rows that start within the byte budget ($4):
+  // $1 is the cursor's epoch; the start (epoch 0) reads the current epoch.
+  // The row comparison starts at the index's first column, so the index
+  // serves it.
+  //
+  // The outer query keeps the rows that start within the byte budget ($5):
   // those that fit, plus at most one that crosses it, which ChangesAfter()
   // leaves out but which tells it that more changes exist; and always the
   // first two rows, so a first row larger than the budget is returned and
   // its successor still shows that more exist.
-  //
-  // Every ORDER BY names the table's xid8 columns qualified: an unqualified
-  // name would resolve to a *text* output column of the same name and sort
-  // "106843" before "727", and pages would then skip rows.
   return absl::StrCat(
-      "SELECT ", columns, ", page.change_txid::text AS change_txid_text, page.change_seq, ",
-      "page.running_bytes FROM ("
-      "SELECT p.*, row_number() OVER (ORDER BY p.change_txid, p.change_seq) AS row_number, ",
+      "SELECT ", columns,
+      ", page.epoch, (page.commit_lsn - '0/0'::pg_lsn)::text, page.idx, page.running_bytes "
+      "FROM (SELECT p.*, pp.epoch, pp.commit_lsn, pp.idx, "
+      "row_number() OVER (ORDER BY pp.commit_lsn, pp.idx) AS row_number, ",
       row_bytes, " AS row_bytes, sum(", row_bytes,
-      ") OVER (ORDER BY p.change_txid, p.change_seq ROWS UNBOUNDED PRECEDING) AS running_bytes "
-      "FROM profiles p "
-      "WHERE (p.change_txid, p.change_seq) > ($1::xid8, $2::bigint) "
-      "AND p.change_txid < pg_snapshot_xmin(pg_current_snapshot()) "
-      "ORDER BY p.change_txid, p.change_seq LIMIT $3) page "
-      "WHERE page.row_number <= 2 OR page.running_bytes - page.row_bytes <= $4::bigint "
-      "ORDER BY page.change_txid, page.change_seq");
+      ") OVER (ORDER BY pp.commit_lsn, pp.idx ROWS UNBOUNDED PRECEDING) AS running_bytes "
+      "FROM profile_positions pp JOIN profiles p ON p.id = pp.profile_id, "
+      "(SELECT coalesce(nullif($1::bigint, 0), (SELECT epoch FROM change_sequencer_state)) "
+      "AS epoch) wanted "
+      "WHERE pp.epoch = wanted.epoch AND (pp.epoch, pp.commit_lsn, pp.idx) > "
+      "(wanted.epoch, '0/0'::pg_lsn + $2::numeric, $3::int) "
+      "ORDER BY pp.commit_lsn, pp.idx LIMIT $4) page "
+      "WHERE page.row_number <= 2 OR page.running_bytes - page.row_bytes <= $5::bigint "
+      "ORDER BY page.commit_lsn, page.idx");
 }
 
 void PrepareStatements(pqxx::connection& connection) {
@@ -83,9 +90,11 @@ void PrepareStatements(pqxx::connection& connection) {
                      "FROM profiles_apply_write("
                      "$1::uuid, $2::bigint, $3::text, $4::text, "
                      "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid, $8::text)");
-  // xmax is the next transaction id to be assigned: every position this
-  // database ever issued lies below it.
-  connection.prepare(kReached, "SELECT $1::xid8 < pg_snapshot_xmax(pg_current_snapshot())");
+  // The current epoch (NULL until a sequencer has set up its slot) and how
+  // far the WAL has come: every position this database issued lies below.
+  connection.prepare(kStreamState,
+                     "SELECT (SELECT epoch FROM change_sequencer_state), "
+                     "(pg_current_wal_lsn() - '0/0'::pg_lsn)::text");
   connection.prepare(kChanges, ChangesQuery(kProfileColumns, RowBytes(true)));
   connection.prepare(kChangesWithoutAvatars,
                      ChangesQuery(kProfileColumnsWithoutAvatar, RowBytes(false)));
@@ -228,8 +237,7 @@ absl::StatusOr<AppliedWrite> PgProfileRepository::ApplyWrite(const ProfileWrite&
         pqxx::nontransaction txn(connection);
         const pqxx::result result = txn.exec_prepared(
             kApply, write.id, write.expected_version, NullableText(write.name),
-            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id,
-            write.caller);
+            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id, write.caller);
         if (result.size() != 1) {
           return absl::InternalError("profiles_apply_write returned no row");
         }
@@ -244,6 +252,41 @@ absl::StatusOr<AppliedWrite> PgProfileRepository::ApplyWrite(const ProfileWrite&
   return RunOnPool<AppliedWrite>(pool_, "apply profile write", retry, body);
 }
 
+namespace {
+
+absl::Status ParseLsn(const pqxx::field& field, uint64_t& lsn) {
+  if (absl::SimpleAtoi(field.c_str(), &lsn)) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("unexpected LSN ", field.c_str()));
+}
+
+// Why an empty page after `after` may hide a cursor this database cannot
+// continue (profile_repository.h); OK when it does not.
+absl::Status CheckCursorContinues(pqxx::nontransaction& txn, const ChangeCursor& after) {
+  if (after.is_start()) return absl::OkStatus();
+  const pqxx::row state = txn.exec_prepared1(kStreamState);
+  uint64_t wal_end = 0;
+  if (absl::Status parsed = ParseLsn(state[1], wal_end); !parsed.ok()) return parsed;
+  const std::optional<int64_t> epoch =
+      state[0].is_null() ? std::nullopt : std::optional<int64_t>(state[0].as<int64_t>());
+  if (epoch.has_value() && after.epoch < *epoch) {
+    return CursorExpired("", absl::StrCat("the cursor belongs to epoch ", after.epoch,
+                                          " of the change stream, and this database is at "
+                                          "epoch ",
+                                          *epoch,
+                                          ": its replication slot was replaced and changes in "
+                                          "between were never ordered; list again from the start"));
+  }
+  if (!epoch.has_value() || after.epoch > *epoch || after.lsn > wal_end) {
+    return CursorAheadOfDatabase(
+        absl::StrCat("the cursor names commit ", after.lsn, " of epoch ", after.epoch,
+                     ", which this database has not reached: it was restored from a backup taken "
+                     "before the cursor was issued; list again from the start"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor& after, int limit,
                                                              bool include_avatars,
                                                              int64_t max_bytes) {
@@ -254,12 +297,14 @@ absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor&
     return absl::InvalidArgumentError(
         absl::StrCat("max_bytes must be at least 1, not ", max_bytes));
   }
+  // Epoch 0 is the start, whatever else the cursor says.
+  const ChangeCursor from = after.is_start() ? ChangeCursor::Start() : after;
   return Run<ChangePage>(
       "read changes", [&](pqxx::connection& connection) -> absl::StatusOr<ChangePage> {
         pqxx::nontransaction txn(connection);
         const pqxx::result result =
-            txn.exec_prepared(include_avatars ? kChanges : kChangesWithoutAvatars,
-                              std::to_string(after.txid), after.seq, int64_t{limit} + 1, max_bytes);
+            txn.exec_prepared(include_avatars ? kChanges : kChangesWithoutAvatars, from.epoch,
+                              std::to_string(from.lsn), from.idx, int64_t{limit} + 1, max_bytes);
         ChangePage page;
         page.end = after;
         page.changes.reserve(std::min(result.size(), static_cast<size_t>(limit)));
@@ -271,22 +316,22 @@ absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor&
           if (!fits) break;
           ProfileChange change;
           change.profile = RowToProfile(row, 0);
-          if (!absl::SimpleAtoi(row[kTxidColumn].c_str(), &change.cursor.txid)) {
-            return absl::InternalError(absl::StrCat("bad change_txid ", row[kTxidColumn].c_str()));
+          change.cursor.epoch = row[kEpochColumn].as<int64_t>();
+          if (absl::Status parsed = ParseLsn(row[kLsnColumn], change.cursor.lsn); !parsed.ok()) {
+            return parsed;
           }
-          change.cursor.seq = row[kSeqColumn].as<int64_t>();
+          change.cursor.idx = row[kIdxColumn].as<int64_t>();
           page.end = change.cursor;
           page.changes.push_back(std::move(change));
         }
         page.more = page.changes.size() < result.size();
-        // Only an empty page can hide a cursor from a longer history: any
-        // change after it would have a larger position.
-        if (page.changes.empty() && after != ChangeCursor::Start() &&
-            !txn.exec_prepared1(kReached, std::to_string(after.txid))[0].as<bool>()) {
-          return CursorAheadOfDatabase(absl::StrCat(
-              "the cursor names transaction ", after.txid,
-              ", which this database has not reached: it was restored from a backup taken "
-              "before the cursor was issued; list again from the start"));
+        // Only an empty page can hide a cursor of an older epoch (its
+        // positions were all restamped) or from a longer history: any change
+        // after it would have a larger position.
+        if (page.changes.empty()) {
+          if (absl::Status continues = CheckCursorContinues(txn, from); !continues.ok()) {
+            return continues;
+          }
         }
         return page;
       });

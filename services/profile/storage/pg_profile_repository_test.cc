@@ -11,6 +11,7 @@
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
 #include "tests/support/profile_writes.h"
+#include "tests/support/sequenced_storage.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_images.h"
 
@@ -20,6 +21,7 @@ namespace {
 using ::profiles::testing::CreateWrite;
 using ::profiles::testing::RandomUuid;
 using ::profiles::testing::RenameWrite;
+using ::profiles::testing::SequencedStorage;
 using ::profiles::testing::TestDatabase;
 using ::profiles::testing::UpdateWrite;
 
@@ -34,10 +36,12 @@ class PgProfileRepositoryTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
     ASSERT_TRUE(database.ok()) << database.status();
     database_ = *std::move(database);
-    absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
-        PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 4});
-    ASSERT_TRUE(repository.ok()) << repository.status();
-    repository_ = *std::move(repository);
+    absl::StatusOr<std::unique_ptr<SequencedStorage>> storage =
+        SequencedStorage::Create(database_->url());
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_ = *std::move(storage);
+    // Lists what was written before (sequenced_storage.h).
+    repository_ = storage_->repository();
   }
 
   profile::v1::Profile MustApply(const ProfileWrite& write) {
@@ -46,23 +50,11 @@ class PgProfileRepositoryTest : public ::testing::Test {
     return profile.value_or(profile::v1::Profile());
   }
 
-  // Reads changes after `after` until at least `count` are visible (other
-  // tests' transactions on the same cluster can hold the watermark back for
-  // a moment) or 10 s pass.
-  // Rows become visible once every older transaction of the *cluster* has
-  // ended (change_cursor.h), and tests of other databases run beside this
-  // one: TextRulesTest holds one transaction for over 10 s on a loaded
-  // machine. So the bound is generous; it only limits a failure.
-  ChangePage ChangesAfterAtLeast(const ChangeCursor& after, size_t count, int limit = 100) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(90);
-    for (;;) {
-      absl::StatusOr<ChangePage> page =
-          repository_->ChangesAfter(after, limit, false, kDefaultPageBytes);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok() || page->changes.size() >= count || absl::Now() > deadline) {
-        return page.value_or(ChangePage());
-      }
-    }
+  ChangePage MustChangesAfter(const ChangeCursor& after, int limit = 100) {
+    absl::StatusOr<ChangePage> page =
+        repository_->ChangesAfter(after, limit, false, kDefaultPageBytes);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.value_or(ChangePage());
   }
 
   static std::vector<std::string> Ids(const ChangePage& page) {
@@ -72,7 +64,8 @@ class PgProfileRepositoryTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDatabase> database_;
-  std::unique_ptr<PgProfileRepository> repository_;
+  std::unique_ptr<SequencedStorage> storage_;
+  ProfileRepository* repository_ = nullptr;
 };
 
 TEST_F(PgProfileRepositoryTest, CreateRejectsBadOptions) {
@@ -112,26 +105,55 @@ TEST_F(PgProfileRepositoryTest, DatabaseIdNamesClusterAndDatabase) {
   EXPECT_EQ(*repository_->DatabaseId(), *id);
 }
 
-// A database restored from a backup runs its transaction ids again from an
-// earlier point; a cursor issued before the restore names a transaction it
-// has not reached, and following it would skip every change since.
+// A database restored from a backup has written less WAL, and has no epoch
+// beyond its own; a cursor issued before the restore names a commit it has
+// not reached, and following it would skip every change since.
 TEST_F(PgProfileRepositoryTest, CursorAheadOfTheDatabaseIsRefused) {
   MustApply(CreateWrite(RandomUuid(), "Ada", "ada@example.com"));
-  pqxx::connection connection(database_->url());
-  pqxx::nontransaction txn(connection);
-  const uint64_t next =
-      txn.exec1("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")[0].as<uint64_t>();
-  const absl::StatusOr<ChangePage> ahead = repository_->ChangesAfter(
-      ChangeCursor{.txid = next + 1'000'000, .seq = 1}, 10, false, kDefaultPageBytes);
-  EXPECT_EQ(ahead.status().code(), absl::StatusCode::kFailedPrecondition) << ahead.status();
-  ASSERT_TRUE(ErrorInfoOf(ahead.status()).has_value());
-  EXPECT_EQ(ErrorInfoOf(ahead.status())->reason(), kCursorAheadOfDatabaseReason);
+  const ChangePage all = MustChangesAfter(ChangeCursor::Start());
+  ASSERT_EQ(all.changes.size(), 1u);
+  const ChangeCursor issued = all.end;
+  for (const ChangeCursor& ahead :
+       {ChangeCursor{.epoch = issued.epoch, .lsn = issued.lsn + (uint64_t{1} << 40), .idx = 0},
+        ChangeCursor{.epoch = issued.epoch + 1, .lsn = 1, .idx = 0}}) {
+    const absl::StatusOr<ChangePage> page =
+        repository_->ChangesAfter(ahead, 10, false, kDefaultPageBytes);
+    EXPECT_EQ(page.status().code(), absl::StatusCode::kFailedPrecondition) << page.status();
+    ASSERT_TRUE(ErrorInfoOf(page.status()).has_value());
+    EXPECT_EQ(ErrorInfoOf(page.status())->reason(), kCursorAheadOfDatabaseReason);
+  }
   // A cursor the database did issue, with nothing after it, is fine.
-  const ChangePage all = ChangesAfterAtLeast(ChangeCursor::Start(), 1);
   absl::StatusOr<ChangePage> caught_up =
-      repository_->ChangesAfter(all.end, 10, false, kDefaultPageBytes);
+      repository_->ChangesAfter(issued, 10, false, kDefaultPageBytes);
   ASSERT_TRUE(caught_up.ok()) << caught_up.status();
   EXPECT_TRUE(caught_up->changes.empty());
+}
+
+// When the replication slot is replaced, every profile is stamped again at
+// a new epoch (wal_sequencer.h); a cursor of the old one cannot be
+// continued, and says so instead of skipping what was never ordered.
+TEST_F(PgProfileRepositoryTest, CursorOfAnOlderEpochIsExpired) {
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ada", "ada@example.com"));
+  const ChangePage before = MustChangesAfter(ChangeCursor::Start());
+  ASSERT_EQ(before.changes.size(), 1u);
+  // What a new epoch leaves in the tables.
+  ASSERT_TRUE(database_
+                  ->ExecuteSql("UPDATE change_sequencer_state SET epoch = epoch + 1; "
+                               "UPDATE profile_positions SET epoch = epoch + 1")
+                  .ok());
+  const absl::StatusOr<ChangePage> old =
+      storage_->pg_repository()->ChangesAfter(before.end, 10, false, kDefaultPageBytes);
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition) << old.status();
+  ASSERT_TRUE(ErrorInfoOf(old.status()).has_value());
+  EXPECT_EQ(ErrorInfoOf(old.status())->reason(), kCursorExpiredReason);
+  // Listing again from the start finds the profile in the new epoch.
+  absl::StatusOr<ChangePage> again =
+      storage_->pg_repository()->ChangesAfter(ChangeCursor::Start(), 10, false, kDefaultPageBytes);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->changes.size(), 1u);
+  EXPECT_EQ(again->changes[0].profile.id(), id);
+  EXPECT_EQ(again->changes[0].cursor.epoch, before.end.epoch + 1);
 }
 
 TEST_F(PgProfileRepositoryTest, CreateThenGet) {
@@ -331,7 +353,7 @@ TEST_F(PgProfileRepositoryTest, MutationRecordsBelongToTheirCaller) {
 TEST_F(PgProfileRepositoryTest, ChangesAfterNeverSkipsALateCommit) {
   const std::string w = RandomUuid();
   MustApply(CreateWrite(w, "Wes", "wes@example.com"));
-  const ChangePage baseline = ChangesAfterAtLeast(ChangeCursor::Start(), 1);
+  const ChangePage baseline = MustChangesAfter(ChangeCursor::Start());
   ASSERT_EQ(Ids(baseline), std::vector<std::string>{w});
 
   // Transaction A writes X and stays open.
@@ -342,27 +364,48 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterNeverSkipsALateCommit) {
       "SELECT outcome FROM profiles_apply_write($1::uuid, 0, 'Xena', 'x@example.com', NULL, NULL)",
       x);
 
-  // Transaction B writes Y and commits first; its txid is larger than A's.
+  // Transaction B writes Y and commits first.
   const std::string y = RandomUuid();
   MustApply(CreateWrite(y, "Yves", "y@example.com"));
 
   // A cursor ordered by a sequence or a timestamp would hand Y out now with a
   // position past X (X took its sequence number and timestamp first), and a
-  // reader resuming from it would never see X. The watermark holds Y back
-  // while A, with a smaller txid, is still running.
-  absl::StatusOr<ChangePage> while_open =
-      repository_->ChangesAfter(baseline.end, 100, false, kDefaultPageBytes);
-  ASSERT_TRUE(while_open.ok()) << while_open.status();
-  EXPECT_TRUE(while_open->changes.empty()) << while_open->changes.size();
-  EXPECT_FALSE(while_open->more);
-  EXPECT_EQ(while_open->end, baseline.end);
+  // reader resuming from it would never see X. Positions in commit order
+  // hand Y out at once (no waiting for A), and X, committed later, after it.
+  const ChangePage while_open = MustChangesAfter(baseline.end);
+  EXPECT_EQ(Ids(while_open), std::vector<std::string>{y});
+  EXPECT_FALSE(while_open.more);
 
   txn_a.commit();
-  const ChangePage after_commit = ChangesAfterAtLeast(baseline.end, 2);
-  EXPECT_EQ(Ids(after_commit), (std::vector<std::string>{x, y}));
-  ASSERT_EQ(after_commit.changes.size(), 2u);
-  EXPECT_LT(after_commit.changes[0].cursor.txid, after_commit.changes[1].cursor.txid);
-  EXPECT_EQ(after_commit.end, after_commit.changes[1].cursor);
+  const ChangePage after_commit = MustChangesAfter(while_open.end);
+  EXPECT_EQ(Ids(after_commit), std::vector<std::string>{x});
+  ASSERT_EQ(after_commit.changes.size(), 1u);
+  EXPECT_GT(after_commit.changes[0].cursor, while_open.end);
+  EXPECT_EQ(after_commit.end, after_commit.changes[0].cursor);
+  // From the start, commit order: W, Y, X.
+  EXPECT_EQ(Ids(MustChangesAfter(ChangeCursor::Start())), (std::vector<std::string>{w, y, x}));
+}
+
+// The stall of the first version: a transaction holding an xid anywhere in
+// the cluster, here in another database, held back every change.
+TEST_F(PgProfileRepositoryTest, TransactionInAnotherDatabaseDoesNotHoldChangesBack) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> other = TestDatabase::Create();
+  ASSERT_TRUE(other.ok()) << other.status();
+  pqxx::connection elsewhere((*other)->url());
+  pqxx::work open(elsewhere);
+  open.exec("SELECT pg_current_xact_id()");
+
+  const std::string id = RandomUuid();
+  MustApply(CreateWrite(id, "Ann", "ann@example.com"));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(storage_->AwaitSequenced().ok());
+  absl::StatusOr<ChangePage> page =
+      storage_->pg_repository()->ChangesAfter(ChangeCursor::Start(), 10, false, kDefaultPageBytes);
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(Ids(*page), std::vector<std::string>{id});
+  EXPECT_LT(took, absl::Seconds(2)) << "while a transaction of another database was open";
+  open.abort();
 }
 
 TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
@@ -371,7 +414,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
     ids.push_back(RandomUuid());
     MustApply(CreateWrite(ids.back(), absl::StrCat("P", i), "p@example.com"));
   }
-  ChangesAfterAtLeast(ChangeCursor::Start(), 5);
+  ASSERT_TRUE(storage_->AwaitSequenced().ok());
 
   std::vector<std::string> seen;
   ChangeCursor cursor = ChangeCursor::Start();
@@ -404,7 +447,7 @@ TEST_F(PgProfileRepositoryTest, ProfileChangedTwiceAppearsOnceAtItsLatestPositio
   MustApply(CreateWrite(b, "Bob", "bob@example.com"));
   MustApply(RenameWrite(a, 1, "Anne"));
 
-  const ChangePage page = ChangesAfterAtLeast(ChangeCursor::Start(), 2);
+  const ChangePage page = MustChangesAfter(ChangeCursor::Start());
   EXPECT_EQ(Ids(page), (std::vector<std::string>{b, a}));
   ASSERT_EQ(page.changes.size(), 2u);
   EXPECT_EQ(page.changes[1].profile.version(), 2);
@@ -414,7 +457,6 @@ TEST_F(PgProfileRepositoryTest, ProfileChangedTwiceAppearsOnceAtItsLatestPositio
 TEST_F(PgProfileRepositoryTest, ChangesLeaveAvatarsOutUnlessAsked) {
   const std::string id = RandomUuid();
   MustApply(CreateWrite(id, "Ann", "ann@example.com", kPngMagic));
-  ChangesAfterAtLeast(ChangeCursor::Start(), 1);
 
   for (const bool include_avatars : {false, true}) {
     absl::StatusOr<ChangePage> page =
@@ -432,30 +474,26 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterRejectsNonPositiveLimit) {
       absl::StatusCode::kInvalidArgument);
 }
 
-// Transaction ids of different lengths are normal life for any database.
-// Pages once sorted them as text ("10" before "9") while the cursor compared
-// numbers, and skipped rows.
-TEST_F(PgProfileRepositoryTest, ChangesAfterWalksTransactionIdsOfEveryLength) {
-  // Two rows per transaction id, inserted with explicit positions; all ids
-  // are far below any live transaction's, so the watermark passes them.
-  const std::vector<uint64_t> txids = {9, 10, 99, 100, 512};
+// Positions of different lengths are normal life for any database: the
+// first version sorted transaction ids as text ("10" before "9") while the
+// cursor compared numbers, and skipped rows. Commit LSNs travel as decimal
+// text too; here they are set to values of every length.
+TEST_F(PgProfileRepositoryTest, ChangesAfterWalksPositionsOfEveryLength) {
+  const std::vector<std::string> lsns = {"0/9", "0/A", "0/63", "0/64", "0/200"};
   std::vector<std::string> expected;
-  for (const uint64_t txid : txids) {
-    for (int seq = 1; seq <= 2; ++seq) {
-      expected.push_back(RandomUuid());
-      ASSERT_TRUE(database_
-                      ->ExecuteSql(absl::StrCat(
-                          "INSERT INTO profiles (id, name, email, version, change_txid, "
-                          "change_seq) VALUES ('",
-                          expected.back(), "', 'T", txid, "', 't@example.com', 1, '", txid,
-                          "'::xid8, ", seq, ")"))
-                      .ok());
-    }
+  for (size_t i = 0; i < lsns.size() * 2; ++i) {
+    expected.push_back(RandomUuid());
+    MustApply(CreateWrite(expected.back(), absl::StrCat("T", i), "t@example.com"));
   }
-  // And one written the normal way, by today's (longer) transaction id.
-  expected.push_back(RandomUuid());
-  MustApply(CreateWrite(expected.back(), "Now", "now@example.com"));
-  ChangesAfterAtLeast(ChangeCursor::Start(), expected.size());
+  // Once stamped, the sequencer leaves them alone: nothing writes them again.
+  ASSERT_TRUE(storage_->AwaitSequenced().ok());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    ASSERT_TRUE(database_
+                    ->ExecuteSql(absl::StrCat("UPDATE profile_positions SET commit_lsn = '",
+                                              lsns[i / 2], "', idx = ", i % 2,
+                                              " WHERE profile_id = '", expected[i], "'"))
+                    .ok());
+  }
 
   for (const int limit : {1, 2, 3, 100}) {
     std::vector<std::string> seen;
@@ -475,10 +513,11 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterWalksTransactionIdsOfEveryLength) {
     EXPECT_EQ(seen, expected) << "limit " << limit;
   }
 
-  // A delta from the middle (after txid 99's rows) returns exactly the rest.
-  const ChangePage first = ChangesAfterAtLeast(ChangeCursor::Start(), 6, /*limit=*/6);
-  ASSERT_EQ(first.end, (ChangeCursor{.txid = 99, .seq = 2}));
-  const ChangePage rest = ChangesAfterAtLeast(first.end, expected.size() - 6);
+  // A delta from the middle (after 0/63's rows) returns exactly the rest.
+  const ChangePage first = MustChangesAfter(ChangeCursor::Start(), /*limit=*/6);
+  ASSERT_EQ(first.end.lsn, 0x63u);
+  ASSERT_EQ(first.end.idx, 1);
+  const ChangePage rest = MustChangesAfter(first.end);
   EXPECT_EQ(Ids(rest), std::vector<std::string>(expected.begin() + 6, expected.end()));
 }
 
@@ -493,8 +532,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterBoundsPagesByBytes) {
     MustApply(CreateWrite(ids.back(), absl::StrCat("P", i), "p@example.com",
                           profiles::testing::RealisticPng(kMaxAvatarBytes, i)));
   }
-  ASSERT_EQ(ChangesAfterAtLeast(ChangeCursor::Start(), ids.size(), 1000).changes.size(),
-            ids.size());
+  ASSERT_EQ(MustChangesAfter(ChangeCursor::Start(), 1000).changes.size(), ids.size());
 
   constexpr int64_t kBudget = int64_t{1} << 20;
   std::vector<std::string> seen;

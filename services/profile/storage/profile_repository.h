@@ -85,11 +85,17 @@ class ProfileRepository {
   }
 
   // At most `limit` changes after `after`, in cursor order, each profile at
-  // its latest state. Never skips a change (see change_cursor.h).
-  // FAILED_PRECONDITION (CursorAheadOfDatabase()) when `after` is a position
-  // this database has not reached yet: the cursor was issued before the
-  // database was restored from a backup, and every change made since the
-  // restore would sort before it.
+  // its latest state. Never skips a change (see change_cursor.h). A change
+  // is listed once it has its position: in PostgreSQL, once the WAL
+  // sequencer has read its commit (wal_sequencer.h), normally within
+  // milliseconds; never before it is committed.
+  // FAILED_PRECONDITION when `after` cannot be continued here:
+  //   CursorAheadOfDatabase()  a position this database has not reached yet:
+  //                            the cursor was issued before the database was
+  //                            restored from a backup, and every change made
+  //                            since the restore would sort before it;
+  //   CursorExpired()          a position of an older epoch of the stream
+  //                            (its replication slot was lost and replaced).
   // Avatars are left out unless `include_avatars` (avatar_sha256 is always set).
   // The page also ends early, with `more` set, before the profiles it holds
   // would exceed `max_bytes` (each counts its name, e-mail, the avatar if it

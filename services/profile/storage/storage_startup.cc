@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <pqxx/pqxx>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "services/profile/storage/migrator.h"
+#include "services/profile/storage/pg_status.h"
 
 namespace profiles {
 namespace {
@@ -221,6 +223,35 @@ bool StorageStartup::SleepUntil(absl::Time deadline) {
   return !mu_.AwaitWithDeadline(absl::Condition(&stopping_), deadline);
 }
 
+absl::Status StorageStartup::AwaitChangeStream() {
+  const absl::Time started = absl::Now();
+  absl::Time next_report = started + absl::Seconds(5);
+  try {
+    pqxx::connection connection(options_.database_url);
+    for (;;) {
+      {
+        pqxx::nontransaction txn(connection);
+        if (!txn.exec("SELECT 1 FROM change_sequencer_state").empty()) return absl::OkStatus();
+      }
+      if (absl::Now() >= next_report) {
+        // Creating a slot waits for every transaction running in the
+        // cluster: a long one elsewhere shows here.
+        Log(absl::StrCat("waiting for the WAL sequencer to set up the change stream (",
+                         Seconds(absl::Now() - started),
+                         " so far): it is creating its replication slot, which waits for every "
+                         "transaction running in the cluster to end"));
+        next_report = absl::Now() + absl::Seconds(30);
+      }
+      // Polled: this wait happens once per start, and usually ends at once.
+      if (!SleepUntil(absl::Now() + absl::Milliseconds(20))) {
+        return absl::CancelledError("shutting down");
+      }
+    }
+  } catch (const std::exception& e) {
+    return storage_internal::StatusFromException("await the change stream", e);
+  }
+}
+
 void StorageStartup::Run() {
   absl::BitGen random;
   absl::Duration backoff = options_.first_backoff;
@@ -231,8 +262,22 @@ void StorageStartup::Run() {
       attempts_ = attempt;
     }
     absl::Status status = ApplyMigrations(options_.database_url);
+    if (status.ok()) status = WalSequencer::CheckServerConfiguration(options_.database_url);
     // Read before opening the gate, so that callers never wait for it.
     if (status.ok()) status = pg_repository_->DatabaseId().status();
+    if (status.ok() && sequencer_ == nullptr) {
+      WalSequencer::Options sequencer_options{.database_url = options_.database_url,
+                                              .log = [this](std::string_view line) { Log(line); }};
+      absl::StatusOr<std::unique_ptr<WalSequencer>> sequencer =
+          WalSequencer::Start(std::move(sequencer_options));
+      if (sequencer.ok()) {
+        sequencer_ = *std::move(sequencer);
+      } else {
+        status = sequencer.status();
+      }
+    }
+    if (status.ok()) status = AwaitChangeStream();
+    if (absl::IsCancelled(status)) return;
     if (status.ok()) {
       ChangeFeed::Options feed_options = options_.feed;
       feed_options.database_url = options_.database_url;
@@ -242,18 +287,6 @@ void StorageStartup::Run() {
         feed_ = *std::move(feed);
       } else {
         status = feed.status();
-      }
-    }
-    if (status.ok() && options_.sequence_changes) {
-      WalSequencer::Options sequencer_options{.database_url = options_.database_url,
-                                              .log = [this](std::string_view line) { Log(line); }};
-      absl::StatusOr<std::unique_ptr<WalSequencer>> sequencer =
-          WalSequencer::Start(std::move(sequencer_options));
-      if (sequencer.ok()) {
-        sequencer_ = *std::move(sequencer);
-      } else {
-        // Shadow mode: nothing depends on it yet, so it never fails the start.
-        Log(absl::StrCat("wal sequencer not started: ", sequencer.status().message()));
       }
     }
     if (status.ok()) {

@@ -8,18 +8,22 @@
 //
 // Begin() returns at once and starts a thread that, until it succeeds:
 //   1. applies the embedded migrations (ApplyMigrations(), migrator.h);
-//   2. starts the change feed (ChangeFeed::Start(), change_feed.h) on the
-//      repository;
-//   3. unless `sequence_changes` is false, starts the WAL sequencer
-//      (wal_sequencer.h), which works on in the background on its own (it
-//      waits out a wal_level below logical, logging why) and never holds up
-//      or fails the start.
+//   2. checks that PostgreSQL can feed the WAL sequencer (wal_level =
+//      logical and the rest of WalSequencer::CheckServerConfiguration());
+//   3. starts the WAL sequencer (wal_sequencer.h), which gives every
+//      committed change its position in commit order, and waits until the
+//      change stream has an epoch (this process's sequencer, or another
+//      replica's, has set up the database's replication slot): before that
+//      no change has a position, and a listing would come back empty;
+//   4. starts the change feed (ChangeFeed::Start(), change_feed.h) on the
+//      repository.
 // An attempt that fails with UNAVAILABLE (the database cannot be reached or
 // went away in the middle) is retried after a backoff that doubles from
 // `first_backoff` to `max_backoff`, with +-20% jitter so that replicas do not
 // reconnect in step; every failed attempt logs one line with its reason and
-// the delay. Any other failure (a migration that fails) is permanent: the
-// thread stops and status() returns it.
+// the delay. Any other failure (a migration that fails, a server without
+// wal_level = logical) is permanent: the thread stops and status() returns
+// it.
 //
 // Until then repository() answers every call with UNAVAILABLE ("the database
 // is not ready yet ...") and does not touch PostgreSQL (whose schema may not
@@ -64,10 +68,6 @@ class StorageStartup {
     int pool_size = 8;         // REQUIRES: >= 1
     // The change feed's options; its database_url is set from the above.
     ChangeFeed::Options feed;
-    // Whether to run a WalSequencer (wal_sequencer.h) once migrated: it
-    // writes commit-ordered change positions (shadow mode: nothing reads
-    // them yet). Its log lines go to `log`.
-    bool sequence_changes = true;
     absl::Duration first_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(8);
     // Called once, from the startup thread, when storage is ready (before
@@ -117,6 +117,9 @@ class StorageStartup {
   void Run();
   // Sleeps until `deadline` or until the destructor starts; false if it did.
   bool SleepUntil(absl::Time deadline);
+  // Step 3's wait: OK once the change stream has an epoch; UNAVAILABLE if
+  // the database went away; CANCELLED if the destructor started.
+  absl::Status AwaitChangeStream();
   void Log(std::string_view line) const;
 
   const Options options_;

@@ -196,6 +196,78 @@ absl::Status WalSequencer::DropSlot(const std::string& database_url, std::string
   }
 }
 
+absl::Status WalSequencer::AwaitSequenced(const std::string& database_url, absl::Time deadline,
+                                          std::string slot_name) {
+  try {
+    pqxx::connection connection(database_url);
+    if (slot_name.empty()) slot_name = DefaultSlotNameOn(connection);
+    std::string barrier;
+    {
+      pqxx::work txn(connection);
+      // Flushed at once, so that a peek (which reads only flushed WAL) sees
+      // it; the NOTIFY wakes the sequencer now rather than at its next poll.
+      txn.exec("SET LOCAL synchronous_commit = local");
+      barrier = txn.exec1(
+                       "SELECT pg_logical_emit_message(true, 'profiles_wal_sequencer', "
+                       "'barrier')::text")[0]
+                    .as<std::string>();
+      txn.exec(absl::StrCat("NOTIFY ", kChangeChannel));
+      txn.commit();
+    }
+    pqxx::nontransaction txn(connection);
+    for (;;) {
+      const pqxx::result passed = txn.exec_params(
+          "SELECT confirmed_flush_lsn > $2::pg_lsn FROM pg_replication_slots"
+          " WHERE slot_name = $1",
+          slot_name, barrier);
+      if (!passed.empty() && passed[0][0].as<bool>(false)) return absl::OkStatus();
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "changes committed before ", barrier, " were not all sequenced in time (slot ",
+            slot_name, passed.empty() ? " does not exist" : " is behind", ")"));
+      }
+      // Polled: the sequencer announces nothing when a batch held no
+      // profile change, as this one may not.
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+  } catch (const std::exception& e) {
+    return storage_internal::StatusFromException("awaiting the wal sequencer", e);
+  }
+}
+
+absl::Status WalSequencer::CheckServerConfiguration(const std::string& database_url) {
+  try {
+    pqxx::connection connection(database_url);
+    pqxx::nontransaction txn(connection);
+    const pqxx::row row = txn.exec1(
+        "SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,"
+        "       (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user),"
+        "       current_user");
+    const std::string wal_level = row[0].as<std::string>();
+    if (wal_level != "logical") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "PostgreSQL runs with wal_level = ", wal_level,
+          "; the change feed reads committed changes from the write-ahead log through logical "
+          "decoding and needs wal_level = logical: set it in postgresql.conf (or -c "
+          "wal_level=logical) and restart PostgreSQL (see deploy/README.md)"));
+    }
+    if (row[1].as<int>() < 1) {
+      return absl::FailedPreconditionError(
+          "PostgreSQL runs with max_replication_slots = 0; the change feed needs one logical "
+          "replication slot per database: set max_replication_slots and restart PostgreSQL");
+    }
+    if (!row[2].as<bool>(false)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("role ", row[3].as<std::string>(),
+                       " may not use replication slots, which the change feed reads: ALTER ROLE ",
+                       row[3].as<std::string>(), " REPLICATION"));
+    }
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return storage_internal::StatusFromException("checking the server's configuration", e);
+  }
+}
+
 bool WalSequencer::stopping() const {
   absl::MutexLock lock(&mu_);
   return stopping_;
@@ -377,8 +449,7 @@ absl::Status WalSequencer::EnsureSlot(Session& session) {
     if (wal_level != "logical") {
       return absl::FailedPreconditionError(absl::StrCat(
           "wal_level must be logical for commit-ordered change positions (it is ", wal_level,
-          "); set wal_level = logical in postgresql.conf and restart PostgreSQL. Until then "
-          "changes are delivered through the snapshot-xmin feed only"));
+          "); set wal_level = logical in postgresql.conf and restart PostgreSQL"));
     }
     if (!migrated) {
       return absl::FailedPreconditionError(

@@ -15,8 +15,8 @@
 // transaction) can be handed out as soon as it is written, and nothing that
 // commits later can sort before it.
 //
-// Step 1 of issue 11 (shadow mode): positions are written, nothing reads
-// them yet.
+// Delta sync (PgProfileRepository::ChangesAfter()) and the change feed
+// read these positions; a change reaches them once it is stamped.
 //
 // How it works. A background thread, on one dedicated connection
 // (application_name: the URL's followed by " wal sequencer"):
@@ -50,8 +50,9 @@
 //   4. Errors: a lost connection is re-established with backoff (100 ms
 //      doubling to 5 s) and the lock taken again. wal_level below logical,
 //      a missing wal2json or a schema not yet migrated is logged (once per
-//      distinct reason) and retried every minute; the server keeps serving
-//      through the old change feed meanwhile.
+//      distinct reason) and retried every minute (StorageStartup refuses to
+//      start on the first and waits for an epoch, so the server is not
+//      ready meanwhile).
 //
 // Two tiny transactional logical messages of its own (prefix
 // "profiles_wal_sequencer", decoded and skipped): a heartbeat when this
@@ -141,6 +142,24 @@ class WalSequencer {
   // FAILED_PRECONDITION if a sequencer keeps using it for 5 s (stop it
   // first), UNAVAILABLE if the database cannot be reached.
   static absl::Status DropSlot(const std::string& database_url, std::string slot_name = "");
+
+  // Blocks until every change committed before the call has its position
+  // (stamped by the elected sequencer of whichever process runs it), so
+  // that ChangesAfter() lists it. How: commits a logical message the
+  // sequencer decodes and skips, and waits until the slot has been advanced
+  // past it (the sequencer advances only after stamping everything before).
+  // DEADLINE_EXCEEDED at `deadline` (no sequencer running, or stuck);
+  // UNAVAILABLE if the database cannot be reached. For tests, tools and
+  // benchmarks: it costs a commit and a few polls of pg_replication_slots.
+  static absl::Status AwaitSequenced(const std::string& database_url, absl::Time deadline,
+                                     std::string slot_name = "");
+
+  // FAILED_PRECONDITION, saying what to change, unless the server can feed
+  // a sequencer: wal_level = logical, max_replication_slots >= 1, and a
+  // role with REPLICATION (or superuser). UNAVAILABLE if it cannot be
+  // reached. (Whether the wal2json plugin is installed shows only when the
+  // slot is created; the sequencer logs it.)
+  static absl::Status CheckServerConfiguration(const std::string& database_url);
 
  private:
   struct Session;

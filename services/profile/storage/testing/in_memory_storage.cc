@@ -55,7 +55,7 @@ struct InMemoryStorage::State {
   bool writes_blocked ABSL_GUARDED_BY(mu) = false;
   int blocked_writes ABSL_GUARDED_BY(mu) = 0;
   int get_calls ABSL_GUARDED_BY(mu) = 0;
-  uint64_t next_txid ABSL_GUARDED_BY(mu) = 1;
+  uint64_t next_lsn ABSL_GUARDED_BY(mu) = 1;
   absl::flat_hash_map<std::string, Row> rows ABSL_GUARDED_BY(mu);
   std::map<ChangeCursor, std::string> by_cursor ABSL_GUARDED_BY(mu);
   std::string database_id ABSL_GUARDED_BY(mu) = "memory-1";
@@ -138,7 +138,7 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     *profile.mutable_updated_at() =
         google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(micros);
 
-    const ChangeCursor cursor{.txid = s.next_txid++, .seq = 1};
+    const ChangeCursor cursor{.epoch = 1, .lsn = s.next_lsn++, .idx = 0};
     if (row != s.rows.end()) s.by_cursor.erase(row->second.cursor);
     s.rows[write.id] = {profile, cursor};
     s.by_cursor[cursor] = write.id;
@@ -169,8 +169,9 @@ class InMemoryStorage::Repository final : public ProfileRepository {
       page.changes.push_back(std::move(change));
       page.end = row.cursor;
     }
-    if (page.changes.empty() && after.txid >= state_->next_txid) {
-      return CursorAheadOfDatabase(absl::StrCat("the cursor names transaction ", after.txid,
+    if (page.changes.empty() && !after.is_start() &&
+        (after.epoch > 1 || after.lsn >= state_->next_lsn)) {
+      return CursorAheadOfDatabase(absl::StrCat("the cursor names commit ", after.lsn,
                                                 ", which this database has "
                                                 "not reached; list again from the start"));
     }
