@@ -35,6 +35,7 @@
 #include "services/profile/http/http_gateway.h"
 #include "services/profile/logging/log.h"
 #include "services/profile/metrics/service_metrics.h"
+#include "services/profile/storage/change_stream_health.h"
 #include "services/profile/storage/migrator.h"
 #include "services/profile/storage/mutation_pruner.h"
 #include "services/profile/storage/storage_startup.h"
@@ -146,6 +147,11 @@ ABSL_FLAG(absl::Duration, idempotency_retention,
           "longer than devices stay offline (env PROFILES_IDEMPOTENCY_RETENTION)");
 ABSL_FLAG(absl::Duration, idempotency_prune_interval, absl::Hours(1),
           "how often expired idempotency records are deleted (one replica at a time)");
+ABSL_FLAG(int64_t, change_lag_alarm_bytes, int64_t{256} << 20,
+          "the change stream is reported unhealthy (gRPC health service "
+          "\"profiles.ChangeStream\", and a warning in the log) when its replication slot is "
+          "more than this many bytes of WAL behind; keep it well below the database's "
+          "max_slot_wal_keep_size");
 ABSL_FLAG(std::string, log_format, profiles::EnvOr("PROFILES_LOG_FORMAT", "json"),
           "json: one JSON object per line on stderr (time, level, msg, then fields), for log "
           "collectors; text: 'profile_server: msg key=value ...', for a terminal "
@@ -402,6 +408,11 @@ int Run() {
         "--idempotency-prune-interval must be durations of 1s or more, such as 720h");
   }
 
+  const int64_t change_lag_alarm_bytes = absl::GetFlag(FLAGS_change_lag_alarm_bytes);
+  if (change_lag_alarm_bytes < 1) {
+    return BadFlags("--change-lag-alarm-bytes must be a positive number of bytes");
+  }
+
   if (absl::GetFlag(FLAGS_migrate_only)) {
     // A one-shot command: its exit code tells the caller (a deploy job, which
     // retries) whether the schema is up to date, so it does not wait.
@@ -441,13 +452,40 @@ int Run() {
   // Before everything that records into it, so it goes last.
   profiles::ServiceMetrics metrics;
   std::unique_ptr<profiles::StorageStartup> storage;
-  auto refresh_health = [&health_mu, &health, &readiness, &storage] {
+  // The change stream's health is its own (change_stream_health.h): it is
+  // logged when it changes, and again every minute while it stays bad, and
+  // never touches readiness. Not known until storage is open.
+  std::optional<absl::Status> change_stream;               // guarded by health_mu
+  absl::Time change_stream_logged = absl::InfinitePast();  // guarded by health_mu
+  auto refresh_health = [&health_mu, &health, &readiness, &storage, &change_stream,
+                         &change_stream_logged, change_lag_alarm_bytes] {
     const absl::Status ready = storage->CheckReady();
+    std::optional<absl::Status> stream;
+    // A failed query says nothing about the stream: keep the last verdict.
+    if (ready.ok()) {
+      if (absl::Status checked = storage->CheckChangeStream(change_lag_alarm_bytes);
+          !absl::IsUnavailable(checked)) {
+        stream = std::move(checked);
+      }
+    }
     absl::MutexLock lock(&health_mu);
     readiness = ready;
+    if (stream.has_value()) {
+      const bool changed = !change_stream.has_value() || change_stream->ok() != stream->ok();
+      if (!stream->ok() && (changed || absl::Now() - change_stream_logged >= absl::Minutes(1))) {
+        profiles::LogWarning("change stream unhealthy",
+                             {{"reason", std::string(stream->message())}});
+        change_stream_logged = absl::Now();
+      } else if (stream->ok() && changed && change_stream.has_value()) {
+        profiles::LogInfo("change stream healthy again");
+      }
+      change_stream = std::move(stream);
+    }
     if (health == nullptr) return;
     health->SetServingStatus("", true);
     health->SetServingStatus(kServiceName, ready.ok());
+    health->SetServingStatus(profiles::kChangeStreamHealthService,
+                             change_stream.has_value() && change_stream->ok());
   };
 
   // The server listens at once and waits for PostgreSQL in the background

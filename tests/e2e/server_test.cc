@@ -269,6 +269,40 @@ TEST_F(RunningServerTest, HealthReportsTheProfileServiceServing) {
   }
 }
 
+// The change stream has a health of its own (change_stream_health.h):
+// SERVING while the WAL slot keeps up; NOT_SERVING on a replica whose alarm
+// the slot's lag passes, while that replica still serves requests.
+TEST_F(RunningServerTest, ChangeStreamHealthIsReportedApartFromReadiness) {
+  const auto await_health = [](const std::shared_ptr<grpc::Channel>& channel,
+                               grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+    absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> health;
+    // The server refreshes its health every 2 s.
+    for (const absl::Time deadline = absl::Now() + absl::Seconds(15); absl::Now() < deadline;) {
+      health = HealthOf(channel, "profiles.ChangeStream");
+      if (health.ok() && *health == want) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ADD_FAILURE() << "profiles.ChangeStream: "
+                  << (health.ok() ? std::to_string(*health) : health.status().ToString());
+    return false;
+  };
+  EXPECT_TRUE(await_health(channel_, grpc::health::v1::HealthCheckResponse::SERVING));
+
+  absl::StatusOr<std::unique_ptr<ServerProcess>> strict = ServerProcess::Start(
+      database_->url(), absl::Seconds(30), true, {"--change-lag-alarm-bytes=1"});
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  // WAL of another database: nothing here to decode, so the slot stays behind it.
+  absl::StatusOr<std::unique_ptr<TestDatabase>> other = TestDatabase::Create();
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)->ExecuteSql("CREATE TABLE filler AS SELECT generate_series(1, 1000)").ok());
+  const std::shared_ptr<grpc::Channel> strict_channel =
+      grpc::CreateChannel((*strict)->grpc_address(), grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(await_health(strict_channel, grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  const auto serving = HealthOf(strict_channel, "profile.v1.ProfileService");
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(*serving, grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
 // SIGTERM (a replica leaving a load balancer): open watches end UNAVAILABLE,
 // so a client resumes from its cursor elsewhere, and the process exits 0
 // within --shutdown-grace.

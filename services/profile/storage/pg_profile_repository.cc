@@ -14,6 +14,7 @@
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
 #include "services/profile/storage/pg_status.h"
+#include "services/profile/storage/wal_sequencer.h"
 
 namespace profiles {
 namespace {
@@ -355,6 +356,34 @@ absl::StatusOr<std::string> PgProfileRepository::DatabaseId() {
   absl::MutexLock lock(&database_id_mu_);
   database_id_ = *id;
   return database_id_;
+}
+
+absl::StatusOr<ChangeStreamState> PgProfileRepository::ReadChangeStreamState() {
+  // pg_locks shows a bigint advisory key as its high and low 32 bits.
+  const uint64_t key = static_cast<uint64_t>(WalSequencer::kSequencerLockKey);
+  const int64_t key_high = static_cast<int64_t>(key >> 32);
+  const int64_t key_low = static_cast<int64_t>(key & 0xffffffffu);
+  return Run<ChangeStreamState>(
+      "read the change stream's state",
+      [&](pqxx::connection& connection) -> absl::StatusOr<ChangeStreamState> {
+        pqxx::nontransaction txn(connection);
+        const pqxx::row row = txn.exec_params1(
+            "SELECT st.epoch IS NOT NULL, s.slot_name IS NOT NULL, coalesce(s.wal_status, ''),"
+            "       coalesce((pg_current_wal_lsn() - s.confirmed_flush_lsn)::bigint, 0),"
+            "       EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            "                WHERE d.datname = current_database() AND l.locktype = 'advisory'"
+            "                  AND l.granted AND l.classid::bigint = $1"
+            "                  AND l.objid::bigint = $2 AND l.objsubid = 1)"
+            "  FROM (SELECT 1) AS one"
+            "  LEFT JOIN change_sequencer_state st ON true"
+            "  LEFT JOIN pg_replication_slots s ON s.slot_name = st.slot_name",
+            key_high, key_low);
+        return ChangeStreamState{.has_epoch = row[0].as<bool>(),
+                                 .slot_exists = row[1].as<bool>(),
+                                 .wal_status = row[2].as<std::string>(),
+                                 .lag_bytes = row[3].as<int64_t>(),
+                                 .sequencer_elected = row[4].as<bool>()};
+      });
 }
 
 absl::Status PgProfileRepository::Ping() {

@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/profile/storage/change_stream_health.h"
 #include "services/profile/storage/connection_pool.h"
 #include "services/profile/storage/profile_repository.h"
 
@@ -73,6 +74,11 @@ class PgProfileRepository final : public ProfileRepository {
 
   // The connection pool's state, for metrics.
   ConnectionPool::Stats pool_stats() const { return pool_.stats(); }
+
+  // What the database says about the commit-ordered change stream (one
+  // round trip); for health checks (change_stream_health.h). UNAVAILABLE
+  // when storage cannot be reached.
+  absl::StatusOr<ChangeStreamState> ReadChangeStreamState();
 
  private:
   explicit PgProfileRepository(const Options& options);

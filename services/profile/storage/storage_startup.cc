@@ -192,6 +192,13 @@ absl::Status StorageStartup::CheckReady() {
   return pg_repository_->Ping();
 }
 
+absl::Status StorageStartup::CheckChangeStream(int64_t max_lag_bytes) {
+  if (absl::Status started = status(); !started.ok()) return started;
+  absl::StatusOr<ChangeStreamState> state = pg_repository_->ReadChangeStreamState();
+  if (!state.ok()) return state.status();
+  return JudgeChangeStream(*state, max_lag_bytes);
+}
+
 std::optional<WalSequencer::Progress> StorageStartup::sequencer_progress() const {
   {
     absl::MutexLock lock(&mu_);

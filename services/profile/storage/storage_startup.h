@@ -98,6 +98,11 @@ class StorageStartup {
   // (PgProfileRepository::Ping()). For readiness checks.
   absl::Status CheckReady();
 
+  // OK while the change stream keeps up (JudgeChangeStream(),
+  // change_stream_health.h, with `max_lag_bytes`); status() until storage
+  // is open; UNAVAILABLE when PostgreSQL cannot be asked. One round trip.
+  absl::Status CheckChangeStream(int64_t max_lag_bytes);
+
   // The connection pool's state, for metrics.
   ConnectionPool::Stats pool_stats() const { return pg_repository_->pool_stats(); }
 

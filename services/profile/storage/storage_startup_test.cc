@@ -163,6 +163,47 @@ TEST_F(StorageStartupTest, FailedMigrationIsPermanent) {
   EXPECT_TRUE(log.AwaitContaining("giving up", 1, absl::Seconds(1)));
 }
 
+// The change stream's health (change_stream_health.h) as the server asks
+// for it: healthy once started, lagging when the slot is further behind
+// than the alarm, and no sequencer elected once the only one is gone.
+TEST_F(StorageStartupTest, ChangeStreamHealthFollowsTheSlotAndTheElection) {
+  LogLines log;
+  {
+    absl::StatusOr<std::unique_ptr<StorageStartup>> storage = StorageStartup::Begin(Options(log));
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    ASSERT_TRUE((*storage)->AwaitStarted(absl::Now() + absl::Seconds(30)).ok());
+    // Its own sequencer created the slot; the election shows once it holds the lock.
+    absl::Status healthy;
+    for (const absl::Time deadline = absl::Now() + absl::Seconds(20); absl::Now() < deadline;) {
+      healthy = (*storage)->CheckChangeStream(int64_t{256} << 20);
+      if (healthy.ok()) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    EXPECT_TRUE(healthy.ok()) << healthy;
+
+    // WAL written elsewhere in the cluster puts the slot behind it: nothing
+    // of this database to decode, so nothing moves the slot on.
+    absl::StatusOr<std::unique_ptr<TestDatabase>> other = TestDatabase::Create();
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE(
+        (*other)->ExecuteSql("CREATE TABLE filler AS SELECT generate_series(1, 1000)").ok());
+    const absl::Status behind = (*storage)->CheckChangeStream(1);
+    EXPECT_EQ(behind.code(), absl::StatusCode::kFailedPrecondition) << behind;
+    EXPECT_TRUE(absl::StrContains(behind.message(), "of WAL behind")) << behind;
+  }
+  // The only sequencer is gone with its StorageStartup.
+  absl::StatusOr<std::unique_ptr<PgProfileRepository>> repository =
+      PgProfileRepository::Create({.database_url = database_->url(), .pool_size = 1});
+  ASSERT_TRUE(repository.ok()) << repository.status();
+  absl::StatusOr<ChangeStreamState> state = (*repository)->ReadChangeStreamState();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_TRUE(state->has_epoch);
+  EXPECT_TRUE(state->slot_exists);
+  EXPECT_FALSE(state->sequencer_elected);
+  EXPECT_TRUE(absl::StrContains(JudgeChangeStream(*state, int64_t{256} << 20).message(),
+                                "no replica is sequencing"));
+}
+
 TEST(StorageStartupShutdownTest, StopsWaitingPromptlyAndCancelsWatchers) {
   LogLines log;
   StorageStartup::Options options;
