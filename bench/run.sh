@@ -192,6 +192,7 @@ per_level=$((7 * (DURATION + 4) + 2 * WARMUP + 15))
 n_levels=$(wc -w <<<"${CONCURRENCY_LIST}")
 estimate=$((30 + DO_TABLE * n_levels * per_level))
 for n in ${FANOUT_STREAMS}; do ((DO_FANOUT == 0)) || estimate=$((estimate + 60 + n / 50)); done
+((DO_FANOUT == 0)) || estimate=$((estimate + DURATION + 10))  # the commit-latency reference
 ((SOAK)) && estimate=$((estimate + SOAK + 30))
 ((COMPARE_LARGE)) && estimate=$((estimate + n_levels * per_level + LARGE_PROFILES / 2000 + 120))
 ((CLIENT_CORE)) && estimate=$((estimate + DRAIN_LIMIT + 900))
@@ -485,8 +486,9 @@ wrk_run() {  # K C KEY SCRIPT [script args]
     "$(($(json_num "${line}" requests) - $(json_num "${line}" ok))) non-2xx, $(json_num "${line}" socket_errors) socket errors"
 }
 
-measure_level() {  # K C
-  local k="$1" c="$2" wrk_threads=$(($(nproc) < $2 ? $(nproc) : $2))
+# pgbench's scripts over K profiles: read.sql, a point read; update.sql, the conditional update.
+write_pgbench_scripts() {  # K
+  local k="$1"
   local id_expr="('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid"
   cat >"${WORK}/read.sql" <<EOF
 \\set n random(1, ${k})
@@ -504,6 +506,11 @@ UPDATE profiles SET name = 'pgbench ' || :r, version = version + 1, updated_at =
     change_txid = pg_current_xact_id(), change_seq = nextval('profile_change_seq')
   WHERE id = ${id_expr} AND version = :v RETURNING version AS v \\gset
 EOF
+}
+
+measure_level() {  # K C
+  local k="$1" c="$2" wrk_threads=$(($(nproc) < $2 ? $(nproc) : $2))
+  write_pgbench_scripts "${k}"
   run_pgbench "${k}" "${c}" read "${WORK}/read.sql"
   run_pgbench "${k}" "${c}" update "${WORK}/update.sql" -D v=0
 
@@ -607,8 +614,16 @@ run_fanout() {
   echo "to the event at each stream (0 if it came first), and from sending the write; server RSS before"
   echo "opening the streams and with all of them open. Below 1,000 streams ${FANOUT_WRITES}0 writes, so that"
   echo "p99 is not simply the slowest of a few."
-  printf '%-8s %9s %9s %9s %10s %10s %16s %7s %10s %10s  %s\n' "streams" "ack p50" "ack p99" "ack max" \
-    "send p50" "send p99" "events" "open s" "RSS before" "RSS open" "notes"
+  # The reference: PostgreSQL's own commit latency for the same kind of write (one client, the
+  # conditional update of one profile, service stopped), so that the fan-out's latencies read as a
+  # multiple of what the database itself takes, whatever this machine's speed today.
+  write_pgbench_scripts "${PROFILES}"
+  run_pgbench "${PROFILES}" 1 commit "${WORK}/update.sql" -D v=0
+  local commit_p50="${P50["${PROFILES} 1 pgb_commit"]:-0}" commit_p99="${P99["${PROFILES} 1 pgb_commit"]:-0}"
+  echo "The database's commit latency (pgbench, 1 client, the same conditional update of one profile):"
+  echo "p50 ${commit_p50} ms, p99 ${commit_p99} ms; the last two columns divide the ack latencies by it."
+  printf '%-8s %9s %9s %9s %10s %10s %16s %7s %10s %10s %9s %9s  %s\n' "streams" "ack p50" "ack p99" "ack max" \
+    "send p50" "send p99" "events" "open s" "RSS before" "RSS open" "p50/commit" "p99/commit" "notes"
   for n in ${FANOUT_STREAMS}; do
     start_server 16
     out="${WORK}/fanout-${n}.txt"
@@ -624,11 +639,12 @@ run_fanout() {
       printf '%-8s %s\n' "${n}" "no result (see the log above)"
       continue
     fi
-    printf '%-8s %9s %9s %9s %10s %10s %16s %7s %9sM %9sM  %s\n' "${n}" "$(json_num "${line}" p50_ms)" \
+    printf '%-8s %9s %9s %9s %10s %10s %16s %7s %9sM %9sM %9sx %9sx  %s\n' "${n}" "$(json_num "${line}" p50_ms)" \
       "$(json_num "${line}" p99_ms)" "$(json_num "${line}" max_ms)" "$(json_num "${line}" send_p50_ms)" \
       "$(json_num "${line}" send_p99_ms)" "$(json_num "${line}" events)/$(json_num "${line}" expected)" \
       "$(json_num "${line}" open_s)" "$(mib "$(json_num "${line}" server_rss_before_kib)")" \
       "$(mib "$(json_num "${line}" server_rss_open_kib)")" \
+      "$(ratio "$(json_num "${line}" p50_ms)" "${commit_p50}")" "$(ratio "$(json_num "${line}" p99_ms)" "${commit_p99}")" \
       "$(json_num "${line}" failed) failed, $(json_num "${line}" before_ack) before the ack; writes took $(json_num "${line}" writes_s) s, CPU server $(json_num "${line}" server_cpu_s) s, watch_fanout $(json_num "${line}" client_cpu_s) s; client RSS $(mib "$(json_num "${line}" client_rss_kib)")M$(
         e="$(json_str "${line}" error)"; [[ -z "${e}" ]] || printf '; %s' "${e}")"
     printf '%s\n' "${line}" >>"${RESULTS_DIR}/fanout.jsonl"

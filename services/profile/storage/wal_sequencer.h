@@ -57,10 +57,11 @@
 // Two tiny transactional logical messages of its own (prefix
 // "profiles_wal_sequencer", decoded and skipped): a heartbeat when this
 // database is idle but the slot holds back much WAL of the others, so the
-// slot can advance; and a flush when a notification arrived before its
-// commit reached the disk (synchronous_commit off; peeks read only flushed
-// WAL), so that a change is stamped within milliseconds of its commit either
-// way.
+// slot can advance; and a flush, before the peek that follows a
+// notification, when some WAL is not yet on disk (synchronous_commit off:
+// decoding reads only flushed WAL, and waits for a record flushed only in
+// part), so that a change is stamped within milliseconds of its commit
+// either way.
 //
 // Example:
 //   auto sequencer = WalSequencer::Start({.database_url = url});
