@@ -12,11 +12,13 @@
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "services/profile/storage/pg_status.h"
 
@@ -29,36 +31,51 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // For what only an operator can fix (wal_level, the plugin, the schema):
 // trying more often only fills the log.
 constexpr absl::Duration kSlowRetry = absl::Minutes(1);
-// An idle database's slot is moved on by a heartbeat once this much WAL of
-// other databases piles up behind it.
-constexpr int64_t kHeartbeatLagBytes = 16 << 20;
+// The output plugin's options: wal2json 2.5, format-version 2 (one JSON
+// object per row, with B/C rows from include-transaction), only
+// public.profiles (add-tables: the sequencer's own writes to
+// profile_positions are never decoded), without type names and timestamps
+// (smaller rows).
+const std::vector<std::pair<std::string, std::string>>& PluginOptions() {
+  static const auto* const options =
+      new std::vector<std::pair<std::string, std::string>>{{"format-version", "2"},
+                                                           {"include-transaction", "true"},
+                                                           {"add-tables", "public.profiles"},
+                                                           {"include-types", "false"},
+                                                           {"include-timestamp", "false"}};
+  return *options;
+}
 
-// The decoded rows of one peek, reduced in the server to what sequencing
-// needs: the row's LSN (for a commit row: the end of the commit record), the
-// action (B, I, U, D, C, T, M) and, for I/U/D, the profile's id (new row for
-// I/U, replica identity for D). wal2json sends whole rows, avatars included
-// (up to 256 KiB as hex when changed); picking the id out with jsonb here
-// means those bytes never cross the network nor get parsed by us.
-// WITH ORDINALITY: rows in decoding order, which is commit order.
-// wal2json 2.5 options: format-version 2 (one JSON object per row, with B/C
-// rows from include-transaction), only public.profiles (add-tables: the
-// sequencer's own writes to profile_positions are never decoded), without
-// type names and timestamps (smaller rows).
-constexpr char kPeekSql[] =
-    "SELECT c.lsn::text, c.d->>'action',"
-    "       (SELECT e->>'value'"
-    "          FROM jsonb_array_elements(CASE c.d->>'action'"
-    "                                      WHEN 'D' THEN c.d->'identity'"
-    "                                      WHEN 'I' THEN c.d->'columns'"
-    "                                      WHEN 'U' THEN c.d->'columns' END) AS e"
-    "         WHERE e->>'name' = 'id' LIMIT 1)"
-    "  FROM (SELECT p.lsn, p.data::jsonb AS d, p.n"
-    "          FROM pg_logical_slot_peek_changes($1, NULL, $2,"
-    "                 'format-version', '2', 'include-transaction', 'true',"
-    "                 'add-tables', 'public.profiles', 'include-types', 'false',"
-    "                 'include-timestamp', 'false')"
-    "               WITH ORDINALITY AS p(lsn, xid, data, n)) AS c"
-    " ORDER BY c.n";
+// One wal2json row, reduced to what sequencing needs: its action (B, I, U,
+// D, C, M, T) and, for I/U/D, the profile's id, e.g.
+//   {"action":"I","schema":"public","table":"profiles","columns":[{"name":"id","value":"..."},...
+//   {"action":"D","schema":"public","table":"profiles","identity":[{"name":"id","value":"..."}]}
+// Why not a JSON parser: a row carries the whole profile, its picture as up
+// to 512 KB of hex, and only these two fields are needed. wal2json writes
+// them in this fixed compact form, id is the table's first column (so it
+// comes first, in "columns" or "identity"), and a JSON string cannot hold an
+// unescaped quote, so the first {"name":"id","value":" is the id's.
+struct DecodedRow {
+  char action = 0;
+  std::string id;  // empty unless I/U/D
+};
+
+DecodedRow ParseRow(std::string_view data) {
+  constexpr std::string_view kAction = "{\"action\":\"";
+  constexpr std::string_view kId = "{\"name\":\"id\",\"value\":\"";
+  DecodedRow row;
+  if (data.substr(0, kAction.size()) != kAction || data.size() <= kAction.size()) return row;
+  row.action = data[kAction.size()];
+  if (row.action != 'I' && row.action != 'U' && row.action != 'D') return row;
+  const size_t at = data.find(kId);
+  if (at == std::string_view::npos) return row;
+  const size_t start = at + kId.size();
+  const size_t end = data.find('"', start);
+  if (end != std::string_view::npos) row.id = std::string(data.substr(start, end - start));
+  return row;
+}
+
+std::string LsnText(uint64_t lsn) { return absl::StrFormat("%X/%X", lsn >> 32, lsn & 0xffffffffu); }
 
 // Moves a position only forward, so decoding a transaction again (after a
 // crash between stamping and advancing, or by a successor) changes nothing.
@@ -376,38 +393,47 @@ absl::Status WalSequencer::Sequence(Session& session) {
   }
   Log(absl::StrCat("wal sequencer: sequencing changes through slot ", session.slot_name, ", epoch ",
                    session.epoch));
-  // 3. Stamp what the slot holds, then on every notification and poll.
+  // 3. Stream the slot, stamping at transaction boundaries.
   session.receiver = std::make_unique<WakeOnNotify>(session.connection);
+  absl::StatusOr<std::unique_ptr<LogicalStream>> stream =
+      LogicalStream::Open({.database_url = options_.database_url,
+                           .slot_name = session.slot_name,
+                           .plugin_options = PluginOptions(),
+                           .application_name_suffix = " wal sequencer stream"});
+  if (!stream.ok()) return stream.status();
+  Decoded decoded;
   absl::Time next_lag_check = absl::InfinitePast();
   bool notified = false;
-  // Stamps until the slot is drained; how many profile changes it stamped.
-  const auto stamp_all = [&] {
-    int64_t changes = 0;
-    Batch last;
-    do {
-      last = StampBatch(session);
-      changes += last.changes;
-    } while (last.rows >= options_.batch_changes && !stopping());
-    return changes;
-  };
   for (;;) {
     if (stopping()) return absl::OkStatus();
     if (notified) {
-      // Decoding reads only WAL flushed to disk, and a peek that meets a
-      // record only partly flushed waits for the rest: with
-      // synchronous_commit off the writer's commit is flushed by the WAL
-      // writer up to 3 x wal_writer_delay later, and peeks stalled for
-      // 200 ms. A commit of our own, flushed at once (synchronous_commit =
-      // local on this session), comes after the notified one in the WAL
-      // and so flushes it too. Only when something is unflushed: with
-      // synchronous_commit on, the writer's commit already was, and this
-      // writes nothing.
+      // A walsender sends only WAL flushed to disk: with synchronous_commit
+      // off the writer's commit is flushed by the WAL writer up to 3 x
+      // wal_writer_delay later, and changes were 200 ms late. A commit of
+      // our own, flushed at once (synchronous_commit = local on this
+      // session), comes after the notified one in the WAL and so flushes it
+      // too. Only when something is unflushed: with synchronous_commit on,
+      // the writer's commit already was, and this writes nothing.
       pqxx::nontransaction txn(session.connection);
       txn.exec(
           "SELECT CASE WHEN pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn()"
           " THEN pg_logical_emit_message(true, 'profiles_wal_sequencer', 'flush') END");
     }
-    const int64_t stamped = stamp_all();
+    // Everything received so far, stamped a batch at a time.
+    for (;;) {
+      absl::StatusOr<std::optional<LogicalStream::Message>> message = (*stream)->Read();
+      if (!message.ok()) return message.status();
+      if (!message->has_value()) break;
+      Decode(**message, decoded);
+      if (!decoded.open && decoded.rows >= options_.batch_changes) {
+        if (absl::Status done = StampAndConfirm(session, **stream, decoded); !done.ok()) {
+          return done;
+        }
+      }
+    }
+    if (!decoded.open) {
+      if (absl::Status done = StampAndConfirm(session, **stream, decoded); !done.ok()) return done;
+    }
     notified = false;
     if (absl::Now() >= next_lag_check) {
       next_lag_check = absl::Now() + options_.poll_interval;
@@ -416,26 +442,19 @@ absl::Status WalSequencer::Sequence(Session& session) {
           "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots"
           " WHERE slot_name = $1",
           session.slot_name);
-      const int64_t bytes = lag.empty() || lag[0][0].is_null() ? -1 : lag[0][0].as<int64_t>();
-      if (stamped == 0 && bytes > kHeartbeatLagBytes) {
-        // Nothing of this database to decode, but the slot holds back the
-        // WAL of the others: a transaction of our own gives it a commit to
-        // advance past.
-        txn.exec("SELECT pg_logical_emit_message(true, 'profiles_wal_sequencer', 'heartbeat')");
-      }
       absl::MutexLock lock(&mu_);
-      progress_.lag_bytes = bytes;
+      progress_.lag_bytes = lag.empty() || lag[0][0].is_null() ? -1 : lag[0][0].as<int64_t>();
     }
     // A notification that came while this connection ran a statement of
     // ours was read off the socket by libpq then, so poll(2) would not see
-    // it: take those first, and wait only when there are none (waiting
-    // anyway held a change back by a whole poll_interval: p99 1.1 s in
-    // bench/run.sh's fan-out).
+    // it: take those first, and wait only when there are none.
     notified = session.connection.get_notifs() > 0;
     if (!notified) {
-      pollfd fds[2] = {{wake_read_fd_, POLLIN, 0}, {session.connection.sock(), POLLIN, 0}};
+      pollfd fds[3] = {{wake_read_fd_, POLLIN, 0},
+                       {session.connection.sock(), POLLIN, 0},
+                       {(*stream)->socket(), POLLIN, 0}};
       const timespec limit = absl::ToTimespec(options_.poll_interval);
-      ppoll(fds, 2, &limit, nullptr);
+      ppoll(fds, 3, &limit, nullptr);
       notified = session.connection.get_notifs() > 0;
     }
     if (!session.connection.is_open()) {
@@ -546,45 +565,46 @@ absl::Status WalSequencer::EnsureSlot(Session& session) {
   return absl::OkStatus();
 }
 
-WalSequencer::Batch WalSequencer::StampBatch(Session& session) {
-  struct Stamp {
-    std::string commit_lsn;
-    int idx;
-  };
-  std::map<std::string, Stamp> latest;  // by profile id; later commits overwrite
-  std::string last_commit;
-  pqxx::result rows;
-  {
-    pqxx::nontransaction txn(session.connection);
-    rows = txn.exec_params(kPeekSql, session.slot_name, options_.batch_changes);
-  }
-  std::vector<std::string> in_transaction;
-  int64_t changes = 0;
-  for (const pqxx::row& row : rows) {
-    const std::string action = row[1].as<std::string>("");
-    if (action == "B") {
-      in_transaction.clear();
-    } else if (action == "I" || action == "U" || action == "D") {
-      ++changes;
-      if (!row[2].is_null()) in_transaction.push_back(row[2].as<std::string>());
-    } else if (action == "C") {
-      // The commit row's LSN is the end of the commit record: unique per
-      // transaction and increasing in commit order.
-      last_commit = row[0].as<std::string>();
-      for (size_t i = 0; i < in_transaction.size(); ++i) {
-        latest[in_transaction[i]] = Stamp{last_commit, static_cast<int>(i)};
+void WalSequencer::Decode(const LogicalStream::Message& message, Decoded& decoded) const {
+  const DecodedRow row = ParseRow(message.data);
+  ++decoded.rows;
+  switch (row.action) {
+    case 'B':
+      decoded.open = true;
+      decoded.in_transaction.clear();
+      break;
+    case 'I':
+    case 'U':
+    case 'D':
+      if (!row.id.empty()) decoded.in_transaction.push_back(row.id);
+      break;
+    case 'C':
+      // A commit's LSN is the end of its record: unique per transaction
+      // and increasing in commit order. Later commits overwrite.
+      for (size_t i = 0; i < decoded.in_transaction.size(); ++i) {
+        decoded.latest[decoded.in_transaction[i]] =
+            Decoded::Stamp{.commit_lsn = message.lsn, .idx = static_cast<int>(i)};
       }
-      in_transaction.clear();
-    } else if (action == "T") {
+      decoded.in_transaction.clear();
+      decoded.last_commit = std::max(decoded.last_commit, message.lsn);
+      decoded.open = false;
+      break;
+    case 'T':
       Log("wal sequencer: TRUNCATE of profiles decoded; truncated profiles get no position");
-    }
-    // M (logical messages, e.g. our heartbeat): nothing to stamp.
+      break;
+    default:
+      // M (logical messages, e.g. our flush): nothing to stamp.
+      break;
   }
-  if (!latest.empty()) {
+}
+
+absl::Status WalSequencer::StampAndConfirm(Session& session, LogicalStream& stream,
+                                           Decoded& decoded) {
+  if (!decoded.latest.empty()) {
     std::vector<std::string> ids, lsns, idxs;
-    for (const auto& [id, stamp] : latest) {
+    for (const auto& [id, stamp] : decoded.latest) {
       ids.push_back(id);
-      lsns.push_back(stamp.commit_lsn);
+      lsns.push_back(LsnText(stamp.commit_lsn));
       idxs.push_back(absl::StrCat(stamp.idx));
     }
     // uuid, pg_lsn and int texts need no quoting inside an array literal.
@@ -594,25 +614,18 @@ WalSequencer::Batch WalSequencer::StampBatch(Session& session) {
                     absl::StrCat("{", absl::StrJoin(idxs, ","), "}"));
     txn.exec("NOTIFY profile_positions");
     txn.commit();
-  }
-  if (!last_commit.empty() && !options_.testing_never_advance) {
-    // Only now that the stamps are committed. Advancing to the END of the
-    // last commit record: decoding skips a transaction whose commit record
-    // starts before the slot's confirmed position, so this one is skipped
-    // from now on, and its successor, whose commit record starts at or after
-    // that end, is not. GREATEST: never backwards (an error), e.g. after a
-    // predecessor that was thought dead advanced further.
-    pqxx::nontransaction txn(session.connection);
-    txn.exec_params(
-        "SELECT pg_replication_slot_advance($1, GREATEST($2::pg_lsn, confirmed_flush_lsn))"
-        "  FROM pg_replication_slots WHERE slot_name = $1",
-        session.slot_name, last_commit);
-  }
-  if (!last_commit.empty()) {
+    decoded.latest.clear();
     absl::MutexLock lock(&mu_);
     ++progress_.batches;
   }
-  return Batch{.rows = static_cast<int64_t>(rows.size()), .changes = changes};
+  decoded.rows = 0;
+  if (options_.testing_never_advance) return absl::OkStatus();
+  // Only now that the stamps are committed: confirming first could lose
+  // them to a crash in between (a successor streams from the confirmed
+  // position). Every message read so far is stamped and no transaction is
+  // open, so what the server says it has decoded may be confirmed too: it
+  // moves the slot past WAL that holds nothing for us (other databases').
+  return stream.Confirm(std::max(decoded.last_commit, stream.decoded_up_to()));
 }
 
 }  // namespace profiles

@@ -36,32 +36,36 @@
 //      was recorded, changes in between were never decoded: a new slot is
 //      created, the epoch incremented and every profile stamped again at the
 //      new epoch, and this is logged loudly. Clients holding positions of an
-//      older epoch must list again (the next step tells them): never a
+//      older epoch are refused (CURSOR_EXPIRED) and list again: never a
 //      silent gap.
-//   3. Loop: LISTENs on "profile_changes" (the schema's trigger NOTIFYs it
-//      at every commit that writes a profile) and also polls every
-//      poll_interval. On each wake it peeks up to batch_changes decoded rows
-//      (whole transactions), stamps their profiles in one transaction
-//      (an upsert that only ever moves a position forward, so decoding the
-//      same transaction again is a no-op) with NOTIFY profile_positions,
-//      commits, and only then advances the slot past the last decoded
-//      commit. A crash between the two decodes the batch again (harmless);
-//      advancing first could lose it.
-//   4. Errors: a lost connection is re-established with backoff (100 ms
-//      doubling to 5 s) and the lock taken again. wal_level below logical,
-//      a missing wal2json or a schema not yet migrated is logged (once per
-//      distinct reason) and retried every minute (StorageStartup refuses to
-//      start on the first and waits for an epoch, so the server is not
-//      ready meanwhile).
+//   3. Stream: a second connection, a walsender (logical_stream.h,
+//      application_name "... wal sequencer stream"), streams the slot from
+//      its confirmed position; each transaction arrives once committed and
+//      flushed. At each transaction boundary, and at most every
+//      batch_changes rows, the profiles it changed are stamped in one
+//      transaction (an upsert that only ever moves a position forward, so a
+//      transaction streamed again is a no-op) with NOTIFY
+//      profile_positions, and only once that has committed is the position
+//      confirmed to the server. A crash between the two streams the batch
+//      again (harmless); confirming first could lose it. When everything
+//      read is stamped, the server's own decoded position (its keepalives)
+//      is confirmed too, so WAL of other databases does not pile up behind
+//      an idle slot. The first connection LISTENs on "profile_changes" (the
+//      schema's trigger NOTIFYs it at every commit that writes a profile)
+//      only to flush (below).
+//   4. Errors: a lost connection (either) is re-established with backoff
+//      (100 ms doubling to 5 s) and the lock taken again. wal_level below
+//      logical, a missing wal2json or a schema not yet migrated is logged
+//      (once per distinct reason) and retried every minute (StorageStartup
+//      refuses to start on the first and waits for an epoch, so the server
+//      is not ready meanwhile).
 //
-// Two tiny transactional logical messages of its own (prefix
-// "profiles_wal_sequencer", decoded and skipped): a heartbeat when this
-// database is idle but the slot holds back much WAL of the others, so the
-// slot can advance; and a flush, before the peek that follows a
+// One tiny transactional logical message of its own (prefix
+// "profiles_wal_sequencer", streamed and skipped): a flush, on a
 // notification, when some WAL is not yet on disk (synchronous_commit off:
-// decoding reads only flushed WAL, and waits for a record flushed only in
-// part), so that a change is stamped within milliseconds of its commit
-// either way.
+// a walsender sends only flushed WAL, which the WAL writer flushes up to
+// 3 x wal_writer_delay later), so that a change is stamped within
+// milliseconds of its commit either way.
 //
 // Example:
 //   auto sequencer = WalSequencer::Start({.database_url = url});
@@ -73,10 +77,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -84,6 +90,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "services/profile/storage/logical_stream.h"
 
 namespace profiles {
 
@@ -98,8 +105,8 @@ class WalSequencer {
     // keeps the databases of one cluster apart).
     std::string slot_name{};
     absl::Duration poll_interval = absl::Seconds(1);  // REQUIRES: positive
-    // Decoded rows per peek (a transaction is never split, so a batch may
-    // be larger). REQUIRES: >= 1.
+    // Streamed rows per stamping transaction (a transaction is never split,
+    // so a batch may be larger). REQUIRES: >= 1.
     int batch_changes = 1000;
     // One line per event (elected, slot created, epoch bumped, failures),
     // without a trailing newline. Empty: std::cerr.
@@ -126,7 +133,7 @@ class WalSequencer {
     // confirmed_flush_lsn, measured at most every poll_interval by the
     // elected sequencer; -1 when not elected.
     int64_t lag_bytes = -1;
-    // Batches stamped and advanced since Start().
+    // Stamping transactions committed since Start().
     int64_t batches = 0;
   };
   // For metrics, health and tests.
@@ -178,12 +185,22 @@ class WalSequencer {
   absl::Status Sequence(Session& session);
   // Brings the slot and the epoch in line (step 2 of the file comment).
   absl::Status EnsureSlot(Session& session);
-  struct Batch {
-    int64_t rows = 0;     // decoded rows (B, C, I, U, D, ...)
-    int64_t changes = 0;  // of them, profile changes (I, U, D)
+  // What the stream delivered and is not stamped yet.
+  struct Decoded {
+    struct Stamp {
+      uint64_t commit_lsn = 0;
+      int idx = 0;
+    };
+    std::map<std::string, Stamp> latest;      // by profile id; later commits win
+    std::vector<std::string> in_transaction;  // ids of the open transaction
+    bool open = false;                        // between its B and C rows
+    uint64_t last_commit = 0;                 // of the last C row
+    int64_t rows = 0;                         // rows since the last stamp
   };
-  // Decodes, stamps and advances one batch.
-  Batch StampBatch(Session& session);
+  void Decode(const LogicalStream::Message& message, Decoded& decoded) const;
+  // Stamps `decoded` in one transaction (with NOTIFY profile_positions),
+  // then confirms it to the server. REQUIRES: !decoded.open.
+  absl::Status StampAndConfirm(Session& session, LogicalStream& stream, Decoded& decoded);
 
   const Options options_;
   const int wake_read_fd_;
