@@ -47,6 +47,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "libs/profile_contract/grpc_status.h"
+#include "libs/profile_contract/status_details.h"
 #include "tests/e2e/postgres_cluster.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
@@ -895,6 +897,89 @@ TEST_F(ChangeStreamPostgresRestartTest, PostgresRestartLosesNothingAndLeavesOneS
   EXPECT_NE(QueryText(url, "SHOW max_slot_wal_keep_size"), "-1");
   EXPECT_EQ(QueryInt(url, "SELECT epoch FROM change_sequencer_state"), 1)
       << "a restart must not start a new epoch";
+}
+
+// A slot that falls further behind than max_slot_wal_keep_size is lost:
+// PostgreSQL removes WAL it has not read, and the changes in it were never
+// sequenced. The sequencer starts a new epoch and stamps every profile
+// again; a client holding a cursor of the old epoch is told CURSOR_EXPIRED
+// (a listing and a watch alike) and finds everything by listing again:
+// a resync, never a silent gap.
+TEST(ChangeStreamLostSlotTest, ALostSlotStartsANewEpochAndClientsListAgain) {
+  absl::StatusOr<std::unique_ptr<PostgresCluster>> cluster =
+      PostgresCluster::Create("-c max_slot_wal_keep_size=1MB");
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->Start().ok());
+  const std::string url = (*cluster)->url();
+
+  std::string old_cursor;
+  {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(url, absl::Seconds(40), /*wait_for_database=*/true);
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto stub = (*server)->NewStub();
+    Profile written;
+    ASSERT_TRUE(
+        Update(*stub, WriteRequest(Uuid(9, 1), 0, "Before the loss", Uuid(10, 1)), &written).ok());
+    ASSERT_TRUE(Eventually(kPromptly, [&] { return Lists(ListAll(*stub, ""), Uuid(9, 1), 1); }));
+    old_cursor = ListAll(*stub, "").cursor;
+    ASSERT_EQ(ParsePosition(old_cursor).value_or(Position{}).epoch, 1) << old_cursor;
+  }
+  // No server: nobody reads the slot. Its walsender goes with the killed
+  // server's connection.
+  ASSERT_TRUE(Eventually(kRecovery, [&] {
+    return QueryInt(url, "SELECT count(*) FROM pg_replication_slots WHERE active") == 0;
+  }));
+  // A profile changed while nobody reads the slot, then more WAL than it
+  // may keep: the change is never streamed.
+  ASSERT_EQ(QueryInt(url,
+                     "WITH changed AS (UPDATE profiles SET name = 'Changed unseen', "
+                     "version = version + 1 RETURNING version) SELECT version FROM changed"),
+            2);
+  ASSERT_TRUE(Eventually(kRecovery, [&] {
+    pqxx::connection connection(url);
+    pqxx::nontransaction txn(connection);
+    txn.exec("CREATE TABLE IF NOT EXISTS filler (x int)");
+    for (int i = 0; i < 4; ++i) {
+      txn.exec("INSERT INTO filler SELECT generate_series(1, 1000)");
+      txn.exec("SELECT pg_switch_wal()");
+    }
+    txn.exec("CHECKPOINT");
+    return QueryText(url, "SELECT coalesce(wal_status, '') FROM pg_replication_slots") == "lost";
+  })) << "the slot was never lost";
+
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(url, absl::Seconds(40), /*wait_for_database=*/true);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = (*server)->NewStub();
+  ASSERT_TRUE(Eventually(kRecovery, [&] {
+    return QueryInt(url, "SELECT epoch FROM change_sequencer_state") == 2;
+  })) << "no new epoch";
+
+  const auto expect_expired = [](const grpc::Status& status) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+    std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(FromGrpcStatus(status));
+    ASSERT_TRUE(info.has_value()) << status.error_message();
+    EXPECT_EQ(info->reason(), kCursorExpiredReason);
+  };
+  expect_expired(ListAll(*stub, old_cursor).status);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    WatchProfilesRequest request;
+    request.set_since_cursor(old_cursor);
+    auto stream = stub->WatchProfiles(&context, request);
+    ProfileEvent event;
+    while (stream->Read(&event)) {
+    }
+    expect_expired(stream->Finish());
+  }
+  // Listing again finds the change made while the slot was lost.
+  const Listing again = ListAll(*stub, "");
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_TRUE(Lists(again, Uuid(9, 1), 2)) << "the unseen change is missing";
+  EXPECT_EQ(ParsePosition(again.cursor).value_or(Position{}).epoch, 2) << again.cursor;
+  EXPECT_EQ(SlotsOf(url), 1);
 }
 
 }  // namespace
