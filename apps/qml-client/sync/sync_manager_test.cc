@@ -626,44 +626,49 @@ TEST_F(SyncManagerTest, ASnapshotSharesTheViewsOfProfilesThatDidNotChange) {
 }
 
 // A database restored from a backup refuses the cursors issued after the
-// backup (CURSOR_AHEAD_OF_DATABASE). The app then lists every profile again
-// and keeps its pending edit, instead of skipping every change until the
-// database's write-ahead log catches up with the cursor.
+// backup (CURSOR_AHEAD_OF_DATABASE), and a server that orders changes by the
+// WAL refuses cursors of the earlier formats (CURSOR_EXPIRED: an app that
+// last synced before the upgrade). The app then lists every profile again
+// and keeps its pending edit, instead of skipping changes.
 TEST_F(SyncManagerTest, ARefusedCursorListsEverythingAgainAndKeepsPendingEdits) {
-  const QString data_dir = NewDataDir();
-  auto client = Open(data_dir);
-  const QString ada = CreateSynced(*client, "Ada");
-  client->setWorkOffline(true);
-  client->editProfile(ada, "Ada offline", "", {}, kName);
-  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
-  client.reset();
-
-  // While the app is closed: someone else creates a profile, and the store's
-  // cursor comes to lie beyond the database's history.
   ProfileClient other({.address = server_->grpc_address()});
   absl::StatusOr<std::string> database_id = other.CheckHealth();
   ASSERT_TRUE(database_id.ok()) << database_id.status();
-  const std::string zoe = RandomUuid();
-  profile::v1::UpdateProfileRequest create;
-  create.mutable_profile()->set_id(zoe);
-  create.mutable_profile()->set_name("Zoe");
-  create.mutable_profile()->set_email("zoe@example.com");
-  create.set_mutation_id(RandomUuid());
-  ASSERT_TRUE(std::holds_alternative<Acknowledged>(other.Send(create)));
-  {
-    absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(data_dir, {});
-    ASSERT_TRUE(store.ok()) << store.status();
-    profile::client::v1::JournalRecord record;
-    record.mutable_cursor_updated()->set_cursor("c3." + *database_id + ".1.999999999999999.0");
-    ASSERT_TRUE((*store)->Append(record).ok());
-  }
+  for (const std::string& refused :
+       {"c3." + *database_id + ".1.999999999999999.0", "c2." + *database_id + ".999999999999.1"}) {
+    SCOPED_TRACE(refused);
+    const QString data_dir = NewDataDir();
+    auto client = Open(data_dir);
+    const QString ada = CreateSynced(*client, "Ada");
+    client->setWorkOffline(true);
+    client->editProfile(ada, "Ada offline", "", {}, kName);
+    ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+    client.reset();
 
-  client = Open(data_dir);
-  EXPECT_TRUE(WaitFor(*client, [&](const ClientSnapshot& snapshot) {
-    return AllSynced(snapshot) && Shows(ada, SyncState::kSynced, "Ada offline", 2)(snapshot) &&
-           Shows(QString::fromStdString(zoe), SyncState::kSynced, "Zoe", 1)(snapshot);
-  }));
-  EXPECT_EQ(ServerCopy(ada).version(), 2);
+    // While the app is closed: someone else creates a profile, and the
+    // store's cursor becomes one the server refuses.
+    const std::string zoe = RandomUuid();
+    profile::v1::UpdateProfileRequest create;
+    create.mutable_profile()->set_id(zoe);
+    create.mutable_profile()->set_name("Zoe");
+    create.mutable_profile()->set_email("zoe@example.com");
+    create.set_mutation_id(RandomUuid());
+    ASSERT_TRUE(std::holds_alternative<Acknowledged>(other.Send(create)));
+    {
+      absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(data_dir, {});
+      ASSERT_TRUE(store.ok()) << store.status();
+      profile::client::v1::JournalRecord record;
+      record.mutable_cursor_updated()->set_cursor(refused);
+      ASSERT_TRUE((*store)->Append(record).ok());
+    }
+
+    client = Open(data_dir);
+    EXPECT_TRUE(WaitFor(*client, [&](const ClientSnapshot& snapshot) {
+      return AllSynced(snapshot) && Shows(ada, SyncState::kSynced, "Ada offline", 2)(snapshot) &&
+             Shows(QString::fromStdString(zoe), SyncState::kSynced, "Zoe", 1)(snapshot);
+    }));
+    EXPECT_EQ(ServerCopy(ada).version(), 2);
+  }
 }
 
 TEST_F(SyncManagerTest, ChangesFromAnotherWriterArriveButPendingEditsKeepTheUsersVersion) {
