@@ -208,15 +208,26 @@ void PgChangeFeed::SetLive(bool live) {
     if (health_.live == live) return;
     health_.live = live;
     ++health_.generation;
-    for (const std::weak_ptr<Queue>& weak : queues_) {
-      if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
-    }
+    queues = LiveQueuesLocked();
   }
   // Woken after health_ is updated, so a waiter that wakes reads the new one.
   for (const std::shared_ptr<Queue>& queue : queues) {
     absl::MutexLock lock(&queue->mu);
     queue->health_changed = true;
   }
+}
+
+std::vector<std::shared_ptr<PgChangeFeed::Queue>> PgChangeFeed::LiveQueuesLocked() {
+  std::vector<std::shared_ptr<Queue>> queues;
+  for (const std::weak_ptr<Queue>& weak : queues_) {
+    if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
+  }
+  return queues;
+}
+
+std::vector<std::shared_ptr<PgChangeFeed::Queue>> PgChangeFeed::LiveQueues() {
+  absl::MutexLock lock(&mu_);
+  return LiveQueuesLocked();
 }
 
 bool PgChangeFeed::stopping() {
@@ -312,13 +323,7 @@ bool PgChangeFeed::Restart() {
   }
   if (!end.ok()) return false;
   cursor_ = *end;
-  std::vector<std::shared_ptr<Queue>> queues;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const std::weak_ptr<Queue>& weak : queues_) {
-      if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
-    }
-  }
+  const std::vector<std::shared_ptr<Queue>> queues = LiveQueues();
   for (const std::shared_ptr<Queue>& queue : queues) {
     absl::MutexLock lock(&queue->mu);
     queue->lagged = true;
@@ -331,13 +336,7 @@ bool PgChangeFeed::Restart() {
 void PgChangeFeed::Publish(const std::vector<ProfileChange>& changes) {
   size_t batch_bytes = 0;
   for (const ProfileChange& change : changes) batch_bytes += change.profile.ByteSizeLong();
-  std::vector<std::shared_ptr<Queue>> queues;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const std::weak_ptr<Queue>& weak : queues_) {
-      if (std::shared_ptr<Queue> queue = weak.lock()) queues.push_back(std::move(queue));
-    }
-  }
+  const std::vector<std::shared_ptr<Queue>> queues = LiveQueues();
   for (const std::shared_ptr<Queue>& queue : queues) {
     absl::MutexLock lock(&queue->mu);
     if (queue->lagged) continue;

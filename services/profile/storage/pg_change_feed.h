@@ -85,6 +85,9 @@ class PgChangeFeed final : public ChangeFeed {
   // wakes every subscription; nothing if `live` is already so.
   void SetLive(bool live);
   bool stopping();
+  // The subscriptions' queues that are still owned, to work on outside mu_.
+  std::vector<std::shared_ptr<Queue>> LiveQueues() ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::shared_ptr<Queue>> LiveQueuesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   ProfileRepository* const repository_;
