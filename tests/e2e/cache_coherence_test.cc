@@ -37,6 +37,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/grpc_writes.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
 
@@ -51,20 +52,6 @@ using profile::v1::UpdateProfileRequest;
 // How long a change may take to reach the other replica before the test
 // calls it lost. Generous: this is a correctness bound, not a speed target.
 constexpr absl::Duration kSeenBound = absl::Seconds(5);
-
-// Calls `done` until it returns true or `timeout` passes; false on timeout.
-// For events in another process, which nothing here can wait on: pauses
-// between calls grow from 1 ms to 20 ms.
-bool Eventually(absl::Duration timeout, const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration pause = absl::Milliseconds(1);
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(pause);
-    pause = std::min(pause * 2, absl::Milliseconds(20));
-  }
-  return true;
-}
 
 // The version in an entity tag "\"<n>\""; -1 if it is not one.
 int64_t VersionOfEtag(const std::string& etag) {

@@ -49,6 +49,7 @@
 #include "gtest/gtest.h"
 #include "libs/profile_contract/grpc_status.h"
 #include "libs/profile_contract/status_details.h"
+#include "tests/e2e/grpc_writes.h"
 #include "tests/e2e/postgres_cluster.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
@@ -71,21 +72,6 @@ constexpr absl::Duration kPromptly = absl::Seconds(3);
 // sequencer's 1 s poll; reconnections back off up to 5 s): a correctness
 // bound, not a speed target.
 constexpr absl::Duration kRecovery = absl::Seconds(30);
-
-std::string Uuid(int kind, int n) { return absl::StrFormat("%08x-0000-4000-8000-%012x", kind, n); }
-
-// Calls `done` until it returns true or `timeout` passes; false on timeout.
-// Pauses between calls grow from 1 ms to 20 ms.
-bool Eventually(absl::Duration timeout, const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration pause = absl::Milliseconds(1);
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(pause);
-    pause = std::min(pause * 2, absl::Milliseconds(20));
-  }
-  return true;
-}
 
 // A change position, from a cursor's text "c3.<database id>.<epoch>.<lsn>.<idx>"
 // (change_cursor.h), read from the right so the database id's form does not matter.
@@ -111,24 +97,6 @@ std::optional<Position> ParsePosition(const std::string& cursor) {
     return std::nullopt;
   }
   return position;
-}
-
-UpdateProfileRequest WriteRequest(const std::string& id, int64_t expected_version,
-                                  const std::string& name, const std::string& mutation_id) {
-  UpdateProfileRequest request;
-  request.mutable_profile()->set_id(id);
-  request.mutable_profile()->set_name(name);
-  request.mutable_profile()->set_email("someone@example.com");
-  request.set_expected_version(expected_version);
-  request.set_mutation_id(mutation_id);
-  return request;
-}
-
-grpc::Status Update(ProfileService::Stub& stub, const UpdateProfileRequest& request,
-                    Profile* written) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  return stub.UpdateProfile(&context, request, written);
 }
 
 // Whether a failed write may be retried (with the same mutation id): the
@@ -404,7 +372,7 @@ TEST_F(ChangeStreamTest, ATransactionInAnotherDatabaseDelaysNoWatchAndNoDelta) {
   Watcher watcher([&](int) { return server->grpc_address(); }, start.cursor);
   Profile written;
   const std::string warm_up = Uuid(1, 0);
-  ASSERT_TRUE(Update(*stub, WriteRequest(warm_up, 0, "Warm up", Uuid(2, 0)), &written).ok());
+  ASSERT_TRUE(Call(*stub, Write(warm_up, 0, "Warm up", Uuid(2, 0)), &written).ok());
   const std::optional<Event> first = watcher.AwaitVersion(warm_up, 1, absl::Seconds(10));
   ASSERT_TRUE(first.has_value()) << "the watch never delivered the first write";
 
@@ -430,7 +398,7 @@ TEST_F(ChangeStreamTest, ATransactionInAnotherDatabaseDelaysNoWatchAndNoDelta) {
   // A gRPC write: to the watcher, and to a delta from the cursor before it.
   const std::string before = first->cursor;
   const std::string id = Uuid(1, 1);
-  ASSERT_TRUE(Update(*stub, WriteRequest(id, 0, "Grace Hopper", Uuid(2, 1)), &written).ok());
+  ASSERT_TRUE(Call(*stub, Write(id, 0, "Grace Hopper", Uuid(2, 1)), &written).ok());
   const absl::Time acknowledged = absl::Now();
   const std::optional<Event> event = watcher.AwaitVersion(id, 1, kPromptly);
   ASSERT_TRUE(event.has_value()) << "the watch did not deliver the write within " << kPromptly
@@ -628,7 +596,7 @@ TEST_F(ChangeStreamTest, ReplicaKilledAndRestartedLosesAndRepeatsNothing) {
         stub = ProfileService::NewStub(
             grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
       }
-      const grpc::Status status = Update(*stub, request, written);
+      const grpc::Status status = Call(*stub, request, written);
       if (status.ok()) return true;
       if (attempt == 0) ++failed_over;
       if (!Retryable(status) || absl::Now() > deadline) {
@@ -652,11 +620,10 @@ TEST_F(ChangeStreamTest, ReplicaKilledAndRestartedLosesAndRepeatsNothing) {
         const int k = t * kProfilesPerThread + step % kProfilesPerThread;
         const int64_t base = step < kProfilesPerThread ? 0 : 1;
         Profile written;
-        if (!write_through_either(
-                (t + step) % 2,
-                WriteRequest(Uuid(4, k), base, absl::StrCat("p", k, " v", base + 1),
-                             Uuid(5, t * kWritesPerThread + step)),
-                &written)) {
+        if (!write_through_either((t + step) % 2,
+                                  Write(Uuid(4, k), base, absl::StrCat("p", k, " v", base + 1),
+                                        Uuid(5, t * kWritesPerThread + step)),
+                                  &written)) {
           return;
         }
         absl::MutexLock lock(&mu);
@@ -824,7 +791,7 @@ TEST_F(ChangeStreamPostgresRestartTest, PostgresRestartLosesNothingAndLeavesOneS
     const absl::Time deadline = absl::Now() + kRecovery;
     for (;;) {
       Profile written;
-      const grpc::Status status = Update(*stub, request, &written);
+      const grpc::Status status = Call(*stub, request, &written);
       if (status.ok()) return true;
       EXPECT_TRUE(Retryable(status)) << status.error_code() << " " << status.error_message();
       if (!Retryable(status) || absl::Now() > deadline) return false;
@@ -833,7 +800,7 @@ TEST_F(ChangeStreamPostgresRestartTest, PostgresRestartLosesNothingAndLeavesOneS
     }
   };
   for (int k = 0; k < kProfiles; ++k) {
-    ASSERT_TRUE(write(WriteRequest(Uuid(6, k), 0, absl::StrCat("p", k, " v1"), Uuid(7, k))));
+    ASSERT_TRUE(write(Write(Uuid(6, k), 0, absl::StrCat("p", k, " v1"), Uuid(7, k))));
   }
   const std::optional<Event> before_restart =
       watcher.AwaitVersion(Uuid(6, kProfiles - 1), 1, absl::Seconds(10));
@@ -843,11 +810,9 @@ TEST_F(ChangeStreamPostgresRestartTest, PostgresRestartLosesNothingAndLeavesOneS
   ASSERT_TRUE(cluster_->Start().ok());
   // After the restart: an update of every first profile and as many new ones.
   for (int k = 0; k < kProfiles; ++k) {
-    ASSERT_TRUE(
-        write(WriteRequest(Uuid(6, k), 1, absl::StrCat("p", k, " v2"), Uuid(7, kProfiles + k))));
-    ASSERT_TRUE(
-        write(WriteRequest(Uuid(6, kProfiles + k), 0, absl::StrCat("p", kProfiles + k, " v1"),
-                           Uuid(7, 2 * kProfiles + k))));
+    ASSERT_TRUE(write(Write(Uuid(6, k), 1, absl::StrCat("p", k, " v2"), Uuid(7, kProfiles + k))));
+    ASSERT_TRUE(write(Write(Uuid(6, kProfiles + k), 0, absl::StrCat("p", kProfiles + k, " v1"),
+                            Uuid(7, 2 * kProfiles + k))));
   }
 
   // The watcher: every profile at its latest version.
@@ -919,8 +884,7 @@ TEST(ChangeStreamLostSlotTest, ALostSlotStartsANewEpochAndClientsListAgain) {
     ASSERT_TRUE(server.ok()) << server.status();
     auto stub = (*server)->NewStub();
     Profile written;
-    ASSERT_TRUE(
-        Update(*stub, WriteRequest(Uuid(9, 1), 0, "Before the loss", Uuid(10, 1)), &written).ok());
+    ASSERT_TRUE(Call(*stub, Write(Uuid(9, 1), 0, "Before the loss", Uuid(10, 1)), &written).ok());
     ASSERT_TRUE(Eventually(kPromptly, [&] { return Lists(ListAll(*stub, ""), Uuid(9, 1), 1); }));
     old_cursor = ListAll(*stub, "").cursor;
     ASSERT_EQ(ParsePosition(old_cursor).value_or(Position{}).epoch, 1) << old_cursor;

@@ -35,6 +35,7 @@
 #include "libs/profile_contract/grpc_status.h"
 #include "libs/profile_contract/status_details.h"
 #include "libs/profile_contract/validation.h"
+#include "tests/e2e/grpc_writes.h"
 #include "tests/e2e/nginx_process.h"
 #include "tests/e2e/racing_writers.h"
 #include "tests/e2e/server_process.h"
@@ -48,26 +49,6 @@ using profile::v1::Profile;
 using profile::v1::ProfileEvent;
 using profile::v1::ProfileService;
 using profile::v1::UpdateProfileRequest;
-
-std::string Uuid(int kind, int n) { return absl::StrFormat("%08x-0000-4000-8000-%012x", kind, n); }
-
-UpdateProfileRequest Write(const std::string& id, int64_t expected_version, const std::string& name,
-                           const std::string& mutation_id = "") {
-  UpdateProfileRequest request;
-  request.mutable_profile()->set_id(id);
-  request.mutable_profile()->set_name(name);
-  request.mutable_profile()->set_email("someone@example.com");
-  request.set_expected_version(expected_version);
-  request.set_mutation_id(mutation_id);
-  return request;
-}
-
-grpc::Status Call(ProfileService::Stub& stub, const UpdateProfileRequest& request,
-                  Profile* response, absl::Duration timeout = absl::Seconds(20)) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return stub.UpdateProfile(&context, request, response);
-}
 
 grpc::Status Get(ProfileService::Stub& stub, const std::string& id, Profile* response) {
   grpc::ClientContext context;

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "libs/profile_contract/grpc_status.h"
 #include "libs/profile_contract/status_details.h"
+#include "tests/e2e/grpc_writes.h"
 #include "tests/e2e/racing_writers.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/test_database.h"
@@ -29,26 +30,6 @@ using profile::v1::Profile;
 using profile::v1::ProfileEvent;
 using profile::v1::ProfileService;
 using profile::v1::UpdateProfileRequest;
-
-std::string Uuid(int kind, int n) { return absl::StrFormat("%08x-0000-4000-8000-%012x", kind, n); }
-
-UpdateProfileRequest Write(const std::string& id, int64_t expected_version, const std::string& name,
-                           const std::string& mutation_id = "") {
-  UpdateProfileRequest request;
-  request.mutable_profile()->set_id(id);
-  request.mutable_profile()->set_name(name);
-  request.mutable_profile()->set_email("someone@example.com");
-  request.set_expected_version(expected_version);
-  request.set_mutation_id(mutation_id);
-  return request;
-}
-
-grpc::Status Call(ProfileService::Stub& stub, const UpdateProfileRequest& request,
-                  Profile* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  return stub.UpdateProfile(&context, request, response);
-}
 
 class ReplicasTest : public ::testing::Test {
  protected:
