@@ -149,8 +149,8 @@ ABSL_FLAG(absl::Duration, idempotency_prune_interval, absl::Hours(1),
           "how often expired idempotency records are deleted (one replica at a time)");
 ABSL_FLAG(int64_t, change_lag_alarm_bytes, int64_t{256} << 20,
           "the change stream is reported unhealthy (gRPC health service "
-          "\"profiles.ChangeStream\", and a warning in the log) when its replication slot is "
-          "more than this many bytes of WAL behind; keep it well below the database's "
+          "\"profiles.ChangeStream\", and a warning in the log) when PostgreSQL keeps more than "
+          "this many bytes of WAL for its replication slot; keep it well below the database's "
           "max_slot_wal_keep_size");
 ABSL_FLAG(std::string, log_format, profiles::EnvOr("PROFILES_LOG_FORMAT", "json"),
           "json: one JSON object per line on stderr (time, level, msg, then fields), for log "
@@ -359,8 +359,8 @@ void ExportStorageMetrics(profiles::ServiceMetrics& metrics, profiles::StorageSt
       storage);
   metrics.AddGauge(
       "profiles_wal_slot_lag_bytes",
-      "Bytes of WAL between the database's current position and what its slot has confirmed "
-      "(PostgreSQL keeps at least this much WAL for it, up to max_slot_wal_keep_size); 0 on "
+      "Bytes of WAL PostgreSQL keeps for the change stream's slot (the current position minus "
+      "the slot's restart point; past max_slot_wal_keep_size the slot is lost); 0 on "
       "replicas that do not read the slot.",
       [storage] {
         const auto progress = storage->sequencer_progress();

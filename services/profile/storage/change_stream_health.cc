@@ -30,10 +30,11 @@ absl::Status JudgeChangeStream(const ChangeStreamState& state, int64_t max_lag_b
   }
   if (state.lag_bytes > max_lag_bytes) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the change stream's replication slot is ", Size(state.lag_bytes),
-        " of WAL behind (alarm at ", Size(max_lag_bytes),
-        "): changes reach delta syncs and watches late, and PostgreSQL keeps that WAL; past "
-        "max_slot_wal_keep_size it invalidates the slot and every client lists again"));
+        "PostgreSQL keeps ", Size(state.lag_bytes),
+        " of WAL for the change stream's replication slot (alarm at ", Size(max_lag_bytes),
+        "): the sequencer is behind, or a transaction held open in this database holds the "
+        "slot back; past max_slot_wal_keep_size PostgreSQL invalidates the slot and every "
+        "client lists again"));
   }
   return absl::OkStatus();
 }

@@ -32,7 +32,7 @@ struct ChangeStreamState {
   bool has_epoch = false;          // a sequencer has set up the stream
   bool slot_exists = false;        // the epoch's replication slot is there
   std::string wal_status;          // pg_replication_slots.wal_status
-  int64_t lag_bytes = 0;           // WAL written since the slot's confirmed position
+  int64_t lag_bytes = 0;           // WAL kept for the slot (current minus restart_lsn)
   bool sequencer_elected = false;  // some session holds the sequencer's lock
 };
 

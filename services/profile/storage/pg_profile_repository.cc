@@ -369,7 +369,7 @@ absl::StatusOr<ChangeStreamState> PgProfileRepository::ReadChangeStreamState() {
         pqxx::nontransaction txn(connection);
         const pqxx::row row = txn.exec_params1(
             "SELECT st.epoch IS NOT NULL, s.slot_name IS NOT NULL, coalesce(s.wal_status, ''),"
-            "       coalesce((pg_current_wal_lsn() - s.confirmed_flush_lsn)::bigint, 0),"
+            "       coalesce((pg_current_wal_lsn() - s.restart_lsn)::bigint, 0),"
             "       EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
             "                WHERE d.datname = current_database() AND l.locktype = 'advisory'"
             "                  AND l.granted AND l.classid::bigint = $1"

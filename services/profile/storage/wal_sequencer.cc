@@ -439,7 +439,7 @@ absl::Status WalSequencer::Sequence(Session& session) {
       next_lag_check = absl::Now() + options_.poll_interval;
       pqxx::nontransaction txn(session.connection);
       const pqxx::result lag = txn.exec_params(
-          "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots"
+          "SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots"
           " WHERE slot_name = $1",
           session.slot_name);
       absl::MutexLock lock(&mu_);

@@ -129,9 +129,10 @@ class WalSequencer {
     bool elected = false;
     // The current epoch (0 until elected once).
     int64_t epoch = 0;
-    // Bytes of WAL between pg_current_wal_lsn() and the slot's
-    // confirmed_flush_lsn, measured at most every poll_interval by the
-    // elected sequencer; -1 when not elected.
+    // Bytes of WAL the database keeps for the slot: pg_current_wal_lsn()
+    // minus its restart_lsn (what max_slot_wal_keep_size bounds), measured
+    // at most every poll_interval by the elected sequencer; -1 when not
+    // elected.
     int64_t lag_bytes = -1;
     // Stamping transactions committed since Start().
     int64_t batches = 0;
