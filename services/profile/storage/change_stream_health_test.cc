@@ -41,7 +41,7 @@ TEST(ChangeStreamHealthTest, EachFaultIsNamed) {
   behind.lag_bytes = int64_t{300} << 20;
   for (const Case& c : {Case{no_epoch, "no change stream yet"},
                         Case{nobody, "no replica is sequencing"}, Case{no_slot, "gone or lost"},
-                        Case{lost, "gone or lost"}, Case{behind, "300 MiB of WAL behind"}}) {
+                        Case{lost, "gone or lost"}, Case{behind, "keeps 300 MiB of WAL"}}) {
     const absl::Status status = JudgeChangeStream(c.state, kAlarm);
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << c.says;
     EXPECT_TRUE(absl::StrContains(status.message(), c.says)) << status;
