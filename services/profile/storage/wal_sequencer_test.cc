@@ -8,6 +8,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -356,6 +357,36 @@ TEST_F(WalSequencerTest, EveryCommitIsStampedOnItsNotificationNotByAPoll) {
   }
   std::cerr << "slowest of 60 positions: " << absl::FormatDuration(slowest) << "\n";
   EXPECT_LT(slowest, absl::Seconds(5));
+}
+
+// The same, for bursts: concurrent writers commit while the sequencer is
+// busy stamping, so their transactions and notifications arrive in the
+// middle of its statements. The last write of each burst must still get its
+// position promptly, with nothing else to wake the sequencer (the poll is
+// ten minutes): the replication stream's socket and the notifications
+// libpq already read both count as wake-ups.
+TEST_F(WalSequencerTest, TheLastWriteOfABurstIsStampedWithoutAPoll) {
+  AwaitElected(StartSequencer(/*never_advance=*/false, /*poll_interval=*/absl::Minutes(10)));
+  constexpr int kRounds = 15;
+  constexpr int kWriters = 2;
+  constexpr int kWritesEach = 15;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::vector<std::string>> ids(kWriters);
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kWritesEach; ++i) {
+          ids[w].push_back(RandomUuid());
+          Create(ids[w].back(), absl::StrCat("Burst ", round, " ", w, " ", i));
+        }
+      });
+    }
+    for (std::thread& writer : writers) writer.join();
+    for (const std::vector<std::string>& written : ids) {
+      ASSERT_TRUE(AwaitPositionAfter(written.back(), std::nullopt, absl::Seconds(10)).has_value())
+          << "round " << round;
+    }
+  }
 }
 
 // The point of issue 11: a transaction holding an xid in another database
