@@ -170,6 +170,16 @@ class SyncManagerTest : public ::testing::Test {
     return id;
   }
 
+  // Creates "Ada" (synced), then, offline, renames her "Ada offline": one
+  // edit pending. Returns her id.
+  QString AdaWithAPendingRename(SyncManager& manager) {
+    const QString ada = CreateSynced(manager, "Ada");
+    manager.setWorkOffline(true);
+    manager.editProfile(ada, "Ada offline", "", {}, kName);
+    EXPECT_TRUE(WaitFor(manager, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+    return ada;
+  }
+
   std::unique_ptr<TestDatabase> database_;
   std::unique_ptr<ServerProcess> server_;
   std::vector<std::unique_ptr<QTemporaryDir>> directories_;
@@ -561,10 +571,7 @@ TEST_F(SyncManagerTest, EachServerDatabaseHasItsOwnStoreAndEditsGoOnlyWhereTheyW
 
   const QString data_dir = NewDataDir();
   auto client = Open(data_dir);
-  const QString ada = CreateSynced(*client, "Ada");
-  client->setWorkOffline(true);
-  client->editProfile(ada, "Ada offline", "", {}, kName);
-  ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+  const QString ada = AdaWithAPendingRename(*client);
 
   client->setServerAddress(second_address);
   client->setWorkOffline(false);
@@ -639,10 +646,7 @@ TEST_F(SyncManagerTest, ARefusedCursorListsEverythingAgainAndKeepsPendingEdits) 
     SCOPED_TRACE(refused);
     const QString data_dir = NewDataDir();
     auto client = Open(data_dir);
-    const QString ada = CreateSynced(*client, "Ada");
-    client->setWorkOffline(true);
-    client->editProfile(ada, "Ada offline", "", {}, kName);
-    ASSERT_TRUE(WaitFor(*client, [](const ClientSnapshot& s) { return s.pending_count == 1; }));
+    const QString ada = AdaWithAPendingRename(*client);
     client.reset();
 
     // While the app is closed: someone else creates a profile, and the
