@@ -192,6 +192,15 @@ TEST(ServerCommandLine, RoleWithoutReplicationIsRefusedWithTheFix) {
           .ok());
 }
 
+TEST(ServerCommandLine, ChangeLagAlarmMustBePositive) {
+  for (const char* flag : {"--change-lag-alarm-bytes=0", "--change-lag-alarm-bytes=-5"}) {
+    const CommandResult run =
+        RunServer(absl::StrCat("--database-url=postgresql://x@127.0.0.1:1/x --auth=off ", flag));
+    EXPECT_EQ(run.exit_code, 2) << flag << ": " << run.output;
+    EXPECT_TRUE(absl::StrContains(run.output, "--change-lag-alarm-bytes")) << run.output;
+  }
+}
+
 TEST(ServerCommandLine, IdempotencyRetentionMustBeADuration) {
   for (const char* flag : {"--idempotency-retention=30d", "--idempotency-retention=0s",
                            "--idempotency-prune-interval=0s"}) {

@@ -221,8 +221,8 @@ absl::Status WalSequencer::AwaitSequenced(const std::string& database_url, absl:
     std::string barrier;
     {
       pqxx::work txn(connection);
-      // Flushed at once, so that a peek (which reads only flushed WAL) sees
-      // it; the NOTIFY wakes the sequencer now rather than at its next poll.
+      // Flushed at once, so that the replication stream (which sends only
+      // flushed WAL) carries it now, not after the WAL writer's next flush.
       txn.exec("SET LOCAL synchronous_commit = local");
       barrier = txn.exec1(
                        "SELECT pg_logical_emit_message(true, 'profiles_wal_sequencer', "

@@ -111,7 +111,7 @@ class WalSequencer {
     // One line per event (elected, slot created, epoch bumped, failures),
     // without a trailing newline. Empty: std::cerr.
     std::function<void(std::string_view)> log{};
-    // TEST ONLY: stamp positions but never advance the slot, as if the
+    // TEST ONLY: stamp positions but never confirm them to the slot, as if the
     // process died between the two every time.
     bool testing_never_advance = false;
   };
@@ -155,8 +155,9 @@ class WalSequencer {
   // Blocks until every change committed before the call has its position
   // (stamped by the elected sequencer of whichever process runs it), so
   // that ChangesAfter() lists it. How: commits a logical message the
-  // sequencer decodes and skips, and waits until the slot has been advanced
-  // past it (the sequencer advances only after stamping everything before).
+  // sequencer decodes and skips, and waits until the slot's confirmed
+  // position has passed it (the sequencer confirms only after stamping
+  // everything before).
   // DEADLINE_EXCEEDED at `deadline` (no sequencer running, or stuck);
   // UNAVAILABLE if the database cannot be reached. For tests, tools and
   // benchmarks: it costs a commit and a few polls of pg_replication_slots.
