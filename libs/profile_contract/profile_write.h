@@ -7,17 +7,20 @@
 
 namespace profiles {
 
-// One validated write of a profile, as the storage layer applies it.
-// Built by ParseUpdateRequest() (validation.h) from an UpdateProfileRequest;
+// One validated write of a profile, as the storage layer applies it: an
+// edit (ParseUpdateRequest(), validation.h) or a delete (ParseDeleteRequest());
 // every value here has already passed validation and normalisation.
 struct ProfileWrite {
   // Canonical lowercase UUID.
   std::string id;
+  // Deletes the profile: erases its fields and leaves a tombstone. The fields
+  // below are then disengaged and expected_version is at least 1.
+  bool deletes = false;
   // Fields to write; a disengaged optional leaves the stored value unchanged.
   std::optional<std::string> name;    // trimmed
   std::optional<std::string> email;   // trimmed
   std::optional<std::string> avatar;  // raw image bytes; empty clears the avatar
-  // The version the edit is based on; 0 creates the profile.
+  // The version the edit or delete is based on; 0 creates the profile.
   int64_t expected_version = 0;
   // Canonical lowercase UUID, or empty when the caller gave none (the write
   // is then applied without an idempotency record).
@@ -27,7 +30,7 @@ struct ProfileWrite {
   // the request: the same mutation id from two callers is two mutations.
   std::string caller{};
 
-  bool creates() const { return expected_version == 0; }
+  bool creates() const { return !deletes && expected_version == 0; }
 };
 
 }  // namespace profiles

@@ -50,6 +50,24 @@ absl::Status VersionConflict(std::string_view message, const profile::v1::Profil
   return status;
 }
 
+absl::Status ProfileDeleted(std::string_view id, std::string_view message,
+                            const std::optional<profile::v1::Profile>& tombstone) {
+  absl::Status status = absl::NotFoundError(std::string(message));
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(kProfileDeletedReason));
+  info.set_domain(std::string(kErrorDomain));
+  (*info.mutable_metadata())["id"] = std::string(id);
+  Attach(status, info);
+  if (tombstone.has_value()) Attach(status, *tombstone);
+  return status;
+}
+
+bool IsProfileDeleted(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kNotFound) return false;
+  const std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status);
+  return info.has_value() && info->reason() == kProfileDeletedReason;
+}
+
 absl::Status WithoutConflictAvatar(absl::Status status) {
   std::optional<profile::v1::Profile> current = ConflictingProfile(status);
   if (!current.has_value() || current->avatar().empty()) return status;

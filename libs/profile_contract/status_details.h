@@ -11,6 +11,9 @@
 //   INVALID_ARGUMENT  google.rpc.BadRequest (one violation per bad field)
 //   INVALID_ARGUMENT  google.rpc.ErrorInfo{reason: "MUTATION_ID_REUSED"}
 //   ABORTED           profile.v1.Profile, the server's current profile
+//   NOT_FOUND         google.rpc.ErrorInfo{reason: "PROFILE_DELETED"} and,
+//                     while it is kept, the tombstone (profile.v1.Profile
+//                     with `deleted` set): the profile was deleted
 //   RESOURCE_EXHAUSTED google.rpc.RetryInfo{retry_delay}: this caller made too
 //                     many calls; the same call succeeds after the delay
 //   FAILED_PRECONDITION google.rpc.ErrorInfo{reason: "CURSOR_FROM_OTHER_DATABASE",
@@ -40,6 +43,7 @@ inline constexpr std::string_view kMutationIdReusedReason = "MUTATION_ID_REUSED"
 inline constexpr std::string_view kCursorFromOtherDatabaseReason = "CURSOR_FROM_OTHER_DATABASE";
 inline constexpr std::string_view kCursorAheadOfDatabaseReason = "CURSOR_AHEAD_OF_DATABASE";
 inline constexpr std::string_view kCursorExpiredReason = "CURSOR_EXPIRED";
+inline constexpr std::string_view kProfileDeletedReason = "PROFILE_DELETED";
 inline constexpr std::string_view kErrorDomain = "profiles.example.com";
 
 // The type URL under which a message of this type is stored as a payload.
@@ -60,6 +64,14 @@ class FieldViolations {
 
 // ABORTED: the write was based on a stale version; `current` is attached.
 absl::Status VersionConflict(std::string_view message, const profile::v1::Profile& current);
+
+// NOT_FOUND with ErrorInfo PROFILE_DELETED (metadata "id": `id`): the
+// profile `id` was deleted. `tombstone` (deleted set), when known, is
+// attached as the profile payload (ConflictingProfile() returns it).
+absl::Status ProfileDeleted(std::string_view id, std::string_view message,
+                            const std::optional<profile::v1::Profile>& tombstone);
+// Whether `status` says the profile it is about was deleted.
+bool IsProfileDeleted(const absl::Status& status);
 
 // `status` with the avatar bytes of its conflicting profile left out
 // (avatar_sha256 stays, so a client sees whether the picture changed and

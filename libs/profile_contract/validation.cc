@@ -384,31 +384,59 @@ absl::StatusOr<std::string> ParseProfileId(std::string_view id, std::string_view
   return violations.ToStatus();
 }
 
+namespace {
+
+// The id and mutation_id every write names, into `write`.
+void ParseWriteIdentity(std::string_view id, std::string_view mutation_id, ProfileWrite& write,
+                        FieldViolations& violations) {
+  if (std::optional<std::string> canonical = CanonicalUuid(id)) {
+    write.id = *std::move(canonical);
+  } else {
+    violations.Add("id", id.empty() ? "is required"
+                                    : "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000");
+  }
+  if (!mutation_id.empty()) {
+    if (std::optional<std::string> canonical = CanonicalUuid(mutation_id)) {
+      write.mutation_id = *std::move(canonical);
+    } else {
+      violations.Add("mutation_id", "must be a UUID");
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ProfileWrite> ParseDeleteRequest(const profile::v1::DeleteProfileRequest& request) {
+  FieldViolations violations;
+  ProfileWrite write;
+  write.deletes = true;
+  ParseWriteIdentity(request.id(), request.mutation_id(), write, violations);
+  if (request.expected_version() < 1) {
+    violations.Add("expected_version",
+                   "must be the version being deleted (at least 1): a delete is refused if the "
+                   "profile changed since");
+  }
+  write.expected_version = request.expected_version();
+  if (!violations.empty()) return violations.ToStatus();
+  return write;
+}
+
 absl::StatusOr<ProfileWrite> ParseUpdateRequest(const profile::v1::UpdateProfileRequest& request) {
   FieldViolations violations;
   ProfileWrite write;
   const profile::v1::Profile& profile = request.profile();
 
-  if (std::optional<std::string> id = CanonicalUuid(profile.id())) {
-    write.id = *std::move(id);
-  } else {
-    violations.Add("id", profile.id().empty()
-                             ? "is required"
-                             : "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000");
+  ParseWriteIdentity(profile.id(), request.mutation_id(), write, violations);
+  if (profile.deleted()) {
+    // Otherwise the edit would be applied as an edit, the opposite of what
+    // its caller asked for.
+    violations.Add("deleted", "is set by the server; delete a profile with DeleteProfile");
   }
 
   if (request.expected_version() < 0) {
     violations.Add("expected_version", "must be 0 (create) or the version the edit is based on");
   }
   write.expected_version = request.expected_version();
-
-  if (!request.mutation_id().empty()) {
-    if (std::optional<std::string> mutation_id = CanonicalUuid(request.mutation_id())) {
-      write.mutation_id = *std::move(mutation_id);
-    } else {
-      violations.Add("mutation_id", "must be a UUID");
-    }
-  }
 
   // Indexed by ProfileField::index(); an empty mask writes every field.
   std::array<bool, kWritableFieldCount> writes;

@@ -127,6 +127,11 @@ absl::StatusOr<std::string> ParseProfileId(std::string_view id, std::string_view
 // reported as "name", so a client can show it next to the field).
 absl::StatusOr<ProfileWrite> ParseUpdateRequest(const profile::v1::UpdateProfileRequest& request);
 
+// Validates a DeleteProfileRequest and turns it into a ProfileWrite that
+// deletes: INVALID_ARGUMENT (BadRequest) for a bad id or mutation_id, or an
+// expected_version below 1 (a delete must name the version it saw).
+absl::StatusOr<ProfileWrite> ParseDeleteRequest(const profile::v1::DeleteProfileRequest& request);
+
 }  // namespace profiles
 
 #endif  // PROFILES_LIBS_PROFILE_CONTRACT_VALIDATION_H_
