@@ -125,7 +125,7 @@ ABSL_FLAG(double, reads_per_second, 200,
           "calls without a valid token. Beyond: RESOURCE_EXHAUSTED / 429 with the delay "
           "(RetryInfo, Retry-After). 0: no limit");
 ABSL_FLAG(double, writes_per_second, 50,
-          "writes (UpdateProfile, PUT, PATCH) per caller per second, in bursts of up to 5 "
+          "writes (UpdateProfile, DeleteProfile, PUT, PATCH, DELETE) per caller per second, in bursts of up to 5 "
           "seconds' worth; as --reads-per-second. 0: no limit");
 ABSL_FLAG(std::string, tls_cert_file, profiles::EnvOr("PROFILES_TLS_CERT_FILE", ""),
           "PEM certificate chain (the server's certificate first): with --tls-key-file, both "

@@ -19,9 +19,10 @@ class SequencedStorage::AwaitingRepository final : public ProfileRepository {
     return storage_->repository_->ApplyWrite(write);
   }
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                          bool include_avatars, int64_t max_bytes) override {
+                                          bool include_avatars, int64_t max_bytes,
+                                          bool include_tombstones) override {
     if (absl::Status sequenced = storage_->AwaitSequenced(); !sequenced.ok()) return sequenced;
-    return storage_->repository_->ChangesAfter(after, limit, include_avatars, max_bytes);
+    return storage_->repository_->ChangesAfter(after, limit, include_avatars, max_bytes, include_tombstones);
   }
   absl::StatusOr<std::string> DatabaseId() override { return storage_->repository_->DatabaseId(); }
   absl::Status Ping() override { return storage_->repository_->Ping(); }

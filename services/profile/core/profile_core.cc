@@ -66,8 +66,20 @@ std::string_view OutcomeName(WriteOutcomeKind kind) {
       return "updated";
     case WriteOutcomeKind::kReplayed:
       return "replayed";
+    case WriteOutcomeKind::kDeleted:
+      return "deleted";
   }
   return "updated";
+}
+
+// A read of a deleted profile: NOT_FOUND, with its tombstone.
+absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> UnlessDeleted(
+    std::shared_ptr<const ProfileSnapshot> snapshot) {
+  if (!snapshot->profile().deleted()) return snapshot;
+  return ProfileDeleted(snapshot->id(),
+                        absl::StrCat("profile ", snapshot->id(), " was deleted (at version ",
+                                     snapshot->version(), ")"),
+                        snapshot->profile());
 }
 
 }  // namespace
@@ -205,8 +217,10 @@ void ProfileCore::Get(const CallContext& context, std::string_view id,
   if (absl::Status allowed = AuthorizeRead(*caller, *canonical); !allowed.ok()) {
     return std::move(done)(allowed);
   }
+  // Tombstones are cached like any version: a read after a delete must not
+  // find an older, live version.
   if (std::shared_ptr<const ProfileSnapshot> cached = cache_->Lookup(*canonical)) {
-    return std::move(done)(std::move(cached));
+    return std::move(done)(UnlessDeleted(std::move(cached)));
   }
   auto shared_done =
       std::make_shared<Done<std::shared_ptr<const ProfileSnapshot>>>(std::move(done));
@@ -220,7 +234,7 @@ void ProfileCore::Get(const CallContext& context, std::string_view id,
         std::shared_ptr<const ProfileSnapshot> snapshot =
             ProfileSnapshot::Make(*std::move(profile));
         cache_->Fill(ticket, snapshot);
-        std::move (*shared_done)(std::move(snapshot));
+        std::move (*shared_done)(UnlessDeleted(std::move(snapshot)));
       },
       [shared_done](absl::Status status) { std::move (*shared_done)(std::move(status)); });
 }
@@ -236,10 +250,30 @@ void ProfileCore::Update(const CallContext& context,
     return std::move(done)(allowed);
   }
   write->caller = caller->subject;
+  ApplyOnStorage(context, "UpdateProfile", *std::move(write), std::move(done));
+}
+
+void ProfileCore::Delete(const CallContext& context,
+                         const profile::v1::DeleteProfileRequest& request,
+                         Done<WriteOutcome> done) {
+  absl::StatusOr<Caller> caller = Admit(context, *writes_, "write");
+  if (!caller.ok()) return std::move(done)(caller.status());
+  absl::StatusOr<ProfileWrite> write = ParseDeleteRequest(request);
+  if (!write.ok()) return std::move(done)(write.status());
+  if (absl::Status allowed = AuthorizeWrite(*caller, write->id); !allowed.ok()) {
+    return std::move(done)(allowed);
+  }
+  write->caller = caller->subject;
+  ApplyOnStorage(context, "DeleteProfile", *std::move(write), std::move(done));
+}
+
+void ProfileCore::ApplyOnStorage(const CallContext& context, std::string_view what,
+                                 ProfileWrite write, Done<WriteOutcome> done) {
   auto shared_done = std::make_shared<Done<WriteOutcome>>(std::move(done));
   OnStorage(
-      context, "UpdateProfile",
-      [this, shared_done, write = *std::move(write), request_id = context.request_id]() mutable {
+      context, what,
+      [this, shared_done, write = std::move(write), what = std::string(what),
+       request_id = context.request_id]() mutable {
         // Before the write, so that the idempotency fingerprint and
         // avatar_sha256 describe the stored bytes; stripping is
         // deterministic, so a retried request matches its first attempt.
@@ -248,8 +282,10 @@ void ProfileCore::Update(const CallContext& context,
         }
         absl::StatusOr<AppliedWrite> applied = repository_->ApplyWrite(write);
         if (!applied.ok()) {
-          // A conflict names the current version: the newest there is.
-          if (std::optional<profile::v1::Profile> current = ConflictingProfile(applied.status())) {
+          // A conflict names the current version (a tombstone, when the
+          // profile was deleted): the newest there is.
+          std::optional<profile::v1::Profile> current = ConflictingProfile(applied.status());
+          if (current.has_value() && applied.status().code() == absl::StatusCode::kAborted) {
             if (options_.metrics != nullptr) options_.metrics->RecordVersionConflict();
             if (LogEnabled(LogLevel::kDebug)) {
               LogDebug("version conflict", {{"request_id", request_id},
@@ -257,15 +293,15 @@ void ProfileCore::Update(const CallContext& context,
                                             {"expected_version", write.expected_version},
                                             {"current_version", current->version()}});
             }
-            cache_->Put(ProfileSnapshot::Make(*std::move(current)));
           }
-          return std::move(*shared_done)(Annotated("UpdateProfile", applied.status()));
+          if (current.has_value()) cache_->Put(ProfileSnapshot::Make(*std::move(current)));
+          return std::move(*shared_done)(Annotated(what, applied.status()));
         }
         WriteOutcome outcome;
         outcome.kind = applied->replayed ? WriteOutcomeKind::kReplayed
-                       : write.creates() && applied->profile.version() == 1
-                           ? WriteOutcomeKind::kCreated
-                           : WriteOutcomeKind::kUpdated;
+                       : write.deletes   ? WriteOutcomeKind::kDeleted
+                       : write.creates() ? WriteOutcomeKind::kCreated
+                                         : WriteOutcomeKind::kUpdated;
         outcome.profile = ProfileSnapshot::Make(std::move(applied->profile));
         if (applied->replayed && options_.metrics != nullptr) {
           options_.metrics->RecordIdempotentReplay();
@@ -343,8 +379,13 @@ void ProfileCore::List(const CallContext& context, const profile::v1::ListProfil
         if (absl::Status issued = after.CheckIssuedBy(*database_id, field); !issued.ok()) {
           return std::move(*shared_done)(issued);
         }
-        absl::StatusOr<ChangePage> page = repository_->ChangesAfter(
-            after.position, page_size, include_avatars, kDefaultPageBytes);
+        // A listing from the start leaves deleted profiles out of its first
+        // page: its caller has none of them. Later pages include tombstones,
+        // since a profile listed on an earlier page may have been deleted
+        // while the caller paged (profile.proto, ListProfilesRequest).
+        absl::StatusOr<ChangePage> page =
+            repository_->ChangesAfter(after.position, page_size, include_avatars,
+                                      kDefaultPageBytes, !after.position.is_start());
         if (!page.ok()) return std::move(*shared_done)(Annotated("ListProfiles", page.status()));
         profile::v1::ListProfilesResponse response;
         for (ProfileChange& change : page->changes) {

@@ -60,6 +60,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/profile_contract/profile_write.h"
 #include "profile/v1/profile.pb.h"
 #include "services/profile/auth/token_authority.h"
 #include "services/profile/core/profile_snapshot.h"
@@ -104,9 +105,11 @@ template <typename T>
 using Done = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
 
 enum class WriteOutcomeKind {
-  kCreated,   // the write created the profile (version 1)
+  kCreated,   // the write created the profile (version 1, or one more than
+              // the tombstone of a deleted profile of the same id)
   kUpdated,   // the write changed an existing profile
   kReplayed,  // its mutation_id was applied before; nothing was written now
+  kDeleted,   // the profile was deleted; `profile` is its tombstone
 };
 
 struct WriteOutcome {
@@ -182,7 +185,8 @@ class ProfileCore {
   void Info(const CallContext& context, Done<profile::v1::ServiceInfo> done);
 
   // The profile `id` (avatar included). INVALID_ARGUMENT for an id that is
-  // not a UUID, NOT_FOUND.
+  // not a UUID, NOT_FOUND (with IsProfileDeleted() and the tombstone attached
+  // when it was deleted).
   void Get(const CallContext& context, std::string_view id,
            Done<std::shared_ptr<const ProfileSnapshot>> done);
 
@@ -197,8 +201,16 @@ class ProfileCore {
   void Update(const CallContext& context, const profile::v1::UpdateProfileRequest& request,
               Done<WriteOutcome> done);
 
+  // Deletes a profile (DeleteProfileRequest, profile.proto): version-checked
+  // and idempotent like Update(), with the same errors; answers the
+  // tombstone (kDeleted, or kReplayed). A profile already deleted is
+  // NOT_FOUND with IsProfileDeleted().
+  void Delete(const CallContext& context, const profile::v1::DeleteProfileRequest& request,
+              Done<WriteOutcome> done);
+
   // One page of the listing or of a delta (page_size 0: 100; at most 1000;
-  // at most kDefaultPageBytes).
+  // at most kDefaultPageBytes). Deleted profiles are tombstones
+  // (Profile.deleted), left out of the first page from the start.
   void List(const CallContext& context, const profile::v1::ListProfilesRequest& request,
             Done<profile::v1::ListProfilesResponse> done);
 
@@ -237,6 +249,10 @@ class ProfileCore {
   // Authenticate(), then Limit(): the first thing every call does.
   absl::StatusOr<Caller> Admit(const CallContext& context, RateLimiter& limiter,
                                std::string_view what);
+  // Applies a validated, authorized write (an edit or a delete) on a storage
+  // worker; `what` names the call in errors and logs.
+  void ApplyOnStorage(const CallContext& context, std::string_view what, ProfileWrite write,
+                      Done<WriteOutcome> done);
   // Registers the numbers the core's parts keep with `metrics`.
   void ExportMetrics(ServiceMetrics& metrics);
   // Runs `work` on a storage worker unless the queue is full or the deadline

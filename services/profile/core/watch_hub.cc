@@ -195,8 +195,11 @@ void WatchHub::CatchUp(const std::shared_ptr<Watcher>& watcher) {
         !issued.ok()) {
       return FinishCatchUp(watcher, "", issued);
     }
-    absl::StatusOr<ChangePage> page = repository_->ChangesAfter(
-        from, kCatchUpPageSize, watcher->include_avatars, kDefaultPageBytes);
+    // From the start, as a listing: deletes before the watch are no news to
+    // a watcher that has no profiles yet (profile.proto, WatchProfilesRequest).
+    absl::StatusOr<ChangePage> page =
+        repository_->ChangesAfter(from, kCatchUpPageSize, watcher->include_avatars,
+                                  kDefaultPageBytes, /*include_tombstones=*/!from.is_start());
     FinishCatchUp(watcher, *database_id, std::move(page));
   });
   if (!scheduled.ok()) {

@@ -249,6 +249,21 @@ grpc::ServerUnaryReactor* GrpcProfileService::UpdateProfile(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* GrpcProfileService::DeleteProfile(
+    grpc::CallbackServerContext* context, const profile::v1::DeleteProfileRequest* request,
+    profile::v1::Profile* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto call = std::make_unique<Call>(options_, "DeleteProfile", context);
+  const CallContext call_context = call->context();
+  core_->Delete(call_context, *request,
+                [reactor, response, call = std::move(call)](absl::StatusOr<WriteOutcome> outcome) {
+                  if (!outcome.ok()) return reactor->Finish(call->End(outcome.status()));
+                  *response = outcome->profile->profile();  // the tombstone
+                  reactor->Finish(call->End(absl::OkStatus()));
+                });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* GrpcProfileService::ListProfiles(
     grpc::CallbackServerContext* context, const profile::v1::ListProfilesRequest* request,
     profile::v1::ListProfilesResponse* response) {

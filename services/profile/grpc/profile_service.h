@@ -60,6 +60,9 @@ class GrpcProfileService final : public profile::v1::ProfileService::CallbackSer
   grpc::ServerUnaryReactor* UpdateProfile(grpc::CallbackServerContext* context,
                                           const profile::v1::UpdateProfileRequest* request,
                                           profile::v1::Profile* response) override;
+  grpc::ServerUnaryReactor* DeleteProfile(grpc::CallbackServerContext* context,
+                                          const profile::v1::DeleteProfileRequest* request,
+                                          profile::v1::Profile* response) override;
   grpc::ServerUnaryReactor* ListProfiles(grpc::CallbackServerContext* context,
                                          const profile::v1::ListProfilesRequest* request,
                                          profile::v1::ListProfilesResponse* response) override;

@@ -72,8 +72,9 @@ class GatedRepository final : public ProfileRepository {
     return inner_->ApplyWrite(write);
   }
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                          bool include_avatars, int64_t max_bytes) override {
-    return inner_->ChangesAfter(after, limit, include_avatars, max_bytes);
+                                          bool include_avatars, int64_t max_bytes,
+                                          bool include_tombstones) override {
+    return inner_->ChangesAfter(after, limit, include_avatars, max_bytes, include_tombstones);
   }
   absl::StatusOr<std::string> DatabaseId() override { return inner_->DatabaseId(); }
   absl::Status Ping() override { return inner_->Ping(); }

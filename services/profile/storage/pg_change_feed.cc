@@ -303,7 +303,8 @@ void PgChangeFeed::Run() {
 bool PgChangeFeed::CatchUp() {
   while (!stopping()) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true, kDefaultPageBytes);
+        repository_->ChangesAfter(cursor_, kPageSize, /*include_avatars=*/true, kDefaultPageBytes,
+                                  /*include_tombstones=*/true);
     if (IsCursorRefused(page.status())) return Restart();
     if (!page.ok()) return false;
     if (!page->changes.empty()) Publish(page->changes);

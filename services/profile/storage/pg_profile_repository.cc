@@ -21,12 +21,13 @@ namespace {
 
 // The columns RowToProfile() reads; updated_at as microseconds since the
 // Unix epoch (timestamptz has microsecond precision).
+// A tombstone's name and e-mail are NULL (erased), read as empty.
 constexpr char kProfileColumns[] =
-    "id::text, name, email, avatar, avatar_sha256, version, "
-    "floor(extract(epoch FROM updated_at) * 1000000)::bigint";
+    "id::text, coalesce(name, ''), coalesce(email, ''), avatar, avatar_sha256, version, "
+    "floor(extract(epoch FROM updated_at) * 1000000)::bigint, deleted_at IS NOT NULL";
 constexpr char kProfileColumnsWithoutAvatar[] =
-    "id::text, name, email, ''::bytea, avatar_sha256, version, "
-    "floor(extract(epoch FROM updated_at) * 1000000)::bigint";
+    "id::text, coalesce(name, ''), coalesce(email, ''), ''::bytea, avatar_sha256, version, "
+    "floor(extract(epoch FROM updated_at) * 1000000)::bigint, deleted_at IS NOT NULL";
 
 constexpr char kGet[] = "profile_get";
 constexpr char kApply[] = "profile_apply";
@@ -45,10 +46,10 @@ std::string RowBytes(bool include_avatar) {
 // decimal text, since pg_lsn and numeric have no libpqxx conversion, index
 // within the transaction) and the page's running byte total up to and
 // including the row.
-constexpr int kEpochColumn = 7;
-constexpr int kLsnColumn = 8;
-constexpr int kIdxColumn = 9;
-constexpr int kRunningBytesColumn = 10;
+constexpr int kEpochColumn = 8;
+constexpr int kLsnColumn = 9;
+constexpr int kIdxColumn = 10;
+constexpr int kRunningBytesColumn = 11;
 
 std::string ChangesQuery(const char* columns, const std::string& row_bytes) {
   // Positions are final once written (change_cursor.h): the sequencer stamps
@@ -58,7 +59,12 @@ std::string ChangesQuery(const char* columns, const std::string& row_bytes) {
   //
   // $1 is the cursor's epoch; the start (epoch 0) reads the current epoch.
   // The row comparison starts at the index's first column, so the index
-  // serves it.
+  // serves it. $6 false leaves tombstones out (the first page of a listing
+  // from the start).
+  //
+  // A cursor below the change stream's horizon (tombstones after it were
+  // purged) gets no rows, so the empty page's check refuses it
+  // (CheckCursorContinues()).
   //
   // The outer query keeps the rows that start within the byte budget ($5):
   // those that fit, plus at most one that crosses it, which ChangesAfter()
@@ -77,6 +83,9 @@ std::string ChangesQuery(const char* columns, const std::string& row_bytes) {
       "AS epoch) wanted "
       "WHERE pp.epoch = wanted.epoch AND (pp.epoch, pp.commit_lsn, pp.idx) > "
       "(wanted.epoch, '0/0'::pg_lsn + $2::numeric, $3::int) "
+      "AND ($6::boolean OR p.deleted_at IS NULL) "
+      "AND NOT EXISTS (SELECT 1 FROM change_stream_horizon h WHERE $1::bigint <> 0 "
+      "AND h.epoch = $1::bigint AND (h.commit_lsn, h.idx) > ('0/0'::pg_lsn + $2::numeric, $3::int)) "
       "ORDER BY pp.commit_lsn, pp.idx LIMIT $4) page "
       "WHERE page.row_number <= 2 OR page.running_bytes - page.row_bytes <= $5::bigint "
       "ORDER BY page.commit_lsn, page.idx");
@@ -87,21 +96,24 @@ void PrepareStatements(pqxx::connection& connection) {
                      absl::StrCat("SELECT ", kProfileColumns, " FROM profiles WHERE id = $1"));
   connection.prepare(kApply,
                      "SELECT outcome, r_id::text, r_name, r_email, r_avatar, r_avatar_sha256, "
-                     "r_version, floor(extract(epoch FROM r_updated_at) * 1000000)::bigint "
-                     "FROM profiles_apply_write("
+                     "r_version, floor(extract(epoch FROM r_updated_at) * 1000000)::bigint, "
+                     "r_deleted FROM profiles_apply_write("
                      "$1::uuid, $2::bigint, $3::text, $4::text, "
-                     "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid, $8::text)");
-  // The current epoch (NULL until a sequencer has set up its slot) and how
-  // far the WAL has come: every position this database issued lies below.
+                     "CASE WHEN $5::boolean THEN $6::bytea END, $7::uuid, $8::text, $9::boolean)");
+  // The current epoch (NULL until a sequencer has set up its slot), how far
+  // the WAL has come (every position this database issued lies below), and
+  // the horizon below which tombstones were purged (NULLs when none were).
   connection.prepare(kStreamState,
                      "SELECT (SELECT epoch FROM change_sequencer_state), "
-                     "(pg_current_wal_lsn() - '0/0'::pg_lsn)::text");
+                     "(pg_current_wal_lsn() - '0/0'::pg_lsn)::text, h.epoch, "
+                     "(h.commit_lsn - '0/0'::pg_lsn)::text, h.idx "
+                     "FROM (SELECT 1) AS one LEFT JOIN change_stream_horizon h ON true");
   connection.prepare(kChanges, ChangesQuery(kProfileColumns, RowBytes(true)));
   connection.prepare(kChangesWithoutAvatars,
                      ChangesQuery(kProfileColumnsWithoutAvatar, RowBytes(false)));
 }
 
-// Reads the seven profile columns starting at `first`.
+// Reads the eight profile columns starting at `first`.
 profile::v1::Profile RowToProfile(const pqxx::row& row, int first) {
   profile::v1::Profile profile;
   profile.set_id(row[first].as<std::string>());
@@ -112,6 +124,7 @@ profile::v1::Profile RowToProfile(const pqxx::row& row, int first) {
   profile.set_version(row[first + 5].as<int64_t>());
   *profile.mutable_updated_at() =
       google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(row[first + 6].as<int64_t>());
+  profile.set_deleted(row[first + 7].as<bool>());
   return profile;
 }
 
@@ -135,6 +148,25 @@ absl::StatusOr<AppliedWrite> ApplyOutcome(const ProfileWrite& write, const pqxx:
   }
   if (outcome == "not_found") {
     return absl::NotFoundError(absl::StrCat("profile ", write.id, " does not exist"));
+  }
+  if (outcome == "deleted") {
+    profile::v1::Profile tombstone = RowToProfile(row, 1);
+    return ProfileDeleted(
+        write.id,
+        absl::StrCat("profile ", write.id, " was deleted at version ", tombstone.version(),
+                     write.deletes ? "" : "; create it anew (expected_version 0) to bring it back"),
+        tombstone);
+  }
+  if (outcome == "erased") {
+    std::optional<profile::v1::Profile> tombstone;
+    if (!row[6].is_null()) tombstone = RowToProfile(row, 1);
+    const std::string profile_id = row[1].as<std::string>();
+    return ProfileDeleted(profile_id,
+                          absl::StrCat("mutation ", write.mutation_id, " was applied to profile ",
+                                       profile_id,
+                                       ", which has since been deleted; its result was erased "
+                                       "with the profile's data"),
+                          tombstone);
   }
   if (outcome == "mutation_reused") return MutationIdReused(write.mutation_id);
   return absl::InternalError(absl::StrCat("profiles_apply_write returned outcome ", outcome));
@@ -238,7 +270,8 @@ absl::StatusOr<AppliedWrite> PgProfileRepository::ApplyWrite(const ProfileWrite&
         pqxx::nontransaction txn(connection);
         const pqxx::result result = txn.exec_prepared(
             kApply, write.id, write.expected_version, NullableText(write.name),
-            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id, write.caller);
+            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id, write.caller,
+            write.deletes);
         if (result.size() != 1) {
           return absl::InternalError("profiles_apply_write returned no row");
         }
@@ -277,6 +310,15 @@ absl::Status CheckCursorContinues(pqxx::nontransaction& txn, const ChangeCursor&
                                           ": its replication slot was replaced and changes in "
                                           "between were never ordered; list again from the start"));
   }
+  if (!state[2].is_null() && state[2].as<int64_t>() == after.epoch) {
+    ChangeCursor horizon{.epoch = after.epoch, .lsn = 0, .idx = state[4].as<int64_t>()};
+    if (absl::Status parsed = ParseLsn(state[3], horizon.lsn); !parsed.ok()) return parsed;
+    if (after < horizon) {
+      return CursorExpired(
+          "", "the cursor is older than the tombstone retention window: profiles deleted after it "
+              "may no longer be listed as deleted; list again from the start");
+    }
+  }
   if (!epoch.has_value() || after.epoch > *epoch || after.lsn > wal_end) {
     return CursorAheadOfDatabase(
         absl::StrCat("the cursor names commit ", after.lsn, " of epoch ", after.epoch,
@@ -290,7 +332,8 @@ absl::Status CheckCursorContinues(pqxx::nontransaction& txn, const ChangeCursor&
 
 absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor& after, int limit,
                                                              bool include_avatars,
-                                                             int64_t max_bytes) {
+                                                             int64_t max_bytes,
+                                                             bool include_tombstones) {
   if (limit < 1) {
     return absl::InvalidArgumentError(absl::StrCat("limit must be at least 1, not ", limit));
   }
@@ -305,7 +348,8 @@ absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor&
         pqxx::nontransaction txn(connection);
         const pqxx::result result =
             txn.exec_prepared(include_avatars ? kChanges : kChangesWithoutAvatars, from.epoch,
-                              std::to_string(from.lsn), from.idx, int64_t{limit} + 1, max_bytes);
+                              std::to_string(from.lsn), from.idx, int64_t{limit} + 1, max_bytes,
+                              include_tombstones);
         ChangePage page;
         page.end = after;
         page.changes.reserve(std::min(result.size(), static_cast<size_t>(limit)));

@@ -65,7 +65,8 @@ class PgProfileRepository final : public ProfileRepository {
   absl::StatusOr<profile::v1::Profile> Get(std::string_view id) override;
   absl::StatusOr<AppliedWrite> ApplyWrite(const ProfileWrite& write) override;
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                          bool include_avatars, int64_t max_bytes) override;
+                                          bool include_avatars, int64_t max_bytes,
+                                          bool include_tombstones) override;
   // The cluster's system identifier (pg_control_system(); a new cluster,
   // initdb or a logical restore, gets a new one) and the database's oid
   // within it, "<system identifier>-<oid>". Read once, then remembered.

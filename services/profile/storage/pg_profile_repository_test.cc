@@ -52,7 +52,7 @@ class PgProfileRepositoryTest : public ::testing::Test {
 
   ChangePage MustChangesAfter(const ChangeCursor& after, int limit = 100) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(after, limit, false, kDefaultPageBytes);
+        repository_->ChangesAfter(after, limit, false, kDefaultPageBytes, true);
     EXPECT_TRUE(page.ok()) << page.status();
     return page.value_or(ChangePage());
   }
@@ -117,14 +117,14 @@ TEST_F(PgProfileRepositoryTest, CursorAheadOfTheDatabaseIsRefused) {
        {ChangeCursor{.epoch = issued.epoch, .lsn = issued.lsn + (uint64_t{1} << 40), .idx = 0},
         ChangeCursor{.epoch = issued.epoch + 1, .lsn = 1, .idx = 0}}) {
     const absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(ahead, 10, false, kDefaultPageBytes);
+        repository_->ChangesAfter(ahead, 10, false, kDefaultPageBytes, true);
     EXPECT_EQ(page.status().code(), absl::StatusCode::kFailedPrecondition) << page.status();
     ASSERT_TRUE(ErrorInfoOf(page.status()).has_value());
     EXPECT_EQ(ErrorInfoOf(page.status())->reason(), kCursorAheadOfDatabaseReason);
   }
   // A cursor the database did issue, with nothing after it, is fine.
   absl::StatusOr<ChangePage> caught_up =
-      repository_->ChangesAfter(issued, 10, false, kDefaultPageBytes);
+      repository_->ChangesAfter(issued, 10, false, kDefaultPageBytes, true);
   ASSERT_TRUE(caught_up.ok()) << caught_up.status();
   EXPECT_TRUE(caught_up->changes.empty());
 }
@@ -143,13 +143,13 @@ TEST_F(PgProfileRepositoryTest, CursorOfAnOlderEpochIsExpired) {
                                "UPDATE profile_positions SET epoch = epoch + 1")
                   .ok());
   const absl::StatusOr<ChangePage> old =
-      storage_->pg_repository()->ChangesAfter(before.end, 10, false, kDefaultPageBytes);
+      storage_->pg_repository()->ChangesAfter(before.end, 10, false, kDefaultPageBytes, true);
   EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition) << old.status();
   ASSERT_TRUE(ErrorInfoOf(old.status()).has_value());
   EXPECT_EQ(ErrorInfoOf(old.status())->reason(), kCursorExpiredReason);
   // Listing again from the start finds the profile in the new epoch.
   absl::StatusOr<ChangePage> again =
-      storage_->pg_repository()->ChangesAfter(ChangeCursor::Start(), 10, false, kDefaultPageBytes);
+      storage_->pg_repository()->ChangesAfter(ChangeCursor::Start(), 10, false, kDefaultPageBytes, true);
   ASSERT_TRUE(again.ok()) << again.status();
   ASSERT_EQ(again->changes.size(), 1u);
   EXPECT_EQ(again->changes[0].profile.id(), id);
@@ -400,7 +400,7 @@ TEST_F(PgProfileRepositoryTest, TransactionInAnotherDatabaseDoesNotHoldChangesBa
   const absl::Time start = absl::Now();
   ASSERT_TRUE(storage_->AwaitSequenced().ok());
   absl::StatusOr<ChangePage> page =
-      storage_->pg_repository()->ChangesAfter(ChangeCursor::Start(), 10, false, kDefaultPageBytes);
+      storage_->pg_repository()->ChangesAfter(ChangeCursor::Start(), 10, false, kDefaultPageBytes, true);
   const absl::Duration took = absl::Now() - start;
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(Ids(*page), std::vector<std::string>{id});
@@ -421,7 +421,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
   std::vector<bool> more;
   for (;;) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(cursor, 2, false, kDefaultPageBytes);
+        repository_->ChangesAfter(cursor, 2, false, kDefaultPageBytes, true);
     ASSERT_TRUE(page.ok()) << page.status();
     for (const ProfileChange& change : page->changes) {
       EXPECT_GT(change.cursor, cursor);
@@ -434,7 +434,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterPaginatesWithMore) {
   EXPECT_EQ(seen, ids);
   EXPECT_EQ(more, (std::vector<bool>{true, true, false}));
 
-  absl::StatusOr<ChangePage> empty = repository_->ChangesAfter(cursor, 2, false, kDefaultPageBytes);
+  absl::StatusOr<ChangePage> empty = repository_->ChangesAfter(cursor, 2, false, kDefaultPageBytes, true);
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_TRUE(empty->changes.empty());
   EXPECT_EQ(empty->end, cursor);
@@ -460,7 +460,7 @@ TEST_F(PgProfileRepositoryTest, ChangesLeaveAvatarsOutUnlessAsked) {
 
   for (const bool include_avatars : {false, true}) {
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(ChangeCursor::Start(), 10, include_avatars, kDefaultPageBytes);
+        repository_->ChangesAfter(ChangeCursor::Start(), 10, include_avatars, kDefaultPageBytes, true);
     ASSERT_TRUE(page.ok()) << page.status();
     ASSERT_EQ(page->changes.size(), 1u);
     EXPECT_EQ(page->changes[0].profile.avatar_sha256(), kPngMagicSha256);
@@ -470,7 +470,7 @@ TEST_F(PgProfileRepositoryTest, ChangesLeaveAvatarsOutUnlessAsked) {
 
 TEST_F(PgProfileRepositoryTest, ChangesAfterRejectsNonPositiveLimit) {
   EXPECT_EQ(
-      repository_->ChangesAfter(ChangeCursor::Start(), 0, false, kDefaultPageBytes).status().code(),
+      repository_->ChangesAfter(ChangeCursor::Start(), 0, false, kDefaultPageBytes, true).status().code(),
       absl::StatusCode::kInvalidArgument);
 }
 
@@ -500,7 +500,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterWalksPositionsOfEveryLength) {
     ChangeCursor cursor = ChangeCursor::Start();
     for (bool more = true; more;) {
       absl::StatusOr<ChangePage> page =
-          repository_->ChangesAfter(cursor, limit, false, kDefaultPageBytes);
+          repository_->ChangesAfter(cursor, limit, false, kDefaultPageBytes, true);
       ASSERT_TRUE(page.ok()) << page.status();
       for (const ProfileChange& change : page->changes) {
         EXPECT_GT(change.cursor, cursor) << "limit " << limit;
@@ -539,7 +539,7 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterBoundsPagesByBytes) {
   ChangeCursor cursor = ChangeCursor::Start();
   int pages = 0;
   for (bool more = true; more; ++pages) {
-    absl::StatusOr<ChangePage> page = repository_->ChangesAfter(cursor, 1000, true, kBudget);
+    absl::StatusOr<ChangePage> page = repository_->ChangesAfter(cursor, 1000, true, kBudget, true);
     ASSERT_TRUE(page.ok()) << page.status();
     ASSERT_FALSE(page->changes.empty());
     int64_t bytes = 0;
@@ -556,20 +556,20 @@ TEST_F(PgProfileRepositoryTest, ChangesAfterBoundsPagesByBytes) {
   EXPECT_GE(pages, 10);  // about four 250 KiB pictures per MiB
 
   // A budget smaller than one picture still makes progress, one per page.
-  absl::StatusOr<ChangePage> one = repository_->ChangesAfter(ChangeCursor::Start(), 1000, true, 1);
+  absl::StatusOr<ChangePage> one = repository_->ChangesAfter(ChangeCursor::Start(), 1000, true, 1, true);
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->changes.size(), 1u);
   EXPECT_TRUE(one->more);
   // Without avatars the same budget holds every profile.
   absl::StatusOr<ChangePage> all =
-      repository_->ChangesAfter(ChangeCursor::Start(), 1000, false, kBudget);
+      repository_->ChangesAfter(ChangeCursor::Start(), 1000, false, kBudget, true);
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->changes.size(), ids.size());
   EXPECT_FALSE(all->more);
 }
 
 TEST_F(PgProfileRepositoryTest, ChangesAfterRejectsNonPositiveByteBudget) {
-  EXPECT_EQ(repository_->ChangesAfter(ChangeCursor::Start(), 10, false, 0).status().code(),
+  EXPECT_EQ(repository_->ChangesAfter(ChangeCursor::Start(), 10, false, 0, true).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -59,7 +59,8 @@ class ProfileRepository {
  public:
   virtual ~ProfileRepository() = default;
 
-  // The profile with canonical id `id` (avatar included).
+  // The profile with canonical id `id` (avatar included), or its tombstone
+  // (`deleted` set: id, version and time only) if it was deleted.
   // NOT_FOUND when there is none; UNAVAILABLE when storage cannot be reached.
   virtual absl::StatusOr<profile::v1::Profile> Get(std::string_view id) = 0;
 
@@ -68,13 +69,21 @@ class ProfileRepository {
   // Returns the profile as written (avatar included).
   //   ABORTED           stale expected_version, or create of an existing id;
   //                     the current profile is attached (ConflictingProfile()).
-  //   NOT_FOUND         update of an id that does not exist.
+  //   NOT_FOUND         update or delete of an id that does not exist; with
+  //                     IsProfileDeleted() (and the tombstone attached, see
+  //                     ConflictingProfile()) when the profile was deleted, or
+  //                     when the replayed mutation's profile has since been
+  //                     deleted (its record was erased with it).
   //   INVALID_ARGUMENT  mutation_id already used for a different write
   //                     (MutationIdReused()).
   //   UNAVAILABLE       storage cannot be reached; the write may or may not
   //                     have been applied, so retry with the same mutation_id.
   // A write whose mutation_id was already applied is not applied again: the
   // result of its first application is returned, with `replayed` set.
+  // A delete (write.deletes) returns the tombstone; it erases the profile's
+  // name, e-mail and picture, and the recorded results and fingerprints of
+  // its earlier writes, in the same statement. A create of a deleted id is a
+  // new profile at the tombstone's version + 1.
   virtual absl::StatusOr<AppliedWrite> ApplyWrite(const ProfileWrite& write) = 0;
 
   // ApplyWrite() for callers that need only the profile.
@@ -85,7 +94,9 @@ class ProfileRepository {
   }
 
   // At most `limit` changes after `after`, in cursor order, each profile at
-  // its latest state. Never skips a change (see change_cursor.h). A change
+  // its latest state (a deleted one as its tombstone, unless
+  // `include_tombstones` is false). Never skips a change (see
+  // change_cursor.h). A change
   // is listed once it has its position: in PostgreSQL, once the WAL
   // sequencer has read its commit (wal_sequencer.h), normally within
   // milliseconds; never before it is committed.
@@ -95,14 +106,17 @@ class ProfileRepository {
   //                            restored from a backup, and every change made
   //                            since the restore would sort before it;
   //   CursorExpired()          a position of an older epoch of the stream
-  //                            (its replication slot was lost and replaced).
+  //                            (its replication slot was lost and replaced),
+  //                            or below the horizon up to which tombstones
+  //                            were purged (PurgeTombstones()).
   // Avatars are left out unless `include_avatars` (avatar_sha256 is always set).
   // The page also ends early, with `more` set, before the profiles it holds
   // would exceed `max_bytes` (each counts its name, e-mail, the avatar if it
   // is sent, and kProfileFixedWireBytes); it always holds at
   // least one change if any is visible, so a walk never stalls.
   virtual absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                                  bool include_avatars, int64_t max_bytes) = 0;
+                                                  bool include_avatars, int64_t max_bytes,
+                                                  bool include_tombstones) = 0;
 
   // Names the database: the same across restarts, reconnects and every
   // replica of the service on it; different for any other database (one

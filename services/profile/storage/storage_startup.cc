@@ -52,10 +52,11 @@ class StorageStartup::GatedRepository final : public ProfileRepository {
     return target->ApplyWrite(write);
   }
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                          bool include_avatars, int64_t max_bytes) override {
+                                          bool include_avatars, int64_t max_bytes,
+                                          bool include_tombstones) override {
     ProfileRepository* target = target_.load(std::memory_order_acquire);
     if (target == nullptr) return startup_->status();
-    return target->ChangesAfter(after, limit, include_avatars, max_bytes);
+    return target->ChangesAfter(after, limit, include_avatars, max_bytes, include_tombstones);
   }
   absl::StatusOr<std::string> DatabaseId() override {
     ProfileRepository* target = target_.load(std::memory_order_acquire);

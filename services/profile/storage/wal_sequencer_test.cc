@@ -417,7 +417,7 @@ TEST_F(WalSequencerTest, AnOpenTransactionInAnotherDatabaseDelaysNothing) {
     std::cerr << "position after " << absl::FormatDuration(delay)
               << " while a transaction in another database is open\n";
     absl::StatusOr<ChangePage> page =
-        repository_->ChangesAfter(ChangeCursor::Start(), 100, false, 1 << 20);
+        repository_->ChangesAfter(ChangeCursor::Start(), 100, false, 1 << 20, true);
     ASSERT_TRUE(page.ok()) << page.status();
     ASSERT_FALSE(page->changes.empty());
     EXPECT_EQ(page->changes.back().profile.id(), id);

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <deque>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -23,8 +24,8 @@ std::string Sha256Hex(const std::string& bytes) {
 }
 
 bool SameWrite(const ProfileWrite& a, const ProfileWrite& b) {
-  return a.id == b.id && a.name == b.name && a.email == b.email && a.avatar == b.avatar &&
-         a.expected_version == b.expected_version;
+  return a.id == b.id && a.deletes == b.deletes && a.name == b.name && a.email == b.email &&
+         a.avatar == b.avatar && a.expected_version == b.expected_version;
 }
 
 int64_t WireBytes(const profile::v1::Profile& profile, bool include_avatar) {
@@ -48,6 +49,8 @@ struct InMemoryStorage::State {
   struct Record {
     ProfileWrite write;
     profile::v1::Profile result;
+    // Cleared by a later delete of the profile, as PostgreSQL's are.
+    bool erased = false;
   };
 
   mutable absl::Mutex mu;
@@ -102,12 +105,31 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     if (!write.mutation_id.empty()) {
       auto record = s.records.find(std::make_pair(write.caller, write.mutation_id));
       if (record != s.records.end()) {
+        if (record->second.erased) {
+          const std::string& profile_id = record->second.write.id;
+          auto deleted = s.rows.find(profile_id);
+          std::optional<profile::v1::Profile> tombstone;
+          if (deleted != s.rows.end() && deleted->second.profile.deleted()) {
+            tombstone = deleted->second.profile;
+          }
+          return ProfileDeleted(profile_id,
+                                absl::StrCat("mutation ", write.mutation_id,
+                                             " was applied to a profile since deleted"),
+                                tombstone);
+        }
         if (!SameWrite(record->second.write, write)) return MutationIdReused(write.mutation_id);
         return AppliedWrite{.profile = record->second.result, .replayed = true};
       }
     }
     auto row = s.rows.find(write.id);
-    if (write.creates() && row != s.rows.end()) {
+    const bool tombstone = row != s.rows.end() && row->second.profile.deleted();
+    if (tombstone && !write.creates()) {
+      return ProfileDeleted(write.id,
+                            absl::StrCat("profile ", write.id, " was deleted at version ",
+                                         row->second.profile.version()),
+                            row->second.profile);
+    }
+    if (write.creates() && row != s.rows.end() && !tombstone) {
       return VersionConflict(
           absl::StrCat("profile ", write.id, " already exists at version ",
                        row->second.profile.version(), ", the write would have created it"),
@@ -127,6 +149,16 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     profile::v1::Profile profile =
         row == s.rows.end() ? profile::v1::Profile() : row->second.profile;
     profile.set_id(write.id);
+    profile.set_deleted(write.deletes);
+    if (write.deletes) {
+      profile.clear_name();
+      profile.clear_email();
+      profile.clear_avatar();
+      profile.clear_avatar_sha256();
+      for (auto& [key, record] : s.records) {
+        if (record.write.id == write.id && !record.write.deletes) record.erased = true;
+      }
+    }
     for (const ProfileField& field : WritableFields()) {
       const std::optional<std::string>& value = field.Of(write);
       if (!value.has_value()) continue;
@@ -149,7 +181,8 @@ class InMemoryStorage::Repository final : public ProfileRepository {
   }
 
   absl::StatusOr<ChangePage> ChangesAfter(const ChangeCursor& after, int limit,
-                                          bool include_avatars, int64_t max_bytes) override {
+                                          bool include_avatars, int64_t max_bytes,
+                                          bool include_tombstones) override {
     absl::MutexLock lock(&state_->mu);
     if (!state_->available) return Unavailable();
     ChangePage page;
@@ -157,6 +190,7 @@ class InMemoryStorage::Repository final : public ProfileRepository {
     int64_t bytes = 0;
     for (auto it = state_->by_cursor.upper_bound(after); it != state_->by_cursor.end(); ++it) {
       const State::Row& row = state_->rows.at(it->second);
+      if (!include_tombstones && row.profile.deleted()) continue;
       const int64_t row_bytes = WireBytes(row.profile, include_avatars);
       if (static_cast<int>(page.changes.size()) == limit ||
           (!page.changes.empty() && bytes + row_bytes > max_bytes)) {
