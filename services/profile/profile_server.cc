@@ -37,7 +37,7 @@
 #include "services/profile/metrics/service_metrics.h"
 #include "services/profile/storage/change_stream_health.h"
 #include "services/profile/storage/migrator.h"
-#include "services/profile/storage/mutation_pruner.h"
+#include "services/profile/storage/retention_pruner.h"
 #include "services/profile/storage/storage_startup.h"
 #include "services/profile/tls/tls_credentials.h"
 
@@ -146,7 +146,15 @@ ABSL_FLAG(absl::Duration, idempotency_retention,
           "A retry after that is refused as a version conflict, never applied twice. Keep it "
           "longer than devices stay offline (env PROFILES_IDEMPOTENCY_RETENTION)");
 ABSL_FLAG(absl::Duration, idempotency_prune_interval, absl::Hours(1),
-          "how often expired idempotency records are deleted (one replica at a time)");
+          "how often expired idempotency records and tombstones are removed (one replica at a "
+          "time)");
+ABSL_FLAG(absl::Duration, tombstone_retention,
+          profiles::EnvDurationOr("PROFILES_TOMBSTONE_RETENTION", absl::Hours(24 * 90)),
+          "how long a deleted profile's tombstone stays in the change stream, so that every "
+          "device learns of the delete (e.g. 2160h, the default: 90 days). A client whose cursor "
+          "is older is told CURSOR_EXPIRED (REST 410) and lists again from the start, so a "
+          "deleted profile never comes back through a stale cursor. Keep it longer than devices "
+          "stay offline (env PROFILES_TOMBSTONE_RETENTION)");
 ABSL_FLAG(int64_t, change_lag_alarm_bytes, int64_t{256} << 20,
           "the change stream is reported unhealthy (gRPC health service "
           "\"profiles.ChangeStream\", and a warning in the log) when PostgreSQL keeps more than "
@@ -407,6 +415,12 @@ int Run() {
         "--idempotency-retention (env PROFILES_IDEMPOTENCY_RETENTION) and "
         "--idempotency-prune-interval must be durations of 1s or more, such as 720h");
   }
+  const absl::Duration tombstone_retention = absl::GetFlag(FLAGS_tombstone_retention);
+  if (tombstone_retention < absl::Seconds(1)) {
+    return BadFlags(
+        "--tombstone-retention (env PROFILES_TOMBSTONE_RETENTION) must be a duration of 1s or "
+        "more, such as 2160h");
+  }
 
   const int64_t change_lag_alarm_bytes = absl::GetFlag(FLAGS_change_lag_alarm_bytes);
   if (change_lag_alarm_bytes < 1) {
@@ -504,13 +518,14 @@ int Run() {
   storage = *std::move(started);
   ExportStorageMetrics(metrics, storage.get());
 
-  absl::StatusOr<std::unique_ptr<profiles::MutationPruner>> pruner =
-      profiles::MutationPruner::Start(
+  absl::StatusOr<std::unique_ptr<profiles::RetentionPruner>> pruner =
+      profiles::RetentionPruner::Start(
           {.database_url = database_url,
            .retention = idempotency_retention,
+           .tombstone_retention = tombstone_retention,
            .interval = prune_interval,
            .log = [](std::string_view line) {
-             profiles::LogInfo(line, {{"component", "idempotency pruner"}});
+             profiles::LogInfo(line, {{"component", "retention pruner"}});
            }});
   if (!pruner.ok()) return Fail(pruner.status());
 

@@ -44,6 +44,18 @@ inline ProfileWrite RenameWrite(std::string id, int64_t expected_version, std::s
                      std::move(mutation_id));
 }
 
+// A delete of `id` based on `expected_version`.
+inline ProfileWrite DeleteWrite(std::string id, int64_t expected_version,
+                                std::string mutation_id = "") {
+  return ProfileWrite{.id = std::move(id),
+                      .deletes = true,
+                      .name = std::nullopt,
+                      .email = std::nullopt,
+                      .avatar = std::nullopt,
+                      .expected_version = expected_version,
+                      .mutation_id = std::move(mutation_id)};
+}
+
 }  // namespace profiles::testing
 
 #endif  // PROFILES_TESTS_SUPPORT_PROFILE_WRITES_H_

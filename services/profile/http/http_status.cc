@@ -63,6 +63,10 @@ http::status HttpStatusFor(const absl::Status& status) {
       return http::status::unprocessable_entity;
     }
   }
+  // Not 410 Gone: the id may be created again (a PUT without a base), and
+  // the body's reason PROFILE_DELETED tells a deleted profile from an
+  // unknown one.
+  if (IsProfileDeleted(status)) return http::status::not_found;
   // The cursor is gone for good here: 410, so that a client does not retry
   // it as it would a 400 it could fix.
   if (IsCursorRefused(status)) return http::status::gone;
@@ -119,7 +123,10 @@ std::string ErrorJson(const absl::Status& original) {
   if (std::optional<google::rpc::ErrorInfo> info = ErrorInfoOf(status)) {
     fields["reason"].set_string_value(info->reason());
   }
-  if (std::optional<profile::v1::Profile> current = ConflictingProfile(status)) {
+  // Only a conflict's: a deleted profile's NOT_FOUND carries its tombstone
+  // too (for gRPC), which REST never sends as a profile.
+  std::optional<profile::v1::Profile> current = ConflictingProfile(status);
+  if (status.code() == absl::StatusCode::kAborted && current.has_value()) {
     // Beside "error", not in it: the profile is data the client goes on with.
     // Through the JSON mapping so "current" reads exactly like a GET body.
     google::protobuf::Value current_json;

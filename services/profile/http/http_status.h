@@ -10,8 +10,11 @@
 //              "message": "...",                   human-readable
 //              "fields": {"email": "..."},         google.rpc.BadRequest, if any
 //              "reason": "MUTATION_ID_REUSED",     google.rpc.ErrorInfo, if any
+//                                                  (PROFILE_DELETED on a 404 of
+//                                                  a deleted profile)
 //              "requestId": "5f0c2a9e71d4b8c3"},   google.rpc.RequestInfo, if any
 //    "current": {...profile...}}                   profile.v1.Profile on ABORTED
+//                                                  only (never a tombstone)
 //
 // Every 429 and 503 (RESOURCE_EXHAUSTED, UNAVAILABLE, a server busy or
 // shutting down) carries Retry-After: the rate limit's delay in whole seconds
@@ -52,6 +55,8 @@ boost::beast::http::status HttpStatusForCode(absl::StatusCode code);
 // HttpStatusForCode(status.code()), except that a reused mutation id
 // (INVALID_ARGUMENT with ErrorInfo MUTATION_ID_REUSED) is 422, a refused
 // cursor 410, and a rate limit (RESOURCE_EXHAUSTED with a retry delay) 429.
+// A deleted profile (IsProfileDeleted) is 404, like one that never existed;
+// the body's reason tells them apart.
 boost::beast::http::status HttpStatusFor(const absl::Status& status);
 
 // The JSON error body for a non-OK `status`, including its payloads.

@@ -78,7 +78,8 @@ RouteMatch MatchPath(std::string_view path) {
 }
 
 std::string_view AllowedMethods(Route route) {
-  return route == Route::kProfile ? "GET, HEAD, PUT, PATCH, OPTIONS" : "GET, HEAD, OPTIONS";
+  return route == Route::kProfile ? "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
+                                   : "GET, HEAD, OPTIONS";
 }
 
 // What a page on another origin may send and read (CORS): the headers of
@@ -185,20 +186,29 @@ HttpResponse AvatarAnswer(const Exchange& exchange, const ProfileSnapshot& snaps
 }
 
 HttpResponse WriteAnswer(const Exchange& exchange, const WriteOutcome& outcome) {
+  const ProfileSnapshot& snapshot = *outcome.profile;
   bool created = false;
+  bool deleted = false;
   switch (outcome.kind) {
     case WriteOutcomeKind::kCreated:
       created = true;
       break;
     case WriteOutcomeKind::kUpdated:
       break;
+    case WriteOutcomeKind::kDeleted:
+      deleted = true;
+      break;
     case WriteOutcomeKind::kReplayed:
-      // A replay answers as its first application did; a write based on
-      // version 0 can only have been applied by creating the profile.
-      created = exchange.expected_version == 0;
+      // A replay answers as its first application did: a delete's result is
+      // its tombstone; a write based on version 0 can only have been
+      // applied by creating the profile.
+      deleted = snapshot.profile().deleted();
+      created = !deleted && exchange.expected_version == 0;
       break;
   }
-  const ProfileSnapshot& snapshot = *outcome.profile;
+  // A delete answers 204, replays too: a tombstone is never sent as a
+  // profile (a GET of it is 404).
+  if (deleted) return Respond(exchange, http::status::no_content);
   HttpResponse response =
       JsonResponse(exchange, created ? http::status::created : http::status::ok, snapshot.json());
   response.set(http::field::etag, snapshot.etag());
@@ -335,6 +345,15 @@ void WriteProfile(ProfileCore* core, Exchange exchange, const CallContext& conte
         }
         Answer(exchange, WriteErrorAnswer(exchange, outcome.status()));
       });
+}
+
+void DeleteProfile(ProfileCore* core, Exchange exchange, const CallContext& context,
+                   const profile::v1::DeleteProfileRequest& deletion) {
+  core->Delete(context, deletion,
+               [exchange = std::move(exchange)](absl::StatusOr<WriteOutcome> outcome) mutable {
+                 if (outcome.ok()) return Answer(exchange, WriteAnswer(exchange, *outcome));
+                 Answer(exchange, WriteErrorAnswer(exchange, outcome.status()));
+               });
 }
 
 void GetServiceInfo(ProfileCore* core, Exchange exchange, const CallContext& context) {
@@ -536,6 +555,25 @@ void RestHandler::Dispatch(const HttpRequest& request, Respond respond, std::str
     exchange.base_source = write->base_source;
     exchange.expected_version = write->rpc.expected_version();
     return WriteProfile(core_, std::move(exchange), *context, write->rpc);
+  } else if (match.route == Route::kProfile && method == http::verb::delete_) {
+    absl::StatusOr<CallContext> context = core_context();
+    if (!context.ok()) return Answer(exchange, ErrorAnswer(exchange, context.status()));
+    absl::StatusOr<DeleteRequest> deletion = ParseDeleteRequest(match.id, request);
+    if (!deletion.ok()) return Answer(exchange, ErrorAnswer(exchange, deletion.status()));
+    if (deletion->base_source == BaseVersionSource::kNone) {
+      // Unlike a PUT, a DELETE without a base cannot mean "create": refused
+      // before the core, whatever the profile's state.
+      return Answer(exchange,
+                    ErrorAnswer(exchange, http::status::precondition_required,
+                                absl::FailedPreconditionError(
+                                    "a DELETE must name the version it deletes, so that it never "
+                                    "deletes a change you have not seen: send If-Match: "
+                                    "\"<version>\" with the ETag of your last GET or write")));
+    }
+    exchange.id = std::string(match.id);
+    exchange.base_source = deletion->base_source;
+    exchange.expected_version = deletion->rpc.expected_version();
+    return DeleteProfile(core_, std::move(exchange), *context, deletion->rpc);
   }
   const std::string_view allowed = AllowedMethods(match.route);
   HttpResponse response = ErrorAnswer(

@@ -11,7 +11,9 @@
 // Routes (JSON is protobuf's JSON mapping of profile.v1; see http_status.h):
 //   GET   /user/{id}         ProfileCore::Get. 200 profile (the snapshot's
 //                            pre-rendered JSON), ETag: "<version>";
-//                            304 when If-None-Match matches.
+//                            304 when If-None-Match matches; 404 with the
+//                            error reason PROFILE_DELETED (no tombstone)
+//                            when the profile was deleted.
 //   PUT   /user/{id}         ProfileCore::Update replacing name, email and
 //                            avatar.
 //   PATCH /user/{id}         ProfileCore::Update of the body's keys among
@@ -27,7 +29,18 @@
 //                            (no base, and the profile exists), with the
 //                            core's current profile, avatar included, as
 //                            "current". A reused Idempotency-Key with another
-//                            body: 422.
+//                            body: 422. A write based on a version of a
+//                            profile since deleted: 404 (reason
+//                            PROFILE_DELETED); a create (no base) of a
+//                            deleted id: 201 at the tombstone's version + 1.
+//   DELETE /user/{id}        ProfileCore::Delete. Base version: If-Match:
+//                            "<n>", required (428 without it, before the
+//                            core: there is no "create" to fall back on);
+//                            no body. Idempotency-Key as for PUT. 204, no
+//                            body, no ETag, for the delete and its replays;
+//                            a stale If-Match 412 with "current", as PUT; a
+//                            profile already deleted or never created 404
+//                            (reason PROFILE_DELETED when it was deleted).
 //   GET   /user              ProfileCore::List: ?page_size=&page_token=&since=
 //                            &include_avatars=true|false
 //   GET   /user/{id}/avatar  the raw image with its Content-Type and

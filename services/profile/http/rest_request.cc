@@ -181,6 +181,41 @@ bool NestsTooDeeply(std::string_view body) {
   return false;
 }
 
+// The version of the request's one If-Match header (REQUIRES: it has at
+// least one); nullopt, with the violations added, when there are several or
+// the one is not a strong version tag.
+std::optional<int64_t> IfMatchVersion(const HttpRequest& request, FieldViolations* violations) {
+  if (request.count(http::field::if_match) > 1) {
+    violations->Add(std::string(kIfMatch), "give exactly one If-Match header");
+    return std::nullopt;
+  }
+  absl::StatusOr<int64_t> version = ParseIfMatch(ToStd(request[http::field::if_match]));
+  if (!version.ok()) {
+    AddViolations(version.status(), kIfMatch, violations);
+    return std::nullopt;
+  }
+  return *version;
+}
+
+// The mutation id of the request's Idempotency-Key header; nullopt when it
+// has none, or, with the violations added, several or a malformed one.
+std::optional<std::string> IdempotencyKeyOf(const HttpRequest& request,
+                                            FieldViolations* violations) {
+  const boost::beast::string_view key_name(kIdempotencyKey.data(), kIdempotencyKey.size());
+  const size_t count = request.count(key_name);
+  if (count == 0) return std::nullopt;
+  if (count > 1) {
+    violations->Add(std::string(kIdempotencyKey), "give exactly one Idempotency-Key header");
+    return std::nullopt;
+  }
+  absl::StatusOr<std::string> key = ParseIdempotencyKey(ToStd(request[key_name]));
+  if (!key.ok()) {
+    AddViolations(key.status(), kIdempotencyKey, violations);
+    return std::nullopt;
+  }
+  return *std::move(key);
+}
+
 }  // namespace
 
 RequestTarget SplitTarget(std::string_view target) {
@@ -333,6 +368,13 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
                                       ") or be left out"));
   }
   profile->set_id(std::string(path_id));
+  // "deleted": false is what every GET body carries, so it may come back; a
+  // write that says true would be taken for a delete it is not.
+  if (profile->deleted()) {
+    violations.Add("deleted",
+                   "a write cannot delete the profile: send DELETE /user/{id} with If-Match");
+  }
+  profile->clear_deleted();
   const bool body_has_version = keys.fields().contains("version");
   const int64_t body_version = profile->version();
   profile->clear_version();
@@ -366,35 +408,57 @@ absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view 
       write.rpc.set_expected_version(0);
       write.base_source = BaseVersionSource::kIfNoneMatch;
     }
-  } else if (if_match_count > 1) {
-    violations.Add(std::string(kIfMatch), "give exactly one If-Match header");
-  } else if (if_match_count == 1) {
-    absl::StatusOr<int64_t> version = ParseIfMatch(ToStd(request[http::field::if_match]));
-    if (version.ok()) {
+  } else if (if_match_count > 0) {
+    if (std::optional<int64_t> version = IfMatchVersion(request, &violations)) {
       write.rpc.set_expected_version(*version);
       write.base_source = BaseVersionSource::kIfMatch;
-    } else {
-      AddViolations(version.status(), kIfMatch, &violations);
     }
   } else if (body_has_version) {
     write.rpc.set_expected_version(body_version);
     write.base_source = BaseVersionSource::kBody;
   }
-
-  const boost::beast::string_view key_name(kIdempotencyKey.data(), kIdempotencyKey.size());
-  if (request.count(key_name) > 1) {
-    violations.Add(std::string(kIdempotencyKey), "give exactly one Idempotency-Key header");
-  } else if (request.count(key_name) == 1) {
-    absl::StatusOr<std::string> key = ParseIdempotencyKey(ToStd(request[key_name]));
-    if (key.ok()) {
-      write.rpc.set_mutation_id(*std::move(key));
-    } else {
-      AddViolations(key.status(), kIdempotencyKey, &violations);
-    }
+  if (std::optional<std::string> key = IdempotencyKeyOf(request, &violations)) {
+    write.rpc.set_mutation_id(*std::move(key));
   }
 
   if (!violations.empty()) return violations.ToStatus();
   return write;
+}
+
+absl::StatusOr<DeleteRequest> ParseDeleteRequest(std::string_view path_id,
+                                                 const HttpRequest& request) {
+  DeleteRequest deletion;
+  deletion.rpc.set_id(std::string(path_id));
+  FieldViolations violations;
+  // RFC 9110 9.3.5: a DELETE body has no meaning, and proxies may drop it;
+  // a "version" sent there must not be mistaken for a base version.
+  if (!request.body().empty()) {
+    violations.Add("body",
+                   "a DELETE takes no body: send the version you delete as If-Match: "
+                   "\"<version>\"");
+  }
+  if (request.count(http::field::if_none_match) > 0) {
+    violations.Add(std::string(kIfNoneMatch),
+                   "a DELETE cannot be conditional on If-None-Match: send If-Match with the "
+                   "version you delete");
+  }
+  if (request.count(http::field::if_match) > 0) {
+    if (std::optional<int64_t> version = IfMatchVersion(request, &violations)) {
+      if (*version < 1) {
+        violations.Add(std::string(kIfMatch),
+                       "no profile has version 0 (versions start at 1): send the ETag of the "
+                       "profile you delete");
+      } else {
+        deletion.rpc.set_expected_version(*version);
+        deletion.base_source = BaseVersionSource::kIfMatch;
+      }
+    }
+  }
+  if (std::optional<std::string> key = IdempotencyKeyOf(request, &violations)) {
+    deletion.rpc.set_mutation_id(*std::move(key));
+  }
+  if (!violations.empty()) return violations.ToStatus();
+  return deletion;
 }
 
 }  // namespace profiles

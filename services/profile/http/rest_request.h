@@ -2,9 +2,9 @@
 #define PROFILES_SERVICES_PROFILE_HTTP_REST_REQUEST_H_
 
 // Turns the parts of an HTTP request into the profile.v1 request messages
-// that ProfileCore takes (UpdateProfileRequest, ListProfilesRequest): the
-// parsing half of the REST adapter. JSON is read only through protobuf's
-// JSON mapping.
+// that ProfileCore takes (UpdateProfileRequest, DeleteProfileRequest,
+// ListProfilesRequest): the parsing half of the REST adapter. JSON is read
+// only through protobuf's JSON mapping.
 //
 // Errors are INVALID_ARGUMENT with a google.rpc.BadRequest payload whose
 // field names are what the caller sent: a JSON key ("email", "bogus"), a
@@ -81,8 +81,9 @@ struct WriteRequest {
 //     before it is parsed (protobuf's parser is slow on deep nesting);
 //   - the body is a profile.v1.Profile in JSON; unknown keys are rejected by
 //     name; "id", if present, must name the same profile as the path; the
-//     server-set "avatarSha256" and "updatedAt" are ignored, so a GET body
-//     can be sent back as it is;
+//     server-set "avatarSha256", "updatedAt" and "deleted": false are
+//     ignored, so a GET body can be sent back as it is ("deleted": true is
+//     refused: deletes are DELETE);
 //   - update_mask: PUT name, email, avatar; PATCH the keys present among
 //     those three (none is INVALID_ARGUMENT);
 //   - expected_version: If-Match, else the body's "version", else 0;
@@ -92,6 +93,23 @@ struct WriteRequest {
 //   - mutation_id: the Idempotency-Key header, if any.
 absl::StatusOr<WriteRequest> ParseWriteRequest(WriteKind kind, std::string_view path_id,
                                                const HttpRequest& request);
+
+struct DeleteRequest {
+  profile::v1::DeleteProfileRequest rpc;
+  // kIfMatch, or kNone when the request named no version (the caller
+  // answers 428: a delete must name the version it saw).
+  BaseVersionSource base_source = BaseVersionSource::kNone;
+};
+
+// The DeleteProfileRequest for `DELETE /user/{path_id}`:
+//   - expected_version: If-Match, parsed as for writes (one strong tag
+//     "\"<n>\"") and at least 1; none leaves it 0 with base_source kNone;
+//   - mutation_id: the Idempotency-Key header, if any, as for writes;
+//   - a body (even {"version": ...}) or If-None-Match is refused: the
+//     version travels in If-Match only.
+// Header and body problems are INVALID_ARGUMENT, reported together.
+absl::StatusOr<DeleteRequest> ParseDeleteRequest(std::string_view path_id,
+                                                 const HttpRequest& request);
 
 }  // namespace profiles
 

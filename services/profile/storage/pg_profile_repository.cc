@@ -95,7 +95,8 @@ void PrepareStatements(pqxx::connection& connection) {
   connection.prepare(kGet,
                      absl::StrCat("SELECT ", kProfileColumns, " FROM profiles WHERE id = $1"));
   connection.prepare(kApply,
-                     "SELECT outcome, r_id::text, r_name, r_email, r_avatar, r_avatar_sha256, "
+                     "SELECT outcome, r_id::text, coalesce(r_name, ''), coalesce(r_email, ''), "
+                     "coalesce(r_avatar, ''::bytea), coalesce(r_avatar_sha256, ''), "
                      "r_version, floor(extract(epoch FROM r_updated_at) * 1000000)::bigint, "
                      "r_deleted FROM profiles_apply_write("
                      "$1::uuid, $2::bigint, $3::text, $4::text, "

@@ -68,6 +68,7 @@ DECLARE
   v_fingerprint bytea;
   v_mutation applied_mutations%ROWTYPE;
   v_row profiles%ROWTYPE;
+  v_written boolean;
 BEGIN
   IF p_mutation_id IS NOT NULL THEN
     -- A delete's fingerprint is shorter than any write's, so the two never
@@ -126,7 +127,8 @@ BEGIN
              change_seq = nextval('profile_change_seq')
        WHERE p.id = p_id AND p.version = p_expected_version AND p.deleted_at IS NULL
       RETURNING p.* INTO v_row;
-      IF FOUND THEN
+      v_written := FOUND;
+      IF v_written THEN
         -- Erasure of the profile's earlier idempotency records, in the
         -- delete's own transaction: once the delete is acknowledged, no
         -- personal data of the profile is left in them.
@@ -147,6 +149,7 @@ BEGIN
               change_seq = nextval('profile_change_seq')
           WHERE p.deleted_at IS NOT NULL
         RETURNING p.* INTO v_row;
+      v_written := FOUND;
     ELSE
       UPDATE profiles AS p
          SET name = coalesce(p_name, p.name),
@@ -158,9 +161,10 @@ BEGIN
              change_seq = nextval('profile_change_seq')
        WHERE p.id = p_id AND p.version = p_expected_version AND p.deleted_at IS NULL
       RETURNING p.* INTO v_row;
+      v_written := FOUND;
     END IF;
 
-    IF FOUND THEN
+    IF v_written THEN
       IF p_mutation_id IS NOT NULL THEN
         INSERT INTO applied_mutations (caller, mutation_id, profile_id, fingerprint,
                                        result_version, result_name, result_email,

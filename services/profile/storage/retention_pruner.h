@@ -1,11 +1,18 @@
-#ifndef PROFILES_SERVICES_PROFILE_STORAGE_MUTATION_PRUNER_H_
-#define PROFILES_SERVICES_PROFILE_STORAGE_MUTATION_PRUNER_H_
+#ifndef PROFILES_SERVICES_PROFILE_STORAGE_RETENTION_PRUNER_H_
+#define PROFILES_SERVICES_PROFILE_STORAGE_RETENTION_PRUNER_H_
 
-// MutationPruner keeps the idempotency records (applied_mutations) for a
-// retention window and deletes older ones in the background, so the table
-// grows with the write rate times the window, not forever.
+// RetentionPruner keeps what the service only needs for a while for its
+// retention window, and removes it in the background:
+//   * idempotency records (applied_mutations), after `retention`, so the
+//     table grows with the write rate times the window, not forever;
+//   * tombstones in the change stream, after `tombstone_retention`: their
+//     positions are removed (they are no longer listed or watched) and the
+//     change stream's horizon is raised to the largest removed position, so
+//     a cursor from before it is refused (CURSOR_EXPIRED) instead of missing
+//     those deletes. The tombstone row itself (id, version, time; no personal
+//     data) stays, so a later create of the id continues its version.
 //
-// What the window means for clients: a retry of a mutation applied longer
+// What the idempotency window means for clients: a retry of a mutation applied longer
 // ago than the window is no longer recognised as a replay. It is still never
 // applied twice, because every write is version-checked: the retry carries
 // the version its first application replaced, so it is refused as a
@@ -18,7 +25,7 @@
 // short transaction, so writers are never held up behind one long delete.
 //
 // Example:
-//   auto pruner = MutationPruner::Start({.database_url = url,
+//   auto pruner = RetentionPruner::Start({.database_url = url,
 //                                        .retention = absl::Hours(24 * 30)});
 //
 // Thread-safe. The destructor stops the background thread (a pass in
@@ -38,11 +45,14 @@
 
 namespace profiles {
 
-class MutationPruner {
+class RetentionPruner {
  public:
   struct Options {
     std::string database_url;                         // REQUIRES: not empty
     absl::Duration retention = absl::Hours(24 * 30);  // REQUIRES: positive
+    // How long a delete stays in the change stream: clients that sync less
+    // often than this list again from the start. REQUIRES: positive.
+    absl::Duration tombstone_retention = absl::Hours(24 * 90);
     absl::Duration interval = absl::Hours(1);         // between passes; REQUIRES: positive
     int batch_rows = 10000;                           // records per delete; REQUIRES: >= 1
     // One line per pass that deleted something or failed, without a
@@ -54,11 +64,11 @@ class MutationPruner {
   // fails (the database is unreachable) is retried after
   // min(interval, 1 minute). INVALID_ARGUMENT for options breaking the
   // REQUIRES above.
-  static absl::StatusOr<std::unique_ptr<MutationPruner>> Start(Options options);
+  static absl::StatusOr<std::unique_ptr<RetentionPruner>> Start(Options options);
 
-  MutationPruner(const MutationPruner&) = delete;
-  MutationPruner& operator=(const MutationPruner&) = delete;
-  ~MutationPruner();
+  RetentionPruner(const RetentionPruner&) = delete;
+  RetentionPruner& operator=(const RetentionPruner&) = delete;
+  ~RetentionPruner();
 
   // One pass, now, on a connection of its own: deletes every record applied
   // more than `retention` ago and returns how many. 0 when another process
@@ -67,8 +77,14 @@ class MutationPruner {
   static absl::StatusOr<int64_t> PruneOnce(const std::string& database_url,
                                            absl::Duration retention, int batch_rows);
 
+  // One pass of the tombstone purge, like PruneOnce(): removes from the
+  // change stream every tombstone of a profile deleted more than `retention`
+  // ago, raises the horizon past them, and returns how many it removed.
+  static absl::StatusOr<int64_t> PurgeTombstones(const std::string& database_url,
+                                                 absl::Duration retention, int batch_rows);
+
  private:
-  explicit MutationPruner(Options options) : options_(std::move(options)) {}
+  explicit RetentionPruner(Options options) : options_(std::move(options)) {}
   void Run();
   void Log(std::string_view line) const;
 
@@ -80,4 +96,4 @@ class MutationPruner {
 
 }  // namespace profiles
 
-#endif  // PROFILES_SERVICES_PROFILE_STORAGE_MUTATION_PRUNER_H_
+#endif  // PROFILES_SERVICES_PROFILE_STORAGE_RETENTION_PRUNER_H_

@@ -1,4 +1,4 @@
-#include "services/profile/storage/mutation_pruner.h"
+#include "services/profile/storage/retention_pruner.h"
 
 #include <algorithm>
 #include <memory>
@@ -23,7 +23,7 @@ using ::profiles::testing::TestDatabase;
 
 constexpr absl::Duration kThirtyDays = absl::Hours(24 * 30);
 
-class MutationPrunerTest : public ::testing::Test {
+class RetentionPrunerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
@@ -68,7 +68,7 @@ class MutationPrunerTest : public ::testing::Test {
   std::unique_ptr<PgProfileRepository> repository_;
 };
 
-TEST_F(MutationPrunerTest, DeletesOnlyRecordsOlderThanTheRetentionInBatches) {
+TEST_F(RetentionPrunerTest, DeletesOnlyRecordsOlderThanTheRetentionInBatches) {
   std::vector<std::string> recent;
   for (int i = 0; i < 7; ++i) {
     const std::string old_id =
@@ -81,23 +81,23 @@ TEST_F(MutationPrunerTest, DeletesOnlyRecordsOlderThanTheRetentionInBatches) {
   std::sort(recent.begin(), recent.end());
 
   // Batches of 3: 3 + 3 + 1, the last one shorter, which ends the pass.
-  absl::StatusOr<int64_t> deleted = MutationPruner::PruneOnce(database_->url(), kThirtyDays, 3);
+  absl::StatusOr<int64_t> deleted = RetentionPruner::PruneOnce(database_->url(), kThirtyDays, 3);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 7);
   EXPECT_EQ(RemainingMutationIds(), recent);
 
-  deleted = MutationPruner::PruneOnce(database_->url(), kThirtyDays, 3);
+  deleted = RetentionPruner::PruneOnce(database_->url(), kThirtyDays, 3);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 0);
 }
 
-TEST_F(MutationPrunerTest, RetryOfAPrunedMutationIsAConflictNeverASecondWrite) {
+TEST_F(RetentionPrunerTest, RetryOfAPrunedMutationIsAConflictNeverASecondWrite) {
   const std::string id = RandomUuid();
   ASSERT_TRUE(repository_->Apply(CreateWrite(id, "Ann", "ann@example.com")).ok());
   const ProfileWrite rename = RenameWrite(id, 1, "Ann Smith", RandomUuid());
   ASSERT_TRUE(repository_->Apply(rename).ok());
   Age(rename.mutation_id, kThirtyDays + absl::Hours(1));
-  ASSERT_TRUE(MutationPruner::PruneOnce(database_->url(), kThirtyDays, 100).ok());
+  ASSERT_TRUE(RetentionPruner::PruneOnce(database_->url(), kThirtyDays, 100).ok());
   ASSERT_TRUE(RemainingMutationIds().empty());
 
   // The client that never saw the acknowledgement retries, 31 days later.
@@ -109,45 +109,45 @@ TEST_F(MutationPrunerTest, RetryOfAPrunedMutationIsAConflictNeverASecondWrite) {
   EXPECT_EQ(stored->name(), "Ann Smith");
 }
 
-TEST_F(MutationPrunerTest, SkipsThePassWhileAnotherProcessPrunes) {
+TEST_F(RetentionPrunerTest, SkipsThePassWhileAnotherProcessPrunes) {
   const std::string old_id = ApplyWithMutation(CreateWrite(RandomUuid(), "Old", "old@example.com"));
   Age(old_id, kThirtyDays + absl::Hours(1));
 
   pqxx::connection other(database_->url());
   pqxx::nontransaction other_txn(other);
   other_txn.exec("SELECT pg_advisory_lock(x'7072756e656d7574'::bigint)");
-  absl::StatusOr<int64_t> deleted = MutationPruner::PruneOnce(database_->url(), kThirtyDays, 100);
+  absl::StatusOr<int64_t> deleted = RetentionPruner::PruneOnce(database_->url(), kThirtyDays, 100);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 0);
   EXPECT_EQ(RemainingMutationIds().size(), 1u);
 
   other_txn.exec("SELECT pg_advisory_unlock_all()");
-  deleted = MutationPruner::PruneOnce(database_->url(), kThirtyDays, 100);
+  deleted = RetentionPruner::PruneOnce(database_->url(), kThirtyDays, 100);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 1);
 }
 
-TEST_F(MutationPrunerTest, BeforeMigrationsThereIsNothingToPrune) {
+TEST_F(RetentionPrunerTest, BeforeMigrationsThereIsNothingToPrune) {
   ASSERT_TRUE(database_->ExecuteSql("DROP TABLE applied_mutations CASCADE").ok());
-  absl::StatusOr<int64_t> deleted = MutationPruner::PruneOnce(database_->url(), kThirtyDays, 100);
+  absl::StatusOr<int64_t> deleted = RetentionPruner::PruneOnce(database_->url(), kThirtyDays, 100);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 0);
 }
 
-TEST_F(MutationPrunerTest, UnreachableDatabaseIsUnavailable) {
-  absl::StatusOr<int64_t> deleted = MutationPruner::PruneOnce(
+TEST_F(RetentionPrunerTest, UnreachableDatabaseIsUnavailable) {
+  absl::StatusOr<int64_t> deleted = RetentionPruner::PruneOnce(
       "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2", kThirtyDays, 100);
   EXPECT_EQ(deleted.status().code(), absl::StatusCode::kUnavailable) << deleted.status();
 }
 
-TEST_F(MutationPrunerTest, BackgroundThreadPrunesAtOnceAndLogsWhatItDid) {
+TEST_F(RetentionPrunerTest, BackgroundThreadPrunesAtOnceAndLogsWhatItDid) {
   const std::string old_id = ApplyWithMutation(CreateWrite(RandomUuid(), "Old", "old@example.com"));
   Age(old_id, kThirtyDays + absl::Hours(1));
 
   absl::Mutex mu;
   std::vector<std::string> lines;
-  absl::StatusOr<std::unique_ptr<MutationPruner>> pruner =
-      MutationPruner::Start({.database_url = database_->url(),
+  absl::StatusOr<std::unique_ptr<RetentionPruner>> pruner =
+      RetentionPruner::Start({.database_url = database_->url(),
                              .retention = kThirtyDays,
                              .log = [&](std::string_view line) {
                                absl::MutexLock lock(&mu);
@@ -166,15 +166,15 @@ TEST_F(MutationPrunerTest, BackgroundThreadPrunesAtOnceAndLogsWhatItDid) {
   EXPECT_TRUE(RemainingMutationIds().empty());
 }
 
-TEST(MutationPrunerOptionsTest, RefusesOptionsThatCannotWork) {
-  EXPECT_EQ(MutationPruner::Start({}).status().code(), absl::StatusCode::kInvalidArgument);
+TEST(RetentionPrunerOptionsTest, RefusesOptionsThatCannotWork) {
+  EXPECT_EQ(RetentionPruner::Start({}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(
-      MutationPruner::Start({.database_url = "postgresql://x", .retention = absl::ZeroDuration()})
+      RetentionPruner::Start({.database_url = "postgresql://x", .retention = absl::ZeroDuration()})
           .status()
           .code(),
       absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(
-      MutationPruner::Start({.database_url = "postgresql://x", .batch_rows = 0}).status().code(),
+      RetentionPruner::Start({.database_url = "postgresql://x", .batch_rows = 0}).status().code(),
       absl::StatusCode::kInvalidArgument);
 }
 
