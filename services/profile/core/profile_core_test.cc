@@ -59,6 +59,27 @@ class ProfileCoreTest : public ::testing::Test {
         [&](auto done) { core_->Update(context_, request, std::move(done)); });
   }
 
+  absl::StatusOr<WriteOutcome> Delete(const std::string& id, int64_t expected_version,
+                                      const std::string& mutation_id = "") {
+    profile::v1::DeleteProfileRequest request;
+    request.set_id(id);
+    request.set_expected_version(expected_version);
+    request.set_mutation_id(mutation_id);
+    return Await<WriteOutcome>(
+        [&](auto done) { core_->Delete(context_, request, std::move(done)); });
+  }
+
+  absl::StatusOr<profile::v1::ListProfilesResponse> List(const std::string& since_cursor,
+                                                         const std::string& page_token = "",
+                                                         int page_size = 100) {
+    profile::v1::ListProfilesRequest request;
+    request.set_since_cursor(since_cursor);
+    request.set_page_token(page_token);
+    request.set_page_size(page_size);
+    return Await<profile::v1::ListProfilesResponse>(
+        [&](auto done) { core_->List(context_, request, std::move(done)); });
+  }
+
   absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> Get(const std::string& id) {
     return Await<std::shared_ptr<const ProfileSnapshot>>(
         [&](auto done) { core_->Get(context_, id, std::move(done)); });
@@ -561,6 +582,112 @@ TEST_F(ProfileCoreAuthTest, EachUserHasTheirOwnRateAndStrangersShareTheirAddress
   EXPECT_TRUE(absl::IsResourceExhausted(limited)) << limited;
   context_.peer = "192.0.2.8";
   EXPECT_TRUE(absl::IsUnauthenticated(Get(Id(1)).status()));
+}
+
+TEST_F(ProfileCoreTest, ADeleteAnswersItsTombstoneAndReadsSayTheProfileIsGone) {
+  const std::string mutation = "9a3f1c2a-5b6e-4f70-8a9b-0c1d2e3f4a5b";
+  ASSERT_TRUE(Update(Id(40), "Ada", 0).ok());
+  ASSERT_TRUE(Update(Id(40), "Ada King", 1).ok());
+  ASSERT_TRUE((*Get(Id(40)))->profile().name() == "Ada King");  // cached now
+
+  absl::StatusOr<WriteOutcome> stale = Delete(Id(40), 1);
+  ASSERT_TRUE(absl::IsAborted(stale.status())) << stale.status();
+  EXPECT_EQ(ConflictingProfile(stale.status())->version(), 2);
+
+  absl::StatusOr<WriteOutcome> deleted = Delete(Id(40), 2, mutation);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->kind, WriteOutcomeKind::kDeleted);
+  EXPECT_TRUE(deleted->profile->profile().deleted());
+  EXPECT_EQ(deleted->profile->version(), 3);
+  absl::StatusOr<WriteOutcome> replayed = Delete(Id(40), 2, mutation);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_EQ(replayed->kind, WriteOutcomeKind::kReplayed);
+  EXPECT_TRUE(replayed->profile->profile().deleted());
+
+  // From the cache (which held version 2) and from storage alike.
+  const int reads_before = storage_.get_calls();
+  absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> cached = Get(Id(40));
+  EXPECT_TRUE(IsProfileDeleted(cached.status())) << cached.status();
+  EXPECT_EQ(storage_.get_calls(), reads_before);
+  MakeCore({.storage_workers = 2});
+  absl::StatusOr<std::shared_ptr<const ProfileSnapshot>> stored = Get(Id(40));
+  EXPECT_TRUE(IsProfileDeleted(stored.status())) << stored.status();
+  ASSERT_TRUE(ConflictingProfile(stored.status()).has_value());
+  EXPECT_EQ(ConflictingProfile(stored.status())->version(), 3);
+
+  absl::StatusOr<WriteOutcome> edit = Update(Id(40), "Ada Lovelace", 2);
+  EXPECT_TRUE(IsProfileDeleted(edit.status())) << edit.status();
+  absl::StatusOr<WriteOutcome> recreated = Update(Id(40), "Ada Again", 0);
+  ASSERT_TRUE(recreated.ok()) << recreated.status();
+  EXPECT_EQ(recreated->kind, WriteOutcomeKind::kCreated);
+  EXPECT_EQ(recreated->profile->version(), 4);
+  EXPECT_EQ((*Get(Id(40)))->profile().name(), "Ada Again");
+}
+
+TEST_F(ProfileCoreTest, ADeleteNeedsTheVersionItSaw) {
+  ASSERT_TRUE(Update(Id(41), "Ada", 0).ok());
+  absl::StatusOr<WriteOutcome> unversioned = Delete(Id(41), 0);
+  ASSERT_TRUE(absl::IsInvalidArgument(unversioned.status())) << unversioned.status();
+  EXPECT_EQ(BadRequestOf(unversioned.status())->field_violations(0).field(), "expected_version");
+  EXPECT_TRUE(Get(Id(41)).ok());
+  // An edit that says "deleted" is refused rather than applied as an edit.
+  profile::v1::UpdateProfileRequest request;
+  request.mutable_profile()->set_id(Id(41));
+  request.mutable_profile()->set_name("Ada");
+  request.mutable_profile()->set_deleted(true);
+  request.set_expected_version(1);
+  absl::StatusOr<WriteOutcome> confused =
+      Await<WriteOutcome>([&](auto done) { core_->Update(context_, request, std::move(done)); });
+  ASSERT_TRUE(absl::IsInvalidArgument(confused.status())) << confused.status();
+  EXPECT_EQ(BadRequestOf(confused.status())->field_violations(0).field(), "deleted");
+}
+
+TEST_F(ProfileCoreTest, AListingFromTheStartLeavesTombstonesOutOfItsFirstPageOnly) {
+  ASSERT_TRUE(Update(Id(42), "Gone before", 0).ok());
+  ASSERT_TRUE(Update(Id(43), "Kept", 0).ok());
+  ASSERT_TRUE(Update(Id(44), "Gone later", 0).ok());
+  ASSERT_TRUE(Delete(Id(42), 1).ok());
+
+  absl::StatusOr<profile::v1::ListProfilesResponse> first = List("", "", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->profiles_size(), 1);
+  EXPECT_EQ(first->profiles(0).id(), Id(43));
+  ASSERT_FALSE(first->next_page_token().empty());
+  // Deleted while the caller pages: the later page must say so.
+  ASSERT_TRUE(Delete(Id(44), 1).ok());
+  std::vector<std::string> later;
+  std::string token = first->next_page_token();
+  while (!token.empty()) {
+    absl::StatusOr<profile::v1::ListProfilesResponse> page = List("", token, 1);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const Profile& profile : page->profiles()) {
+      later.push_back(absl::StrCat(profile.id(), profile.deleted() ? " deleted" : ""));
+    }
+    token = page->next_page_token();
+  }
+  EXPECT_EQ(later, (std::vector<std::string>{absl::StrCat(Id(42), " deleted"),
+                                             absl::StrCat(Id(44), " deleted")}));
+}
+
+TEST_F(ProfileCoreTest, AWatchDeliversADeleteAsItsTombstone) {
+  ASSERT_TRUE(Update(Id(45), "Ada", 0).ok());
+  ASSERT_TRUE(Update(Id(46), "Bo", 0).ok());
+  ASSERT_TRUE(Delete(Id(45), 1).ok());
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> watch =
+      core_->Watch(context_, profile::v1::WatchProfilesRequest());
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  // From the start: only what exists.
+  absl::StatusOr<WatchEvents> existing = Next(**watch);
+  ASSERT_TRUE(existing.ok()) << existing.status();
+  ASSERT_EQ(existing->size(), 1u);
+  EXPECT_EQ((*existing)[0]->profile().id(), Id(46));
+  ASSERT_TRUE(Delete(Id(46), 1).ok());
+  absl::StatusOr<WatchEvents> live = Next(**watch);
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0]->profile().id(), Id(46));
+  EXPECT_TRUE((*live)[0]->profile().deleted());
+  EXPECT_EQ((*live)[0]->profile().version(), 2);
 }
 
 }  // namespace
