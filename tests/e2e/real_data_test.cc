@@ -302,5 +302,37 @@ TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsGetsAbortedWithTheCurrentPro
       << output;
 }
 
+// The same client deletes a profile with a full-size picture: a stale delete
+// is ABORTED with the current profile (its picture left out of the trailer),
+// the right one answers the tombstone, and a read then says why it is gone.
+TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsDeletesAndIsToldWhy) {
+  const Profile created = Create("Grace Hopper", RealisticPng(kMaxAvatarBytes, 8));
+  ASSERT_EQ(http_
+                ->Patch(absl::StrCat("/user/", created.id()), {{"If-Match", "\"1\""}},
+                        R"({"name":"Grace B. Hopper"})", "application/json")
+                ->status,
+            200);
+  const std::string command =
+      absl::StrCat("node ", GRPC_JS_DIR, "/delete.js ", server_->grpc_address(), " ",
+                   created.id(), " ", PROFILE_PROTO_DIR, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  std::array<char, 4096> buffer;
+  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
+    output.append(buffer.data(), n);
+  }
+  const int wait_status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << command << "\n" << output;
+  EXPECT_TRUE(absl::StrContains(output, "stale: code=ABORTED")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "stale: profile.version=2 profile.deleted=false "
+                                        "profile.name=Grace B. Hopper profile.avatar_bytes=0"))
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "delete: code=OK version=3 deleted=true")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "read: code=NOT_FOUND")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "read: reason=PROFILE_DELETED")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "read: profile.version=3 profile.deleted=true")) << output;
+}
+
 }  // namespace
 }  // namespace profiles::testing
