@@ -386,21 +386,25 @@ absl::StatusOr<std::string> ParseProfileId(std::string_view id, std::string_view
 
 namespace {
 
-// The id and mutation_id every write names, into `write`.
-void ParseWriteIdentity(std::string_view id, std::string_view mutation_id, ProfileWrite& write,
-                        FieldViolations& violations) {
+// The id every write names, into `write`.
+void ParseWriteId(std::string_view id, ProfileWrite& write, FieldViolations& violations) {
   if (std::optional<std::string> canonical = CanonicalUuid(id)) {
     write.id = *std::move(canonical);
   } else {
-    violations.Add("id", id.empty() ? "is required"
-                                    : "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000");
+    violations.Add("id", id.empty()
+                             ? "is required"
+                             : "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000");
   }
-  if (!mutation_id.empty()) {
-    if (std::optional<std::string> canonical = CanonicalUuid(mutation_id)) {
-      write.mutation_id = *std::move(canonical);
-    } else {
-      violations.Add("mutation_id", "must be a UUID");
-    }
+}
+
+// The optional mutation_id of a write, into `write`.
+void ParseMutationId(std::string_view mutation_id, ProfileWrite& write,
+                     FieldViolations& violations) {
+  if (mutation_id.empty()) return;
+  if (std::optional<std::string> canonical = CanonicalUuid(mutation_id)) {
+    write.mutation_id = *std::move(canonical);
+  } else {
+    violations.Add("mutation_id", "must be a UUID");
   }
 }
 
@@ -410,13 +414,14 @@ absl::StatusOr<ProfileWrite> ParseDeleteRequest(const profile::v1::DeleteProfile
   FieldViolations violations;
   ProfileWrite write;
   write.deletes = true;
-  ParseWriteIdentity(request.id(), request.mutation_id(), write, violations);
+  ParseWriteId(request.id(), write, violations);
   if (request.expected_version() < 1) {
     violations.Add("expected_version",
                    "must be the version being deleted (at least 1): a delete is refused if the "
                    "profile changed since");
   }
   write.expected_version = request.expected_version();
+  ParseMutationId(request.mutation_id(), write, violations);
   if (!violations.empty()) return violations.ToStatus();
   return write;
 }
@@ -426,7 +431,7 @@ absl::StatusOr<ProfileWrite> ParseUpdateRequest(const profile::v1::UpdateProfile
   ProfileWrite write;
   const profile::v1::Profile& profile = request.profile();
 
-  ParseWriteIdentity(profile.id(), request.mutation_id(), write, violations);
+  ParseWriteId(profile.id(), write, violations);
   if (profile.deleted()) {
     // Otherwise the edit would be applied as an edit, the opposite of what
     // its caller asked for.
@@ -437,6 +442,7 @@ absl::StatusOr<ProfileWrite> ParseUpdateRequest(const profile::v1::UpdateProfile
     violations.Add("expected_version", "must be 0 (create) or the version the edit is based on");
   }
   write.expected_version = request.expected_version();
+  ParseMutationId(request.mutation_id(), write, violations);
 
   // Indexed by ProfileField::index(); an empty mask writes every field.
   std::array<bool, kWritableFieldCount> writes;

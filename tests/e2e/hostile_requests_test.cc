@@ -739,9 +739,9 @@ TEST_F(HostileRequestsTest, MalformedHttpIsRefusedBeforeTheCore) {
        .http_status = 400,
        .message = "the body nests arrays or objects more than 32 levels deep"},
       {.name = "a method the path does not have",
-       .http = Rest("DELETE", path),
+       .http = Rest("POST", path),
        .http_status = 405,
-       .message = "DELETE is not allowed here"},
+       .message = "POST is not allowed here"},
       {.name = "a path with no route",
        .http = Rest("GET", absl::StrCat("/user/../admin/", kUser)),
        .http_status = 404,
@@ -1077,7 +1077,8 @@ TEST_F(HostileRequestsTest, SqlIsStoredAsText) {
     EXPECT_EQ(stored[3].as<int>(), 2);
     EXPECT_EQ(
         stored[4].as<std::string>(),
-        "applied_mutations,change_sequencer_state,profile_positions,profiles,schema_migrations");
+        "applied_mutations,change_sequencer_state,change_stream_horizon,profile_positions,profiles,"
+        "schema_migrations");
   }
   EXPECT_EQ(other_row(), other);
 }

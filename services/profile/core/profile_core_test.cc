@@ -670,9 +670,14 @@ TEST_F(ProfileCoreTest, AListingFromTheStartLeavesTombstonesOutOfItsFirstPageOnl
 }
 
 TEST_F(ProfileCoreTest, AWatchDeliversADeleteAsItsTombstone) {
+  // Deleted before Bo was created: its tombstone sorts before Bo, where a
+  // watch from the start leaves tombstones out. (One sorting after Bo, the
+  // end of the first catch-up page, may or may not reach the watcher, as
+  // on a listing's later pages; a client ignores a tombstone it has no
+  // profile for.)
   ASSERT_TRUE(Update(Id(45), "Ada", 0).ok());
-  ASSERT_TRUE(Update(Id(46), "Bo", 0).ok());
   ASSERT_TRUE(Delete(Id(45), 1).ok());
+  ASSERT_TRUE(Update(Id(46), "Bo", 0).ok());
   absl::StatusOr<std::unique_ptr<ProfileWatch>> watch =
       core_->Watch(context_, profile::v1::WatchProfilesRequest());
   ASSERT_TRUE(watch.ok()) << watch.status();

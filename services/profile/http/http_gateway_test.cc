@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/profile/auth/token_authority.h"
+#include "services/profile/core/profile_cache.h"
 #include "services/profile/core/profile_core.h"
 #include "services/profile/logging/log_capture.h"
 #include "services/profile/logging/request_id.h"
@@ -352,6 +353,93 @@ TEST_F(HttpGatewayTest, AnIdempotencyKeyReplayReturnsTheSameResponseAndAppliesOn
                   .contains("Idempotency-Key"));
 }
 
+// DELETE /user/{id} as a client sees it, on PostgreSQL: version-checked by
+// If-Match, idempotent by Idempotency-Key, 404 saying "deleted" afterwards,
+// and a later create continues after the tombstone's version.
+TEST_F(HttpGatewayTest, DeleteLifecycle) {
+  const std::string id = Create("Ann", absl::Base64Escape(kPng));
+  auto deletion = [&](const std::string& target, const std::string& if_match,
+                      const std::string& key) {
+    HttpRequest request = Request(http::verb::delete_, target);
+    if (!if_match.empty()) request.set(http::field::if_match, if_match);
+    if (!key.empty()) request.set("Idempotency-Key", key);
+    return Send(request);
+  };
+  auto says_deleted = [](const HttpResponse& response) {
+    const Struct body = Json(response);
+    return response.result() == http::status::not_found &&
+           Field(ErrorOf(body), "code") == "NOT_FOUND" &&
+           Field(ErrorOf(body), "reason") == "PROFILE_DELETED" &&
+           !body.fields().contains("current");
+  };
+
+  // No If-Match: 428, and nothing is deleted.
+  HttpResponse response = deletion("/user/" + id, "", "");
+  ASSERT_EQ(response.result(), http::status::precondition_required) << response.body();
+  EXPECT_NE(Field(ErrorOf(Json(response)), "message").find("If-Match"), std::string::npos);
+  ASSERT_EQ(Send(Request(http::verb::get, "/user/" + id)).result(), http::status::ok);
+
+  // A stale If-Match: what a PUT with it gets, 412 with the current profile.
+  HttpRequest edit =
+      Request(http::verb::put, "/user/" + id, R"({"name":"Bo","email":"bo@example.com"})");
+  edit.set(http::field::if_match, "\"1\"");
+  ASSERT_EQ(Send(edit).result(), http::status::ok);
+  response = deletion("/user/" + id, "\"1\"", RandomUuid());
+  ASSERT_EQ(response.result(), http::status::precondition_failed) << response.body();
+  EXPECT_EQ(Header(response, http::field::etag), "\"2\"");
+  EXPECT_EQ(Field(ErrorOf(Json(response)), "code"), "ABORTED");
+  const Struct current = Json(response).fields().at("current").struct_value();
+  EXPECT_EQ(Field(current, "name"), "Bo");
+  EXPECT_EQ(Field(current, "version"), "2");
+  ASSERT_EQ(Field(Json(Send(Request(http::verb::get, "/user/" + id))), "name"), "Bo");
+
+  // The right If-Match: 204, no body.
+  const std::string key = RandomUuid();
+  response = deletion("/user/" + id, "\"2\"", key);
+  ASSERT_EQ(response.result(), http::status::no_content) << response.body();
+  EXPECT_EQ(response.body(), "");
+  EXPECT_EQ(Header(response, http::field::etag), "");
+
+  // Reads: 404 saying deleted, from the cache and from PostgreSQL.
+  response = Send(Request(http::verb::get, "/user/" + id));
+  EXPECT_TRUE(says_deleted(response)) << response.result() << " " << response.body();
+  core_->cache().SetEnabled(true);  // clears it: the next read is PostgreSQL's
+  response = Send(Request(http::verb::get, "/user/" + id));
+  EXPECT_TRUE(says_deleted(response)) << response.result() << " " << response.body();
+  EXPECT_EQ(response.body().find("Bo"), std::string::npos) << response.body();
+  response = Send(Request(http::verb::get, "/user/" + id + "/avatar"));
+  EXPECT_TRUE(says_deleted(response)) << response.result() << " " << response.body();
+
+  // The replay: 204 again, nothing deleted twice.
+  response = deletion("/user/" + id, "\"2\"", key);
+  EXPECT_EQ(response.result(), http::status::no_content) << response.body();
+  EXPECT_EQ(response.body(), "");
+  // Deleting it again: 404 saying deleted.
+  response = deletion("/user/" + id, "\"3\"", RandomUuid());
+  EXPECT_TRUE(says_deleted(response)) << response.result() << " " << response.body();
+
+  // A PUT without a base creates it anew, continuing after the tombstone (3).
+  response =
+      Send(Request(http::verb::put, "/user/" + id, R"({"name":"Cy","email":"cy@example.com"})"));
+  ASSERT_EQ(response.result(), http::status::created) << response.body();
+  EXPECT_EQ(Header(response, http::field::etag), "\"4\"");
+  EXPECT_EQ(Field(Json(response), "version"), "4");
+  EXPECT_EQ(Field(Json(response), "avatar"), "");
+  response = Send(Request(http::verb::get, "/user/" + id));
+  ASSERT_EQ(response.result(), http::status::ok) << response.body();
+  EXPECT_EQ(Field(Json(response), "name"), "Cy");
+  const Struct live = Json(response);
+  EXPECT_FALSE(live.fields().contains("deleted") && live.fields().at("deleted").bool_value());
+  // The old delete's replay still answers as it did, and deletes nothing.
+  EXPECT_EQ(deletion("/user/" + id, "\"2\"", key).result(), http::status::no_content);
+  EXPECT_EQ(Field(Json(Send(Request(http::verb::get, "/user/" + id))), "name"), "Cy");
+
+  // A profile that never existed: 404, no reason.
+  response = deletion("/user/" + RandomUuid(), "\"1\"", "");
+  ASSERT_EQ(response.result(), http::status::not_found) << response.body();
+  EXPECT_EQ(Field(ErrorOf(Json(response)), "reason"), "<absent>");
+}
+
 TEST_F(HttpGatewayTest, InvalidBodiesAre400WithTheField) {
   const std::string path = "/user/" + RandomUuid();
   HttpResponse malformed = Send(Request(http::verb::put, path, R"({"name":"Ann",)"));
@@ -410,9 +498,11 @@ TEST_F(HttpGatewayTest, UnknownPathIs404AndWrongMethod405WithAllow) {
   EXPECT_EQ(unknown.result(), http::status::not_found);
   EXPECT_EQ(Field(ErrorOf(Json(unknown)), "code"), "NOT_FOUND");
 
-  HttpResponse wrong = Send(Request(http::verb::delete_, "/user/" + RandomUuid()));
+  HttpResponse wrong = Send(Request(http::verb::post, "/user/" + RandomUuid()));
   EXPECT_EQ(wrong.result(), http::status::method_not_allowed);
-  EXPECT_EQ(Header(wrong, http::field::allow), "GET, HEAD, PUT, PATCH, OPTIONS");
+  EXPECT_EQ(Header(wrong, http::field::allow), "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
+  EXPECT_EQ(Header(Send(Request(http::verb::delete_, "/user")), http::field::allow),
+            "GET, HEAD, OPTIONS");
   EXPECT_EQ(Header(Send(Request(http::verb::post, "/user")), http::field::allow),
             "GET, HEAD, OPTIONS");
 }

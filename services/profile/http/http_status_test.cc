@@ -147,6 +147,35 @@ TEST(HttpStatusTest, ErrorJsonNamesTheReason) {
   EXPECT_EQ(error.fields().at("reason").string_value(), "MUTATION_ID_REUSED");
 }
 
+// A deleted profile is 404 like an unknown one, told apart by the reason;
+// its tombstone (which the core attaches for gRPC) is never sent as a
+// profile.
+TEST(HttpStatusTest, ADeletedProfileIs404WithTheReasonAndNoTombstone) {
+  profile::v1::Profile tombstone;
+  tombstone.set_id("123e4567-e89b-12d3-a456-426614174000");
+  tombstone.set_version(4);
+  tombstone.set_deleted(true);
+  const absl::Status deleted = ProfileDeleted(
+      tombstone.id(), "profile 123e4567-e89b-12d3-a456-426614174000 was deleted", tombstone);
+  ASSERT_TRUE(ConflictingProfile(deleted).has_value()) << "the core attaches the tombstone";
+
+  EXPECT_EQ(HttpStatusFor(deleted), http::status::not_found);
+  const HttpResponse response = ErrorResponse(deleted, 11, true);
+  EXPECT_EQ(response.result(), http::status::not_found);
+  const google::protobuf::Struct body = ParseJson(response.body());
+  const google::protobuf::Struct error = ErrorOf(body);
+  EXPECT_EQ(error.fields().at("code").string_value(), "NOT_FOUND");
+  EXPECT_EQ(error.fields().at("reason").string_value(), "PROFILE_DELETED");
+  EXPECT_NE(error.fields().at("message").string_value().find("was deleted"), std::string::npos);
+  EXPECT_FALSE(body.fields().contains("current")) << response.body();
+  EXPECT_EQ(response.body().find("\"deleted\""), std::string::npos) << response.body();
+
+  // A profile that never existed: 404 without a reason.
+  const google::protobuf::Struct unknown =
+      ErrorOf(ParseJson(ErrorJson(absl::NotFoundError("no profile"))));
+  EXPECT_FALSE(unknown.fields().contains("reason"));
+}
+
 TEST(HttpStatusTest, ResponseJsonPrintsEveryPrimitiveField) {
   const google::protobuf::Struct profile = ParseJson(ResponseJson(profile::v1::Profile()));
   for (const char* key : {"id", "name", "email", "avatar", "avatarSha256", "version"}) {

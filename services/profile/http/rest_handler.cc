@@ -78,8 +78,7 @@ RouteMatch MatchPath(std::string_view path) {
 }
 
 std::string_view AllowedMethods(Route route) {
-  return route == Route::kProfile ? "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
-                                   : "GET, HEAD, OPTIONS";
+  return route == Route::kProfile ? "GET, HEAD, PUT, PATCH, DELETE, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
 // What a page on another origin may send and read (CORS): the headers of
@@ -567,8 +566,8 @@ void RestHandler::Dispatch(const HttpRequest& request, Respond respond, std::str
                     ErrorAnswer(exchange, http::status::precondition_required,
                                 absl::FailedPreconditionError(
                                     "a DELETE must name the version it deletes, so that it never "
-                                    "deletes a change you have not seen: send If-Match: "
-                                    "\"<version>\" with the ETag of your last GET or write")));
+                                    "deletes a change you have not seen: send If-Match with the "
+                                    "ETag of your last GET or write of it, e.g. If-Match: \"3\"")));
     }
     exchange.id = std::string(match.id);
     exchange.base_source = deletion->base_source;

@@ -112,6 +112,8 @@ TEST(RestHandlerTest, RouteLabelsNameThePatternNeverThePath) {
   EXPECT_EQ(RouteLabel(http::verb::head, std::string("/user/") + kId + "/avatar?x=1"),
             "HEAD /user/{id}/avatar");
   EXPECT_EQ(RouteLabel(http::verb::patch, "/user/anything"), "PATCH /user/{id}");
+  EXPECT_EQ(RouteLabel(http::verb::delete_, std::string("/user/") + kId), "DELETE /user/{id}");
+  EXPECT_EQ(RouteLabel(http::verb::delete_, "/user"), "DELETE /user");
   EXPECT_EQ(RouteLabel(http::verb::get, "/user?page_size=3"), "GET /user");
   EXPECT_EQ(RouteLabel(http::verb::get, "/"), "GET /");
   EXPECT_EQ(RouteLabel(http::verb::get, "/metrics"), "GET /metrics");
@@ -164,8 +166,10 @@ TEST(RestHandlerTest, WrongMethodIsMethodNotAllowedWithAllow) {
     const char* allow;
   };
   for (const Case& test :
-       {Case{http::verb::post, std::string("/user/") + kId, "GET, HEAD, PUT, PATCH, OPTIONS"},
-        Case{http::verb::delete_, std::string("/user/") + kId, "GET, HEAD, PUT, PATCH, OPTIONS"},
+       {Case{http::verb::post, std::string("/user/") + kId,
+             "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"},
+        Case{http::verb::delete_, "/user", "GET, HEAD, OPTIONS"},
+        Case{http::verb::delete_, std::string("/user/") + kId + "/avatar", "GET, HEAD, OPTIONS"},
         Case{http::verb::post, "/user", "GET, HEAD, OPTIONS"},
         Case{http::verb::put, std::string("/user/") + kId + "/avatar", "GET, HEAD, OPTIONS"},
         Case{http::verb::post, "/healthz", "GET, HEAD, OPTIONS"},
@@ -217,18 +221,19 @@ TEST(RestHandlerTest, OptionsAndCorsPreflightFollowTheAllowedOrigins) {
 
   HttpResponse plain = handle(Request(http::verb::options, std::string("/user/") + kId));
   EXPECT_EQ(plain.result(), http::status::no_content);
-  EXPECT_EQ(plain[http::field::allow], "GET, HEAD, PUT, PATCH, OPTIONS");
+  EXPECT_EQ(plain[http::field::allow], "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
   EXPECT_EQ(plain.count(http::field::access_control_allow_origin), 0u);
 
   HttpRequest preflight = Request(http::verb::options, std::string("/user/") + kId);
   preflight.set(http::field::origin, "https://app.example.com");
-  preflight.set(http::field::access_control_request_method, "PATCH");
+  preflight.set(http::field::access_control_request_method, "DELETE");
   preflight.set(http::field::access_control_request_headers, "if-match, content-type");
   HttpResponse allowed = handle(preflight);
   EXPECT_EQ(allowed.result(), http::status::no_content);
   EXPECT_EQ(allowed[http::field::access_control_allow_origin], "https://app.example.com");
   EXPECT_EQ(allowed[http::field::access_control_allow_credentials], "true");
-  EXPECT_EQ(allowed[http::field::access_control_allow_methods], "GET, HEAD, PUT, PATCH, OPTIONS");
+  EXPECT_EQ(allowed[http::field::access_control_allow_methods],
+            "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
   for (const char* header :
        {"If-Match", "Content-Type", "Authorization", "Idempotency-Key", "X-Request-Id"}) {
     EXPECT_NE(std::string(allowed[http::field::access_control_allow_headers]).find(header),
@@ -327,6 +332,74 @@ TEST(RestHandlerTest, BadRequestsAreRejectedBeforeTheService) {
                   .struct_value()
                   .fields()
                   .contains("Idempotency-Key"));
+}
+
+// A DELETE must name the version it deletes: without If-Match it is 428
+// before the core (storage is down here, so reaching it would be 503), and
+// its header problems are 400 naming the header.
+TEST(RestHandlerTest, ADeleteWithoutIfMatchIs428BeforeTheCore) {
+  const auto handler = MakeHandler();
+  HttpResponse response =
+      handler->Handle(Request(http::verb::delete_, std::string("/user/") + kId));
+  EXPECT_EQ(response.result(), http::status::precondition_required) << response.body();
+  EXPECT_EQ(ErrorCode(response), "FAILED_PRECONDITION");
+  EXPECT_NE(response.body().find("If-Match"), std::string::npos) << response.body();
+  EXPECT_EQ(response.count(http::field::etag), 0u);
+
+  for (const char* value : {"W/\"1\"", "*", "\"0\""}) {
+    HttpRequest request = Request(http::verb::delete_, std::string("/user/") + kId);
+    request.set(http::field::if_match, value);
+    HttpResponse refused = handler->Handle(request);
+    EXPECT_EQ(refused.result(), http::status::bad_request) << value;
+    EXPECT_TRUE(
+        ErrorOf(Json(refused)).fields().at("fields").struct_value().fields().contains("If-Match"))
+        << refused.body();
+  }
+  // A body is refused even with If-Match: it is not where the version goes.
+  HttpRequest with_body =
+      Request(http::verb::delete_, std::string("/user/") + kId, R"({"version":"1"})");
+  with_body.set(http::field::if_match, "\"1\"");
+  EXPECT_EQ(handler->Handle(with_body).result(), http::status::bad_request);
+}
+
+// Who calls is settled first: a stranger's DELETE is 401 whatever else is
+// wrong with it, and a user may delete only their own profile (403).
+TEST(RestHandlerTest, DeletesNeedATokenAndTheirOwnProfile) {
+  InMemoryStorage storage;
+  const TokenAuthority tokens = *TokenAuthority::FromKey(std::string(40, 'k'));
+  ProfileCore core({.storage_workers = 1, .tokens = tokens}, storage.repository(), storage.feed());
+  const RestHandler handler(&core, {}, {.request_timeout = std::chrono::milliseconds(2000)});
+  const auto handle = [&handler](const HttpRequest& request) {
+    absl::Notification answered;
+    HttpResponse response;
+    handler.Handle(request, [&](HttpResponse answer) {
+      response = std::move(answer);
+      answered.Notify();
+    });
+    answered.WaitForNotification();
+    return response;
+  };
+  const std::string owner_token = *tokens.Mint({.subject = kId}, absl::Hours(1), absl::Now());
+  const std::string other_token = *tokens.Mint({.subject = "5e0b8c9a-0000-4000-8000-000000000001"},
+                                               absl::Hours(1), absl::Now());
+
+  HttpRequest create = Request(http::verb::put, std::string("/user/") + kId,
+                               R"({"name":"Ann","email":"ann@example.com"})");
+  create.set(http::field::authorization, "Bearer " + owner_token);
+  ASSERT_EQ(handle(create).result(), http::status::created);
+
+  HttpResponse stranger = handle(Request(http::verb::delete_, std::string("/user/") + kId));
+  EXPECT_EQ(stranger.result(), http::status::unauthorized) << stranger.body();
+
+  HttpRequest other = Request(http::verb::delete_, std::string("/user/") + kId);
+  other.set(http::field::authorization, "Bearer " + other_token);
+  other.set(http::field::if_match, "\"1\"");
+  EXPECT_EQ(handle(other).result(), http::status::forbidden);
+
+  HttpRequest own = Request(http::verb::delete_, std::string("/user/") + kId);
+  own.set(http::field::authorization, "Bearer " + owner_token);
+  own.set(http::field::if_match, "\"1\"");
+  EXPECT_EQ(handle(own).result(), http::status::no_content);
 }
 
 TEST(RestHandlerTest, AnAuthorizationGrpcCannotCarryIsRejected) {
@@ -543,6 +616,154 @@ TEST_F(RestHandlerCoreTest, PartialPatchWithoutABaseVersionIs428OnAnExistingProf
   ASSERT_EQ(response.result(), http::status::bad_request) << response.body();
   EXPECT_TRUE(
       ErrorOf(Json(response)).fields().at("fields").struct_value().fields().contains("email"));
+}
+
+// What a 200 answer with a profile must never be: a tombstone.
+void ExpectLive(const google::protobuf::Struct& profile) {
+  auto deleted = profile.fields().find("deleted");
+  if (deleted != profile.fields().end()) {
+    EXPECT_FALSE(deleted->second.bool_value());
+  }
+}
+
+bool IsDeletedAnswer(const HttpResponse& response) {
+  const google::protobuf::Struct body = Json(response);
+  return response.result() == http::status::not_found &&
+         Field(ErrorOf(body), "reason") == "PROFILE_DELETED" && !body.fields().contains("current");
+}
+
+TEST_F(RestHandlerCoreTest, DeleteIs204AndReadsOfTheDeletedProfileAre404SayingSo) {
+  const std::string picture = testing::RealisticPng(8 * 1024, /*seed=*/6);
+  const HttpResponse created = Put(kId, R"({"name":"Ann","email":"ann@example.com","avatar":")" +
+                                            absl::Base64Escape(picture) + R"("})");
+  ASSERT_EQ(created.result(), http::status::created) << created.body();
+  ExpectLive(Json(created));
+  ExpectLive(Json(Send(Request(http::verb::get, std::string("/user/") + kId))));
+
+  const std::string key = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+  HttpRequest deletion = Request(http::verb::delete_, std::string("/user/") + kId);
+  deletion.set(http::field::if_match, "\"1\"");
+  deletion.set("Idempotency-Key", key);
+  const HttpResponse deleted = Send(deletion);
+  ASSERT_EQ(deleted.result(), http::status::no_content) << deleted.body();
+  EXPECT_EQ(deleted.body(), "");
+  EXPECT_EQ(deleted.count(http::field::etag), 0u);
+  EXPECT_EQ(deleted.count(http::field::content_type), 0u);
+
+  // Reads: 404 with the reason, never the tombstone.
+  const HttpResponse got = Send(Request(http::verb::get, std::string("/user/") + kId));
+  EXPECT_TRUE(IsDeletedAnswer(got)) << got.result() << " " << got.body();
+  EXPECT_EQ(got.count(http::field::etag), 0u);
+  const HttpResponse head = Send(Request(http::verb::head, std::string("/user/") + kId));
+  EXPECT_EQ(head.result(), http::status::not_found);
+  EXPECT_EQ(head.body(), "");
+  const HttpResponse avatar =
+      Send(Request(http::verb::get, std::string("/user/") + kId + "/avatar"));
+  EXPECT_TRUE(IsDeletedAnswer(avatar)) << avatar.body();
+
+  // The replay answers as the delete did, and deletes nothing twice.
+  const HttpResponse replayed = Send(deletion);
+  EXPECT_EQ(replayed.result(), http::status::no_content) << replayed.body();
+  EXPECT_EQ(replayed.body(), "");
+  // The same key for another request is still refused.
+  HttpRequest reused = Request(http::verb::delete_, std::string("/user/") + kId);
+  reused.set(http::field::if_match, "\"2\"");
+  reused.set("Idempotency-Key", key);
+  EXPECT_EQ(Send(reused).result(), http::status::unprocessable_entity);
+
+  // Deleting it again (the tombstone's version, or the one it had): 404.
+  for (const char* version : {"\"1\"", "\"2\""}) {
+    HttpRequest again = Request(http::verb::delete_, std::string("/user/") + kId);
+    again.set(http::field::if_match, version);
+    const HttpResponse response = Send(again);
+    EXPECT_TRUE(IsDeletedAnswer(response)) << version << " " << response.body();
+  }
+  // A profile that never existed: 404 without the reason.
+  HttpRequest unknown = Request(http::verb::delete_, "/user/5e0b8c9a-0000-4000-8000-000000000001");
+  unknown.set(http::field::if_match, "\"1\"");
+  const HttpResponse never = Send(unknown);
+  EXPECT_EQ(never.result(), http::status::not_found) << never.body();
+  EXPECT_EQ(Field(ErrorOf(Json(never)), "reason"), "<absent>");
+}
+
+TEST_F(RestHandlerCoreTest, AStaleDeleteIs412WithTheCurrentProfileAndDeletesNothing) {
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
+            http::status::created);
+  ASSERT_EQ(Put(kId, R"({"name":"Bo","email":"bo@example.com"})", "\"1\"").result(),
+            http::status::ok);
+  const HttpResponse current = Send(Request(http::verb::get, std::string("/user/") + kId));
+
+  HttpRequest stale = Request(http::verb::delete_, std::string("/user/") + kId);
+  stale.set(http::field::if_match, "\"1\"");
+  const HttpResponse response = Send(stale);
+  // Exactly what a PUT with the same stale If-Match gets.
+  const HttpResponse put = Put(kId, R"({"name":"Cy","email":"cy@example.com"})", "\"1\"");
+  ASSERT_EQ(response.result(), http::status::precondition_failed) << response.body();
+  EXPECT_EQ(put.result(), response.result());
+  EXPECT_EQ(response[http::field::etag], "\"2\"");
+  const google::protobuf::Struct body = Json(response);
+  EXPECT_EQ(Field(ErrorOf(body), "code"), "ABORTED");
+  EXPECT_EQ(body.fields().at("current").struct_value().DebugString(), Json(current).DebugString());
+  EXPECT_EQ(body.fields().at("current").struct_value().DebugString(),
+            Json(put).fields().at("current").struct_value().DebugString());
+
+  const HttpResponse after = Send(Request(http::verb::get, std::string("/user/") + kId));
+  ASSERT_EQ(after.result(), http::status::ok);
+  EXPECT_EQ(Field(Json(after), "name"), "Bo");
+}
+
+// After a delete, a create (no base) is a new profile whose version
+// continues after the tombstone's; a write based on a version of the deleted
+// profile is 404, never a resurrection.
+TEST_F(RestHandlerCoreTest, APutCreateOfADeletedIdContinuesAfterTheTombstone) {
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
+            http::status::created);
+  HttpRequest deletion = Request(http::verb::delete_, std::string("/user/") + kId);
+  deletion.set(http::field::if_match, "\"1\"");
+  ASSERT_EQ(Send(deletion).result(), http::status::no_content);
+
+  const HttpResponse edit = Put(kId, R"({"name":"Bo","email":"bo@example.com"})", "\"1\"");
+  EXPECT_TRUE(IsDeletedAnswer(edit)) << edit.result() << " " << edit.body();
+  const HttpResponse patch = Send(
+      Request(http::verb::patch, std::string("/user/") + kId, R"({"name":"Bo","version":"1"})"));
+  EXPECT_TRUE(IsDeletedAnswer(patch)) << patch.result() << " " << patch.body();
+
+  const HttpResponse recreated = Put(kId, R"({"name":"Cy","email":"cy@example.com"})");
+  ASSERT_EQ(recreated.result(), http::status::created) << recreated.body();
+  EXPECT_EQ(recreated[http::field::etag], "\"3\"");
+  EXPECT_EQ(recreated[http::field::location], std::string("/user/") + kId);
+  EXPECT_EQ(Field(Json(recreated), "version"), "3");
+  ExpectLive(Json(recreated));
+  const HttpResponse got = Send(Request(http::verb::get, std::string("/user/") + kId));
+  ASSERT_EQ(got.result(), http::status::ok) << got.body();
+  EXPECT_EQ(Field(Json(got), "name"), "Cy");
+}
+
+// A listing from the start leaves the deleted profile out; a delta since a
+// cursor carries its tombstone, marked deleted, with nothing personal.
+TEST_F(RestHandlerCoreTest, DeltasCarryTheTombstoneAndAFullListingLeavesItOut) {
+  ASSERT_EQ(Put(kId, R"({"name":"Ann","email":"ann@example.com"})").result(),
+            http::status::created);
+  const std::string cursor =
+      Field(Json(Send(Request(http::verb::get, "/user?page_size=10"))), "cursor");
+  HttpRequest deletion = Request(http::verb::delete_, std::string("/user/") + kId);
+  deletion.set(http::field::if_match, "\"1\"");
+  ASSERT_EQ(Send(deletion).result(), http::status::no_content);
+
+  const google::protobuf::Struct full = Json(Send(Request(http::verb::get, "/user?page_size=10")));
+  EXPECT_EQ(full.fields().at("profiles").list_value().values_size(), 0) << full.DebugString();
+
+  const HttpResponse delta = Send(Request(http::verb::get, "/user?since=" + cursor));
+  ASSERT_EQ(delta.result(), http::status::ok) << delta.body();
+  const google::protobuf::Struct page = Json(delta);
+  ASSERT_EQ(page.fields().at("profiles").list_value().values_size(), 1) << delta.body();
+  const google::protobuf::Struct& tombstone =
+      page.fields().at("profiles").list_value().values(0).struct_value();
+  EXPECT_EQ(Field(tombstone, "id"), kId);
+  EXPECT_EQ(Field(tombstone, "version"), "2");
+  EXPECT_TRUE(tombstone.fields().at("deleted").bool_value());
+  EXPECT_EQ(Field(tombstone, "name"), "");
+  EXPECT_EQ(Field(tombstone, "email"), "");
 }
 
 TEST_F(RestHandlerCoreTest, AvatarIsTheRawImageWithItsHashAsETag) {

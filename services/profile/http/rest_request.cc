@@ -434,8 +434,8 @@ absl::StatusOr<DeleteRequest> ParseDeleteRequest(std::string_view path_id,
   // a "version" sent there must not be mistaken for a base version.
   if (!request.body().empty()) {
     violations.Add("body",
-                   "a DELETE takes no body: send the version you delete as If-Match: "
-                   "\"<version>\"");
+                   "a DELETE takes no body: send the version you delete as If-Match, e.g. "
+                   "If-Match: \"3\"");
   }
   if (request.count(http::field::if_none_match) > 0) {
     violations.Add(std::string(kIfNoneMatch),

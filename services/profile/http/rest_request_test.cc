@@ -291,5 +291,79 @@ TEST(WriteRequestTest, IdempotencyKeyIsTheMutationId) {
   EXPECT_EQ(write->rpc.mutation_id(), kKey);
 }
 
+// "deleted": false, as every GET body has it, may be sent back; true would
+// be a delete a write is not.
+TEST(WriteRequestTest, DeletedTrueIsRefusedFalseIgnored) {
+  absl::StatusOr<WriteRequest> write = ParseWriteRequest(
+      WriteKind::kReplace, kId,
+      Write(http::verb::put, R"({"name":"Ann","email":"a@b.io","deleted":false})"));
+  ASSERT_TRUE(write.ok()) << write.status();
+  EXPECT_FALSE(write->rpc.profile().deleted());
+
+  for (WriteKind kind : {WriteKind::kReplace, WriteKind::kPatch}) {
+    write =
+        ParseWriteRequest(kind, kId, Write(http::verb::patch, R"({"name":"Ann","deleted":true})"));
+    ASSERT_FALSE(write.ok());
+    EXPECT_EQ(ViolatedFields(write.status()), Fields{"deleted"});
+  }
+}
+
+HttpRequest Delete() {
+  HttpRequest request(http::verb::delete_, std::string("/user/") + kId, 11);
+  request.prepare_payload();
+  return request;
+}
+
+TEST(DeleteRequestTest, IfMatchIsTheBaseAndIdempotencyKeyTheMutationId) {
+  HttpRequest request = Delete();
+  request.set(http::field::if_match, " \"7\"");
+  request.set("Idempotency-Key", "9B2F4C1E-0D3A-4E5F-8A6B-7C8D9E0F1A2B");
+  absl::StatusOr<DeleteRequest> deletion = ParseDeleteRequest(kId, request);
+  ASSERT_TRUE(deletion.ok()) << deletion.status();
+  EXPECT_EQ(deletion->rpc.id(), kId);
+  EXPECT_EQ(deletion->rpc.expected_version(), 7);
+  EXPECT_EQ(deletion->base_source, BaseVersionSource::kIfMatch);
+  EXPECT_EQ(deletion->rpc.mutation_id(), kKey);
+}
+
+// No If-Match parses (the handler answers 428), with no version at all.
+TEST(DeleteRequestTest, WithoutIfMatchThereIsNoBase) {
+  absl::StatusOr<DeleteRequest> deletion = ParseDeleteRequest(kId, Delete());
+  ASSERT_TRUE(deletion.ok()) << deletion.status();
+  EXPECT_EQ(deletion->base_source, BaseVersionSource::kNone);
+  EXPECT_EQ(deletion->rpc.expected_version(), 0);
+  EXPECT_EQ(deletion->rpc.mutation_id(), "");
+}
+
+TEST(DeleteRequestTest, OnlyOneStrongVersionOfAtLeastOneIsAccepted) {
+  for (const char* value : {"W/\"3\"", "*", "\"1\", \"2\"", "3", "\"0\"", "\"-1\""}) {
+    HttpRequest request = Delete();
+    request.set(http::field::if_match, value);
+    absl::StatusOr<DeleteRequest> deletion = ParseDeleteRequest(kId, request);
+    ASSERT_FALSE(deletion.ok()) << value;
+    EXPECT_EQ(deletion.status().code(), absl::StatusCode::kInvalidArgument) << value;
+    EXPECT_EQ(ViolatedFields(deletion.status()), Fields{"If-Match"}) << value;
+  }
+  HttpRequest twice = Delete();
+  twice.insert(http::field::if_match, "\"1\"");
+  twice.insert(http::field::if_match, "\"1\"");
+  EXPECT_EQ(ViolatedFields(ParseDeleteRequest(kId, twice).status()), Fields{"If-Match"});
+}
+
+// The version travels in If-Match only: a body (where PATCH may carry
+// "version") or If-None-Match is refused, with every problem named at once.
+TEST(DeleteRequestTest, ABodyIfNoneMatchAndABadKeyAreRefusedTogether) {
+  HttpRequest request = Delete();
+  request.set(http::field::content_type, "application/json");
+  request.body() = R"({"version":"3"})";
+  request.prepare_payload();
+  request.set(http::field::if_none_match, "*");
+  request.set("Idempotency-Key", "again");
+  absl::StatusOr<DeleteRequest> deletion = ParseDeleteRequest(kId, request);
+  ASSERT_FALSE(deletion.ok());
+  EXPECT_EQ(ViolatedFields(deletion.status()),
+            (Fields{"body", "If-None-Match", "Idempotency-Key"}));
+}
+
 }  // namespace
 }  // namespace profiles
