@@ -330,6 +330,55 @@ TEST_F(LoadBalancerTest, FullSizeAvatarsPassTheBalancer) {
   EXPECT_EQ(read.avatar_sha256(), written.avatar_sha256());
 }
 
+// Deletes pass the balancer on both protocols (REST DELETE goes to the
+// location that never retries a sent request, as PUT does), and a read
+// through it, on whichever replica, then says the profile is gone.
+TEST_F(LoadBalancerTest, DeletesPassTheBalancer) {
+  auto http = HttpClient(nginx_->http_address());
+  const std::string path = absl::StrCat("/user/", Uuid(5, 3));
+  httplib::Result put =
+      http->Put(path.c_str(), R"({"name":"Ada","email":"ada@example.com"})", "application/json");
+  ASSERT_TRUE(put) << httplib::to_string(put.error());
+  ASSERT_EQ(put->status, 201) << put->body;
+  httplib::Result deleted =
+      http->Delete(path.c_str(), {{"If-Match", "\"1\""}, {"Idempotency-Key", Uuid(105, 3)}});
+  ASSERT_TRUE(deleted) << httplib::to_string(deleted.error());
+  EXPECT_EQ(deleted->status, 204) << deleted->body;
+  // The other replica learns of it through its change feed, within
+  // milliseconds (its cache may serve version 1 until then, as for any
+  // write made elsewhere); from then on every read says it is gone.
+  std::string body;
+  ASSERT_TRUE(Eventually(absl::Seconds(10), [&] {
+    int gone = 0;
+    for (int i = 0; i < 4; ++i) {
+      httplib::Result read = http->Get(path.c_str());
+      if (read && read->status == 404) ++gone;
+      if (read) body = read->body;
+    }
+    return gone == 4;
+  })) << body;
+  EXPECT_TRUE(absl::StrContains(body, "PROFILE_DELETED")) << body;
+
+  auto stub = nginx_->NewStub();
+  Profile written;
+  ASSERT_TRUE(Call(*stub, Write(Uuid(5, 4), 0, "Grace"), &written).ok());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  profile::v1::DeleteProfileRequest request;
+  request.set_id(Uuid(5, 4));
+  request.set_expected_version(1);
+  Profile tombstone;
+  const grpc::Status status = stub->DeleteProfile(&context, request, &tombstone);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(tombstone.deleted());
+  Profile read;
+  absl::Status gone;
+  EXPECT_TRUE(Eventually(absl::Seconds(10), [&] {
+    gone = FromGrpcStatus(Get(*stub, Uuid(5, 4), &read));
+    return IsProfileDeleted(gone);
+  })) << gone;
+}
+
 // A watch held through the balancer (on whichever replica nginx chose) sees
 // writes made directly through each replica, so through the one it is not
 // on as well.
