@@ -379,13 +379,13 @@ void ProfileCore::List(const CallContext& context, const profile::v1::ListProfil
         if (absl::Status issued = after.CheckIssuedBy(*database_id, field); !issued.ok()) {
           return std::move(*shared_done)(issued);
         }
-        // A listing from the start leaves deleted profiles out of its first
-        // page: its caller has none of them. Later pages include tombstones,
-        // since a profile listed on an earlier page may have been deleted
-        // while the caller paged (profile.proto, ListProfilesRequest).
-        absl::StatusOr<ChangePage> page =
-            repository_->ChangesAfter(after.position, page_size, include_avatars,
-                                      kDefaultPageBytes, !after.position.is_start());
+        // A listing from the empty cursor leaves deleted profiles out of its
+        // first page: its caller has none of them. Later pages (and any
+        // issued cursor, even one at the start) include tombstones, since a
+        // profile the caller got may have been deleted since
+        // (profile.proto, ListProfilesRequest).
+        absl::StatusOr<ChangePage> page = repository_->ChangesAfter(
+            after.position, page_size, include_avatars, kDefaultPageBytes, !after.is_empty());
         if (!page.ok()) return std::move(*shared_done)(Annotated("ListProfiles", page.status()));
         profile::v1::ListProfilesResponse response;
         for (ProfileChange& change : page->changes) {

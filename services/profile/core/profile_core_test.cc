@@ -669,6 +669,31 @@ TEST_F(ProfileCoreTest, AListingFromTheStartLeavesTombstonesOutOfItsFirstPageOnl
                                              absl::StrCat(Id(44), " deleted")}));
 }
 
+// A device that first synced an empty database holds a cursor at the start
+// of the stream, and everything after it, deletes included, is news to it.
+TEST_F(ProfileCoreTest, ACursorIssuedByAnEmptyDatabaseGetsTombstones) {
+  absl::StatusOr<profile::v1::ListProfilesResponse> empty = List("");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  ASSERT_EQ(empty->profiles_size(), 0);
+  ASSERT_FALSE(empty->cursor().empty());
+  ASSERT_TRUE(Update(Id(47), "Ada", 0).ok());
+  ASSERT_TRUE(Delete(Id(47), 1).ok());
+
+  absl::StatusOr<profile::v1::ListProfilesResponse> delta = List(empty->cursor());
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  ASSERT_EQ(delta->profiles_size(), 1);
+  EXPECT_TRUE(delta->profiles(0).deleted());
+
+  profile::v1::WatchProfilesRequest request;
+  request.set_since_cursor(empty->cursor());
+  absl::StatusOr<std::unique_ptr<ProfileWatch>> watch = core_->Watch(context_, request);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::StatusOr<WatchEvents> events = Next(**watch);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_TRUE((*events)[0]->profile().deleted());
+}
+
 TEST_F(ProfileCoreTest, AWatchDeliversADeleteAsItsTombstone) {
   // Deleted before Bo was created: its tombstone sorts before Bo, where a
   // watch from the start leaves tombstones out. (One sorting after Bo, the

@@ -195,11 +195,13 @@ void WatchHub::CatchUp(const std::shared_ptr<Watcher>& watcher) {
         !issued.ok()) {
       return FinishCatchUp(watcher, "", issued);
     }
-    // From the start, as a listing: deletes before the watch are no news to
-    // a watcher that has no profiles yet (profile.proto, WatchProfilesRequest).
+    // From the empty cursor, as a listing: deletes before the watch are no
+    // news to a watcher that has no profiles yet, until it has been sent
+    // one (profile.proto, WatchProfilesRequest).
+    const bool holds_nothing = watcher->since_database_id.empty() && from.is_start();
     absl::StatusOr<ChangePage> page =
         repository_->ChangesAfter(from, kCatchUpPageSize, watcher->include_avatars,
-                                  kDefaultPageBytes, /*include_tombstones=*/!from.is_start());
+                                  kDefaultPageBytes, /*include_tombstones=*/!holds_nothing);
     FinishCatchUp(watcher, *database_id, std::move(page));
   });
   if (!scheduled.ok()) {

@@ -71,6 +71,12 @@ struct IssuedCursor {
   // transaction ids cannot be placed in the commit-ordered stream.
   static absl::StatusOr<IssuedCursor> Parse(std::string_view text, std::string_view field);
 
+  // Whether this is the empty text: the caller holds nothing yet, so the
+  // deletes before its position are no news to it (tombstones are left out
+  // of a first listing). A cursor the database issued at the start (when it
+  // held no change yet) is not empty: its caller may have profiles since.
+  bool is_empty() const { return database_id.empty(); }
+
   // OK when this is the start or was issued by `database_id`; otherwise
   // FAILED_PRECONDITION with ErrorInfo CURSOR_FROM_OTHER_DATABASE naming `field`.
   absl::Status CheckIssuedBy(std::string_view database_id, std::string_view field) const;

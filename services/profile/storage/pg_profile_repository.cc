@@ -37,9 +37,13 @@ constexpr char kStreamState[] = "profile_stream_state";
 
 // What a row counts against a page's byte budget (see ChangesAfter() in
 // profile_repository.h).
+// A tombstone's name and e-mail are NULL: counted as empty, since a NULL
+// here would make the running total NULL and the page's byte filter drop
+// the tombstone (a skipped change) or fail the read.
 std::string RowBytes(bool include_avatar) {
   return absl::StrCat(include_avatar ? "octet_length(p.avatar) + " : "",
-                      "octet_length(p.name) + octet_length(p.email) + ", kProfileFixedWireBytes);
+                      "coalesce(octet_length(p.name), 0) + coalesce(octet_length(p.email), 0) + ",
+                      kProfileFixedWireBytes);
 }
 
 // Columns after the profile's: the change position (epoch, commit LSN as a
@@ -85,7 +89,8 @@ std::string ChangesQuery(const char* columns, const std::string& row_bytes) {
       "(wanted.epoch, '0/0'::pg_lsn + $2::numeric, $3::int) "
       "AND ($6::boolean OR p.deleted_at IS NULL) "
       "AND NOT EXISTS (SELECT 1 FROM change_stream_horizon h WHERE $1::bigint <> 0 "
-      "AND h.epoch = $1::bigint AND (h.commit_lsn, h.idx) > ('0/0'::pg_lsn + $2::numeric, $3::int)) "
+      "AND h.epoch = $1::bigint AND (h.commit_lsn, h.idx) > ('0/0'::pg_lsn + $2::numeric, "
+      "$3::int)) "
       "ORDER BY pp.commit_lsn, pp.idx LIMIT $4) page "
       "WHERE page.row_number <= 2 OR page.running_bytes - page.row_bytes <= $5::bigint "
       "ORDER BY page.commit_lsn, page.idx");
@@ -162,12 +167,12 @@ absl::StatusOr<AppliedWrite> ApplyOutcome(const ProfileWrite& write, const pqxx:
     std::optional<profile::v1::Profile> tombstone;
     if (!row[6].is_null()) tombstone = RowToProfile(row, 1);
     const std::string profile_id = row[1].as<std::string>();
-    return ProfileDeleted(profile_id,
-                          absl::StrCat("mutation ", write.mutation_id, " was applied to profile ",
-                                       profile_id,
-                                       ", which has since been deleted; its result was erased "
-                                       "with the profile's data"),
-                          tombstone);
+    return ProfileDeleted(
+        profile_id,
+        absl::StrCat("mutation ", write.mutation_id, " was applied to profile ", profile_id,
+                     ", which has since been deleted; its result was erased "
+                     "with the profile's data"),
+        tombstone);
   }
   if (outcome == "mutation_reused") return MutationIdReused(write.mutation_id);
   return absl::InternalError(absl::StrCat("profiles_apply_write returned outcome ", outcome));
@@ -269,10 +274,10 @@ absl::StatusOr<AppliedWrite> PgProfileRepository::ApplyWrite(const ProfileWrite&
       try {
         // Autocommit: the statement is its own transaction, one round trip.
         pqxx::nontransaction txn(connection);
-        const pqxx::result result = txn.exec_prepared(
-            kApply, write.id, write.expected_version, NullableText(write.name),
-            NullableText(write.email), write.avatar.has_value(), avatar, mutation_id, write.caller,
-            write.deletes);
+        const pqxx::result result =
+            txn.exec_prepared(kApply, write.id, write.expected_version, NullableText(write.name),
+                              NullableText(write.email), write.avatar.has_value(), avatar,
+                              mutation_id, write.caller, write.deletes);
         if (result.size() != 1) {
           return absl::InternalError("profiles_apply_write returned no row");
         }
@@ -316,8 +321,9 @@ absl::Status CheckCursorContinues(pqxx::nontransaction& txn, const ChangeCursor&
     if (absl::Status parsed = ParseLsn(state[3], horizon.lsn); !parsed.ok()) return parsed;
     if (after < horizon) {
       return CursorExpired(
-          "", "the cursor is older than the tombstone retention window: profiles deleted after it "
-              "may no longer be listed as deleted; list again from the start");
+          "",
+          "the cursor is older than the tombstone retention window: profiles deleted after it "
+          "may no longer be listed as deleted; list again from the start");
     }
   }
   if (!epoch.has_value() || after.epoch > *epoch || after.lsn > wal_end) {
@@ -347,10 +353,9 @@ absl::StatusOr<ChangePage> PgProfileRepository::ChangesAfter(const ChangeCursor&
   return Run<ChangePage>(
       "read changes", [&](pqxx::connection& connection) -> absl::StatusOr<ChangePage> {
         pqxx::nontransaction txn(connection);
-        const pqxx::result result =
-            txn.exec_prepared(include_avatars ? kChanges : kChangesWithoutAvatars, from.epoch,
-                              std::to_string(from.lsn), from.idx, int64_t{limit} + 1, max_bytes,
-                              include_tombstones);
+        const pqxx::result result = txn.exec_prepared(
+            include_avatars ? kChanges : kChangesWithoutAvatars, from.epoch,
+            std::to_string(from.lsn), from.idx, int64_t{limit} + 1, max_bytes, include_tombstones);
         ChangePage page;
         page.end = after;
         page.changes.reserve(std::min(result.size(), static_cast<size_t>(limit)));
