@@ -16,6 +16,7 @@
 namespace profiles::testing {
 namespace {
 
+using profile::v1::DeleteProfileRequest;
 using profile::v1::Profile;
 using profile::v1::UpdateProfileRequest;
 
@@ -29,6 +30,25 @@ bool IsTransient(grpc::StatusCode code) {
 std::string CodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
+
+const char* KindName(SentMutation::Kind kind) {
+  switch (kind) {
+    case SentMutation::Kind::kEdit:
+      return "edit";
+    case SentMutation::Kind::kCreate:
+      return "create";
+    case SentMutation::Kind::kDelete:
+      return "delete";
+  }
+  return "?";
+}
+
+// What this client knows of a profile: the version it last saw, and whether
+// that version is a tombstone.
+struct Known {
+  int64_t version = 1;
+  bool deleted = false;
+};
 
 }  // namespace
 
@@ -53,12 +73,16 @@ std::string WriteEmail(int client, int sequence) {
 
 std::string Describe(const SentMutation& mutation) {
   if (mutation.client < 0) {
-    return absl::StrCat("the create of profile ", mutation.profile, " (mutation ",
-                        mutation.mutation_id, ")");
+    return absl::StrCat(mutation.kind == SentMutation::Kind::kDelete
+                            ? absl::StrCat("the test's final delete of profile ", mutation.profile,
+                                           " on version ", mutation.expected_version)
+                            : absl::StrCat("the create of profile ", mutation.profile),
+                        " (mutation ", mutation.mutation_id, ")");
   }
   return absl::StrCat("client ", mutation.client, " write ", mutation.sequence,
-                      mutation.rebase > 0 ? absl::StrCat(" rebase ", mutation.rebase) : "",
-                      " to profile ", mutation.profile, " on version ", mutation.expected_version,
+                      mutation.rebase > 0 ? absl::StrCat(" rebase ", mutation.rebase) : "", " (",
+                      KindName(mutation.kind), ") to profile ", mutation.profile, " on version ",
+                      mutation.expected_version, mutation.base_deleted ? " (a tombstone)" : "",
                       " (mutation ", mutation.mutation_id, ")");
 }
 
@@ -89,11 +113,18 @@ bool FaultClient::Sleep(absl::Duration delay, const std::atomic<bool>& stop) {
 void FaultClient::Run(const std::atomic<bool>& stop) {
   std::mt19937_64 jitter(options_.seed ^ static_cast<uint64_t>(options_.index + 1));
   // Every profile exists at version 1 before the clients start.
-  std::vector<int64_t> known(options_.profile_ids.size(), 1);
+  std::vector<Known> known(options_.profile_ids.size());
   const int writes = static_cast<int>(options_.queue.size());
   for (int sequence = 0; sequence < writes; ++sequence) {
     if (!Sleep(options_.start + sequence * options_.pace - absl::Now(), stop)) return;
-    const int profile = options_.queue[static_cast<size_t>(sequence)].profile;
+    const QueuedWrite& write = options_.queue[static_cast<size_t>(sequence)];
+    const int profile = write.profile;
+    const std::string& id = options_.profile_ids[static_cast<size_t>(profile)];
+    Known& knows = known[static_cast<size_t>(profile)];
+    // A delete intent stays a delete. An edit of a profile this client knows is deleted is sent
+    // as a create; an edit answered PROFILE_DELETED becomes a create ("recreate with my edit"),
+    // a create answered ABORTED an edit of the carried version.
+    bool recreate = knows.deleted;
     bool done = false;
     for (int rebase = 0; !done; ++rebase) {
       SentMutation mutation{
@@ -102,14 +133,26 @@ void FaultClient::Run(const std::atomic<bool>& stop) {
           .sequence = sequence,
           .rebase = rebase,
           .profile = profile,
-          .expected_version = known[static_cast<size_t>(profile)],
+          .kind = write.kind == QueuedWrite::Kind::kDelete ? SentMutation::Kind::kDelete
+                  : recreate                               ? SentMutation::Kind::kCreate
+                                                           : SentMutation::Kind::kEdit,
+          .expected_version =
+              recreate && write.kind == QueuedWrite::Kind::kEdit ? 0 : knows.version,
+          .base_deleted = write.kind == QueuedWrite::Kind::kDelete && knows.deleted,
       };
-      UpdateProfileRequest request;
-      request.mutable_profile()->set_id(options_.profile_ids[static_cast<size_t>(profile)]);
-      request.mutable_profile()->set_name(WriteName(options_.index, sequence));
-      request.mutable_profile()->set_email(WriteEmail(options_.index, sequence));
-      request.set_expected_version(mutation.expected_version);
-      request.set_mutation_id(mutation.mutation_id);
+      UpdateProfileRequest update;
+      DeleteProfileRequest remove;
+      if (mutation.kind == SentMutation::Kind::kDelete) {
+        remove.set_id(id);
+        remove.set_expected_version(mutation.expected_version);
+        remove.set_mutation_id(mutation.mutation_id);
+      } else {
+        update.mutable_profile()->set_id(id);
+        update.mutable_profile()->set_name(WriteName(options_.index, sequence));
+        update.mutable_profile()->set_email(WriteEmail(options_.index, sequence));
+        update.set_expected_version(mutation.expected_version);
+        update.set_mutation_id(mutation.mutation_id);
+      }
 
       absl::Duration backoff = absl::Milliseconds(20);
       bool resent = false;
@@ -125,13 +168,17 @@ void FaultClient::Run(const std::atomic<bool>& stop) {
         // progress is what drives the reconnection (an idle sync client only polls every 5 s).
         context.set_wait_for_ready(true);
         Profile answer;
-        const grpc::Status status = stub_->UpdateProfile(&context, request, &answer);
+        const grpc::Status status = mutation.kind == SentMutation::Kind::kDelete
+                                        ? stub_->DeleteProfile(&context, remove, &answer)
+                                        : stub_->UpdateProfile(&context, update, &answer);
         if (status.ok()) {
           mutation.outcome = SentMutation::Outcome::kAcknowledged;
-          known[static_cast<size_t>(profile)] = answer.version();
+          knows = {.version = answer.version(), .deleted = answer.deleted()};
           mutation.answer = std::move(answer);
           ++report_.acknowledged;
           report_.acknowledged_after_resend += resent ? 1 : 0;
+          report_.deletes_acknowledged += mutation.kind == SentMutation::Kind::kDelete ? 1 : 0;
+          report_.recreated += mutation.kind == SentMutation::Kind::kCreate ? 1 : 0;
           done = true;
           break;
         }
@@ -142,13 +189,34 @@ void FaultClient::Run(const std::atomic<bool>& stop) {
           mutation.carried_profile = current.has_value();
           if (current.has_value()) {
             mutation.answer = *std::move(current);
-            known[static_cast<size_t>(profile)] = mutation.answer.version();
+            knows = {.version = mutation.answer.version(), .deleted = mutation.answer.deleted()};
           } else {
             // Already a violation (the checks report it); go on from the next version, which a
             // later ABORTED corrects if it is not current either.
-            ++known[static_cast<size_t>(profile)];
+            knows = {.version = knows.version + 1, .deleted = false};
           }
+          recreate = knows.deleted;
           break;  // rebase: a new mutation with the same intent
+        }
+        if (code == grpc::StatusCode::NOT_FOUND && IsProfileDeleted(FromGrpcStatus(status))) {
+          mutation.outcome = SentMutation::Outcome::kProfileDeleted;
+          std::optional<Profile> tombstone = ConflictingProfile(FromGrpcStatus(status));
+          mutation.carried_profile = tombstone.has_value();
+          if (tombstone.has_value()) {
+            mutation.answer = *std::move(tombstone);
+            knows.version = mutation.answer.version();
+          }
+          // Without a tombstone (a replay of an erased mutation of a profile re-created since)
+          // the version stays as it was: the create it leads to is ABORTED with the current one.
+          knows.deleted = true;
+          if (mutation.kind == SentMutation::Kind::kDelete) {
+            ++report_.deletes_already_gone;
+            done = true;  // the profile is gone, as this write wanted
+          } else {
+            ++report_.found_deleted;
+            recreate = true;  // the user chooses "recreate with my edit"
+          }
+          break;
         }
         if (IsTransient(code) || code == grpc::StatusCode::INTERNAL ||
             code == grpc::StatusCode::UNKNOWN) {

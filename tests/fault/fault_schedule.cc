@@ -71,11 +71,14 @@ Schedule MakeSchedule(uint64_t seed, const RunShape& shape) {
   std::stable_sort(schedule.faults.begin(), schedule.faults.end(),
                    [](const Fault& a, const Fault& b) { return a.at < b.at; });
 
-  Random writes(seed ^ 0x7772697465735f31);  // "writes_1"
+  Random writes(seed ^ 0x7772697465735f31);   // "writes_1"
+  Random deletes(seed ^ 0x64656c657465735f);  // "deletes_": profiles stay as they were
   schedule.queues.resize(static_cast<size_t>(shape.clients));
   for (std::vector<QueuedWrite>& queue : schedule.queues) {
     for (int i = 0; i < shape.writes_per_client; ++i) {
-      queue.push_back({.profile = writes.Below(shape.profiles)});
+      queue.push_back({.profile = writes.Below(shape.profiles),
+                       .kind = deletes.Below(kOneDeleteIn) == 0 ? QueuedWrite::Kind::kDelete
+                                                                : QueuedWrite::Kind::kEdit});
     }
   }
   return schedule;

@@ -42,10 +42,16 @@ struct Fault {
 };
 
 // One queued write of a client: which profile it writes (an index into the
-// run's profiles). Its content follows from (client, sequence).
+// run's profiles), and whether it edits or deletes it. An edit's content
+// follows from (client, sequence).
 struct QueuedWrite {
+  enum class Kind { kEdit, kDelete };
   int profile;
+  Kind kind = Kind::kEdit;
 };
+
+// About one queued write in this many is a delete.
+inline constexpr int kOneDeleteIn = 8;
 
 struct Schedule {
   std::vector<Fault> faults;                     // sorted by `at`

@@ -16,8 +16,10 @@
 // win). Exit code 0 when every seed passed, 1 when one failed, 2 on a usage
 // error.
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -26,10 +28,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -63,6 +67,8 @@ constexpr int kWritesPerClientPerSecond = 6;
 constexpr size_t kExamplesPerInvariant = 8;
 constexpr absl::Duration kServerReady = absl::Seconds(60);
 constexpr absl::Duration kQuiet = absl::Seconds(1);
+// A run whose queues hold at least this many deletes must have one acknowledged.
+constexpr int kDeletesToRequire = 10;
 
 struct Options {
   std::optional<uint64_t> seed;
@@ -159,6 +165,46 @@ std::string ReproduceCommand(const char* argv0, uint64_t seed, const Options& op
       absl::ToDoubleSeconds(options.drain));
 }
 
+// Deletes profile `profile` (id `id`) on its current version if it is live, the way the set-up
+// creates are written (no faults any more); the mutation sent is added to `sent`.
+void FinalDelete(profile::v1::ProfileService::Stub& stub, uint64_t seed, int profile,
+                 const std::string& id, std::vector<SentMutation>& sent) {
+  profile::v1::GetProfileRequest get;
+  get.set_id(id);
+  profile::v1::Profile current;
+  grpc::ClientContext get_context;
+  get_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  if (!stub.GetProfile(&get_context, get, &current).ok()) return;  // deleted; or the checks say
+  SentMutation mutation{.mutation_id = MutationId(seed, -1, 0x1000 + profile, 0),
+                        .client = -1,
+                        .sequence = 0x1000 + profile,
+                        .profile = profile,
+                        .kind = SentMutation::Kind::kDelete,
+                        .expected_version = current.version()};
+  profile::v1::DeleteProfileRequest request;
+  request.set_id(id);
+  request.set_expected_version(mutation.expected_version);
+  request.set_mutation_id(mutation.mutation_id);
+  grpc::Status status;
+  for (int attempt = 0; attempt < 5; ++attempt) {  // the same request again, if it must be
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    mutation.answer.Clear();
+    status = stub.DeleteProfile(&context, request, &mutation.answer);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  if (status.ok()) {
+    mutation.outcome = SentMutation::Outcome::kAcknowledged;
+  } else {
+    mutation.outcome = SentMutation::Outcome::kRejected;
+    mutation.rejection =
+        absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+                     " '", status.error_message(), "'");
+  }
+  sent.push_back(std::move(mutation));
+}
+
 // One seed, start to end. Prints its progress and verdict; true if it passed.
 bool RunSeed(uint64_t seed, const Options& options, const char* argv0) {
   const absl::Time began = absl::Now();
@@ -194,6 +240,7 @@ bool RunSeed(uint64_t seed, const Options& options, const char* argv0) {
   std::vector<std::string> profile_ids;
   for (int p = 0; p < shape.profiles; ++p) profile_ids.push_back(ProfileId(seed, p));
   std::string start_cursor;
+  std::string created_cursor;
   std::vector<SentMutation> setup;
   {
     auto stub = server->NewStub();
@@ -209,6 +256,7 @@ bool RunSeed(uint64_t seed, const Options& options, const char* argv0) {
                           .client = -1,
                           .sequence = p,
                           .profile = p,
+                          .kind = SentMutation::Kind::kCreate,
                           .expected_version = 0};
       profile::v1::UpdateProfileRequest request;
       request.mutable_profile()->set_id(profile_ids[static_cast<size_t>(p)]);
@@ -221,6 +269,27 @@ bool RunSeed(uint64_t seed, const Options& options, const char* argv0) {
       if (!written.ok()) return infrastructure("create: " + written.error_message());
       create.outcome = SentMutation::Outcome::kAcknowledged;
       setup.push_back(std::move(create));
+    }
+    // The cursor right after the creates: once a listing shows every profile (the change stream
+    // stamps positions shortly after commit), its cursor is the last create's position.
+    const absl::Time until = absl::Now() + absl::Seconds(20);
+    for (;;) {
+      grpc::ClientContext list_context;
+      list_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      profile::v1::ListProfilesRequest everything;
+      everything.set_page_size(1000);
+      page.Clear();
+      const grpc::Status relisted = stub->ListProfiles(&list_context, everything, &page);
+      if (relisted.ok() && page.profiles_size() == shape.profiles &&
+          page.next_page_token().empty()) {
+        created_cursor = page.cursor();
+        break;
+      }
+      if (absl::Now() > until) {
+        return infrastructure("the creates did not reach the change stream: " +
+                              relisted.error_message());
+      }
+      absl::SleepFor(absl::Milliseconds(50));
     }
   }
 
@@ -329,41 +398,95 @@ bool RunSeed(uint64_t seed, const Options& options, const char* argv0) {
   std::vector<ClientReport> reports;
   for (const std::unique_ptr<FaultClient>& client : clients) reports.push_back(client->report());
   auto direct = server->NewStub();
-  const Observed observed = Observe(cluster->url(), *direct, profile_ids, start_cursor);
-  const std::vector<Violation> violations = Check(profile_ids, setup, reports, observed);
+  // Every seed ends with a tombstone to check (the clients' last writes are mostly edits): the
+  // last profile is deleted, unless it already is.
+  FinalDelete(*direct, seed, shape.profiles - 1, profile_ids.back(), setup);
+  absl::SleepFor(kQuiet);
+  const Observed observed =
+      Observe(cluster->url(), *direct, profile_ids, start_cursor, created_cursor);
+  std::vector<Violation> violations = Check(profile_ids, setup, reports, observed);
 
   int acknowledged = 0;
   int after_resend = 0;
   int aborted = 0;
   int attempts = 0;
+  int deletes_acknowledged = 0;
+  int deletes_already_gone = 0;
+  int found_deleted = 0;
+  int recreated = 0;
   std::map<std::string, int> retried;
   for (const ClientReport& report : reports) {
     acknowledged += report.acknowledged;
     after_resend += report.acknowledged_after_resend;
     attempts += report.attempts;
+    deletes_acknowledged += report.deletes_acknowledged;
+    deletes_already_gone += report.deletes_already_gone;
+    found_deleted += report.found_deleted;
+    recreated += report.recreated;
     for (const SentMutation& mutation : report.sent) {
       aborted += mutation.outcome == SentMutation::Outcome::kAborted ? 1 : 0;
     }
     for (const auto& [code, count] : report.retried) retried[code] += count;
   }
+  // Writes answered PROFILE_DELETED although applied: a resend found its first application
+  // erased by a later delete (with no tombstone to carry when the profile was re-created since).
+  int erased_replays = 0;
+  int erased_replays_without_tombstone = 0;
+  {
+    std::set<std::string> applied_ids;
+    for (const Observed::Applied& row : observed.applied) applied_ids.insert(row.mutation_id);
+    for (const ClientReport& report : reports) {
+      for (const SentMutation& mutation : report.sent) {
+        if (mutation.outcome != SentMutation::Outcome::kProfileDeleted ||
+            !applied_ids.contains(mutation.mutation_id)) {
+          continue;
+        }
+        ++erased_replays;
+        erased_replays_without_tombstone += mutation.carried_profile ? 0 : 1;
+      }
+    }
+  }
+  // The mix must really have deleted something (a queue of a few writes may hold no delete).
+  int queued_deletes = 0;
+  for (const std::vector<QueuedWrite>& queue : schedule.queues) {
+    queued_deletes +=
+        static_cast<int>(std::count_if(queue.begin(), queue.end(), [](const QueuedWrite& write) {
+          return write.kind == QueuedWrite::Kind::kDelete;
+        }));
+  }
+  if (queued_deletes >= kDeletesToRequire && deletes_acknowledged == 0 &&
+      std::all_of(reports.begin(), reports.end(),
+                  [](const ClientReport& report) { return report.drained; })) {
+    violations.push_back(
+        {"mix",
+         absl::StrCat("none of the ", queued_deletes,
+                      " queued deletes was acknowledged: the run did not exercise deletes")});
+  }
   const ChaosProxy::Stats stats = proxy->stats();
   std::cout << absl::StreamFormat(
       "  %d writes acknowledged (%d only after a resend; %d ABORTED answers rebased) in %d "
       "calls; retried: %s\n"
+      "  deletes: %d acknowledged, %d found the profile already gone; %d edits found it deleted, "
+      "%d recreates acknowledged; %d resends found their write erased (%d without a "
+      "tombstone)\n"
       "  proxy: %d connections, %d refused, %d cut, %d acknowledgements dropped\n"
       "  queues drained %.1fs after the faults stopped; final versions:",
       acknowledged, after_resend, aborted, attempts,
       retried.empty() ? "none" : absl::StrJoin(retried, ", ", absl::PairFormatter(" ")),
-      stats.accepted, stats.refused, stats.cut, stats.acks_dropped,
-      absl::ToDoubleSeconds(drained_in));
+      deletes_acknowledged, deletes_already_gone, found_deleted, recreated, erased_replays,
+      erased_replays_without_tombstone, stats.accepted, stats.refused, stats.cut,
+      stats.acks_dropped, absl::ToDoubleSeconds(drained_in));
   for (const std::string& id : profile_ids) {
     auto row = observed.table.find(id);
-    std::cout << " " << (row == observed.table.end() ? 0 : row->second.version());
+    std::cout << " " << (row == observed.table.end() ? 0 : row->second.version())
+              << (row != observed.table.end() && row->second.deleted() ? " (deleted)" : "");
   }
   std::cout << "\n";
   const double took = absl::ToDoubleSeconds(absl::Now() - began);
+  const std::string mix = absl::StrFormat("%d deletes acknowledged, %d already gone, %d recreates",
+                                          deletes_acknowledged, deletes_already_gone, recreated);
   if (violations.empty()) {
-    std::cout << absl::StreamFormat("fault test: seed %d passed in %.1fs\n", seed, took)
+    std::cout << absl::StreamFormat("fault test: seed %d passed in %.1fs (%s)\n", seed, took, mix)
               << std::flush;
     return true;
   }
@@ -375,8 +498,8 @@ bool RunSeed(uint64_t seed, const Options& options, const char* argv0) {
     if (details.empty()) order.push_back(violation.invariant);
     details.push_back(&violation.detail);
   }
-  std::cout << absl::StreamFormat("fault test: seed %d FAILED in %.1fs: %d violations of %s\n",
-                                  seed, took, violations.size(), absl::StrJoin(order, ", "));
+  std::cout << absl::StreamFormat("fault test: seed %d FAILED in %.1fs (%s): %d violations of %s\n",
+                                  seed, took, mix, violations.size(), absl::StrJoin(order, ", "));
   for (const std::string& invariant : order) {
     const auto& details = by_invariant[invariant];
     std::cout << "  " << invariant << " (" << details.size() << "):\n";
