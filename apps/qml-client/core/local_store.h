@@ -42,8 +42,8 @@
 //
 // Schema versions: see local_store.proto. A version 1 journal is upgraded in
 // place on Open() (all records kept; created_at stamped) and compacted into
-// the current layout; version 2 files are read as they are and compacted into
-// version 3 files. Files of a newer version than kSchemaVersion make
+// the current layout; version 2 and 3 files are read as they are and
+// compacted into current-version files. Files of a newer version than kSchemaVersion make
 // Open() fail with FAILED_PRECONDITION without touching them.
 //
 // One owner: Open() takes the folder's lock file for the store's lifetime. A

@@ -717,6 +717,73 @@ TEST(LocalStore, OpensAVersion2StoreAndRewritesItAsTheCurrentVersion) {
             MutationQueue::Merged::kConflict);
 }
 
+// A store of the previous schema (3, before deletes) opens as it is, keeps
+// its pending edits, and is rewritten as the current schema, which a version
+// 3 release then refuses rather than misread a queued delete.
+TEST(LocalStore, OpensAVersion3StoreKeepingItsPendingEditsAndRewritesIt) {
+  QTemporaryDir dir;
+  {
+    FileHeader header;
+    header.set_schema_version(3);
+    header.set_kind(FileHeader::KIND_SNAPSHOT);
+    header.set_generation(4);
+    header.set_next_sequence(3);
+    std::string snapshot = "PRFS" + EncodeFrame(header.SerializeAsString());
+    JournalRecord record;
+    *record.mutable_profile_cached()->mutable_profile() = MakeProfile(kAda, "Ada", "a@x.org", 3);
+    snapshot += EncodeFrame(record.SerializeAsString());
+    record.Clear();
+    PendingMutation* mutation = record.mutable_mutation_enqueued();
+    mutation->set_mutation_id("33333333-3333-4333-8333-333333333333");
+    mutation->set_profile_id(kAda);
+    mutation->set_sequence(1);
+    mutation->set_base_version(3);
+    mutation->set_state(PendingMutation::STATE_QUEUED);
+    *mutation->mutable_fields() = MakeProfile(kAda, "Ada L.", "", 0);
+    *mutation->mutable_mask() = Mask({"name"});
+    *mutation->mutable_base_fields() = MakeProfile(kAda, "Ada", "a@x.org", 0);
+    snapshot += EncodeFrame(record.SerializeAsString());
+    WriteAll(In(dir, kSnapshotFileName), snapshot);
+    header.set_kind(FileHeader::KIND_JOURNAL);
+    header.clear_next_sequence();
+    std::string journal = "PRFS" + EncodeFrame(header.SerializeAsString());
+    record.Clear();
+    mutation = record.mutable_mutation_enqueued();
+    mutation->set_mutation_id("44444444-4444-4444-8444-444444444444");
+    mutation->set_profile_id(kAda);
+    mutation->set_sequence(2);
+    mutation->set_base_version(3);
+    mutation->set_state(PendingMutation::STATE_QUEUED);
+    *mutation->mutable_fields() = MakeProfile(kAda, "", "b@x.org", 0);
+    *mutation->mutable_mask() = Mask({"email"});
+    journal += EncodeFrame(record.SerializeAsString());
+    WriteAll(In(dir, kJournalFileName), journal);
+  }
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->open_report().problems.empty());
+    EXPECT_EQ(store->open_report().migrated_from_version, 3u);
+    EXPECT_EQ(HeaderOf(ReadAll(In(dir, kSnapshotFileName))).schema_version(), kSchemaVersion);
+    EXPECT_EQ(HeaderOf(ReadAll(In(dir, kJournalFileName))).schema_version(), kSchemaVersion);
+    MutationQueue queue(store.get());
+    EXPECT_EQ(queue.PendingCount(), 2u);
+    EXPECT_EQ(queue.EffectiveProfile(kAda)->name(), "Ada L.");
+    EXPECT_EQ(queue.EffectiveProfile(kAda)->email(), "b@x.org");
+    // The upgraded store takes a delete, which survives a reopen.
+    ASSERT_TRUE(queue.EnqueueDelete(kAda).ok());
+  }
+  auto store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  MutationQueue queue(store.get());
+  const auto mutations = queue.MutationsOf(kAda);
+  ASSERT_EQ(mutations.size(), 3u);
+  EXPECT_EQ(mutations[0].mutation_id(), "33333333-3333-4333-8333-333333333333");
+  EXPECT_EQ(mutations[1].mutation_id(), "44444444-4444-4444-8444-444444444444");
+  EXPECT_TRUE(mutations[2].deletes());
+  EXPECT_FALSE(queue.EffectiveProfile(kAda).has_value());
+}
+
 // Thousands of profiles with realistic pictures: pulled page by page (with
 // compactions along the way), edited, merged, reopened; nothing is lost or
 // mixed up.

@@ -70,6 +70,17 @@ std::string RebasedId(const std::string& mutation_id, int64_t version) {
       .toStdString();
 }
 
+// A tombstone for a profile the server no longer has, when the server did
+// not send its own: one version after what this device knows (the real one
+// is at least that; a newer copy, e.g. a recreated profile, replaces it).
+Profile MadeUpTombstone(const std::string& profile_id, int64_t known_version) {
+  Profile tombstone;
+  tombstone.set_id(profile_id);
+  tombstone.set_version(known_version + 1);
+  tombstone.set_deleted(true);
+  return tombstone;
+}
+
 }  // namespace
 
 MutationQueue::MutationQueue(LocalStore* store) : store_(store) {}
@@ -97,7 +108,23 @@ absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
   mutation.set_base_version(base_version);
   *mutation.mutable_base_fields() = BaseFieldsOf(base);
   const StoreState& state = store_->state();
-  if (state.profiles.count(profile_id) != 0) return Enqueue(std::move(mutation), fields, mask);
+  for (uint64_t sequence : state.SequencesOf(profile_id)) {
+    const PendingMutation& earlier = state.pending.at(sequence);
+    // Asked again whether to delete it (the app blocks editing in a
+    // conflict): an edit behind the delete would come back as a
+    // recreation once the delete goes.
+    if (earlier.deletes() && IsLive(earlier)) {
+      return absl::FailedPreconditionError("profile " + profile_id + " is being deleted");
+    }
+  }
+  if (state.profiles.count(profile_id) != 0) {
+    // Deleted (here, or elsewhere with nothing of the user's pending): an
+    // edit would bring it back without the user asking to recreate it.
+    if (!SharedEffectiveProfile(profile_id)) {
+      return absl::NotFoundError("profile " + profile_id + " was deleted");
+    }
+    return Enqueue(std::move(mutation), fields, mask);
+  }
 
   const std::vector<PendingMutation> earlier = MutationsOf(profile_id);
   if (earlier.empty()) return absl::NotFoundError("no profile " + profile_id);
@@ -140,6 +167,35 @@ absl::StatusOr<PendingMutation> MutationQueue::Enqueue(PendingMutation mutation,
   *record.mutable_mutation_enqueued() = mutation;
   if (absl::Status status = store_->Append(record); !status.ok()) return status;
   return mutation;
+}
+
+absl::Status MutationQueue::EnqueueDelete(const std::string& profile_id) {
+  const std::shared_ptr<const Profile> shown = SharedEffectiveProfile(profile_id);
+  if (!shown) return absl::NotFoundError("no profile " + profile_id + " to delete");
+  if (ConflictOf(profile_id) != nullptr) {
+    return absl::FailedPreconditionError("profile " + profile_id +
+                                         " has a conflict; resolve it before deleting");
+  }
+  const StoreState& state = store_->state();
+  const auto cached = state.profiles.find(profile_id);
+  const bool on_server = cached != state.profiles.end() && !cached->second->deleted();
+  PendingMutation mutation;
+  mutation.set_mutation_id(NewUuid());
+  mutation.set_profile_id(profile_id);
+  mutation.set_deletes(true);
+  // Behind a queued create (never acknowledged) the base is 0, as for an
+  // edit chained behind it: the create's acknowledgement rebases it.
+  mutation.set_base_version(on_server ? cached->second->version() : 0);
+  mutation.set_sequence(state.next_sequence);
+  mutation.set_state(PendingMutation::STATE_QUEUED);
+  mutation.mutable_fields()->set_id(profile_id);
+  // What the user saw when deleting: shown beside the change if the server
+  // answers that the profile changed since.
+  *mutation.mutable_base_fields() = BaseFieldsOf(*shown);
+  StampNow(mutation.mutable_created_at());
+  JournalRecord record;
+  *record.mutable_mutation_enqueued() = std::move(mutation);
+  return store_->Append(record);
 }
 
 std::optional<PendingMutation> MutationQueue::NextToSend() {
@@ -242,9 +298,10 @@ absl::StatusOr<MutationQueue::Merged> MutationQueue::Conflict(const std::string&
   }
   JournalRecord record;
   Merged merged = Merged::kConflict;
-  // A create that finds the id taken, or an edit from before merge bases
-  // were recorded, cannot be merged: the user decides, as always.
-  if (!mutation.creates() && mutation.has_base_fields()) {
+  // A create that finds the id taken, an edit from before merge bases were
+  // recorded, or a delete (the user must see what changed before it goes)
+  // cannot be merged: the user decides, as always.
+  if (!mutation.creates() && !mutation.deletes() && mutation.has_base_fields()) {
     const MergeOutcome outcome =
         MergeEdit(mutation.base_fields(), mutation.mask(), mutation.fields(), server_profile);
     if (!outcome.conflicted() && outcome.mask.paths().empty()) {
@@ -262,6 +319,41 @@ absl::StatusOr<MutationQueue::Merged> MutationQueue::Conflict(const std::string&
                                                   outcome.changed_elsewhere.end());
     }
   }
+  if (merged == Merged::kConflict && !mutation.deletes()) {
+    // The user deleted the profile after this edit: their last word is the
+    // delete, so the question is the delete's ("changed elsewhere after you
+    // deleted it"), asked with the change; the edits before it are
+    // superseded by it. A conflict of the edit would hide behind the queued
+    // delete (the profile is not shown), and resolving it would drop the
+    // delete with the edits behind the conflict.
+    const StoreState& state = store_->state();
+    const std::set<uint64_t>& sequences = state.SequencesOf(mutation.profile_id());
+    std::vector<const PendingMutation*> superseded;
+    const PendingMutation* later_delete = nullptr;
+    for (auto it = sequences.find(mutation.sequence()); it != sequences.end(); ++it) {
+      const PendingMutation& later = state.pending.at(*it);
+      if (!IsLive(later)) continue;
+      if (later.deletes()) {
+        later_delete = &later;
+        break;
+      }
+      superseded.push_back(&later);
+    }
+    if (later_delete != nullptr) {
+      std::vector<JournalRecord> records;
+      for (const PendingMutation* edit : superseded) {
+        auto* acknowledged = records.emplace_back().mutable_mutation_acknowledged();
+        acknowledged->set_mutation_id(edit->mutation_id());
+        *acknowledged->mutable_server_profile() = server_profile;
+      }
+      auto* conflicted = records.emplace_back().mutable_mutation_conflicted();
+      conflicted->set_mutation_id(later_delete->mutation_id());
+      *conflicted->mutable_server_profile() = server_profile;
+      if (absl::Status status = store_->AppendAll(records); !status.ok()) return status;
+      in_flight_.erase(mutation_id);
+      return merged;
+    }
+  }
   if (merged == Merged::kConflict) {
     record.mutable_mutation_conflicted()->set_mutation_id(mutation_id);
     *record.mutable_mutation_conflicted()->mutable_server_profile() = server_profile;
@@ -269,6 +361,77 @@ absl::StatusOr<MutationQueue::Merged> MutationQueue::Conflict(const std::string&
   if (absl::Status status = store_->Append(record); !status.ok()) return status;
   in_flight_.erase(mutation_id);
   return merged;
+}
+
+absl::Status MutationQueue::Gone(const std::string& mutation_id,
+                                 const std::optional<Profile>& tombstone,
+                                 const std::string& message) {
+  absl::StatusOr<const PendingMutation*> queued = Queued(mutation_id);
+  if (!queued.ok()) return queued.status();
+  const PendingMutation& mutation = **queued;
+  if (mutation.creates()) {
+    return Reject(mutation_id, message, {}, absl::StatusCode::kNotFound);
+  }
+  const StoreState& state = store_->state();
+  Profile deleted;
+  if (tombstone && tombstone->deleted() && tombstone->id() == mutation.profile_id() &&
+      tombstone->version() > mutation.base_version()) {
+    deleted = *tombstone;
+  } else {
+    int64_t known = mutation.base_version();
+    if (const auto cached = state.profiles.find(mutation.profile_id());
+        cached != state.profiles.end()) {
+      known = std::max(known, cached->second->version() - (cached->second->deleted() ? 1 : 0));
+    }
+    deleted = MadeUpTombstone(mutation.profile_id(), known);
+  }
+  std::vector<JournalRecord> records;
+  SettleByTombstone(deleted, &records);
+  if (absl::Status status = store_->AppendAll(records); !status.ok()) return status;
+  in_flight_.erase(mutation_id);
+  return absl::OkStatus();
+}
+
+void MutationQueue::SettleByTombstone(const Profile& tombstone,
+                                      std::vector<JournalRecord>* records) const {
+  const StoreState& state = store_->state();
+  const std::string& id = tombstone.id();
+  // The user's mutations made before the delete, and not settled already:
+  // parked ones are not, nor edits already shown as deleted elsewhere. A
+  // create among them was applied (the tombstone is of its id) and its
+  // answer lost; it is settled like an edit.
+  std::vector<const PendingMutation*> settled;
+  for (uint64_t sequence : state.SequencesOf(id)) {
+    const PendingMutation& mutation = state.pending.at(sequence);
+    if (!IsLive(mutation) || mutation.base_version() >= tombstone.version()) continue;
+    if (mutation.state() == PendingMutation::STATE_CONFLICTED &&
+        mutation.server_profile().deleted() && !mutation.deletes()) {
+      continue;
+    }
+    settled.push_back(&mutation);
+  }
+  const auto last_delete =
+      std::find_if(settled.rbegin(), settled.rend(),
+                   [](const PendingMutation* mutation) { return mutation->deletes(); });
+  if (last_delete != settled.rend()) {
+    // The user deleted it too: done, edits before their delete included
+    // (their own delete superseded them).
+    for (auto it = settled.begin(); it != last_delete.base(); ++it) {
+      auto* acknowledged = records->emplace_back().mutable_mutation_acknowledged();
+      acknowledged->set_mutation_id((*it)->mutation_id());
+      *acknowledged->mutable_server_profile() = tombstone;
+    }
+  } else if (!settled.empty()) {
+    // Never sent again (the server would answer NOT_FOUND): the user
+    // discards it or recreates the profile with it.
+    auto* conflicted = records->emplace_back().mutable_mutation_conflicted();
+    conflicted->set_mutation_id(settled.front()->mutation_id());
+    *conflicted->mutable_server_profile() = tombstone;
+  }
+  // A tombstone of a profile this device never had is of no use.
+  if (state.profiles.count(id) != 0 || !state.SequencesOf(id).empty()) {
+    *records->emplace_back().mutable_profile_cached()->mutable_profile() = tombstone;
+  }
 }
 
 absl::Status MutationQueue::SendFailed(const std::string& mutation_id) {
@@ -308,23 +471,37 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
   replacement.set_mutation_id(NewUuid());
   replacement.set_profile_id(profile_id);
   replacement.mutable_fields()->set_id(profile_id);
-  const std::set<uint64_t>& sequences = state.SequencesOf(profile_id);
-  for (auto it = sequences.find(conflict->sequence()); it != sequences.end(); ++it) {
-    const PendingMutation& mine = state.pending.at(*it);
-    if (!IsLive(mine)) continue;
-    CopyMaskedFields(mine.fields(), mine.mask(), replacement.mutable_fields());
-    AddPaths(mine.mask(), replacement.mutable_mask());
-  }
-  absl::StatusOr<google::protobuf::FieldMask> mask = CanonicalMask(replacement.mask());
-  if (!mask.ok()) return mask.status();
-  *replacement.mutable_mask() = *std::move(mask);
   // The cache holds the conflict's server copy, or a newer one pulled since.
   const auto cached = state.profiles.find(profile_id);
   const Profile& theirs =
       cached != state.profiles.end() ? *cached->second : conflict->server_profile();
-  replacement.set_base_version(theirs.version());
-  // The user chose knowing the server's copy: that is the new merge base.
-  *replacement.mutable_base_fields() = BaseFieldsOf(theirs);
+  if (conflict->deletes()) {
+    // Delete anyway: the user has now seen the change.
+    replacement.set_deletes(true);
+    replacement.set_base_version(theirs.version());
+  } else {
+    const std::set<uint64_t>& sequences = state.SequencesOf(profile_id);
+    for (auto it = sequences.find(conflict->sequence()); it != sequences.end(); ++it) {
+      const PendingMutation& mine = state.pending.at(*it);
+      if (!IsLive(mine) || mine.deletes()) continue;
+      CopyMaskedFields(mine.fields(), mine.mask(), replacement.mutable_fields());
+      AddPaths(mine.mask(), replacement.mutable_mask());
+    }
+    absl::StatusOr<google::protobuf::FieldMask> mask = CanonicalMask(replacement.mask());
+    if (!mask.ok()) return mask.status();
+    *replacement.mutable_mask() = *std::move(mask);
+    if (theirs.deleted()) {
+      // Recreate: a new profile of the same id with every field the
+      // conflicted edit kept (see KeepEveryFieldOf in store_state.cc); the
+      // server continues its versions after the tombstone's.
+      replacement.set_creates(true);
+      replacement.set_base_version(0);
+    } else {
+      replacement.set_base_version(theirs.version());
+      // The user chose knowing the server's copy: that is the new merge base.
+      *replacement.mutable_base_fields() = BaseFieldsOf(theirs);
+    }
+  }
   replacement.set_sequence(state.next_sequence);
   replacement.set_state(PendingMutation::STATE_QUEUED);
   StampNow(replacement.mutable_created_at());
@@ -385,15 +562,42 @@ absl::Status MutationQueue::DismissMergeNote(const std::string& profile_id) {
 
 absl::Status MutationQueue::ApplyServerProfiles(std::vector<Profile> profiles,
                                                 const std::string& cursor) {
+  const StoreState& state = store_->state();
   std::vector<JournalRecord> records;
   records.reserve(profiles.size() + 1);
+  std::set<std::string> tombstoned;
   for (Profile& profile : profiles) {
     if (profile.id().empty()) return absl::InvalidArgumentError("a server profile without id");
+    if (profile.deleted()) {
+      // A tombstone known already (sent again), or older than a recreated
+      // profile, settles nothing: a recreation pending since is not about
+      // it.
+      const auto cached = state.profiles.find(profile.id());
+      if (cached != state.profiles.end() && cached->second->version() >= profile.version()) {
+        continue;
+      }
+      // Settled against the state before this batch, which is what the
+      // records of the batch's other profiles (only ProfileCached) leave
+      // of the pending mutations.
+      if (tombstoned.insert(profile.id()).second) SettleByTombstone(profile, &records);
+      continue;
+    }
     *records.emplace_back().mutable_profile_cached()->mutable_profile() = std::move(profile);
   }
   if (!cursor.empty()) records.emplace_back().mutable_cursor_updated()->set_cursor(cursor);
   if (records.empty()) return absl::OkStatus();
   return store_->AppendAll(std::move(records));
+}
+
+absl::Status MutationQueue::ConfirmDeleted(const std::string& profile_id,
+                                           const std::optional<Profile>& tombstone) {
+  if (tombstone && tombstone->deleted() && tombstone->id() == profile_id) {
+    return ApplyServerProfiles({*tombstone}, "");
+  }
+  const StoreState& state = store_->state();
+  const auto cached = state.profiles.find(profile_id);
+  if (cached == state.profiles.end() || cached->second->deleted()) return absl::OkStatus();
+  return ApplyServerProfiles({MadeUpTombstone(profile_id, cached->second->version())}, "");
 }
 
 absl::Status MutationQueue::ResetCursor() {
@@ -419,17 +623,27 @@ std::shared_ptr<const Profile> MutationQueue::SharedEffectiveProfile(
   const StoreState& state = store_->state();
   std::shared_ptr<const Profile> cached;
   if (auto it = state.profiles.find(profile_id); it != state.profiles.end()) cached = it->second;
+  // Deleted on the server: only a mutation of the user's (a recreation, or
+  // an edit deleted elsewhere, which keeps every field) shows it.
+  const bool gone = cached && cached->deleted();
   std::shared_ptr<Profile> edited;
   for (uint64_t sequence : state.SequencesOf(profile_id)) {
     const PendingMutation& mutation = state.pending.at(sequence);
     if (!IsLive(mutation)) continue;
+    if (mutation.deletes()) {
+      // Deleted here and waiting to be sent: gone from the user's view at
+      // once. A conflicted delete shows the profile, to ask again.
+      if (mutation.state() == PendingMutation::STATE_QUEUED) return nullptr;
+      continue;
+    }
     if (!edited) {
-      edited = cached ? std::make_shared<Profile>(*cached) : std::make_shared<Profile>();
+      edited = cached && !gone ? std::make_shared<Profile>(*cached) : std::make_shared<Profile>();
       edited->set_id(profile_id);
     }
     CopyMaskedFields(mutation.fields(), mutation.mask(), edited.get());
   }
   if (edited) return edited;
+  if (gone) return nullptr;
   return cached;
 }
 
@@ -476,6 +690,14 @@ profile::v1::UpdateProfileRequest MutationQueue::ToRequest(const PendingMutation
   *request.mutable_profile() = mutation.fields();
   *request.mutable_update_mask() = mutation.mask();
   request.set_expected_version(mutation.creates() ? 0 : mutation.base_version());
+  request.set_mutation_id(mutation.mutation_id());
+  return request;
+}
+
+profile::v1::DeleteProfileRequest MutationQueue::ToDeleteRequest(const PendingMutation& mutation) {
+  profile::v1::DeleteProfileRequest request;
+  request.set_id(mutation.profile_id());
+  request.set_expected_version(mutation.base_version());
   request.set_mutation_id(mutation.mutation_id());
   return request;
 }

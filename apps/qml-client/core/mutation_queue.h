@@ -1,17 +1,19 @@
 #ifndef PROFILES_APPS_QML_CLIENT_CORE_MUTATION_QUEUE_H_
 #define PROFILES_APPS_QML_CLIENT_CORE_MUTATION_QUEUE_H_
 
-// MutationQueue: the outbox of profile creates and edits made on this device,
-// and the optimistic view of profiles the UI shows.
+// MutationQueue: the outbox of profile creates, edits and deletes made on this
+// device, and the optimistic view of profiles the UI shows.
 //
-// Every create or edit becomes a PendingMutation with a client-generated UUID
+// Every create, edit or delete becomes a PendingMutation with a client-generated UUID
 // (`mutation_id`, reused on every retry so the server applies it at most
 // once) and the version it is based on. The sync manager drives it:
 //
 //   while (auto m = queue.NextToSend()) {
 //     Send(MutationQueue::ToRequest(*m)) and then, by the answer:
 //       OK                -> queue.Acknowledge(m->mutation_id(), profile)
+//                            (a delete's answer is the tombstone)
 //       ABORTED           -> queue.Conflict(m->mutation_id(), server_profile)
+//       NOT_FOUND         -> queue.Gone(m->mutation_id(), tombstone, message)
 //       UNAVAILABLE, DEADLINE_EXCEEDED (may not have reached the server)
 //                         -> queue.SendFailed(m->mutation_id()); back off, retry
 //       any other answer  -> queue.Reject(m->mutation_id(), message, field_errors,
@@ -96,7 +98,8 @@ class MutationQueue {
   // still pending here). If earlier mutations of the profile are still
   // queued, it is rebased when they are acknowledged.
   // INVALID_ARGUMENT as for EnqueueCreate; NOT_FOUND if the profile is
-  // neither cached nor being created.
+  // neither cached nor being created, or deleted; FAILED_PRECONDITION while
+  // the user's delete of it is pending (queued, or asked again).
   absl::StatusOr<profile::client::v1::PendingMutation> EnqueueEdit(
       const std::string& profile_id, int64_t base_version, const profile::v1::Profile& base,
       const profile::v1::Profile& fields, const google::protobuf::FieldMask& mask);
@@ -104,6 +107,21 @@ class MutationQueue {
   absl::StatusOr<profile::client::v1::PendingMutation> EnqueueEdit(
       const std::string& profile_id, int64_t base_version, const profile::v1::Profile& fields,
       const google::protobuf::FieldMask& mask);
+
+  // Queues the deletion of profile `profile_id`, based on the version shown
+  // (rebased like an edit when earlier mutations of the profile are
+  // acknowledged first: they are sent before it). The profile is hidden at
+  // once (EffectiveProfile is nullopt) while the delete is queued.
+  // A profile never acknowledged by the server whose create is queued gets
+  // the delete queued behind the create, not the create dropped: the app
+  // cannot prove that an earlier attempt of the create did not reach the
+  // server (an attempt whose answer was lost stays queued), and a dropped
+  // create that had been applied would bring the profile back on the next
+  // pull.
+  // NOT_FOUND if the profile is not shown (unknown, deleted, or its delete
+  // already queued); FAILED_PRECONDITION while the profile has a conflict
+  // (the user resolves it first).
+  absl::Status EnqueueDelete(const std::string& profile_id);
 
   // The oldest mutation that may be sent now, marked in flight, or nullopt.
   // Calling it again returns the next one that may be sent concurrently (of
@@ -138,6 +156,9 @@ class MutationQueue {
   // Conflict: ABORTED, based on a stale version; `server_profile` is the
   // current copy (its avatar bytes may be left out; avatar_sha256 counts).
   // Applies the merge rule (see the file comment) and says what it did.
+  // When the user has queued a delete of the profile after the mutation, a
+  // conflict is the delete's (STATE_CONFLICTED, the user deletes anyway or
+  // keeps the profile), and the mutations before it are superseded by it.
   enum class Merged {
     kConflict,     // STATE_CONFLICTED: the user chooses
     kRebased,      // queued again on top of server_profile, under a new id
@@ -145,6 +166,18 @@ class MutationQueue {
   };
   absl::StatusOr<Merged> Conflict(const std::string& mutation_id,
                                   const profile::v1::Profile& server_profile);
+  // Gone: the server answered NOT_FOUND (the profile was deleted; with its
+  // tombstone when the server still keeps it). A delete is then done (as if
+  // acknowledged by the tombstone); an edit becomes the "deleted elsewhere"
+  // conflict (STATE_CONFLICTED with the tombstone as server_profile, keeping
+  // every field so that the user can recreate the profile); a create, which
+  // the server never answers so, is parked with `message`. Later mutations
+  // of the profile are handled as for a tombstone from a pull (see
+  // ApplyServerProfiles). Without a tombstone (purged after the retention
+  // window) one is made up, one version after what this device knows.
+  absl::Status Gone(const std::string& mutation_id,
+                    const std::optional<profile::v1::Profile>& tombstone,
+                    const std::string& message);
   // SendFailed: not known to have reached the server; sent again later with
   // the same mutation_id. Nothing is persisted.
   absl::Status SendFailed(const std::string& mutation_id);
@@ -153,6 +186,11 @@ class MutationQueue {
   // has none). KeepServer drops the conflicted mutation and the later ones of
   // the profile. ApplyMine replaces them with one new mutation (new id) of
   // all their fields, based on the server's current version, and returns it.
+  // For a profile deleted elsewhere, KeepServer discards the edits (the
+  // profile goes) and ApplyMine recreates it: a create (expected_version 0)
+  // of every field. For a delete of a profile changed elsewhere, KeepServer
+  // keeps the profile (as changed) and ApplyMine deletes it anyway, based on
+  // the changed version.
   absl::Status ResolveKeepServer(const std::string& profile_id);
   absl::StatusOr<profile::client::v1::PendingMutation> ResolveApplyMine(
       const std::string& profile_id);
@@ -175,8 +213,29 @@ class MutationQueue {
   // Merges the server's copy of profiles (a pull or watch events); `cursor`,
   // if not empty, is recorded after them, so a crash never advances the
   // cursor past profiles not stored. Older versions than cached are ignored.
+  // A tombstone (Profile.deleted) of a profile this device knows removes it
+  // (it is cached as the tombstone, so no older copy brings it back); one of
+  // an unknown id is ignored, and one no newer than the cached copy (sent
+  // again, or older than a recreation) settles nothing. The profile's
+  // pending mutations based on a version before the delete: if the user
+  // queued a delete too, the mutations up to it are done (acknowledged by
+  // the tombstone: the user had deleted the profile anyway); otherwise its
+  // first one (an edit, or a create whose answer was lost) becomes the
+  // "deleted elsewhere" conflict (see Gone). Parked ones stay parked.
   absl::Status ApplyServerProfiles(std::vector<profile::v1::Profile> profiles,
                                    const std::string& cursor);
+  // The server says profile `profile_id` is not there (GetProfile answered
+  // NOT_FOUND, with its tombstone while the server keeps it): applied as that
+  // tombstone, or as one made up one version after the cached copy. For a
+  // profile a listing from an empty cursor left out (which has no tombstones
+  // of what was deleted before it).
+  absl::Status ConfirmDeleted(const std::string& profile_id,
+                              const std::optional<profile::v1::Profile>& tombstone);
+  // Whether `mutation_id` is a queued mutation (an answer to it is awaited).
+  bool IsQueued(const std::string& mutation_id) const { return Queued(mutation_id).ok(); }
+  // The answer to in-flight `mutation_id` came after the mutation was settled
+  // otherwise (a tombstone from a pull or watch settled it): ignored.
+  void AnswerIgnored(const std::string& mutation_id) { in_flight_.erase(mutation_id); }
 
   // The profile as the UI shows it: the server's copy with the queued and
   // conflicted mutations applied in order (parked ones are not), or nullopt
@@ -206,8 +265,11 @@ class MutationQueue {
   // Binds the store to `database_id`. REQUIRES: database_id() is empty.
   absl::Status BindToServer(const std::string& database_id);
 
-  // The request that sends `mutation`.
+  // The request that sends `mutation`. REQUIRES: !mutation.deletes().
   static profile::v1::UpdateProfileRequest ToRequest(
+      const profile::client::v1::PendingMutation& mutation);
+  // The request that sends a delete. REQUIRES: mutation.deletes().
+  static profile::v1::DeleteProfileRequest ToDeleteRequest(
       const profile::client::v1::PendingMutation& mutation);
 
  private:
@@ -218,6 +280,10 @@ class MutationQueue {
   absl::StatusOr<const profile::client::v1::PendingMutation*> Queued(
       const std::string& mutation_id) const;
   const profile::client::v1::PendingMutation* ConflictOf(const std::string& profile_id) const;
+  // The records that settle the pending mutations of the tombstone's profile
+  // (see ApplyServerProfiles), the tombstone's ProfileCached last.
+  void SettleByTombstone(const profile::v1::Profile& tombstone,
+                         std::vector<profile::client::v1::JournalRecord>* records) const;
 
   LocalStore* const store_;
   // Ids of mutations handed out by NextToSend() and not yet answered.

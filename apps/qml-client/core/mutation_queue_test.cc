@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -689,6 +690,228 @@ TEST_F(MutationQueueTest, AFailedAcknowledgeAllChangesNothing) {
 // The reducer keeps the pending index up to date record by record; a store
 // replayed from its files (journal alone, or snapshot and journal) must
 // arrive at the same index, and both must equal one computed from scratch.
+// Deletes (issue 12).
+
+Profile Tombstone(const std::string& id, int64_t version) {
+  Profile tombstone;
+  tombstone.set_id(id);
+  tombstone.set_version(version);
+  tombstone.set_deleted(true);
+  return tombstone;
+}
+
+TEST_F(MutationQueueTest, AQueuedDeleteHidesTheProfileAndSurvivesARestart) {
+  ASSERT_TRUE(queue_->EnqueueDelete(kAda).ok());
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+  EXPECT_EQ(queue_->PendingCount(), 1u);
+  Reopen();
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+  const auto mutations = queue_->MutationsOf(kAda);
+  ASSERT_EQ(mutations.size(), 1u);
+  EXPECT_TRUE(mutations[0].deletes());
+  EXPECT_EQ(mutations[0].base_version(), 3);
+  const std::string mutation_id = mutations[0].mutation_id();
+  auto next = queue_->NextToSend();
+  ASSERT_TRUE(next.has_value());
+  const profile::v1::DeleteProfileRequest request = MutationQueue::ToDeleteRequest(*next);
+  EXPECT_EQ(request.id(), kAda);
+  EXPECT_EQ(request.expected_version(), 3);
+  EXPECT_EQ(request.mutation_id(), mutation_id) << "the same id on every attempt";
+  // Survives a compaction too (the snapshot carries the whole mutation).
+  ASSERT_TRUE(store_->Compact().ok());
+  Reopen();
+  ASSERT_EQ(queue_->MutationsOf(kAda).size(), 1u);
+  EXPECT_TRUE(queue_->MutationsOf(kAda)[0].deletes());
+  ASSERT_TRUE(queue_->Acknowledge(mutation_id, Tombstone(kAda, 4)).ok());
+  EXPECT_EQ(queue_->PendingCount(), 0u);
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+  Reopen();
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+}
+
+TEST_F(MutationQueueTest, ADeleteIsSentAfterTheEditsBeforeItAndRebasedOnThem) {
+  Edit(kAda, Name("Ada L."), Mask({"name"}));
+  ASSERT_TRUE(queue_->EnqueueDelete(kAda).ok());
+  auto first = queue_->NextToSend();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(first->deletes());
+  EXPECT_FALSE(queue_->NextToSend().has_value()) << "one at a time per profile";
+  ASSERT_TRUE(queue_->Acknowledge(first->mutation_id(), MakeProfile(kAda, "Ada L.", "", 4)).ok());
+  auto second = queue_->NextToSend();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_TRUE(second->deletes());
+  EXPECT_EQ(second->base_version(), 4);
+}
+
+TEST_F(MutationQueueTest, EditsOfADeletedProfileAreRefused) {
+  ASSERT_TRUE(queue_->EnqueueDelete(kAda).ok());
+  EXPECT_EQ(queue_->EnqueueEdit(kAda, 3, Name("x"), Mask({"name"})).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(queue_->EnqueueDelete(kAda).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(queue_->ApplyServerProfiles({Tombstone(kBob, 2)}, "").ok());
+  EXPECT_EQ(queue_->EnqueueEdit(kBob, 1, Name("x"), Mask({"name"})).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(MutationQueueTest, ATombstoneRemovesTheProfileAndNoOlderCopyBringsItBack) {
+  ASSERT_TRUE(queue_->ApplyServerProfiles({Tombstone(kAda, 4)}, "c1").ok());
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+  ASSERT_TRUE(
+      queue_->ApplyServerProfiles({MakeProfile(kAda, "Ada", "ada@example.com", 3)}, "").ok());
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value()) << "never resurrected";
+  // A recreated profile (a newer version) is shown again.
+  ASSERT_TRUE(
+      queue_->ApplyServerProfiles({MakeProfile(kAda, "Ada 2", "ada@example.com", 5)}, "").ok());
+  ASSERT_TRUE(queue_->EffectiveProfile(kAda).has_value());
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->name(), "Ada 2");
+}
+
+TEST_F(MutationQueueTest, ATombstoneOfAnUnknownIdIsIgnored) {
+  const std::string unknown = "00000000-0000-4000-8000-0000000000ff";
+  ASSERT_TRUE(queue_->ApplyServerProfiles({Tombstone(unknown, 7)}, "c1").ok());
+  EXPECT_EQ(store_->state().profiles.count(unknown), 0u);
+  EXPECT_EQ(queue_->cursor(), "c1");
+}
+
+TEST_F(MutationQueueTest, ATombstoneMakesAPendingEditDeletedElsewhereKeepingEveryField) {
+  Edit(kAda, Name("Ada (mine)"), Mask({"name"}));
+  Edit(kAda, Email("mine@example.com"), Mask({"email"}));
+  ASSERT_TRUE(queue_->ApplyServerProfiles({Tombstone(kAda, 4)}, "c1").ok());
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kConflict);
+  const auto mutations = queue_->MutationsOf(kAda);
+  ASSERT_EQ(mutations.size(), 2u);
+  EXPECT_EQ(mutations[0].state(), PendingMutation::STATE_CONFLICTED);
+  EXPECT_TRUE(mutations[0].server_profile().deleted());
+  EXPECT_EQ(mutations[0].fields().email(), "ada@example.com") << "the last copy shown, kept";
+  EXPECT_FALSE(queue_->NextToSend().has_value()) << "never sent against the tombstone";
+  const std::optional<Profile> shown = queue_->EffectiveProfile(kAda);
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ(shown->name(), "Ada (mine)");
+  EXPECT_EQ(shown->email(), "mine@example.com");
+  Reopen();
+  ASSERT_TRUE(store_->Compact().ok());
+  Reopen();
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->name(), "Ada (mine)");
+  // Recreate: a create of every field, expected_version 0.
+  auto recreate = queue_->ResolveApplyMine(kAda);
+  ASSERT_TRUE(recreate.ok()) << recreate.status();
+  EXPECT_TRUE(recreate->creates());
+  const profile::v1::UpdateProfileRequest request = MutationQueue::ToRequest(*recreate);
+  EXPECT_EQ(request.expected_version(), 0);
+  EXPECT_EQ(request.profile().name(), "Ada (mine)");
+  EXPECT_EQ(request.profile().email(), "mine@example.com");
+  EXPECT_EQ(request.update_mask().paths_size(), 3);
+  ASSERT_TRUE(queue_
+                  ->Acknowledge(recreate->mutation_id(),
+                                MakeProfile(kAda, "Ada (mine)", "mine@example.com", 5))
+                  .ok());
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->version(), 5);
+}
+
+TEST_F(MutationQueueTest, DiscardingAnEditDeletedElsewhereRemovesTheProfile) {
+  Edit(kAda, Name("Ada (mine)"), Mask({"name"}));
+  ASSERT_TRUE(queue_->ApplyServerProfiles({Tombstone(kAda, 4)}, "c1").ok());
+  ASSERT_TRUE(queue_->ResolveKeepServer(kAda).ok());
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+  EXPECT_EQ(queue_->PendingCount(), 0u);
+}
+
+TEST_F(MutationQueueTest, ATombstoneCompletesTheUsersOwnDeleteAndTheEditsBeforeIt) {
+  Edit(kAda, Name("Ada (mine)"), Mask({"name"}));
+  ASSERT_TRUE(queue_->EnqueueDelete(kAda).ok());
+  ASSERT_TRUE(queue_->ApplyServerProfiles({Tombstone(kAda, 4)}, "c1").ok());
+  EXPECT_EQ(queue_->PendingCount(), 0u);
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+}
+
+TEST_F(MutationQueueTest, NotFoundForAnEditIsDeletedElsewhereAndForADeleteIsDone) {
+  Edit(kAda, Name("Ada (mine)"), Mask({"name"}));
+  ASSERT_TRUE(queue_->EnqueueDelete(kBob).ok());
+  auto edit = queue_->NextToSend();
+  auto del = queue_->NextToSend();
+  ASSERT_TRUE(edit.has_value() && del.has_value());
+  // Purged after the retention window: plain NOT_FOUND, no tombstone.
+  ASSERT_TRUE(queue_->Gone(edit->mutation_id(), std::nullopt, "not found").ok());
+  ASSERT_TRUE(queue_->Gone(del->mutation_id(), Tombstone(kBob, 2), "deleted").ok());
+  EXPECT_EQ(queue_->StateOf(kAda), SyncState::kConflict);
+  EXPECT_TRUE(queue_->MutationsOf(kAda)[0].server_profile().deleted());
+  EXPECT_EQ(queue_->MutationsOf(kAda)[0].server_profile().version(), 4);
+  EXPECT_TRUE(queue_->MutationsOf(kBob).empty());
+  EXPECT_FALSE(queue_->EffectiveProfile(kBob).has_value());
+}
+
+TEST_F(MutationQueueTest, ADeleteOfAProfileChangedElsewhereIsAConflictNeverMerged) {
+  ASSERT_TRUE(queue_->EnqueueDelete(kAda).ok());
+  auto del = queue_->NextToSend();
+  ASSERT_TRUE(del.has_value());
+  auto merged = queue_->Conflict(del->mutation_id(), MakeProfile(kAda, "Ada (theirs)", "", 4));
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(*merged, MutationQueue::Merged::kConflict);
+  ASSERT_TRUE(queue_->EffectiveProfile(kAda).has_value()) << "shown again, to ask again";
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->name(), "Ada (theirs)");
+  EXPECT_EQ(queue_->EnqueueDelete(kAda).code(), absl::StatusCode::kFailedPrecondition);
+  auto again = queue_->ResolveApplyMine(kAda);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->deletes());
+  EXPECT_EQ(again->base_version(), 4);
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+}
+
+TEST_F(MutationQueueTest, AConfirmedDeleteRemovesTheProfileAndConflictsPendingEdits) {
+  Edit(kBob, Name("Bob (mine)"), Mask({"name"}));
+  // Purged: no tombstone; one is made up after the cached version.
+  ASSERT_TRUE(queue_->ConfirmDeleted(kAda, std::nullopt).ok());
+  ASSERT_TRUE(queue_->ConfirmDeleted(kBob, std::nullopt).ok());
+  EXPECT_FALSE(queue_->EffectiveProfile(kAda).has_value());
+  EXPECT_EQ(store_->state().profiles.at(kAda)->version(), 4);
+  EXPECT_EQ(queue_->StateOf(kBob), SyncState::kConflict);
+  EXPECT_EQ(queue_->EffectiveProfile(kBob)->name(), "Bob (mine)");
+  EXPECT_EQ(queue_->EffectiveProfile(kBob)->email(), "bob@example.com");
+  EXPECT_TRUE(queue_->EffectiveProfile(kCy).has_value());
+}
+
+// An edit, then the user's delete; the edit meets a change made elsewhere:
+// the question is the delete's, not the edit's (which would hide behind the
+// queued delete, and whose resolution would drop the delete).
+TEST_F(MutationQueueTest, AConflictOfAnEditBeforeADeleteIsAskedAsTheDeletes) {
+  Edit(kAda, Name("Ada (mine)"), Mask({"name"}));
+  ASSERT_TRUE(queue_->EnqueueDelete(kAda).ok());
+  auto edit = queue_->NextToSend();
+  ASSERT_TRUE(edit.has_value());
+  auto merged = queue_->Conflict(edit->mutation_id(), MakeProfile(kAda, "Ada (theirs)", "", 4));
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(*merged, MutationQueue::Merged::kConflict);
+  const auto mutations = queue_->MutationsOf(kAda);
+  ASSERT_EQ(mutations.size(), 1u) << "the edit is superseded by the delete";
+  EXPECT_TRUE(mutations[0].deletes());
+  EXPECT_EQ(mutations[0].state(), PendingMutation::STATE_CONFLICTED);
+  ASSERT_TRUE(queue_->EffectiveProfile(kAda).has_value()) << "shown, to ask again";
+  EXPECT_EQ(queue_->EffectiveProfile(kAda)->name(), "Ada (theirs)");
+  EXPECT_EQ(queue_->EnqueueEdit(kAda, 4, Name("x"), Mask({"name"})).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "no edit behind a delete that is asked again";
+  ASSERT_TRUE(queue_->ResolveApplyMine(kAda).ok());
+  auto again = queue_->NextToSend();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->deletes());
+  EXPECT_EQ(again->base_version(), 4);
+}
+
+TEST_F(MutationQueueTest, ADeleteBehindACreateWaitsForItAndIsRebasedOnIt) {
+  auto create = queue_->EnqueueCreate(MakeProfile("", "Temp", "", 0), Mask({"name"}));
+  ASSERT_TRUE(create.ok());
+  ASSERT_TRUE(queue_->EnqueueDelete(create->profile_id()).ok());
+  EXPECT_FALSE(queue_->EffectiveProfile(create->profile_id()).has_value());
+  EXPECT_EQ(NextId(), create->mutation_id());
+  ASSERT_TRUE(
+      queue_->Acknowledge(create->mutation_id(), MakeProfile(create->profile_id(), "Temp", "", 1))
+          .ok());
+  auto del = queue_->NextToSend();
+  ASSERT_TRUE(del.has_value());
+  EXPECT_TRUE(del->deletes());
+  EXPECT_EQ(del->base_version(), 1);
+}
+
 TEST_F(MutationQueueTest, TheIndexOfALiveStoreEqualsTheReplayedOneAfterRandomOperations) {
   std::mt19937 random(20240601);
   auto pick = [&random](size_t n) { return static_cast<size_t>(random() % n); };
@@ -707,7 +930,7 @@ TEST_F(MutationQueueTest, TheIndexOfALiveStoreEqualsTheReplayedOneAfterRandomOpe
   for (int step = 0; step < 300; ++step) {
     const std::string id = ids[pick(ids.size())];
     const std::string name = absl::StrCat("n", step);
-    switch (pick(10)) {
+    switch (pick(12)) {
       case 0: {
         auto create = queue_->EnqueueCreate(MakeProfile("", name, "", 0), Mask({"name"}));
         ASSERT_TRUE(create.ok());
@@ -715,10 +938,24 @@ TEST_F(MutationQueueTest, TheIndexOfALiveStoreEqualsTheReplayedOneAfterRandomOpe
         break;
       }
       case 1:
-      case 2:
-        Edit(id, pick(2) == 0 ? Name(name) : Email(name + "@x.y"),
-             pick(2) == 0 ? Mask({"name"}) : Mask({"email"}));
+      case 2: {
+        // Refused (NOT_FOUND) for a deleted profile.
+        const int64_t base = queue_->EffectiveProfile(id).value_or(Profile()).version();
+        (void)queue_->EnqueueEdit(id, base, pick(2) == 0 ? Name(name) : Email(name + "@x.y"),
+                                  pick(2) == 0 ? Mask({"name"}) : Mask({"email"}));
         break;
+      }
+      case 10:
+        // Refused for a profile not shown or in conflict.
+        (void)queue_->EnqueueDelete(id);
+        break;
+      case 11: {
+        Profile tombstone = server_copy(id, "");
+        tombstone.clear_email();
+        tombstone.set_deleted(true);
+        ASSERT_TRUE(queue_->ApplyServerProfiles({tombstone}, name).ok());
+        break;
+      }
       case 3:
       case 4:
         if (auto next = queue_->NextToSend()) in_flight.push_back(*next);
@@ -729,7 +966,14 @@ TEST_F(MutationQueueTest, TheIndexOfALiveStoreEqualsTheReplayedOneAfterRandomOpe
         const size_t which = pick(in_flight.size());
         const PendingMutation sent = in_flight[which];
         in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(which));
-        const Profile theirs = server_copy(sent.profile_id(), name);
+        // Settled meanwhile by a tombstone.
+        if (!queue_->IsQueued(sent.mutation_id())) break;
+        Profile theirs = server_copy(sent.profile_id(), name);
+        if (sent.deletes() && pick(2) == 0) theirs.set_deleted(true);
+        if (pick(5) == 0) {
+          EXPECT_TRUE(queue_->Gone(sent.mutation_id(), std::nullopt, "gone").ok());
+          break;
+        }
         switch (pick(4)) {
           case 0:
             EXPECT_TRUE(queue_->Acknowledge(sent.mutation_id(), theirs).ok());

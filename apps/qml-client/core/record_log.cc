@@ -18,8 +18,8 @@ Q_LOGGING_CATEGORY(lcLog, "profiles.client.store")
 using profile::client::v1::FileHeader;
 using profile::client::v1::JournalRecord;
 
-// Snapshots and generations exist since version 2; version 2 files hold a
-// subset of version 3's records.
+// Snapshots and generations exist since version 2; version 2 and 3 files hold
+// a subset of version 4's records.
 constexpr uint32_t kFirstSnapshotSchemaVersion = 2;
 // A snapshot is written in pieces of about this size, not built whole.
 constexpr size_t kSnapshotChunkBytes = 1 << 20;

@@ -41,7 +41,7 @@
 
 namespace profiles::client {
 
-inline constexpr uint32_t kSchemaVersion = 3;
+inline constexpr uint32_t kSchemaVersion = 4;
 inline constexpr char kSnapshotFileName[] = "profiles.snapshot";
 inline constexpr char kJournalFileName[] = "profiles.journal";
 inline constexpr char kDroppedFileName[] = "profiles.journal.dropped";

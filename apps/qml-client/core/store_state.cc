@@ -94,6 +94,33 @@ void CacheProfile(Profile&& profile, StoreState* state) {
   it->second = std::move(replacement);
 }
 
+// An edit of a profile deleted elsewhere ("deleted elsewhere"): the cached
+// copy is about to become the tombstone, which keeps no field, while the user
+// may still recreate the profile with their edit. So the edit takes every
+// field of the last copy shown (its own fields on top). Done here, before
+// the tombstone is cached, so that a replay arrives at the same fields; a
+// snapshot then carries the widened mutation. A picture whose bytes the cache
+// lacks (only its sha is known) cannot be recreated and stays out of the mask.
+void KeepEveryFieldOf(PendingMutation* mutation, const StoreState& state) {
+  const auto cached = state.profiles.find(mutation->profile_id());
+  if (cached == state.profiles.end() || cached->second->deleted()) return;
+  const profile::v1::Profile& shown = *cached->second;
+  profile::v1::Profile fields = shown;
+  fields.clear_version();
+  fields.clear_updated_at();
+  CopyMaskedFields(mutation->fields(), mutation->mask(), &fields);
+  google::protobuf::FieldMask mask;
+  for (const ProfileField& field : WritableFields()) {
+    const bool mine = field.InMask(mutation->mask());
+    if (!mine && field.is_avatar() && shown.avatar().empty() && !shown.avatar_sha256().empty()) {
+      continue;
+    }
+    mask.add_paths(std::string(field.path()));
+  }
+  *mutation->mutable_fields() = std::move(fields);
+  *mutation->mutable_mask() = std::move(mask);
+}
+
 }  // namespace
 
 const PendingMutation* StoreState::FindPending(const std::string& mutation_id) const {
@@ -219,6 +246,9 @@ void ApplyRecord(const JournalRecord& record, StoreState* state) {
       const auto& conflicted = record.mutation_conflicted();
       PendingMutation* mutation = FindMutation(conflicted.mutation_id(), state);
       if (mutation == nullptr) break;
+      if (conflicted.server_profile().deleted() && !mutation->deletes()) {
+        KeepEveryFieldOf(mutation, *state);
+      }
       mutation->set_state(PendingMutation::STATE_CONFLICTED);
       *mutation->mutable_server_profile() = conflicted.server_profile();
       Reindex(mutation->profile_id(), state);

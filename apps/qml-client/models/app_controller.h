@@ -100,6 +100,7 @@ class AppController : public QObject {
                    const std::optional<EditBase>& base = std::nullopt) {
     sync_->editProfile(id, name, email, avatar, mask, base);
   }
+  void deleteProfile(const QString& id) { sync_->deleteProfile(id); }
   void resolveKeepServer(const QString& id) { sync_->resolveKeepServer(id); }
   void resolveApplyMine(const QString& id) { sync_->resolveApplyMine(id); }
   void dismissRejected(const QString& id) { sync_->dismissRejected(id); }

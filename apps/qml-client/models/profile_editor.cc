@@ -246,11 +246,23 @@ void ProfileEditor::removeAvatar() {
 }
 
 void ProfileEditor::keepServer() {
-  if (app_ && state_ == SyncState::kConflict) app_->resolveKeepServer(profile_id_);
+  if (!app_ || state_ != SyncState::kConflict) return;
+  app_->resolveKeepServer(profile_id_);
+  // Discarding the edit of a profile deleted elsewhere lets it go.
+  if (conflict_kind_ == ConflictKind::kDeletedElsewhere) emit deleted();
 }
 
 void ProfileEditor::applyMine() {
-  if (app_ && state_ == SyncState::kConflict) app_->resolveApplyMine(profile_id_);
+  if (!app_ || state_ != SyncState::kConflict) return;
+  app_->resolveApplyMine(profile_id_);
+  // "Delete anyway": gone from the list at once, as a first delete.
+  if (conflict_kind_ == ConflictKind::kDeleteChanged) emit deleted();
+}
+
+void ProfileEditor::deleteProfile() {
+  if (!app_ || !canDelete()) return;
+  app_->deleteProfile(profile_id_);
+  emit deleted();
 }
 
 void ProfileEditor::dismissRejected() {
@@ -301,6 +313,7 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
       view->state == SyncState::kRejected &&
       (state_ != SyncState::kRejected || server_error_ != QString::fromStdString(view->error));
   state_ = view->state;
+  conflict_kind_ = state_ == SyncState::kConflict ? view->conflict : ConflictKind::kNone;
   server_error_ = state_ == SyncState::kRejected ? QString::fromStdString(view->error) : QString();
   can_retry_ = state_ == SyncState::kRejected && view->retryable;
   merge_note_.clear();
@@ -324,9 +337,17 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   validate();
 
   std::vector<ConflictFieldRow> conflict;
-  if (state_ == SyncState::kConflict && view->server_profile) {
+  // Deleted elsewhere: nothing to compare (the tombstone has no fields; the
+  // form shows the user's values).
+  if (state_ == SyncState::kConflict && view->server_profile &&
+      conflict_kind_ != ConflictKind::kDeletedElsewhere) {
     const profile::v1::Profile& server = *view->server_profile;
     const QString id = QString::fromStdString(profile.id());
+    // A delete of a changed profile: what the user deleted beside what the
+    // profile is now.
+    const profile::v1::Profile& mine =
+        conflict_kind_ == ConflictKind::kDeleteChanged && view->deleted_from ? *view->deleted_from
+                                                                             : profile;
     for (const ProfileField& field : WritableFields()) {
       ConflictFieldRow row;
       row.field = PathOf(field);
@@ -335,17 +356,23 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
       if (field.is_avatar()) {
         // By sha: the server's copy in a conflict may come without its bytes
         // (fetched separately); that is not a removed picture.
-        row.mine = avatars.sourceFor(QStringLiteral("mine-") + id, profile.avatar(),
-                                     profile.avatar_sha256());
+        // What the user deleted is kept without picture bytes (its sha
+        // only): the shown copy's bytes when it is the same picture.
+        const std::string& mine_avatar =
+            mine.avatar().empty() && mine.avatar_sha256() == profile.avatar_sha256()
+                ? profile.avatar()
+                : mine.avatar();
+        row.mine =
+            avatars.sourceFor(QStringLiteral("mine-") + id, mine_avatar, mine.avatar_sha256());
         row.server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar(),
                                        server.avatar_sha256());
-        row.differs = AvatarShaOf(profile) != AvatarShaOf(server);
+        row.differs = AvatarShaOf(mine) != AvatarShaOf(server);
       } else {
-        const std::string_view mine = field.Get(profile);
+        const std::string_view ours = field.Get(mine);
         const std::string_view theirs = field.Get(server);
-        row.mine = QString::fromUtf8(mine.data(), static_cast<qsizetype>(mine.size()));
+        row.mine = QString::fromUtf8(ours.data(), static_cast<qsizetype>(ours.size()));
         row.server = QString::fromUtf8(theirs.data(), static_cast<qsizetype>(theirs.size()));
-        row.differs = mine != theirs;
+        row.differs = ours != theirs;
       }
       conflict.push_back(std::move(row));
     }

@@ -64,6 +64,12 @@ class ProfileEditor : public QObject {
   Q_PROPERTY(int syncState READ syncState NOTIFY profileStateChanged)
   // Rejected: the server's message about the edit it did not accept.
   Q_PROPERTY(QString serverError READ serverError NOTIFY profileStateChanged)
+  // Conflict: a ConflictStatus value (my edit of a changed profile, my edit
+  // of a profile deleted elsewhere, my delete of a changed profile).
+  Q_PROPERTY(int conflictKind READ conflictKind NOTIFY profileStateChanged)
+  // The profile can be deleted: it exists, and has no conflict to resolve
+  // first.
+  Q_PROPERTY(bool canDelete READ canDelete NOTIFY profileStateChanged)
   // Conflict: one row per field, mine beside the server's (image fields hold
   // image URLs, empty for no avatar); no rows otherwise.
   Q_PROPERTY(profiles::client::ConflictFieldsModel* conflictFields READ conflictFields CONSTANT)
@@ -99,6 +105,8 @@ class ProfileEditor : public QObject {
   bool canSave() const;
 
   int syncState() const { return static_cast<int>(state_); }
+  int conflictKind() const { return static_cast<int>(conflict_kind_); }
+  bool canDelete() const { return !isNew() && found_ && state_ != SyncState::kConflict; }
   QString serverError() const { return server_error_; }
   ConflictFieldsModel* conflictFields() { return &conflict_fields_; }
   bool canRetry() const { return can_retry_; }
@@ -111,8 +119,13 @@ class ProfileEditor : public QObject {
   // the new avatar; false with avatarError set if it cannot be used.
   Q_INVOKABLE bool pickAvatar(const QUrl& file);
   Q_INVOKABLE void removeAvatar();
+  // Deletes the profile (after the page's confirmation): queued like an
+  // edit, and gone from the list at once; emits deleted().
+  Q_INVOKABLE void deleteProfile();
   // Conflict resolutions: drop my edit, or re-queue my fields on top of the
-  // server's version.
+  // server's version. Deleted elsewhere: discard my edit, or recreate the
+  // profile with it. My delete of a changed profile: keep the profile, or
+  // delete it anyway.
   Q_INVOKABLE void keepServer();
   Q_INVOKABLE void applyMine();
   // Forgets the edit the server rejected.
@@ -132,6 +145,10 @@ class ProfileEditor : public QObject {
   void profileStateChanged();
   // An edit or a create was queued.
   void saved();
+  // The profile is going away: its delete was queued (deleteProfile(), or
+  // "delete anyway"), or the edit of a profile deleted elsewhere was
+  // discarded.
+  void deleted();
 
  private:
   // One form field: what the profile holds, what the user typed, what it
@@ -175,6 +192,7 @@ class ProfileEditor : public QObject {
   QUrl avatar_source_;
   const QString draft_slot_;
   SyncState state_ = SyncState::kSynced;
+  ConflictKind conflict_kind_ = ConflictKind::kNone;
   QString server_error_;
   // Filled while the profile is in conflict, empty otherwise.
   ConflictFieldsModel conflict_fields_{this};

@@ -4,13 +4,26 @@ import QtQuick.Controls.Material
 import QtQuick.Layouts
 import ProfilesApp
 
-// The conflict card: my edit was not applied because the profile changed
-// elsewhere; both versions field by field, and the two ways out.
+// The conflict card, by `kind` (a ConflictStatus value):
+//   Edit              my edit was not applied because the profile changed
+//                     elsewhere; both versions field by field; keep theirs or
+//                     apply mine on top.
+//   DeletedElsewhere  my edit was not applied because the profile was deleted
+//                     elsewhere; discard my edit or recreate the profile with it
+//                     (the form below shows what would be recreated).
+//   DeleteChanged     my delete was not applied because the profile changed
+//                     since I deleted it; what I deleted beside what it is now;
+//                     keep it or delete it anyway.
+// keepServer() and applyMine() are the first and the second way out of each.
 Rectangle {
     id: root
 
     // ProfileEditor.conflictFields.
     required property var fields
+    // ProfileEditor.conflictKind.
+    property int kind: ConflictStatus.Edit
+    readonly property bool deletedElsewhere: kind === ConflictStatus.DeletedElsewhere
+    readonly property bool deleteChanged: kind === ConflictStatus.DeleteChanged
 
     signal keepServer()
     signal applyMine()
@@ -46,7 +59,11 @@ Rectangle {
                 id: title
 
                 Layout.fillWidth: true
-                text: qsTr("This profile was changed elsewhere; your edit was not applied")
+                text: root.deletedElsewhere
+                    ? qsTr("Deleted elsewhere")
+                    : root.deleteChanged
+                        ? qsTr("Changed elsewhere after you deleted it")
+                        : qsTr("This profile was changed elsewhere; your edit was not applied")
                 color: Theme.textPrimary
                 font.pixelSize: Theme.fontBody
                 font.weight: Font.Medium
@@ -54,8 +71,25 @@ Rectangle {
             }
         }
 
+        Label {
+            objectName: "conflictExplanation"
+            Layout.fillWidth: true
+            visible: root.deletedElsewhere || root.deleteChanged
+            text: root.deletedElsewhere
+                ? qsTr("This profile was deleted on another device, so your edit was not applied. "
+                       + "Discard your edit, or recreate the profile with the values below.")
+                : qsTr("This profile was changed on another device since you deleted it, so it "
+                       + "was not deleted. Delete it anyway, or keep it as it is now?")
+            color: Theme.textSecondary
+            font.pixelSize: Theme.fontBody
+            wrapMode: Text.Wrap
+
+            Accessible.name: text
+        }
+
         RowLayout {
             Layout.fillWidth: true
+            visible: !root.deletedElsewhere
             spacing: Theme.spacingM
 
             Item { Layout.preferredWidth: 56 }
@@ -63,7 +97,7 @@ Rectangle {
             Label {
                 Layout.fillWidth: true
                 Layout.preferredWidth: 1
-                text: qsTr("Yours")
+                text: root.deleteChanged ? qsTr("When you deleted it") : qsTr("Yours")
                 color: Theme.textSecondary
                 font.pixelSize: Theme.fontCaption
                 font.weight: Font.Medium
@@ -72,7 +106,7 @@ Rectangle {
             Label {
                 Layout.fillWidth: true
                 Layout.preferredWidth: 1
-                text: qsTr("On the server")
+                text: root.deleteChanged ? qsTr("Now") : qsTr("On the server")
                 color: Theme.textSecondary
                 font.pixelSize: Theme.fontCaption
                 font.weight: Font.Medium
@@ -80,7 +114,7 @@ Rectangle {
         }
 
         Repeater {
-            model: root.fields
+            model: root.deletedElsewhere ? null : root.fields
 
             delegate: RowLayout {
                 id: fieldRow
@@ -131,7 +165,9 @@ Rectangle {
 
             Button {
                 objectName: "keepServerButton"
-                text: qsTr("Keep server version")
+                text: root.deletedElsewhere
+                    ? qsTr("Discard my edit")
+                    : root.deleteChanged ? qsTr("Keep profile") : qsTr("Keep server version")
                 flat: true
                 Material.foreground: Theme.conflict
                 onClicked: root.keepServer()
@@ -141,7 +177,9 @@ Rectangle {
 
             Button {
                 objectName: "applyMineButton"
-                text: qsTr("Apply mine on top")
+                text: root.deletedElsewhere
+                    ? qsTr("Recreate profile")
+                    : root.deleteChanged ? qsTr("Delete anyway") : qsTr("Apply mine on top")
                 highlighted: true
                 Material.accent: Theme.conflict
                 onClicked: root.applyMine()

@@ -22,6 +22,8 @@ Page {
         app: AppController
         profileId: page.profileId
         onSaved: page.done()
+        // Gone from the list at once; nothing left to show here.
+        onDeleted: page.done()
     }
 
     header: ToolBar {
@@ -46,6 +48,16 @@ Page {
                 font.pixelSize: Theme.fontTitle
                 font.weight: Font.Medium
                 elide: Text.ElideRight
+            }
+
+            IconButton {
+                objectName: "deleteButton"
+                visible: !editor.isNew
+                enabled: editor.canDelete
+                glyph: Theme.icons.delete
+                label: qsTr("Delete profile")
+                iconColor: Theme.textOnPrimary
+                onClicked: deleteDialog.open()
             }
 
             ToolButton {
@@ -91,6 +103,7 @@ Page {
             ConflictBanner {
                 Layout.fillWidth: true
                 visible: editor.syncState === SyncStatus.Conflict
+                kind: editor.conflictKind
                 fields: editor.conflictFields
                 onKeepServer: editor.keepServer()
                 onApplyMine: editor.applyMine()
@@ -234,13 +247,62 @@ Page {
                         ? qsTr("Saved on the server")
                         : editor.syncState === SyncStatus.Pending
                             ? qsTr("Saved on this device; it will sync when online")
-                            : status.Accessible.name
+                            : editor.conflictKind === ConflictStatus.DeletedElsewhere
+                                ? qsTr("Deleted elsewhere")
+                                : status.Accessible.name
                     color: Theme.textSecondary
                     font.pixelSize: Theme.fontBody
                     wrapMode: Text.Wrap
                 }
             }
         }
+    }
+
+    // Deleting cannot be undone from this device: ask first.
+    Dialog {
+        id: deleteDialog
+
+        objectName: "deleteDialog"
+        anchors.centerIn: parent
+        width: Math.min(parent.width - 2 * Theme.spacingL, 400)
+        modal: true
+        title: qsTr("Delete this profile?")
+
+        Accessible.role: Accessible.Dialog
+        Accessible.name: title
+
+        Label {
+            width: parent.width
+            text: qsTr("%1 will be deleted on every device, with its name, email and picture. "
+                       + "If you are offline, it is deleted when this device syncs.")
+                .arg(editor.name.length > 0 ? editor.name : qsTr("This profile"))
+            color: Theme.textSecondary
+            font.pixelSize: Theme.fontBody
+            wrapMode: Text.Wrap
+        }
+
+        footer: DialogButtonBox {
+            Button {
+                objectName: "cancelDeleteButton"
+                text: qsTr("Cancel")
+                flat: true
+                DialogButtonBox.buttonRole: DialogButtonBox.RejectRole
+
+                Accessible.name: qsTr("Cancel, keep the profile")
+            }
+
+            Button {
+                objectName: "confirmDeleteButton"
+                text: qsTr("Delete")
+                flat: true
+                Material.foreground: Theme.error
+                DialogButtonBox.buttonRole: DialogButtonBox.AcceptRole
+
+                Accessible.name: qsTr("Delete the profile")
+            }
+        }
+
+        onAccepted: editor.deleteProfile()
     }
 
     FileDialog {

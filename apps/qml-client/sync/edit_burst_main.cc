@@ -2,7 +2,8 @@
 // test (process_restart_test.cc), which SIGKILLs it at random moments.
 //
 // It opens a SyncManager on --data-dir, creates profiles until the store has
-// --profiles of them, then makes --edits name edits, one at a time, and says
+// --profiles of them, then makes --edits name edits (every --delete-every-th
+// of them a delete of the profile instead), one at a time, and says
 // on stdout what it is doing, one line per event, each written with a single
 // write(2) so that a line is either wholly in the pipe or not at all when the
 // process is killed:
@@ -12,6 +13,9 @@
 //   created <id> <name>          it returned: the create is on disk
 //   editing <id> <name>          editProfile() is about to be called
 //   saved <id> <name>            a snapshot shows the edit: it is on disk
+//   deleting <id> <name>         deleteProfile() is about to be called
+//   deleted <id> <name>          a snapshot no longer shows the profile: the
+//                                delete is on disk (<name> only names it)
 //   edits done
 //   profile <id> <version> <state> <merge-note|-> <name>
 //                                (--drain and --wait-drained: the snapshot)
@@ -22,7 +26,8 @@
 // as acknowledged. Edits are made one at a time so that at most one edit is
 // ever in progress and unacknowledged when the process dies.
 //
-// Names are "<run-label>-c<i>" for creates and "<run-label>-e<k>" for edits:
+// Names are "<run-label>-c<i>" for creates, "<run-label>-e<k>" for edits and
+// "<run-label>-d<k>" for deletes (which write no name):
 // unique per edit, so the server's idempotency records (which keep the name
 // each write produced) tell which edits were applied and how often.
 
@@ -125,6 +130,8 @@ struct Flags {
   bool drain = false;
   bool wait_drained = false;
   int timeout_seconds = 60;
+  // Every n-th change is a delete (0: none).
+  int delete_every = 0;
 };
 
 // Nothing is pending (parked edits are not counted) and the last pass
@@ -179,7 +186,27 @@ int Burst(SyncManager& manager, const Flags& flags, const QDeadlineTimer& deadli
   }
   const QStringList name_mask = {QStringLiteral("name")};
   for (int k = 0; k < flags.edits && !ids.empty(); ++k) {
-    const std::string& id = ids[static_cast<size_t>(k) % ids.size()];
+    const size_t which = static_cast<size_t>(k) % ids.size();
+    const std::string id = ids[which];
+    if (flags.delete_every > 0 && (k + 1) % flags.delete_every == 0) {
+      const std::string name = label + "-d" + std::to_string(k);
+      Say("deleting " + id + " " + name);
+      manager.deleteProfile(QString::fromStdString(id));
+      // As for an edit: on disk once a published snapshot no longer shows
+      // the profile.
+      std::string error;
+      if (!WaitFor(
+              manager,
+              [&](const ClientSnapshot& snapshot) { return Find(snapshot, id) == nullptr; },
+              deadline, error)) {
+        std::fprintf(stderr, "profiles_edit_burst: delete of %s not saved: %s\n", id.c_str(),
+                     error.c_str());
+        return 1;
+      }
+      Say("deleted " + id + " " + name);
+      ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(which));
+      continue;
+    }
     const std::string name = label + "-e" + std::to_string(k);
     Say("editing " + id + " " + name);
     manager.editProfile(QString::fromStdString(id), QString::fromStdString(name), QString(),
@@ -237,10 +264,15 @@ bool ParseFlags(const QCoreApplication& app, Flags& flags) {
   const QCommandLineOption wait_drained(
       QStringLiteral("wait-drained"),
       QStringLiteral("After the edits, wait as --drain does before exiting."));
+  const QCommandLineOption delete_every(
+      QStringLiteral("delete-every"),
+      QStringLiteral("Make every N-th change a delete of the profile (default 0: none)."),
+      QStringLiteral("N"), QStringLiteral("0"));
   const QCommandLineOption timeout(QStringLiteral("timeout-seconds"),
                                    QStringLiteral("Give up (exit 1) after this long (default 60)."),
                                    QStringLiteral("S"), QStringLiteral("60"));
-  parser.addOptions({data_dir, server, profiles, edits, run_label, drain, wait_drained, timeout});
+  parser.addOptions(
+      {data_dir, server, profiles, edits, run_label, drain, wait_drained, timeout, delete_every});
   parser.process(app);  // exits on --help and on unknown flags
 
   flags.data_dir = parser.value(data_dir);
@@ -248,13 +280,15 @@ bool ParseFlags(const QCoreApplication& app, Flags& flags) {
   flags.run_label = parser.value(run_label);
   flags.drain = parser.isSet(drain);
   flags.wait_drained = parser.isSet(wait_drained);
-  bool ok_profiles = false, ok_edits = false, ok_timeout = false;
+  bool ok_profiles = false, ok_edits = false, ok_timeout = false, ok_delete_every = false;
+  flags.delete_every = parser.value(delete_every).toInt(&ok_delete_every);
   flags.profiles = parser.value(profiles).toInt(&ok_profiles);
   flags.edits = parser.value(edits).toInt(&ok_edits);
   flags.timeout_seconds = parser.value(timeout).toInt(&ok_timeout);
   if (flags.data_dir.isEmpty() || flags.server.isEmpty() || !ok_profiles || flags.profiles < 0 ||
       !ok_edits || flags.edits < 0 || !ok_timeout || flags.timeout_seconds <= 0 ||
-      flags.run_label.isEmpty() || flags.run_label.contains(QLatin1Char(' '))) {
+      !ok_delete_every || flags.delete_every < 0 || flags.run_label.isEmpty() ||
+      flags.run_label.contains(QLatin1Char(' '))) {
     std::fprintf(stderr,
                  "profiles_edit_burst: --data-dir and --server are required; --profiles, "
                  "--edits >= 0, --timeout-seconds > 0, --run-label without spaces (--help)\n");

@@ -82,20 +82,26 @@ SendOutcome FakeProfileServer::Update(const profile::v1::UpdateProfileRequest& r
   }
   const std::string& id = request.profile().id();
   auto current = profiles_.find(id);
-  if (request.expected_version() == 0 && current != profiles_.end()) {
+  const bool deleted = current != profiles_.end() && current->second.deleted();
+  if (request.expected_version() == 0 && current != profiles_.end() && !deleted) {
     return Conflicted{WithoutAvatarBytes(current->second)};
   }
   if (request.expected_version() != 0) {
-    if (current == profiles_.end()) {
-      return Rejected{"profile " + id + " not found", {}, absl::StatusCode::kNotFound};
-    }
+    if (current == profiles_.end()) return Deleted{std::nullopt, "profile " + id + " not found"};
+    if (deleted) return Deleted{current->second, "profile " + id + " was deleted"};
     if (current->second.version() != request.expected_version()) {
       return Conflicted{WithoutAvatarBytes(current->second)};
     }
   }
-  Profile written = current != profiles_.end() ? current->second : Profile();
+  // A recreated profile starts empty, its version after the tombstone's.
+  Profile written = Profile();
+  if (current != profiles_.end()) {
+    written = deleted ? Profile() : current->second;
+    written.set_version(current->second.version());
+  }
   written.set_id(id);
-  Write write{.profile_id = id, .mutation_id = request.mutation_id(), .fields = {}};
+  Write write{
+      .profile_id = id, .mutation_id = request.mutation_id(), .fields = {}, .recreates = deleted};
   const google::protobuf::FieldMask mask =
       request.update_mask().paths().empty() ? AllFields() : request.update_mask();
   CopyMaskedFields(request.profile(), mask, &written);
@@ -124,6 +130,62 @@ Profile FakeProfileServer::WriteElsewhere(const std::string& id, const std::stri
   return written;
 }
 
+SendOutcome FakeProfileServer::Delete(const profile::v1::DeleteProfileRequest& request) {
+  if (auto replied = replies_.find(request.mutation_id()); replied != replies_.end()) {
+    return Acknowledged{replied->second};
+  }
+  const std::string& id = request.id();
+  auto current = profiles_.find(id);
+  if (current == profiles_.end()) return Deleted{std::nullopt, "profile " + id + " not found"};
+  if (current->second.deleted()) return Deleted{current->second, "profile " + id + " was deleted"};
+  if (request.expected_version() < 1) {
+    return Rejected{"expected_version is required", {}, absl::StatusCode::kInvalidArgument};
+  }
+  if (current->second.version() != request.expected_version()) {
+    return Conflicted{WithoutAvatarBytes(current->second)};
+  }
+  Profile tombstone;
+  tombstone.set_id(id);
+  tombstone.set_version(current->second.version() + 1);
+  tombstone.set_deleted(true);
+  ++applications_[request.mutation_id()];
+  replies_[request.mutation_id()] = tombstone;
+  Commit(
+      tombstone,
+      Write{.profile_id = id, .mutation_id = request.mutation_id(), .fields = {}, .deletes = true});
+  return Acknowledged{tombstone};
+}
+
+Profile FakeProfileServer::DeleteElsewhere(const std::string& id) {
+  Profile tombstone;
+  tombstone.set_id(id);
+  tombstone.set_version(profiles_.at(id).version() + 1);
+  tombstone.set_deleted(true);
+  Commit(tombstone, Write{.profile_id = id, .mutation_id = "", .fields = {}, .deletes = true});
+  return tombstone;
+}
+
+void FakeProfileServer::PurgeTombstones() {
+  for (auto it = profiles_.begin(); it != profiles_.end();) {
+    if (!it->second.deleted()) {
+      ++it;
+      continue;
+    }
+    changes_.erase(last_change_.at(it->first));
+    last_change_.erase(it->first);
+    it = profiles_.erase(it);
+  }
+  expired_through_ = next_seq_ - 1;
+  // A position of its own, so that a listing after the purge ends with a
+  // cursor no earlier one had (see List).
+  ++next_seq_;
+}
+
+absl::Status FakeProfileServer::CheckCursor(const std::string& cursor) const {
+  if (cursor.empty() || SeqOf(cursor) > expired_through_) return absl::OkStatus();
+  return CursorExpired("since_cursor", "the cursor is older than the tombstone retention window");
+}
+
 ProfileEvent FakeProfileServer::Commit(Profile profile, Write write) {
   const int64_t seq = next_seq_++;
   const std::string id = profile.id();
@@ -141,7 +203,9 @@ ProfileEvent FakeProfileServer::Commit(Profile profile, Write write) {
 
 absl::StatusOr<Profile> FakeProfileServer::Get(const std::string& id) const {
   auto it = profiles_.find(id);
-  if (it == profiles_.end()) return absl::NotFoundError("profile " + id + " not found");
+  if (it == profiles_.end() || it->second.deleted()) {
+    return absl::NotFoundError("profile " + id + " not found");
+  }
   return it->second;
 }
 
@@ -153,8 +217,17 @@ ListProfilesResponse FakeProfileServer::List(const std::string& cursor, int page
       page.set_next_page_token(page.cursor());
       break;
     }
-    *page.add_profiles() = profiles_.at(it->second);
     page.set_cursor(std::to_string(it->first));
+    // A listing from an empty cursor has no tombstones (as the service's
+    // first page); its later pages, from a cursor, do.
+    if (cursor.empty() && profiles_.at(it->second).deleted()) continue;
+    *page.add_profiles() = profiles_.at(it->second);
+  }
+  // The last page of a listing after a purge ends past it, as the service's
+  // cursors are of its position now, not of the last change listed.
+  if (page.next_page_token().empty() && expired_through_ > 0 &&
+      SeqOf(page.cursor()) <= expired_through_) {
+    page.set_cursor(std::to_string(expired_through_ + 1));
   }
   return page;
 }
@@ -162,6 +235,7 @@ ListProfilesResponse FakeProfileServer::List(const std::string& cursor, int page
 std::vector<ProfileEvent> FakeProfileServer::ChangesSince(const std::string& cursor) const {
   std::vector<ProfileEvent> events;
   for (auto it = changes_.upper_bound(SeqOf(cursor)); it != changes_.end(); ++it) {
+    if (cursor.empty() && profiles_.at(it->second).deleted()) continue;
     ProfileEvent& event = events.emplace_back();
     *event.mutable_profile() = WithoutAvatarBytes(profiles_.at(it->second));
     event.set_cursor(std::to_string(it->first));
@@ -195,6 +269,18 @@ void FakeTransport::CheckHealth(std::function<void(absl::StatusOr<std::string>)>
 
 void FakeTransport::Send(profile::v1::UpdateProfileRequest request,
                          std::function<void(SendOutcome)> done) {
+  Deliver([this, request = std::move(request)] { return server_->Update(request); },
+          std::move(done));
+}
+
+void FakeTransport::SendDelete(profile::v1::DeleteProfileRequest request,
+                               std::function<void(SendOutcome)> done) {
+  Deliver([this, request = std::move(request)] { return server_->Delete(request); },
+          std::move(done));
+}
+
+void FakeTransport::Deliver(std::function<SendOutcome()> apply,
+                            std::function<void(SendOutcome)> done) {
   ++sends;
   max_sends_in_flight = std::max(max_sends_in_flight, ++in_flight_);
   const bool dropped = !reachable_ || sim_->Chance(faults_.drop_request);
@@ -202,7 +288,7 @@ void FakeTransport::Send(profile::v1::UpdateProfileRequest request,
   const bool twice = sim_->Chance(faults_.duplicate);
   // The request travels on its own: it reaches the server even if the
   // caller gives up on it (Reset) meanwhile, and its answer travels back.
-  sim_->Post([this, request = std::move(request), done = std::move(done), dropped, lost, twice,
+  sim_->Post([this, apply = std::move(apply), done = std::move(done), dropped, lost, twice,
               generation = generation_]() mutable {
     SendOutcome outcome = Failed{absl::UnavailableError("connection reset")};
     if (!dropped && sim_->now() < limited_until_) {
@@ -213,8 +299,8 @@ void FakeTransport::Send(profile::v1::UpdateProfileRequest request,
                          .field_errors = {},
                          .code = absl::StatusCode::kUnauthenticated};
     } else if (!dropped) {
-      outcome = server_->Update(request);
-      if (twice) sim_->Post([this, request] { server_->Update(request); });
+      outcome = apply();
+      if (twice) sim_->Post([apply] { apply(); });
       if (lost) outcome = Failed{absl::DeadlineExceededError("no answer in time")};
     }
     if (generation != generation_) return;
@@ -249,6 +335,9 @@ void FakeTransport::PullPage(
       return (*done)(absl::UnavailableError("connection reset"));
     }
     if (Refused()) return (*done)(absl::UnauthenticatedError("bearer token refused: expired"));
+    if (absl::Status refused = server_->CheckCursor(cursor); !refused.ok()) {
+      return (*done)(refused);
+    }
     ListProfilesResponse page = server_->List(cursor, page_size);
     const std::string next = page.next_page_token();
     (*on_page)(std::move(page));
@@ -267,6 +356,9 @@ void FakeTransport::Watch(std::string cursor,
   watch_->ended = std::move(ended);
   if (!reachable_) return EndWatch(absl::UnavailableError("connection refused"));
   if (Refused()) return EndWatch(absl::UnauthenticatedError("bearer token refused: expired"));
+  if (absl::Status refused = server_->CheckCursor(cursor); !refused.ok()) {
+    return EndWatch(refused);
+  }
   for (ProfileEvent& event : server_->ChangesSince(cursor)) {
     watch_->queued.push_back(std::move(event));
   }

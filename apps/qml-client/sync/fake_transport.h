@@ -84,12 +84,17 @@ class FakeProfileServer {
 
   const std::string& database_id() const { return database_id_; }
 
-  // UpdateProfile.
+  // UpdateProfile. A create (expected_version 0) of a deleted id makes a new
+  // profile whose version continues after the tombstone's; an edit of a
+  // deleted or unknown id is Deleted (NOT_FOUND).
   SendOutcome Update(const profile::v1::UpdateProfileRequest& request);
-  // GetProfile: NOT_FOUND for an unknown id.
+  // DeleteProfile: the tombstone (id, version + 1, deleted), version-checked.
+  SendOutcome Delete(const profile::v1::DeleteProfileRequest& request);
+  // GetProfile: NOT_FOUND for an unknown or deleted id.
   absl::StatusOr<profile::v1::Profile> Get(const std::string& id) const;
   // One page of ListProfiles since `cursor` (avatars included), at most
-  // `page_size` profiles; next_page_token is the page's cursor when more follow.
+  // `page_size` profiles; next_page_token is the page's cursor when more
+  // follow. Deleted profiles are tombstones, left out from an empty cursor.
   profile::v1::ListProfilesResponse List(const std::string& cursor, int page_size) const;
   // The changes after `cursor`, one event per profile (its latest copy).
   std::vector<profile::v1::ProfileEvent> ChangesSince(const std::string& cursor) const;
@@ -97,6 +102,14 @@ class FakeProfileServer {
   // Another device's write (no version check, as if based on the latest).
   profile::v1::Profile WriteElsewhere(const std::string& id, const std::string& field,
                                       const std::string& value);
+  // Another device's delete (no version check); returns the tombstone.
+  profile::v1::Profile DeleteElsewhere(const std::string& id);
+  // The retention window passes: every tombstone is dropped (edits of those
+  // ids answer plain NOT_FOUND), and every cursor issued so far is refused
+  // (CURSOR_EXPIRED), so clients list everything again.
+  void PurgeTombstones();
+  // FAILED_PRECONDITION CURSOR_EXPIRED for a cursor from before a purge.
+  absl::Status CheckCursor(const std::string& cursor) const;
 
   // Called with every change as it is committed (the watches).
   void Subscribe(std::function<void(const profile::v1::ProfileEvent&)> listener) {
@@ -111,6 +124,8 @@ class FakeProfileServer {
     std::string profile_id;
     std::string mutation_id;                    // empty for WriteElsewhere
     std::map<std::string, std::string> fields;  // "name" -> value ("avatar": its sha)
+    bool deletes = false;                       // a delete (no fields)
+    bool recreates = false;                     // a create of a deleted id
   };
   const std::vector<Write>& history() const { return history_; }
 
@@ -123,6 +138,8 @@ class FakeProfileServer {
   std::map<int64_t, std::string> changes_;
   std::map<std::string, int64_t> last_change_;
   int64_t next_seq_ = 1;
+  // Cursors up to this one are refused (PurgeTombstones).
+  int64_t expired_through_ = 0;
   std::map<std::string, profile::v1::Profile> replies_;  // mutation_id -> result
   std::map<std::string, int> applications_;
   std::vector<Write> history_;
@@ -164,6 +181,8 @@ class FakeTransport : public ProfileTransport {
   void CheckHealth(std::function<void(absl::StatusOr<std::string>)> done) override;
   void Send(profile::v1::UpdateProfileRequest request,
             std::function<void(SendOutcome)> done) override;
+  void SendDelete(profile::v1::DeleteProfileRequest request,
+                  std::function<void(SendOutcome)> done) override;
   void Fetch(std::string id,
              std::function<void(absl::StatusOr<profile::v1::Profile>)> done) override;
   void Pull(std::string cursor, std::function<void(profile::v1::ListProfilesResponse)> on_page,
@@ -191,6 +210,9 @@ class FakeTransport : public ProfileTransport {
 
   // Posts `answer` to run unless Reset() comes first.
   void Answer(std::function<void()> answer);
+  // A write's trip through the simulated network (faults included); `apply`
+  // is the server's handling of it.
+  void Deliver(std::function<SendOutcome()> apply, std::function<void(SendOutcome)> done);
   void PullPage(
       const std::string& cursor,
       const std::shared_ptr<std::function<void(profile::v1::ListProfilesResponse)>>& on_page,

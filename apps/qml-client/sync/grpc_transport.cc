@@ -86,6 +86,26 @@ void GrpcTransport::Send(profile::v1::UpdateProfileRequest request,
                      });
 }
 
+void GrpcTransport::SendDelete(profile::v1::DeleteProfileRequest request,
+                               std::function<void(SendOutcome)> done) {
+  {
+    std::lock_guard<std::mutex> lock(sends_->mu);
+    ++sends_->count;
+  }
+  // As Send(): the callback holds no reference to the client.
+  client_->SendDeleteAsync(
+      std::move(request), [context = context_, generation = generation_, started = *generation_,
+                           sends = sends_, done = std::move(done)](SendOutcome outcome) mutable {
+        Answer(context, generation, started,
+               [done = std::move(done), outcome = std::move(outcome)]() mutable {
+                 done(std::move(outcome));
+               });
+        std::lock_guard<std::mutex> lock(sends->mu);
+        --sends->count;
+        sends->done.notify_all();
+      });
+}
+
 void GrpcTransport::Fetch(std::string id,
                           std::function<void(absl::StatusOr<profile::v1::Profile>)> done) {
   OnTransportThread([client = client_, context = context_, generation = generation_,

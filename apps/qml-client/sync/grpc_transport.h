@@ -54,6 +54,8 @@ class GrpcTransport final : public ProfileTransport {
   void CheckHealth(std::function<void(absl::StatusOr<std::string>)> done) override;
   void Send(profile::v1::UpdateProfileRequest request,
             std::function<void(SendOutcome)> done) override;
+  void SendDelete(profile::v1::DeleteProfileRequest request,
+                  std::function<void(SendOutcome)> done) override;
   void Fetch(std::string id,
              std::function<void(absl::StatusOr<profile::v1::Profile>)> done) override;
   void Pull(std::string cursor, std::function<void(profile::v1::ListProfilesResponse)> on_page,

@@ -11,6 +11,13 @@
 // writes a name unique to it, so the rows tell which edits were applied, how
 // often, and in which order.
 //
+// Deletes (issue 12) are in the mix: some runs make every few changes a
+// delete. A delete keeps the profile's row as its tombstone and erases the
+// names its idempotency records held, so for a deleted profile the rows tell
+// how many changes were applied (one per version, the last one the delete)
+// rather than which; and a profile whose delete was reported saved must end
+// deleted on the server and absent from the drained client: never back.
+//
 // Needs PROFILES_TEST_DATABASE_URL; skipped without it. The seed is printed;
 // PROFILES_RESTART_SEED=<seed> replays a run's choices (the timing of kills
 // still varies). On failure the data folder is kept and its path printed.
@@ -197,11 +204,12 @@ std::vector<std::string> Words(const std::string& line) {
   return words;
 }
 
-// One create or edit the child began, in the order it began them.
+// One create, edit or delete the child began, in the order it began them.
 struct Attempt {
-  std::string name;        // unique to this create or edit
+  std::string name;        // unique to this change
   std::string profile_id;  // empty for a create whose "created" never came
   bool create = false;
+  bool deletes = false;
   bool saved = false;  // reported saved: must be on the server exactly once
   int run = 0;
 };
@@ -223,11 +231,15 @@ class Ledger {
     }
     if (kind == "creating" && words.size() == 2) return Begin(run, words[1], "", true, line);
     if (kind == "editing" && words.size() == 3) return Begin(run, words[2], words[1], false, line);
-    if ((kind == "created" || kind == "saved") && words.size() == 3) {
+    if (kind == "deleting" && words.size() == 3) {
+      return Begin(run, words[2], words[1], false, line, /*deletes=*/true);
+    }
+    if ((kind == "created" || kind == "saved" || kind == "deleted") && words.size() == 3) {
       const auto it = by_name_.find(words[2]);
       if (it == by_name_.end()) return Fail(run, line);
       Attempt& attempt = attempts_[it->second];
       if (attempt.saved || attempt.run != run || attempt.create != (kind == "created") ||
+          attempt.deletes != (kind == "deleted") ||
           (!attempt.create && attempt.profile_id != words[1])) {
         return Fail(run, line);
       }
@@ -276,9 +288,9 @@ class Ledger {
 
  private:
   bool Begin(int run, const std::string& name, const std::string& id, bool create,
-             const std::string& line) {
+             const std::string& line, bool deletes = false) {
     if (!by_name_.emplace(name, attempts_.size()).second) return Fail(run, line);
-    attempts_.push_back({name, id, create, false, run});
+    attempts_.push_back({name, id, create, deletes, false, run});
     return true;
   }
 
@@ -439,6 +451,8 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
             : absl::Microseconds(uniform(0, absl::ToInt64Microseconds(run_length)));
     // The server dies right after the n-th created/saved line.
     const int64_t server_kill_after_lines = uniform(0, edits / 2);
+    // About half the runs delete too: every few changes, a profile.
+    const int64_t delete_every = uniform(0, 1) == 0 ? 0 : uniform(3, 9);
     ++plans[absl::StrCat(NetworkName(network), "/", KillAtName(kill_at))];
 
     if (network == Network::kServerDown && server_ != nullptr) {
@@ -449,6 +463,7 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
     std::vector<std::string> flags = ChildFlags(
         network == Network::kUnreachable ? unreachable_address_ : server_address_, label);
     flags.push_back(absl::StrCat("--edits=", edits));
+    flags.push_back(absl::StrCat("--delete-every=", delete_every));
     // Online, the child stays until the queue is drained, so kills land in
     // the middle of sending too, not only in the middle of editing.
     if (network == Network::kOnline) flags.push_back("--wait-drained");
@@ -474,7 +489,8 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
         break;
       }
       ASSERT_TRUE(ledger.Take(run, line));
-      const bool acknowledgement = line.rfind("saved ", 0) == 0 || line.rfind("created ", 0) == 0;
+      const bool acknowledgement = line.rfind("saved ", 0) == 0 || line.rfind("created ", 0) == 0 ||
+                                   line.rfind("deleted ", 0) == 0;
       if (acknowledgement) ++acknowledgements;
       if (network == Network::kServerKilled && server_ != nullptr &&
           (acknowledgement || line == "opened") && acknowledgements >= server_kill_after_lines) {
@@ -522,11 +538,19 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
       pqxx::connection connection(database_->url());
       pqxx::read_transaction transaction(connection);
       std::set<std::string> on_server;
-      for (const pqxx::row& row : transaction.exec("SELECT result_name FROM applied_mutations")) {
+      std::set<std::string> tombstones;
+      for (const pqxx::row& row :
+           transaction.exec("SELECT id::text FROM profiles WHERE deleted_at IS NOT NULL")) {
+        tombstones.insert(row[0].as<std::string>());
+      }
+      // Names of deleted profiles' records are erased (NULL).
+      for (const pqxx::row& row : transaction.exec(
+               "SELECT result_name FROM applied_mutations WHERE result_name IS NOT NULL")) {
         on_server.insert(row[0].as<std::string>());
       }
       for (const Attempt& attempt : ledger.attempts()) {
-        if (attempt.saved && on_server.count(attempt.name) == 0) {
+        if (attempt.saved && !attempt.deletes && on_server.count(attempt.name) == 0 &&
+            tombstones.count(attempt.profile_id) == 0) {
           ++kills_while_sending;
           break;
         }
@@ -576,43 +600,91 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
   struct Applied {
     std::string profile_id;
     int64_t version;
-    std::string name;
+    std::string name;  // empty once erased by the profile's delete
+    bool deletes;
   };
-  std::map<std::string, std::pair<int64_t, std::string>> server_profiles;  // id -> version, name
+  struct ServerRow {
+    int64_t version;
+    std::string name;
+    bool deleted;  // a tombstone
+  };
+  std::map<std::string, ServerRow> server_profiles;
   std::vector<Applied> applied;  // by profile, then version
   {
     pqxx::connection connection(database_->url());
     pqxx::read_transaction transaction(connection);
-    for (const pqxx::row& row : transaction.exec("SELECT id::text, version, name FROM profiles")) {
-      server_profiles[row[0].as<std::string>()] = {row[1].as<int64_t>(), row[2].as<std::string>()};
+    for (const pqxx::row& row :
+         transaction.exec("SELECT id::text, version, coalesce(name, ''), deleted_at IS NOT NULL "
+                          "FROM profiles")) {
+      server_profiles[row[0].as<std::string>()] = {row[1].as<int64_t>(), row[2].as<std::string>(),
+                                                   row[3].as<bool>()};
     }
     for (const pqxx::row& row : transaction.exec(
-             "SELECT profile_id::text, result_version, result_name FROM applied_mutations "
-             "ORDER BY profile_id, result_version")) {
-      applied.push_back({row[0].as<std::string>(), row[1].as<int64_t>(), row[2].as<std::string>()});
+             "SELECT profile_id::text, result_version, coalesce(result_name, ''), result_deleted "
+             "FROM applied_mutations ORDER BY profile_id, result_version")) {
+      applied.push_back({row[0].as<std::string>(), row[1].as<int64_t>(), row[2].as<std::string>(),
+                         row[3].as<bool>()});
     }
   }
   const std::vector<Attempt>& attempts = ledger.attempts();
   int saved = 0;
-  for (const Attempt& attempt : attempts) saved += attempt.saved ? 1 : 0;
-  std::cout << attempts.size() << " changes begun, " << saved << " reported saved, "
-            << ledger.may_be_lost().size() << " in progress at a kill; " << applied.size()
-            << " applied on the server" << std::endl;
+  int deletes_saved = 0;
+  for (const Attempt& attempt : attempts) {
+    saved += attempt.saved ? 1 : 0;
+    deletes_saved += attempt.saved && attempt.deletes ? 1 : 0;
+  }
+  std::cout << attempts.size() << " changes begun, " << saved << " reported saved ("
+            << deletes_saved << " deletes), " << ledger.may_be_lost().size()
+            << " in progress at a kill; " << applied.size() << " applied on the server"
+            << std::endl;
 
-  // Each applied write is one change the children began, applied once: the
-  // names are unique per change, so a name twice is a change applied twice.
+  // Each applied write with a name is one change the children began,
+  // applied once: the names are unique per change, so a name twice is a
+  // change applied twice. (Records of deleted profiles have no name left.)
   std::map<std::string, const Applied*> applied_by_name;
   for (const Applied& write : applied) {
+    if (write.name.empty()) {
+      EXPECT_TRUE(server_profiles.count(write.profile_id) != 0 &&
+                  server_profiles.at(write.profile_id).deleted)
+          << "a record without a name, of a profile that is not deleted: " << write.profile_id;
+      continue;
+    }
     EXPECT_TRUE(applied_by_name.emplace(write.name, &write).second)
         << "change " << write.name << " was applied more than once";
     EXPECT_EQ(ledger.by_name().count(write.name), 1u)
         << "the server applied " << write.name << ", which no run began";
   }
 
+  // Per profile: the changes reported saved, and those in progress at a
+  // kill, by profile.
+  std::map<std::string, int> saved_of, lost_of;
+  // Creates in progress at a kill before their id was told: any profile's.
+  int lost_without_id = 0;
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    if (attempts[i].profile_id.empty()) {
+      lost_without_id += ledger.may_be_lost().count(i) != 0 ? 1 : 0;
+      continue;
+    }
+    if (attempts[i].saved) ++saved_of[attempts[i].profile_id];
+    if (ledger.may_be_lost().count(i) != 0) ++lost_of[attempts[i].profile_id];
+  }
+
   // Every change reported saved reached the server (exactly once, above);
   // the only changes allowed to be missing are those in progress at a kill.
+  // A deleted profile's are counted below instead (their names are erased).
   for (size_t i = 0; i < attempts.size(); ++i) {
     const Attempt& attempt = attempts[i];
+    const auto server = server_profiles.find(attempt.profile_id);
+    if (attempt.deletes) {
+      if (attempt.saved) {
+        ASSERT_TRUE(server != server_profiles.end()) << attempt.name;
+        EXPECT_TRUE(server->second.deleted)
+            << "delete " << attempt.name << " of profile " << attempt.profile_id
+            << " was reported saved, but the profile is not deleted on the server";
+      }
+      continue;
+    }
+    if (server != server_profiles.end() && server->second.deleted) continue;
     const auto found = applied_by_name.find(attempt.name);
     if (attempt.saved) {
       ASSERT_TRUE(found != applied_by_name.end())
@@ -631,17 +703,30 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
   // changes were applied in the order they were made.
   std::map<std::string, std::vector<const Applied*>> applied_by_profile;
   for (const Applied& write : applied) applied_by_profile[write.profile_id].push_back(&write);
-  EXPECT_EQ(server_profiles.size(), static_cast<size_t>(kProfiles));
+  size_t live = 0;
+  for (const auto& [id, row] : server_profiles) live += row.deleted ? 0 : 1;
+  EXPECT_LE(live, static_cast<size_t>(kProfiles));
   EXPECT_EQ(applied_by_profile.size(), server_profiles.size());
-  for (const auto& [id, version_and_name] : server_profiles) {
+  for (const auto& [id, row] : server_profiles) {
     SCOPED_TRACE("profile " + id);
-    const auto& [version, name] = version_and_name;
     const std::vector<const Applied*>& writes = applied_by_profile[id];
-    ASSERT_EQ(writes.size(), static_cast<size_t>(version))
-        << "the final version is not 1 + the number of applied edits";
-    std::optional<size_t> previous;
+    ASSERT_EQ(writes.size(), static_cast<size_t>(row.version))
+        << "the final version is not the number of applied changes";
     for (size_t v = 0; v < writes.size(); ++v) {
       EXPECT_EQ(writes[v]->version, static_cast<int64_t>(v + 1));
+      // Only the last change of a deleted profile is its delete: nothing
+      // was written to it after (no resurrection), nor deleted twice.
+      EXPECT_EQ(writes[v]->deletes, row.deleted && v + 1 == writes.size()) << "version " << v + 1;
+    }
+    if (row.deleted) {
+      // Every change of it reported saved was applied, and at most those
+      // in progress at a kill besides.
+      EXPECT_GE(static_cast<int>(writes.size()), saved_of[id]);
+      EXPECT_LE(static_cast<int>(writes.size()), saved_of[id] + lost_of[id] + lost_without_id);
+      continue;
+    }
+    std::optional<size_t> previous;
+    for (size_t v = 0; v < writes.size(); ++v) {
       const auto attempt = ledger.by_name().find(writes[v]->name);
       if (attempt == ledger.by_name().end()) continue;  // reported above
       EXPECT_EQ(attempts[attempt->second].create, v == 0) << writes[v]->name;
@@ -654,28 +739,31 @@ TEST_F(ProcessRestartTest, EverySavedEditReachesTheServerExactlyOnce) {
       }
       previous = attempt->second;
     }
-    EXPECT_EQ(writes.back()->name, name);
+    EXPECT_EQ(writes.back()->name, row.name);
     // The final name is the last edit made of this profile, except that
-    // edits after it may have been lost, each in progress at a kill.
+    // edits after it may have been lost, each in progress at a kill (and a
+    // delete in progress at a kill that was lost).
     for (size_t i = attempts.size(); i-- > 0;) {
       if (attempts[i].create || attempts[i].profile_id != id) continue;
       if (applied_by_name.count(attempts[i].name) != 0) {
-        EXPECT_EQ(attempts[i].name, name) << "the final name is not the last applied edit";
+        EXPECT_EQ(attempts[i].name, row.name) << "the final name is not the last applied edit";
         break;
       }
       EXPECT_EQ(ledger.may_be_lost().count(i), 1u) << attempts[i].name;
     }
   }
 
-  // The drained client shows exactly what the server holds, all synced.
-  EXPECT_EQ(ledger.listed().size(), server_profiles.size());
+  // The drained client shows exactly the live profiles the server holds, all
+  // synced, and none that was deleted.
+  EXPECT_EQ(ledger.listed().size(), live);
   int merge_notes = 0;
   for (const Ledger::Listed& listed : ledger.listed()) {
     merge_notes += listed.merge_note ? 1 : 0;
     const auto found = server_profiles.find(listed.id);
     ASSERT_TRUE(found != server_profiles.end()) << "the client shows " << listed.id;
-    EXPECT_EQ(listed.version, found->second.first) << listed.id;
-    EXPECT_EQ(listed.name, found->second.second) << listed.id;
+    EXPECT_FALSE(found->second.deleted) << "the client shows deleted profile " << listed.id;
+    EXPECT_EQ(listed.version, found->second.version) << listed.id;
+    EXPECT_EQ(listed.name, found->second.name) << listed.id;
     EXPECT_EQ(listed.state, "synced") << listed.id;
   }
   // Nobody else writes, so a note "merged with a change made elsewhere" is

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -57,10 +58,18 @@ SendOutcome OutcomeOf(const grpc::Status& grpc_status) {
       }
       // A conflict the client cannot merge without the server's copy.
       break;
+    case absl::StatusCode::kNotFound: {
+      // Deleted (PROFILE_DELETED, with the tombstone while it is kept), or
+      // not there at all: for an edit or a delete, a tombstone purged after
+      // the retention window. The outbox decides what that means for the
+      // mutation (MutationQueue::Gone).
+      std::optional<profile::v1::Profile> tombstone = ConflictingProfile(status);
+      if (tombstone && !tombstone->deleted()) tombstone.reset();
+      return Deleted{std::move(tombstone), std::string(status.message())};
+    }
     case absl::StatusCode::kOk:  // not an error; treated as unexpected
     case absl::StatusCode::kUnknown:
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kResourceExhausted:
@@ -143,16 +152,31 @@ SendOutcome ProfileClient::Send(const profile::v1::UpdateProfileRequest& request
   return OutcomeOf(status);
 }
 
-// The callback API's reactor for one UpdateProfile: owns the call's context
-// and messages, and deletes itself in OnDone(), the call's last event.
+SendOutcome ProfileClient::SendDelete(const profile::v1::DeleteProfileRequest& request) {
+  grpc::ClientContext context;
+  Prepare(&context, options_.call_timeout);
+  ActiveCall active(this, &context);
+  profile::v1::Profile tombstone;
+  const grpc::Status status = stub_->DeleteProfile(&context, request, &tombstone);
+  if (status.ok()) return Acknowledged{std::move(tombstone)};
+  return OutcomeOf(status);
+}
+
+// The callback API's reactor for one UpdateProfile or DeleteProfile
+// (`Request`): owns the call's context and messages, and deletes itself in
+// OnDone(), the call's last event.
+template <typename Request>
 class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
  public:
-  SendReactor(ProfileClient* client, profile::v1::UpdateProfileRequest request,
-              std::function<void(SendOutcome)> done)
+  SendReactor(ProfileClient* client, Request request, std::function<void(SendOutcome)> done)
       : client_(client), request_(std::move(request)), done_(std::move(done)) {
     client->Prepare(&context_, client->options_.call_timeout);
     active_.emplace(client, &context_);
-    client->stub_->async()->UpdateProfile(&context_, &request_, &written_, this);
+    if constexpr (std::is_same_v<Request, profile::v1::DeleteProfileRequest>) {
+      client->stub_->async()->DeleteProfile(&context_, &request_, &written_, this);
+    } else {
+      client->stub_->async()->UpdateProfile(&context_, &request_, &written_, this);
+    }
   }
 
   void Start() { StartCall(); }
@@ -176,7 +200,7 @@ class ProfileClient::SendReactor final : public grpc::ClientUnaryReactor {
  private:
   ProfileClient* const client_;
   grpc::ClientContext context_;
-  const profile::v1::UpdateProfileRequest request_;
+  const Request request_;
   profile::v1::Profile written_;
   std::function<void(SendOutcome)> done_;
   std::optional<ActiveCall> active_;
@@ -189,7 +213,18 @@ void ProfileClient::SendAsync(profile::v1::UpdateProfileRequest request,
     ++sends_in_flight_;
   }
   // Owned by gRPC from here on: it deletes itself when the call is over.
-  (new SendReactor(this, std::move(request), std::move(done)))->Start();
+  (new SendReactor<profile::v1::UpdateProfileRequest>(this, std::move(request), std::move(done)))
+      ->Start();
+}
+
+void ProfileClient::SendDeleteAsync(profile::v1::DeleteProfileRequest request,
+                                    std::function<void(SendOutcome)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++sends_in_flight_;
+  }
+  (new SendReactor<profile::v1::DeleteProfileRequest>(this, std::move(request), std::move(done)))
+      ->Start();
 }
 
 absl::StatusOr<profile::v1::Profile> ProfileClient::Fetch(const std::string& id) {

@@ -13,6 +13,9 @@
 // them to what the outbox does:
 //   OK                                   -> Acknowledged{written profile}
 //   ABORTED with the server's profile    -> Conflicted{server profile}
+//   NOT_FOUND                            -> Deleted{tombstone, if attached}:
+//                                           the profile was deleted (or its
+//                                           tombstone purged)
 //   UNAVAILABLE, DEADLINE_EXCEEDED,      -> Failed{status}: the request may not
 //   CANCELLED                               have reached the server (unreachable,
 //                                           connection reset, no answer in
@@ -107,6 +110,10 @@ class ProfileClient {
   // destructor waits for every `done` to return). Shutdown() cancels it
   // like a blocking call.
   void SendAsync(profile::v1::UpdateProfileRequest request, std::function<void(SendOutcome)> done);
+  // DeleteProfile, as Send() and SendAsync() (OK: Acknowledged{tombstone}).
+  SendOutcome SendDelete(const profile::v1::DeleteProfileRequest& request);
+  void SendDeleteAsync(profile::v1::DeleteProfileRequest request,
+                       std::function<void(SendOutcome)> done);
 
   // The whole profile `id`, avatar bytes included (GetProfile), e.g. for the
   // picture a conflict's details leave out.
@@ -137,7 +144,8 @@ class ProfileClient {
   void Prepare(grpc::ClientContext* context, std::chrono::milliseconds timeout) const;
   // Registers a unary call's context so Shutdown() can reach it.
   class ActiveCall;
-  // One SendAsync() call.
+  // One SendAsync() or SendDeleteAsync() call.
+  template <typename Request>
   class SendReactor;
 
   const Options options_;

@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -49,7 +50,14 @@ struct Conflicted {
 struct Failed {
   absl::Status status;
 };
-using SendOutcome = std::variant<Acknowledged, Rejected, Conflicted, Failed>;
+// NOT_FOUND: the profile was deleted (PROFILE_DELETED, with the tombstone
+// while the server keeps it), or is not there at all, which for an edit or a
+// delete means the same: its tombstone was purged after the retention window.
+struct Deleted {
+  std::optional<profile::v1::Profile> tombstone;
+  std::string message;
+};
+using SendOutcome = std::variant<Acknowledged, Rejected, Conflicted, Failed, Deleted>;
 
 // True for UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED: the request may not
 // have reached the server, or its answer was lost on the way, so it is sent
@@ -67,6 +75,9 @@ class ProfileTransport {
   // sends may be in progress at once; their answers come in any order.
   virtual void Send(profile::v1::UpdateProfileRequest request,
                     std::function<void(SendOutcome)> done) = 0;
+  // DeleteProfile, its answer mapped as Send's (OK: the tombstone).
+  virtual void SendDelete(profile::v1::DeleteProfileRequest request,
+                          std::function<void(SendOutcome)> done) = 0;
   // The whole profile `id`, avatar bytes included (GetProfile).
   virtual void Fetch(std::string id,
                      std::function<void(absl::StatusOr<profile::v1::Profile>)> done) = 0;

@@ -89,6 +89,13 @@ void SyncEngine::Edit(const std::string& id, const Profile& fields,
   Changed();
 }
 
+void SyncEngine::Delete(const std::string& id) {
+  if (absl::Status status = queue_->EnqueueDelete(id); !status.ok()) {
+    return host_->ReportLocalError(status);
+  }
+  Changed();
+}
+
 void SyncEngine::RetryParked(const std::string& id) {
   ForEachParked(id, &MutationQueue::RetryParked);
 }
@@ -279,6 +286,7 @@ absl::Status SyncEngine::SwitchStore(const std::string& database_id) {
   }
   Abandon();
   avatars_wanted_.clear();
+  unlisted_.clear();
   queue_ = std::make_unique<MutationQueue>(store->get());
   store_ = *std::move(store);
   ++store_epoch_;
@@ -299,10 +307,14 @@ void SyncEngine::Step() {
     if (!mutation) break;
     in_flight_.insert(mutation->mutation_id());
     sent = true;
-    transport_->Send(MutationQueue::ToRequest(*mutation),
-                     [this, mutation_id = mutation->mutation_id()](SendOutcome outcome) {
-                       OnSent(mutation_id, std::move(outcome));
-                     });
+    auto on_sent = [this, mutation_id = mutation->mutation_id()](SendOutcome outcome) {
+      OnSent(mutation_id, std::move(outcome));
+    };
+    if (mutation->deletes()) {
+      transport_->SendDelete(MutationQueue::ToDeleteRequest(*mutation), std::move(on_sent));
+    } else {
+      transport_->Send(MutationQueue::ToRequest(*mutation), std::move(on_sent));
+    }
   }
   if (!in_flight_.empty()) {
     phase_ = Phase::kSending;
@@ -310,6 +322,14 @@ void SyncEngine::Step() {
     return;
   }
   if (retry_pending_) return;
+  if (!unlisted_.empty()) {
+    const std::string id = *unlisted_.begin();
+    unlisted_.erase(unlisted_.begin());
+    phase_ = Phase::kSending;
+    transport_->Fetch(
+        id, [this, id](const absl::StatusOr<Profile>& profile) { OnChecked(id, profile); });
+    return;
+  }
   if (!avatars_wanted_.empty()) {
     const std::string id = *avatars_wanted_.begin();
     avatars_wanted_.erase(avatars_wanted_.begin());
@@ -319,6 +339,16 @@ void SyncEngine::Step() {
     return;
   }
   phase_ = Phase::kPulling;
+  listed_.clear();
+  full_listing_ = false;
+  if (queue_->cursor().empty()) {
+    for (const auto& [id, cached] : store_->state().profiles) {
+      if (!cached->deleted()) {
+        full_listing_ = true;
+        break;
+      }
+    }
+  }
   host_->Publish(PublishWhen::kNow);
   transport_->Pull(
       queue_->cursor(), [this](profile::v1::ListProfilesResponse page) { OnPage(std::move(page)); },
@@ -344,6 +374,14 @@ void SyncEngine::RecordAnswers() {
     // Named, not a structured binding: the lambdas below capture it.
     const std::string& mutation_id = answer.first;
     SendOutcome& outcome = answer.second;
+    if (!queue_->IsQueued(mutation_id)) {
+      // Settled while in flight, by a tombstone from the watch or a pull
+      // (MutationQueue::ApplyServerProfiles): the answer changes nothing,
+      // but a failure of the connection still counts.
+      queue_->AnswerIgnored(mutation_id);
+      if (auto* failed = std::get_if<Failed>(&outcome)) failure = failed->status;
+      continue;
+    }
     if (auto* ack = std::get_if<Acknowledged>(&outcome)) {
       acks.emplace_back(mutation_id, std::move(ack->profile));
       continue;
@@ -375,6 +413,9 @@ void SyncEngine::RecordAnswers() {
             [&](const Failed& failed) {
               failure = failed.status;
               return queue_->SendFailed(mutation_id);
+            },
+            [&](const Deleted& deleted) {
+              return queue_->Gone(mutation_id, deleted.tombstone, deleted.message);
             },
         },
         outcome);
@@ -417,6 +458,28 @@ void SyncEngine::OnFetched(const std::string& id, const absl::StatusOr<Profile>&
   Step();
 }
 
+void SyncEngine::OnChecked(const std::string& id, const absl::StatusOr<Profile>& profile) {
+  phase_ = Phase::kIdle;
+  absl::Status recorded;
+  if (profile.ok()) {
+    recorded = queue_->ApplyServerProfiles({*profile}, "");
+  } else if (absl::IsNotFound(profile.status())) {
+    std::optional<Profile> tombstone = ConflictingProfile(profile.status());
+    if (tombstone && !tombstone->deleted()) tombstone.reset();
+    recorded = queue_->ConfirmDeleted(id, tombstone);
+  } else if (IsTransportFailure(profile.status().code()) ||
+             absl::IsUnauthenticated(profile.status())) {
+    unlisted_.insert(id);
+    return OnFailure(profile.status());
+  } else {
+    // Kept as it is: removing a profile needs the server's word.
+    Log(QtWarningMsg, absl::StrCat("cannot check profile ", id, ": ", profile.status().ToString()));
+  }
+  if (!recorded.ok()) host_->ReportLocalError(recorded);
+  host_->Publish(PublishWhen::kSoon);
+  Step();
+}
+
 // Queues a GetProfile when the cached copy of `id` names a picture
 // (avatar_sha256) whose bytes it does not hold: conflict details, and
 // listings or events that leave avatars out, carry only the sha.
@@ -436,9 +499,20 @@ void SyncEngine::OnPage(profile::v1::ListProfilesResponse page) {
   std::vector<std::string> ids;
   ids.reserve(profiles.size());
   for (const Profile& profile : profiles) ids.push_back(profile.id());
-  if (absl::Status status = queue_->ApplyServerProfiles(std::move(profiles), page.cursor());
+  const bool last_page = page.next_page_token().empty();
+  std::string cursor = page.cursor();
+  if (full_listing_) {
+    listed_.insert(ids.begin(), ids.end());
+    if (!last_page) cursor.clear();
+  }
+  if (absl::Status status = queue_->ApplyServerProfiles(std::move(profiles), cursor);
       !status.ok()) {
     host_->ReportLocalError(status);
+  }
+  if (full_listing_ && last_page) {
+    for (const auto& [id, cached] : store_->state().profiles) {
+      if (!cached->deleted() && listed_.count(id) == 0) unlisted_.insert(id);
+    }
   }
   for (const std::string& id : ids) WantAvatarIfMissing(id);
   host_->Publish(PublishWhen::kSoon);
@@ -446,19 +520,22 @@ void SyncEngine::OnPage(profile::v1::ListProfilesResponse page) {
 
 void SyncEngine::OnPulled(const absl::Status& status) {
   phase_ = Phase::kIdle;
+  full_listing_ = false;
+  listed_.clear();
   if (IsCursorRefused(status)) return ForgetCursor(status);
   if (!status.ok()) return OnFailure(status);
   backoff_.Reset();
   last_error_.clear();
   EnsureWatch();
   host_->Publish(PublishWhen::kNow);
-  if (pass_wanted_ || !avatars_wanted_.empty()) RunPass();
+  if (pass_wanted_ || !avatars_wanted_.empty() || !unlisted_.empty()) RunPass();
 }
 
-// The server cannot continue from our cursor (another database's, or one
-// from a history the database lost in a restore): list everything again.
-// Cached profiles and pending edits stay; the listing brings the server's
-// copies.
+// The server cannot continue from our cursor (another database's, one from
+// a history the database lost in a restore, or one older than the tombstone
+// retention window): list everything again. Pending edits stay; the listing
+// brings the server's copies, and cached profiles it leaves out were deleted
+// (see full_listing_).
 void SyncEngine::ForgetCursor(const absl::Status& refusal) {
   Log(QtInfoMsg, "the server refused the cursor, listing again: " + refusal.ToString());
   StopWatch();

@@ -6,7 +6,7 @@
 // store of the server database being synced and its outbox
 // (core/mutation_queue.h), and it reacts to events:
 //
-//   the user's actions      Create, Edit, ResolveKeepServer, ... (persisted
+//   the user's actions      Create, Edit, Delete, ResolveKeepServer, ... (persisted
 //                           first, then published, then sent)
 //   connectivity            SetWorkOffline, SetNetworkReachable, SetServerAddress
 //   timers                  OnTimer(kRetry / kPoll), when the Host's timer fires
@@ -122,6 +122,9 @@ class SyncEngine {
   };
   void Edit(const std::string& id, const profile::v1::Profile& fields,
             const google::protobuf::FieldMask& mask, const std::optional<Base>& base);
+  // Deletes profile `id` (MutationQueue::EnqueueDelete): hidden at once,
+  // sent after the profile's earlier mutations.
+  void Delete(const std::string& id);
   void RetryParked(const std::string& id);
   void DismissRejected(const std::string& id);
   void DismissMergeNote(const std::string& id);
@@ -173,6 +176,8 @@ class SyncEngine {
   void OnSent(const std::string& mutation_id, SendOutcome outcome);
   void RecordAnswers();
   void OnFetched(const std::string& id, const absl::StatusOr<profile::v1::Profile>& profile);
+  // The answer about a profile a full listing left out (unlisted_).
+  void OnChecked(const std::string& id, const absl::StatusOr<profile::v1::Profile>& profile);
   void WantAvatarIfMissing(const std::string& id);
   void OnPage(profile::v1::ListProfilesResponse page);
   void OnPulled(const absl::Status& status);
@@ -214,6 +219,17 @@ class SyncEngine {
   std::string last_error_;
   // Profiles whose cached copy lacks the bytes of its avatar_sha256.
   std::set<std::string> avatars_wanted_;
+  // The pull in progress lists everything (from an empty cursor) into a
+  // store that has cached profiles: `listed_` collects the ids of its pages.
+  // The cached profiles it left out were deleted while this device did not
+  // follow the changes, or were written after the listing's position (a
+  // later delta brings them): each is asked for (GetProfile) before it is
+  // removed, into `unlisted_`. The listing's pages record no cursor until
+  // the last, so that an interrupted listing is started over rather than
+  // continued without knowing what it left out.
+  bool full_listing_ = false;
+  std::set<std::string> listed_;
+  std::set<std::string> unlisted_;
 };
 
 }  // namespace profiles::client

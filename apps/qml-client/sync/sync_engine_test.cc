@@ -351,6 +351,265 @@ TEST(SyncEngineTest, APictureLeftOutOfAnEventIsFetched) {
   EXPECT_EQ(cached.avatar(), picture);
 }
 
+// Deletes (issue 12). `Live` is the profile as the user sees it.
+std::optional<Profile> Live(World& world, const std::string& id) {
+  return world.queue().EffectiveProfile(id);
+}
+
+std::vector<std::string> WritesOf(World& world, const std::string& id) {
+  std::vector<std::string> writes;
+  for (const auto& write : world.server().history()) {
+    if (write.profile_id != id) continue;
+    writes.push_back(write.deletes                ? "delete"
+                     : write.fields.count("name") ? write.fields.at("name")
+                                                  : "?");
+  }
+  return writes;
+}
+
+TEST(SyncEngineTest, ADeleteMadeOfflineHidesTheProfileAtOnceAndIsSentWhenOnline) {
+  World world(21, {});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  world.engine().Delete(id);
+  EXPECT_FALSE(Live(world, id).has_value()) << "optimistic: gone from the list at once";
+  EXPECT_EQ(world.queue().PendingCount(), 1u);
+  EXPECT_FALSE(world.server().profiles().at(id).deleted());
+  world.SetReachable(true);
+  world.Settle();
+  EXPECT_TRUE(world.server().profiles().at(id).deleted());
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_FALSE(Live(world, id).has_value());
+  const Profile& cached = *world.engine().store().state().profiles.at(id);
+  EXPECT_TRUE(cached.deleted()) << "acknowledged by the tombstone";
+  EXPECT_EQ(cached.version(), 2);
+}
+
+// Lost answers and duplicated requests: the delete is applied once, and
+// settled by its retry's answer or by its tombstone from the watch,
+// whichever comes first.
+TEST(SyncEngineTest, ALostDeleteAnswerIsSentAgainUnderTheSameIdAndAppliedOnce) {
+  World world(22, {.lose_answer = 1.0, .duplicate = 1.0});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  world.engine().Delete(id);
+  const std::string mutation_id = world.queue().MutationsOf(id).at(0).mutation_id();
+  world.sim().RunReady();
+  EXPECT_TRUE(world.server().profiles().at(id).deleted());
+  world.transport().set_faults({});
+  world.Settle();
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_EQ(world.server().applications().at(mutation_id), 1);
+  EXPECT_EQ(world.server().profiles().at(id).version(), 2);
+}
+
+TEST(SyncEngineTest, EditsQueuedBeforeADeleteAreSentBeforeIt) {
+  World world(23, {});
+  const std::string id = world.Seed("ada");
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  Profile fields;
+  fields.set_name("Ada L.");
+  world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  fields.set_name("Ada Lovelace");
+  world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+  world.engine().Delete(id);
+  world.SetReachable(true);
+  world.Settle();
+  EXPECT_EQ(WritesOf(world, id),
+            (std::vector<std::string>{"ada", "Ada L.", "Ada Lovelace", "delete"}));
+  EXPECT_TRUE(world.server().profiles().at(id).deleted());
+  EXPECT_EQ(world.server().profiles().at(id).version(), 4) << "the delete was rebased on v3";
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+}
+
+TEST(SyncEngineTest, ADeleteOfAProfileCreatedOfflineIsSentAfterItsCreate) {
+  World world(24, {});
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  Profile fields;
+  fields.set_name("Temp");
+  fields.set_email("temp@example.com");
+  const std::string id = world.engine().Create(fields, Mask({"name", "email"}));
+  world.engine().Delete(id);
+  EXPECT_FALSE(Live(world, id).has_value());
+  world.SetReachable(true);
+  world.Settle();
+  EXPECT_EQ(WritesOf(world, id), (std::vector<std::string>{"Temp", "delete"}));
+  EXPECT_TRUE(world.server().profiles().at(id).deleted());
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_FALSE(Live(world, id).has_value());
+}
+
+TEST(SyncEngineTest, ATombstoneFromTheWatchRemovesTheProfile) {
+  World world(25, {});
+  const std::string id = world.Seed("ada");
+  const std::string other = world.Seed("grace");
+  world.engine().Start();
+  world.Settle();
+  ASSERT_TRUE(Live(world, id).has_value());
+  world.server().DeleteElsewhere(id);
+  world.Settle();
+  EXPECT_FALSE(Live(world, id).has_value());
+  EXPECT_TRUE(world.engine().store().state().profiles.at(id)->deleted());
+  EXPECT_TRUE(Live(world, other).has_value());
+}
+
+// Offline, the user edits a profile another device deletes meanwhile.
+World* EditOfAProfileDeletedElsewhere(World* world, std::string* id) {
+  *id = world->Seed("ada");
+  world->engine().Start();
+  world->Settle();
+  world->SetReachable(false);
+  Profile fields;
+  fields.set_name("Ada (mine)");
+  world->engine().Edit(*id, fields, Mask({"name"}), std::nullopt);
+  world->server().DeleteElsewhere(*id);
+  world->SetReachable(true);
+  world->Settle();
+  return world;
+}
+
+TEST(SyncEngineTest, AnEditOfAProfileDeletedElsewhereIsAConflictKeepingEveryField) {
+  World world(26, {});
+  std::string id;
+  EditOfAProfileDeletedElsewhere(&world, &id);
+  ASSERT_EQ(world.queue().StateOf(id), SyncState::kConflict);
+  const auto mutations = world.queue().MutationsOf(id);
+  ASSERT_EQ(mutations.size(), 1u);
+  EXPECT_TRUE(mutations[0].server_profile().deleted()) << "deleted elsewhere";
+  const std::optional<Profile> shown = Live(world, id);
+  ASSERT_TRUE(shown.has_value()) << "shown to the user, not silently dropped";
+  EXPECT_EQ(shown->name(), "Ada (mine)");
+  EXPECT_EQ(shown->email(), "ada@example.com");
+  EXPECT_TRUE(world.server().profiles().at(id).deleted()) << "not silently resurrected";
+}
+
+TEST(SyncEngineTest, DiscardingAnEditOfAProfileDeletedElsewhereRemovesIt) {
+  World world(27, {});
+  std::string id;
+  EditOfAProfileDeletedElsewhere(&world, &id);
+  ASSERT_EQ(world.queue().StateOf(id), SyncState::kConflict);
+  world.engine().ResolveKeepServer(id);
+  world.Settle();
+  EXPECT_FALSE(Live(world, id).has_value());
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_TRUE(world.server().profiles().at(id).deleted());
+}
+
+TEST(SyncEngineTest, RecreatingAProfileDeletedElsewhereCreatesItWithEveryField) {
+  World world(28, {});
+  std::string id;
+  EditOfAProfileDeletedElsewhere(&world, &id);
+  ASSERT_EQ(world.queue().StateOf(id), SyncState::kConflict);
+  world.engine().ResolveApplyMine(id);
+  world.Settle();
+  const Profile& server = world.server().profiles().at(id);
+  EXPECT_FALSE(server.deleted());
+  EXPECT_EQ(server.name(), "Ada (mine)");
+  EXPECT_EQ(server.email(), "ada@example.com");
+  EXPECT_EQ(server.version(), 3) << "after the tombstone's version 2";
+  EXPECT_EQ(world.queue().StateOf(id), SyncState::kSynced);
+  ASSERT_TRUE(Live(world, id).has_value());
+  EXPECT_EQ(Live(world, id)->version(), 3);
+}
+
+// Offline, the user deletes a profile another device edits meanwhile.
+void DeleteOfAProfileChangedElsewhere(World* world, std::string* id) {
+  *id = world->Seed("ada");
+  world->engine().Start();
+  world->Settle();
+  world->SetReachable(false);
+  world->engine().Delete(*id);
+  world->server().WriteElsewhere(*id, "name", "Ada (theirs)");
+  world->SetReachable(true);
+  world->Settle();
+}
+
+TEST(SyncEngineTest, ADeleteOfAProfileChangedElsewhereShowsTheChangeAndAsksAgain) {
+  World world(29, {});
+  std::string id;
+  DeleteOfAProfileChangedElsewhere(&world, &id);
+  EXPECT_EQ(world.queue().StateOf(id), SyncState::kConflict);
+  EXPECT_FALSE(world.server().profiles().at(id).deleted()) << "not deleted over a change";
+  ASSERT_TRUE(Live(world, id).has_value()) << "shown again, with the change";
+  EXPECT_EQ(Live(world, id)->name(), "Ada (theirs)");
+  world.engine().ResolveApplyMine(id);  // delete anyway
+  EXPECT_FALSE(Live(world, id).has_value());
+  world.Settle();
+  EXPECT_TRUE(world.server().profiles().at(id).deleted());
+  EXPECT_EQ(world.server().profiles().at(id).version(), 3);
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+}
+
+TEST(SyncEngineTest, KeepingAProfileChangedElsewhereDropsTheDelete) {
+  World world(30, {});
+  std::string id;
+  DeleteOfAProfileChangedElsewhere(&world, &id);
+  ASSERT_EQ(world.queue().StateOf(id), SyncState::kConflict);
+  world.engine().ResolveKeepServer(id);
+  world.Settle();
+  EXPECT_FALSE(world.server().profiles().at(id).deleted());
+  ASSERT_TRUE(Live(world, id).has_value());
+  EXPECT_EQ(Live(world, id)->name(), "Ada (theirs)");
+  EXPECT_EQ(world.queue().PendingCount(), 0u);
+  EXPECT_EQ(world.queue().StateOf(id), SyncState::kSynced);
+}
+
+// After the retention window: the tombstones are gone from the server and
+// the device's cursor is refused; the full listing removes what it left out,
+// and an edit of a purged profile is "deleted elsewhere" all the same.
+TEST(SyncEngineTest, AfterTheRetentionWindowAFullListingRemovesWhatItLeftOut) {
+  World world(31, {});
+  const std::string ada = world.Seed("ada");
+  const std::string grace = world.Seed("grace");
+  const std::string alan = world.Seed("alan");
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  Profile fields;
+  fields.set_name("Grace (mine)");
+  world.engine().Edit(grace, fields, Mask({"name"}), std::nullopt);
+  world.server().DeleteElsewhere(ada);
+  world.server().DeleteElsewhere(grace);
+  world.server().PurgeTombstones();
+  world.SetReachable(true);
+  world.Settle();
+  EXPECT_FALSE(Live(world, ada).has_value()) << "left out of the full listing: deleted";
+  EXPECT_TRUE(Live(world, alan).has_value());
+  EXPECT_EQ(world.queue().StateOf(grace), SyncState::kConflict);
+  ASSERT_TRUE(Live(world, grace).has_value());
+  EXPECT_EQ(Live(world, grace)->name(), "Grace (mine)");
+  EXPECT_FALSE(world.queue().cursor().empty());
+  world.engine().ResolveApplyMine(grace);
+  world.Settle();
+  EXPECT_EQ(world.server().profiles().at(grace).name(), "Grace (mine)");
+  EXPECT_EQ(world.server().profiles().at(grace).email(), "grace@example.com");
+}
+
+TEST(SyncEngineTest, AnEditDeletedElsewhereWhileOnlineIsSettledByTheWatchEvenInFlight) {
+  // The tombstone and the edit's answer race: whichever comes first, the
+  // edit ends as "deleted elsewhere" and nothing is reported as an error.
+  for (uint64_t seed = 40; seed < 60; ++seed) {
+    World world(seed, {});
+    const std::string id = world.Seed("ada");
+    world.engine().Start();
+    world.Settle();
+    Profile fields;
+    fields.set_name("Ada (mine)");
+    world.server().DeleteElsewhere(id);
+    world.engine().Edit(id, fields, Mask({"name"}), std::nullopt);
+    world.Settle();
+    EXPECT_EQ(world.queue().StateOf(id), SyncState::kConflict) << "seed " << seed;
+    EXPECT_TRUE(world.server().profiles().at(id).deleted());
+  }
+}
+
 // The random schedules. Each seed is a world: three profiles on the server,
 // then 150 random events (the user's edits and creations, another device's
 // writes, the network coming and going, messages delivered in random order
@@ -505,6 +764,193 @@ class RandomSchedule {
   std::map<std::string, int> numbers_;
   std::map<std::pair<std::string, std::string>, std::string> last_value_;
 };
+
+// The random schedules with deletes: the user deletes profiles and another
+// device deletes and edits them, with the same faults. The user resolves
+// every conflict with "apply mine" (recreate a profile deleted elsewhere,
+// delete anyway a profile changed elsewhere). Promises: every mutation
+// applied at most once; a profile the user deleted ends deleted on the
+// server and never shows again; the user's last value of every field of a
+// profile they did not delete reaches the server; the device converges on
+// the server (deleted profiles not shown, the others as the server has them).
+class RandomDeleteSchedule {
+ public:
+  explicit RandomDeleteSchedule(uint64_t seed)
+      : world_(seed, {.drop_request = 0.1,
+                      .lose_answer = 0.1,
+                      .duplicate = 0.1,
+                      .fail_health = 0.1,
+                      .fail_page = 0.05,
+                      .end_watch = 0.05}) {}
+
+  void Run() {
+    for (const char* name : {"ada", "grace", "alan", "barbara", "edsger"}) world_.Seed(name);
+    world_.engine().Start();
+    Simulation& sim = world_.sim();
+    for (int step = 0; step < 150; ++step) {
+      const size_t roll = sim.Below(100);
+      if (roll < 14) {
+        UserEdit();
+      } else if (roll < 17) {
+        UserCreate();
+      } else if (roll < 22) {
+        UserDelete();
+      } else if (roll < 28) {
+        ElsewhereEdit();
+      } else if (roll < 31) {
+        ElsewhereDelete();
+      } else if (roll < 35) {
+        world_.SetReachable(!reachable_);
+        reachable_ = !reachable_;
+      } else if (roll < 42) {
+        ResolveAConflict();
+      } else {
+        sim.RunOne();
+      }
+    }
+    world_.transport().set_faults({});
+    world_.SetReachable(true);
+    for (int i = 0; i < 200000; ++i) {
+      if (ResolveAConflict()) continue;
+      if (!sim.RunOne()) break;
+    }
+  }
+
+  void Check() {
+    const FakeProfileServer& server = world_.server();
+    const MutationQueue& queue = world_.queue();
+    for (const auto& [mutation_id, count] : server.applications()) {
+      EXPECT_EQ(count, 1) << "mutation " << mutation_id << " applied " << count << " times";
+    }
+    std::set<std::string> written;
+    for (const FakeProfileServer::Write& write : server.history()) {
+      for (const auto& [field, value] : write.fields) written.insert(value);
+    }
+    for (const std::string& id : deleted_here_) {
+      ASSERT_EQ(server.profiles().count(id), 1u) << id;
+      EXPECT_TRUE(server.profiles().at(id).deleted()) << "the user's delete of " << id << " lost";
+    }
+    for (const auto& [key, value] : last_value_) {
+      if (deleted_here_.count(key.first) != 0) continue;
+      EXPECT_TRUE(written.count(value) == 1)
+          << key.second << " of " << key.first << ": " << value << " never reached the server";
+    }
+    EXPECT_EQ(queue.PendingCount(), 0u);
+    EXPECT_EQ(world_.engine().connection(), ConnectionState::kOnline);
+    for (const auto& [id, theirs] : server.profiles()) {
+      const std::optional<Profile> mine = queue.EffectiveProfile(id);
+      if (theirs.deleted()) {
+        EXPECT_FALSE(mine.has_value()) << id << " deleted on the server but shown";
+        continue;
+      }
+      EXPECT_EQ(queue.StateOf(id), SyncState::kSynced) << id;
+      ASSERT_TRUE(mine.has_value()) << id;
+      EXPECT_EQ(mine->version(), theirs.version()) << id;
+      EXPECT_EQ(mine->name(), theirs.name()) << id;
+      EXPECT_EQ(mine->email(), theirs.email()) << id;
+    }
+    for (const std::string& id : queue.ProfileIds()) {
+      if (!queue.EffectiveProfile(id)) continue;
+      ASSERT_EQ(server.profiles().count(id), 1u) << id << " shown but never on the server";
+      EXPECT_FALSE(server.profiles().at(id).deleted()) << id;
+    }
+  }
+
+ private:
+  // The profiles the user sees, or (`outside_conflicts`) may edit or delete.
+  std::vector<std::string> Shown(bool outside_conflicts) {
+    std::vector<std::string> shown;
+    for (const std::string& id : world_.queue().ProfileIds()) {
+      if (!world_.queue().EffectiveProfile(id)) continue;
+      if (outside_conflicts && world_.queue().StateOf(id) == SyncState::kConflict) continue;
+      shown.push_back(id);
+    }
+    return shown;
+  }
+
+  std::vector<std::string> LiveOnServer() {
+    std::vector<std::string> live;
+    for (const auto& [id, profile] : world_.server().profiles()) {
+      if (!profile.deleted()) live.push_back(id);
+    }
+    return live;
+  }
+
+  void UserEdit() {
+    // As the app: no editing in a conflict.
+    const std::vector<std::string> ids = Shown(true);
+    if (ids.empty()) return;
+    const std::string& id = ids[world_.sim().Below(ids.size())];
+    const bool name = world_.sim().Below(2) == 0;
+    const std::string value = "u" + std::to_string(++counter_);
+    Profile fields;
+    if (name) fields.set_name(value);
+    if (!name) fields.set_email(value + "@example.com");
+    last_value_[{id, name ? "name" : "email"}] = name ? value : value + "@example.com";
+    world_.engine().Edit(id, fields, Mask({name ? "name" : "email"}), std::nullopt);
+  }
+
+  void UserCreate() {
+    Profile fields;
+    const std::string name = "new-" + std::to_string(++counter_);
+    fields.set_name(name);
+    fields.set_email(name + "@example.com");
+    const std::string id = world_.engine().Create(fields, Mask({"name", "email"}));
+    last_value_[{id, "name"}] = name;
+  }
+
+  void UserDelete() {
+    const std::vector<std::string> ids = Shown(true);
+    if (ids.empty()) return;
+    const std::string& id = ids[world_.sim().Below(ids.size())];
+    world_.engine().Delete(id);
+    EXPECT_FALSE(world_.queue().EffectiveProfile(id).has_value());
+    deleted_here_.insert(id);
+  }
+
+  void ElsewhereEdit() {
+    const std::vector<std::string> live = LiveOnServer();
+    if (live.empty()) return;
+    world_.server().WriteElsewhere(live[world_.sim().Below(live.size())],
+                                   world_.sim().Below(2) == 0 ? "name" : "email",
+                                   "elsewhere-" + std::to_string(++elsewhere_));
+  }
+
+  void ElsewhereDelete() {
+    const std::vector<std::string> live = LiveOnServer();
+    if (live.empty()) return;
+    world_.server().DeleteElsewhere(live[world_.sim().Below(live.size())]);
+  }
+
+  bool ResolveAConflict() {
+    for (const std::string& id : world_.queue().ProfileIds()) {
+      if (world_.queue().StateOf(id) == SyncState::kConflict) {
+        world_.engine().ResolveApplyMine(id);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  World world_;
+  bool reachable_ = true;
+  int counter_ = 0;
+  int elsewhere_ = 0;
+  std::set<std::string> deleted_here_;
+  std::map<std::pair<std::string, std::string>, std::string> last_value_;
+};
+
+TEST(SyncEngineTest, RandomSchedulesWithDeletesNeverResurrectOrLoseAndConverge) {
+  const char* env = std::getenv("PROFILES_ENGINE_SEEDS");
+  const int seeds = env != nullptr ? std::atoi(env) : 1000;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    RandomDeleteSchedule schedule(static_cast<uint64_t>(seed));
+    schedule.Run();
+    schedule.Check();
+    if (::testing::Test::HasFailure()) break;
+  }
+}
 
 TEST(SyncEngineTest, RandomSchedulesLoseNothingApplyOnceInOrderAndConverge) {
   const char* env = std::getenv("PROFILES_ENGINE_SEEDS");

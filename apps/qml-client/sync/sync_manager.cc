@@ -221,6 +221,10 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
       for (const PendingMutation& mutation : queue.MutationsOf(id)) {
         if (mutation.state() == PendingMutation::STATE_CONFLICTED) {
           view->server_profile = mutation.server_profile();
+          view->conflict = mutation.deletes()                    ? ConflictKind::kDeleteChanged
+                           : mutation.server_profile().deleted() ? ConflictKind::kDeletedElsewhere
+                                                                 : ConflictKind::kEdit;
+          if (mutation.deletes()) view->deleted_from = mutation.base_fields();
         } else if (mutation.state() == PendingMutation::STATE_PARKED && view->error.empty()) {
           view->error = mutation.error_message();
           view->field_errors.insert(mutation.field_errors().begin(), mutation.field_errors().end());
@@ -367,6 +371,13 @@ void SyncManager::dismissMergeNote(const QString& id) {
   Worker* worker = worker_.get();
   QMetaObject::invokeMethod(
       worker, [worker, id = id.toStdString()] { worker->engine().DismissMergeNote(id); },
+      Qt::QueuedConnection);
+}
+
+void SyncManager::deleteProfile(const QString& id) {
+  Worker* worker = worker_.get();
+  QMetaObject::invokeMethod(
+      worker, [worker, id = id.toStdString()] { worker->engine().Delete(id); },
       Qt::QueuedConnection);
 }
 

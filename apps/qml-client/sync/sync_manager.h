@@ -76,6 +76,20 @@
 
 namespace profiles::client {
 
+// What a kConflict profile's conflict is about.
+enum class ConflictKind {
+  kNone,
+  // An edit of a profile changed elsewhere: keep theirs or apply mine.
+  kEdit,
+  // An edit of a profile deleted elsewhere ("Deleted elsewhere"):
+  // resolveKeepServer discards the edit, resolveApplyMine recreates the
+  // profile with it (server_profile is the tombstone).
+  kDeletedElsewhere,
+  // A delete of a profile changed elsewhere (server_profile is the change):
+  // resolveApplyMine deletes it anyway, resolveKeepServer keeps it.
+  kDeleteChanged,
+};
+
 // What the UI knows about one profile.
 struct ProfileView {
   // The user's view: server data with pending edits on top. Never null in a
@@ -85,6 +99,10 @@ struct ProfileView {
   SyncState state = SyncState::kSynced;
   // kConflict: the server's current profile, to compare field by field.
   std::optional<profile::v1::Profile> server_profile;
+  ConflictKind conflict = ConflictKind::kNone;
+  // kDeleteChanged: the profile as the user saw it when they deleted it
+  // (name, email, avatar_sha256), beside the changed server_profile.
+  std::optional<profile::v1::Profile> deleted_from;
   // kRejected: the server's message and per-field messages ("name", "email",
   // "avatar") of the rejected edit.
   std::string error;
@@ -211,6 +229,9 @@ class SyncManager : public QObject {
   void editProfile(const QString& id, const QString& name, const QString& email,
                    const QByteArray& avatar, const QStringList& mask,
                    const std::optional<EditBase>& base = std::nullopt);
+  // Deletes profile `id` (SyncEngine::Delete): gone from the snapshot at
+  // once, sent when the server can be reached.
+  void deleteProfile(const QString& id);
   // The resolutions of a kConflict profile, and forgetting the parked
   // (kRejected) edits of a profile. `id` is the profile's id.
   void resolveKeepServer(const QString& id);

@@ -379,6 +379,168 @@ class ConflictTest : public SyncManagerTest {
   QString id_;
 };
 
+// Deletes (issue 12): two devices on the real server. A profile is gone from
+// a device's list once its snapshot has no view of it.
+class DeleteTest : public SyncManagerTest {
+ protected:
+  // "Ada", created on A and synced to B.
+  void SetUp() override {
+    SyncManagerTest::SetUp();
+    if (HasFatalFailure()) return;
+    a_ = Open(NewDataDir());
+    b_ = Open(NewDataDir());
+    ASSERT_TRUE(a_ && b_);
+    id_ = CreateSynced(*a_, "Ada");
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Ada", 1)));
+  }
+
+  static std::function<bool(const ClientSnapshot&)> Gone(const QString& id) {
+    return [id](const ClientSnapshot& snapshot) {
+      return Find(snapshot, id) == nullptr && snapshot.pending_count == 0 &&
+             snapshot.connection == ConnectionState::kOnline;
+    };
+  }
+
+  static std::function<bool(const ClientSnapshot&)> InConflict(const QString& id,
+                                                               ConflictKind kind) {
+    return [id, kind](const ClientSnapshot& snapshot) {
+      const ProfileView* view = Find(snapshot, id);
+      return view != nullptr && view->state == SyncState::kConflict && view->conflict == kind;
+    };
+  }
+
+  // What a snapshot shows of profile `id`, for failure messages.
+  static std::string Describe(const ClientSnapshot& snapshot, const QString& id) {
+    const ProfileView* view = Find(snapshot, id);
+    if (view == nullptr) return absl::StrCat("not shown; ", snapshot.pending_count, " pending");
+    return absl::StrCat("\"", view->profile->name(), "\" v", view->profile->version(), " state ",
+                        static_cast<int>(view->state), " conflict ",
+                        static_cast<int>(view->conflict), " error \"", view->error, "\"; ",
+                        snapshot.pending_count, " pending; last error: ", snapshot.last_error);
+  }
+
+  // The server's answer to GetProfile(id).
+  grpc::StatusCode ServerCode(const QString& id) {
+    auto stub = server_->NewStub();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    profile::v1::GetProfileRequest request;
+    request.set_id(id.toStdString());
+    Profile profile;
+    return stub->GetProfile(&context, request, &profile).error_code();
+  }
+
+  std::unique_ptr<SyncManager> a_;
+  std::unique_ptr<SyncManager> b_;
+  QString id_;
+};
+
+TEST_F(DeleteTest, ADeleteMadeOfflineIsSentOnceOnlineAndTheWatchRemovesItOnTheOtherDevice) {
+  a_->setWorkOffline(true);
+  a_->deleteProfile(id_);
+  ASSERT_TRUE(WaitFor(*a_, [&](const ClientSnapshot& s) {
+    return Find(s, id_) == nullptr && s.pending_count == 1;
+  })) << "gone from the list at once, the delete queued";
+  EXPECT_EQ(ServerCode(id_), grpc::StatusCode::OK) << "nothing sent while offline";
+  // Survives a restart of the app while offline.
+  const QString a_dir = directories_[0]->path();
+  a_.reset();
+  a_ = Open(a_dir, /*work_offline=*/true);
+  ASSERT_TRUE(WaitFor(*a_, [&](const ClientSnapshot& s) {
+    return Find(s, id_) == nullptr && s.pending_count == 1;
+  }));
+  a_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*a_, Gone(id_))) << a_->snapshot()->last_error;
+  EXPECT_EQ(ServerCode(id_), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(WaitFor(*b_, Gone(id_))) << "the tombstone came through B's watch";
+}
+
+TEST_F(DeleteTest, AnOfflineEditOfAProfileDeletedElsewhereIsDeletedElsewhereAndCanBeDiscarded) {
+  b_->setWorkOffline(true);
+  b_->editProfile(id_, "Ada (B)", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kPending, "Ada (B)")));
+  a_->deleteProfile(id_);
+  ASSERT_TRUE(WaitFor(*a_, Gone(id_)));
+  b_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeletedElsewhere)))
+      << Describe(*b_->snapshot(), id_);
+  {
+    const auto snapshot = b_->snapshot();
+    const ProfileView* view = Find(*snapshot, id_);
+    ASSERT_NE(view, nullptr);
+    EXPECT_EQ(view->profile->name(), "Ada (B)") << "the user's edit is shown, not dropped";
+    EXPECT_EQ(view->profile->email(), "Ada@example.com");
+    ASSERT_TRUE(view->server_profile.has_value());
+    EXPECT_TRUE(view->server_profile->deleted());
+  }
+  EXPECT_EQ(ServerCode(id_), grpc::StatusCode::NOT_FOUND) << "not silently resurrected";
+  b_->resolveKeepServer(id_);
+  EXPECT_TRUE(WaitFor(*b_, Gone(id_)));
+  EXPECT_EQ(ServerCode(id_), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(DeleteTest, RecreatingAProfileDeletedElsewhereWritesEveryFieldAfterTheTombstone) {
+  b_->setWorkOffline(true);
+  b_->editProfile(id_, "Ada (B)", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kPending, "Ada (B)")));
+  a_->deleteProfile(id_);
+  ASSERT_TRUE(WaitFor(*a_, Gone(id_)));
+  b_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeletedElsewhere)))
+      << Describe(*b_->snapshot(), id_);
+  b_->resolveApplyMine(id_);
+  // v1 created, v2 the tombstone, v3 the recreated profile.
+  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Ada (B)", 3)))
+      << b_->snapshot()->last_error;
+  const Profile server_copy = ServerCopy(id_);
+  EXPECT_FALSE(server_copy.deleted());
+  EXPECT_EQ(server_copy.name(), "Ada (B)");
+  EXPECT_EQ(server_copy.email(), "Ada@example.com") << "recreated with every field";
+  EXPECT_EQ(server_copy.version(), 3);
+  EXPECT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Ada (B)", 3)))
+      << "the recreated profile reaches the device that deleted it";
+}
+
+TEST_F(DeleteTest, AnOfflineDeleteOfAProfileEditedElsewhereAsksAgain) {
+  b_->setWorkOffline(true);
+  b_->deleteProfile(id_);
+  ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) { return Find(s, id_) == nullptr; }));
+  a_->editProfile(id_, "Ada (A)", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)));
+  b_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeleteChanged)))
+      << Describe(*b_->snapshot(), id_);
+  {
+    const auto snapshot = b_->snapshot();
+    const ProfileView* view = Find(*snapshot, id_);
+    ASSERT_NE(view, nullptr);
+    EXPECT_EQ(view->profile->name(), "Ada (A)") << "shown again, with the change";
+    ASSERT_TRUE(view->deleted_from.has_value());
+    EXPECT_EQ(view->deleted_from->name(), "Ada") << "beside what the user deleted";
+  }
+  EXPECT_EQ(ServerCopy(id_).name(), "Ada (A)") << "a delete never discards an unseen change";
+  b_->resolveApplyMine(id_);  // delete anyway
+  ASSERT_TRUE(WaitFor(*b_, Gone(id_))) << b_->snapshot()->last_error;
+  EXPECT_EQ(ServerCode(id_), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(WaitFor(*a_, Gone(id_)));
+}
+
+TEST_F(DeleteTest, KeepingAProfileEditedElsewhereDropsTheDelete) {
+  b_->setWorkOffline(true);
+  b_->deleteProfile(id_);
+  ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) { return Find(s, id_) == nullptr; }));
+  a_->editProfile(id_, "Ada (A)", {}, {}, kName);
+  ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)))
+      << Describe(*a_->snapshot(), id_);
+  b_->setWorkOffline(false);
+  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeleteChanged)))
+      << Describe(*b_->snapshot(), id_);
+  b_->resolveKeepServer(id_);
+  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)));
+  EXPECT_TRUE(WaitFor(*b_, AllSynced));
+  EXPECT_EQ(ServerCode(id_), grpc::StatusCode::OK);
+}
+
 // amplify-js #6278/#5945 (conflict handler never runs), rxdb PR #8742
 // (conflicts resolved silently).
 TEST_F(ConflictTest, KeepServerShowsTheServerVersionWithNothingPending) {

@@ -645,6 +645,56 @@ class ModelsTest : public QObject {
     QCOMPARE(fields.rowCount(), 0);
   }
 
+  // Deletes (issue 12): what the page offers, and the two conflicts of a
+  // delete, each with its own comparison (or none).
+  void editorOffersDeleteAndShowsTheConflictsOfDeletes() {
+    AvatarCache avatars;
+    ProfileEditor editor;
+    QVERIFY2(!editor.canDelete(), "a new profile has nothing to delete");
+    editor.setProfileId(QStringLiteral("a"));
+    QVERIFY2(!editor.canDelete(), "not on this device");
+    editor.applySnapshot(*Snapshot({View("a", "Ada", "ada@example.com")}), avatars);
+    QVERIFY(editor.canDelete());
+    QCOMPARE(editor.conflictKind(), static_cast<int>(ConflictStatus::None));
+
+    // My edit of a profile deleted elsewhere: nothing to compare with.
+    ProfileView deleted_elsewhere =
+        View("a", "Ada Mine", "ada@example.com", SyncState::kConflict, "mine");
+    deleted_elsewhere.server_profile.emplace();
+    deleted_elsewhere.server_profile->set_id("a");
+    deleted_elsewhere.server_profile->set_version(2);
+    deleted_elsewhere.server_profile->set_deleted(true);
+    deleted_elsewhere.conflict = ConflictKind::kDeletedElsewhere;
+    editor.applySnapshot(*Snapshot({deleted_elsewhere}), avatars);
+    QCOMPARE(editor.conflictKind(), static_cast<int>(ConflictStatus::DeletedElsewhere));
+    QVERIFY2(!editor.canDelete(), "the conflict is resolved first");
+    QCOMPARE(editor.conflictFields()->rowCount(), 0);
+    // What a recreation would write.
+    QCOMPARE(editor.name(), QStringLiteral("Ada Mine"));
+
+    // My delete of a profile changed elsewhere: what I deleted beside what
+    // it is now.
+    ProfileView changed = View("a", "Ada Theirs", "ada@example.com", SyncState::kConflict, "mine");
+    changed.server_profile = *changed.profile;
+    changed.conflict = ConflictKind::kDeleteChanged;
+    changed.deleted_from.emplace();
+    changed.deleted_from->set_name("Ada");
+    changed.deleted_from->set_email("ada@example.com");
+    changed.deleted_from->set_avatar_sha256(AvatarSha256("mine"));
+    editor.applySnapshot(*Snapshot({changed}), avatars);
+    QCOMPARE(editor.conflictKind(), static_cast<int>(ConflictStatus::DeleteChanged));
+    const ConflictFieldsModel& fields = *editor.conflictFields();
+    QCOMPARE(fields.rowCount(), 3);
+    const auto at = [&](int row, ConflictFieldsModel::Role role) {
+      return fields.data(fields.index(row), role);
+    };
+    QCOMPARE(at(0, ConflictFieldsModel::kMineRole).toString(), QStringLiteral("Ada"));
+    QCOMPARE(at(0, ConflictFieldsModel::kServerRole).toString(), QStringLiteral("Ada Theirs"));
+    QVERIFY(at(0, ConflictFieldsModel::kDiffersRole).toBool());
+    QVERIFY(!at(1, ConflictFieldsModel::kDiffersRole).toBool());
+    QVERIFY2(!at(2, ConflictFieldsModel::kDiffersRole).toBool(), "the same picture, by its sha");
+  }
+
   // Through the real worker (offline, nothing to connect to): snapshots
   // come numbered with their changes, so a rename in a list of 300 moves its
   // row, and an edit changes one row; the list never resets.
