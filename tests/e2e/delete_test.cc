@@ -18,37 +18,18 @@
 #include "libs/profile_contract/status_details.h"
 #include "tests/e2e/grpc_writes.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/two_replicas.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_images.h"
 
 namespace profiles::testing {
 namespace {
 
-using profile::v1::DeleteProfileRequest;
 using profile::v1::ListProfilesRequest;
 using profile::v1::ListProfilesResponse;
 using profile::v1::Profile;
 using profile::v1::ProfileEvent;
 using profile::v1::ProfileService;
-
-grpc::Status Delete(ProfileService::Stub& stub, const std::string& id, int64_t expected_version,
-                    const std::string& mutation_id, Profile* tombstone) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  DeleteProfileRequest request;
-  request.set_id(id);
-  request.set_expected_version(expected_version);
-  request.set_mutation_id(mutation_id);
-  return stub.DeleteProfile(&context, request, tombstone);
-}
-
-grpc::Status Get(ProfileService::Stub& stub, const std::string& id, Profile* profile) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  profile::v1::GetProfileRequest request;
-  request.set_id(id);
-  return stub.GetProfile(&context, request, profile);
-}
 
 grpc::Status List(ProfileService::Stub& stub, const std::string& since_cursor,
                   ListProfilesResponse* response) {
@@ -64,31 +45,13 @@ grpc::Status List(ProfileService::Stub& stub, const std::string& since_cursor,
 std::vector<std::string> Listed(const ListProfilesResponse& response) {
   std::vector<std::string> listed;
   for (const Profile& profile : response.profiles()) {
-    listed.push_back(profile.deleted()
-                         ? absl::StrCat(profile.id(), " deleted v", profile.version())
-                         : profile.id());
+    listed.push_back(profile.deleted() ? absl::StrCat(profile.id(), " deleted v", profile.version())
+                                       : profile.id());
   }
   return listed;
 }
 
-class DeleteTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
-    ASSERT_TRUE(database.ok()) << database.status();
-    database_ = *std::move(database);
-    for (auto* replica : {&first_, &second_}) {
-      absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-          ServerProcess::Start(database_->url());
-      ASSERT_TRUE(server.ok()) << server.status();
-      *replica = *std::move(server);
-    }
-  }
-
-  std::unique_ptr<TestDatabase> database_;
-  std::unique_ptr<ServerProcess> first_;
-  std::unique_ptr<ServerProcess> second_;
-};
+using DeleteTest = TwoReplicasTest;
 
 TEST_F(DeleteTest, DeleteIsVersionCheckedIdempotentAndFinalAcrossReplicas) {
   auto a = first_->NewStub();
@@ -108,7 +71,7 @@ TEST_F(DeleteTest, DeleteIsVersionCheckedIdempotentAndFinalAcrossReplicas) {
   EXPECT_EQ(ConflictingProfile(stale)->name(), "Grace B. Hopper");
   EXPECT_EQ(ConflictingProfile(stale)->version(), 2);
   // Nothing was deleted.
-  ASSERT_TRUE(Get(*a, id, &written).ok());
+  ASSERT_TRUE(Read(*a, id, &written).ok());
   EXPECT_EQ(written.version(), 2);
 
   const std::string mutation = Uuid(112, 1);
@@ -128,7 +91,7 @@ TEST_F(DeleteTest, DeleteIsVersionCheckedIdempotentAndFinalAcrossReplicas) {
   for (ProfileService::Stub* stub : {a.get(), b.get()}) {
     absl::Status read;
     ASSERT_TRUE(Eventually(absl::Seconds(10), [&] {
-      read = FromGrpcStatus(Get(*stub, id, &written));
+      read = FromGrpcStatus(Read(*stub, id, &written));
       return !read.ok();
     })) << "a replica still serves the deleted profile";
     EXPECT_TRUE(IsProfileDeleted(read)) << read;
@@ -142,9 +105,8 @@ TEST_F(DeleteTest, DeleteIsVersionCheckedIdempotentAndFinalAcrossReplicas) {
   ASSERT_TRUE(Call(*b, Write(id, 0, "Grace Again"), &written).ok());
   EXPECT_EQ(written.version(), 4);
   EXPECT_FALSE(written.deleted());
-  ASSERT_TRUE(Eventually(absl::Seconds(10), [&] {
-    return Get(*a, id, &written).ok() && written.version() == 4;
-  }));
+  ASSERT_TRUE(Eventually(absl::Seconds(10),
+                         [&] { return Read(*a, id, &written).ok() && written.version() == 4; }));
 
   // Bad requests change nothing.
   const absl::Status no_version = FromGrpcStatus(Delete(*a, id, 0, "", &ignored));
@@ -156,7 +118,7 @@ TEST_F(DeleteTest, DeleteIsVersionCheckedIdempotentAndFinalAcrossReplicas) {
   const absl::Status unknown = FromGrpcStatus(Delete(*a, Uuid(12, 999), 1, "", &ignored));
   EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
   EXPECT_FALSE(IsProfileDeleted(unknown));
-  ASSERT_TRUE(Get(*a, id, &written).ok());
+  ASSERT_TRUE(Read(*a, id, &written).ok());
   EXPECT_EQ(written.version(), 4);
 }
 
@@ -203,9 +165,9 @@ TEST_F(DeleteTest, TombstonesReachDeltasAndWatchesOnTheOtherReplica) {
 // With a tombstone retention of one second, the delete leaves the change
 // stream at once; a device whose cursor is older must list again.
 TEST_F(DeleteTest, CursorOlderThanTheTombstoneRetentionIsRefused) {
-  absl::StatusOr<std::unique_ptr<ServerProcess>> short_memory = ServerProcess::Start(
-      database_->url(), absl::Seconds(30), true,
-      {"--tombstone-retention=1s", "--idempotency-prune-interval=1s"});
+  absl::StatusOr<std::unique_ptr<ServerProcess>> short_memory =
+      ServerProcess::Start(database_->url(), absl::Seconds(30), true,
+                           {"--tombstone-retention=1s", "--idempotency-prune-interval=1s"});
   ASSERT_TRUE(short_memory.ok()) << short_memory.status();
   auto stub = (*short_memory)->NewStub();
   const std::string kept = Uuid(12, 4);

@@ -47,6 +47,32 @@ inline grpc::Status Call(profile::v1::ProfileService::Stub& stub,
   return stub.UpdateProfile(&context, request, response);
 }
 
+// GetProfile of `id`.
+inline grpc::Status Read(profile::v1::ProfileService::Stub& stub, const std::string& id,
+                         profile::v1::Profile* profile,
+                         absl::Duration timeout = absl::Seconds(20)) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  profile::v1::GetProfileRequest request;
+  request.set_id(id);
+  return stub.GetProfile(&context, request, profile);
+}
+
+// DeleteProfile of `id` based on `expected_version`, with `mutation_id`
+// (empty: none); `tombstone` gets the answer.
+inline grpc::Status Delete(profile::v1::ProfileService::Stub& stub, const std::string& id,
+                           int64_t expected_version, const std::string& mutation_id,
+                           profile::v1::Profile* tombstone,
+                           absl::Duration timeout = absl::Seconds(20)) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  profile::v1::DeleteProfileRequest request;
+  request.set_id(id);
+  request.set_expected_version(expected_version);
+  request.set_mutation_id(mutation_id);
+  return stub.DeleteProfile(&context, request, tombstone);
+}
+
 // Calls `done` until it returns true or `timeout` passes; false on timeout.
 // For events in another process, which nothing here can wait on: pauses
 // between calls grow from 1 ms to 20 ms.

@@ -50,14 +50,6 @@ using profile::v1::ProfileEvent;
 using profile::v1::ProfileService;
 using profile::v1::UpdateProfileRequest;
 
-grpc::Status Get(ProfileService::Stub& stub, const std::string& id, Profile* response) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  profile::v1::GetProfileRequest request;
-  request.set_id(id);
-  return stub.GetProfile(&context, request, response);
-}
-
 std::unique_ptr<httplib::Client> HttpClient(const std::string& address) {
   const size_t colon = address.rfind(':');
   auto client = std::make_unique<httplib::Client>(address.substr(0, colon),
@@ -324,7 +316,7 @@ TEST_F(LoadBalancerTest, FullSizeAvatarsPassTheBalancer) {
   ASSERT_TRUE(write.ok()) << write.error_message();
   EXPECT_FALSE(written.avatar().empty());
   Profile read;
-  const grpc::Status status = Get(*stub, Uuid(5, 2), &read);
+  const grpc::Status status = Read(*stub, Uuid(5, 2), &read);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(read.avatar(), written.avatar());
   EXPECT_EQ(read.avatar_sha256(), written.avatar_sha256());
@@ -362,19 +354,14 @@ TEST_F(LoadBalancerTest, DeletesPassTheBalancer) {
   auto stub = nginx_->NewStub();
   Profile written;
   ASSERT_TRUE(Call(*stub, Write(Uuid(5, 4), 0, "Grace"), &written).ok());
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  profile::v1::DeleteProfileRequest request;
-  request.set_id(Uuid(5, 4));
-  request.set_expected_version(1);
   Profile tombstone;
-  const grpc::Status status = stub->DeleteProfile(&context, request, &tombstone);
+  const grpc::Status status = Delete(*stub, Uuid(5, 4), 1, "", &tombstone);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_TRUE(tombstone.deleted());
   Profile read;
   absl::Status gone;
   EXPECT_TRUE(Eventually(absl::Seconds(10), [&] {
-    gone = FromGrpcStatus(Get(*stub, Uuid(5, 4), &read));
+    gone = FromGrpcStatus(Read(*stub, Uuid(5, 4), &read));
     return IsProfileDeleted(gone);
   })) << gone;
 }
@@ -628,7 +615,7 @@ TEST_F(LoadBalancerTest, ReplicaKilledMidLoadLosesNoAcknowledgedWriteAndAppliesN
       std::cerr << "client " << i << " retried after: " << error << "\n";
     }
     Profile stored;
-    const grpc::Status read = Get(*survivor, writer.id(), &stored);
+    const grpc::Status read = Read(*survivor, writer.id(), &stored);
     ASSERT_TRUE(read.ok()) << read.error_message();
     EXPECT_EQ(stored.version(), writer.acknowledged());
     EXPECT_EQ(stored.name(), writer.NameOf(writer.acknowledged()));

@@ -273,6 +273,23 @@ TEST_F(RealDataTest, StaleWriteOnAProfileWithA256KiBPictureIsAbortedWithTheCurre
   EXPECT_EQ(rest_avatar, avatar);
 }
 
+// Runs tests/grpc-js/`script` against the server for profile `id` and puts
+// what it printed in `output`; fails unless it exited 0.
+void RunGrpcJs(const std::string& script, const std::string& id, ServerProcess& server,
+               std::string& output) {
+  const std::string command =
+      absl::StrCat("node ", GRPC_JS_DIR, "/", script, " ", server.grpc_address(), " ", id, " ",
+                   PROFILE_PROTO_DIR, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::array<char, 4096> buffer;
+  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
+    output.append(buffer.data(), n);
+  }
+  const int wait_status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << command << "\n" << output;
+}
+
 // grpc-js with default settings (8 KiB metadata): the same stale write must
 // be ABORTED with the current profile, not DEADLINE_EXCEEDED.
 TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsGetsAbortedWithTheCurrentProfile) {
@@ -282,18 +299,8 @@ TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsGetsAbortedWithTheCurrentPro
                         R"({"name":"Grace B. Hopper"})", "application/json")
                 ->status,
             200);
-  const std::string command =
-      absl::StrCat("node ", GRPC_JS_DIR, "/stale_write.js ", server_->grpc_address(), " ",
-                   created.id(), " ", PROFILE_PROTO_DIR, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
   std::string output;
-  std::array<char, 4096> buffer;
-  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
-    output.append(buffer.data(), n);
-  }
-  const int wait_status = pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << command << "\n" << output;
+  ASSERT_NO_FATAL_FAILURE(RunGrpcJs("stale_write.js", created.id(), *server_, output));
   EXPECT_TRUE(absl::StrContains(output, "code=ABORTED")) << output;
   EXPECT_TRUE(absl::StrContains(output, "current.version=2")) << output;
   EXPECT_TRUE(absl::StrContains(output, "current.name=Grace B. Hopper")) << output;
@@ -312,21 +319,12 @@ TEST_F(RealDataTest, GrpcJsClientWithDefaultSettingsDeletesAndIsToldWhy) {
                         R"({"name":"Grace B. Hopper"})", "application/json")
                 ->status,
             200);
-  const std::string command =
-      absl::StrCat("node ", GRPC_JS_DIR, "/delete.js ", server_->grpc_address(), " ",
-                   created.id(), " ", PROFILE_PROTO_DIR, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
   std::string output;
-  std::array<char, 4096> buffer;
-  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) {
-    output.append(buffer.data(), n);
-  }
-  const int wait_status = pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << command << "\n" << output;
+  ASSERT_NO_FATAL_FAILURE(RunGrpcJs("delete.js", created.id(), *server_, output));
   EXPECT_TRUE(absl::StrContains(output, "stale: code=ABORTED")) << output;
-  EXPECT_TRUE(absl::StrContains(output, "stale: profile.version=2 profile.deleted=false "
-                                        "profile.name=Grace B. Hopper profile.avatar_bytes=0"))
+  EXPECT_TRUE(absl::StrContains(output,
+                                "stale: profile.version=2 profile.deleted=false "
+                                "profile.name=Grace B. Hopper profile.avatar_bytes=0"))
       << output;
   EXPECT_TRUE(absl::StrContains(output, "delete: code=OK version=3 deleted=true")) << output;
   EXPECT_TRUE(absl::StrContains(output, "read: code=NOT_FOUND")) << output;

@@ -21,6 +21,7 @@
 #include "tests/e2e/grpc_writes.h"
 #include "tests/e2e/racing_writers.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/two_replicas.h"
 #include "tests/support/test_database.h"
 
 namespace profiles::testing {
@@ -31,24 +32,7 @@ using profile::v1::ProfileEvent;
 using profile::v1::ProfileService;
 using profile::v1::UpdateProfileRequest;
 
-class ReplicasTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
-    ASSERT_TRUE(database.ok()) << database.status();
-    database_ = *std::move(database);
-    for (auto* replica : {&first_, &second_}) {
-      absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-          ServerProcess::Start(database_->url());
-      ASSERT_TRUE(server.ok()) << server.status();
-      *replica = *std::move(server);
-    }
-  }
-
-  std::unique_ptr<TestDatabase> database_;
-  std::unique_ptr<ServerProcess> first_;
-  std::unique_ptr<ServerProcess> second_;
-};
+using ReplicasTest = TwoReplicasTest;
 
 // A watcher on one replica sees writes accepted by the other one, in order.
 TEST_F(ReplicasTest, WatchOnOneReplicaCarriesWritesOfTheOther) {

@@ -6,13 +6,10 @@
 //
 //   node delete.js HOST:PORT PROFILE_ID PROTO_DIR
 //
-// Exit code 0 when every call got an answer (whatever it was), 1 otherwise.
+// Exit code 0 when every call got an answer (whatever it was).
 'use strict';
 
-const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
-const protobuf = require('protobufjs');
-const path = require('path');
+const {connect, details, codeName} = require('./profiles_client');
 
 const [address, profileId, protoDir] = process.argv.slice(2);
 if (!address || !profileId || !protoDir) {
@@ -20,47 +17,22 @@ if (!address || !profileId || !protoDir) {
   process.exit(2);
 }
 
-const protoFile = path.join(protoDir, 'profile/v1/profile.proto');
-const definition = protoLoader.loadSync(protoFile, {includeDirs: [protoDir]});
-const {ProfileService} = grpc.loadPackageDefinition(definition).profile.v1;
-
-// google.rpc.Status, Any and ErrorInfo, declared inline: Debian's grpc-proto
-// does not ship google/rpc/*.proto.
-const rpc = protobuf.Root.fromJSON({
-  nested: {
-    Any: {fields: {type_url: {type: 'string', id: 1}, value: {type: 'bytes', id: 2}}},
-    Status: {
-      fields: {
-        code: {type: 'int32', id: 1},
-        message: {type: 'string', id: 2},
-        details: {rule: 'repeated', type: 'Any', id: 3},
-      },
-    },
-    ErrorInfo: {fields: {reason: {type: 'string', id: 1}, domain: {type: 'string', id: 2}}},
-  },
-});
-const Profile = protobuf.loadSync(protoFile).lookupType('profile.v1.Profile');
+const {client, Profile} = connect(address, protoDir);
 
 function describe(label, error, response) {
   if (!error) {
     console.log(`${label}: code=OK version=${response.version} deleted=${response.deleted}`);
     return;
   }
-  console.log(`${label}: code=${grpc.status[error.code]}`);
-  const [details] = error.metadata.get('grpc-status-details-bin');
-  if (!details) return;
-  for (const any of rpc.lookupType('Status').decode(details).details) {
-    if (any.type_url.endsWith('/profile.v1.Profile')) {
-      const profile = Profile.decode(any.value);
-      console.log(`${label}: profile.version=${profile.version} profile.deleted=${profile.deleted}`
-                  + ` profile.name=${profile.name} profile.avatar_bytes=${profile.avatar.length}`);
-    } else if (any.type_url.endsWith('/google.rpc.ErrorInfo')) {
-      console.log(`${label}: reason=${rpc.lookupType('ErrorInfo').decode(any.value).reason}`);
-    }
+  console.log(`${label}: code=${codeName(error.code)}`);
+  const {profile, errorInfo} = details(error, Profile);
+  if (profile) {
+    console.log(`${label}: profile.version=${profile.version} profile.deleted=${profile.deleted}` +
+                ` profile.name=${profile.name} profile.avatar_bytes=${profile.avatar.length}`);
   }
+  if (errorInfo) console.log(`${label}: reason=${errorInfo.reason}`);
 }
 
-const client = new ProfileService(address, grpc.credentials.createInsecure());
 const deadline = () => ({deadline: Date.now() + 20000});
 client.DeleteProfile({id: profileId, expectedVersion: 1}, deadline(), (staleError, stale) => {
   describe('stale', staleError, stale);
