@@ -673,42 +673,74 @@ TEST(LocalStore, AListingWithoutAvatarsKeepsTheCachedAvatar) {
   EXPECT_EQ(store->state().profiles.at(kAda)->avatar(), "") << "the avatar was removed";
 }
 
+// A queued edit of Ada (seen at version 3), as a release of an older schema
+// wrote it.
+JournalRecord QueuedEditOfAda(const char* mutation_id, uint64_t sequence,
+                              const profile::v1::Profile& fields,
+                              std::initializer_list<const char*> mask) {
+  JournalRecord record;
+  PendingMutation* mutation = record.mutable_mutation_enqueued();
+  mutation->set_mutation_id(mutation_id);
+  mutation->set_profile_id(kAda);
+  mutation->set_sequence(sequence);
+  mutation->set_base_version(3);
+  mutation->set_state(PendingMutation::STATE_QUEUED);
+  *mutation->mutable_fields() = fields;
+  *mutation->mutable_mask() = Mask(mask);
+  return record;
+}
+
+// Writes a store of an older schema with the current framing (versions 2 and
+// 3): a snapshot of Ada at version 3 and `in_snapshot`, and a journal of the
+// same generation with `in_journal`.
+void WriteOldStore(const QTemporaryDir& dir, uint32_t schema_version, uint64_t generation,
+                   uint64_t next_sequence, const std::vector<JournalRecord>& in_snapshot,
+                   const std::vector<JournalRecord>& in_journal) {
+  FileHeader header;
+  header.set_schema_version(schema_version);
+  header.set_kind(FileHeader::KIND_SNAPSHOT);
+  header.set_generation(generation);
+  header.set_next_sequence(next_sequence);
+  std::string snapshot = "PRFS" + EncodeFrame(header.SerializeAsString());
+  JournalRecord cached;
+  *cached.mutable_profile_cached()->mutable_profile() = MakeProfile(kAda, "Ada", "a@x.org", 3);
+  snapshot += EncodeFrame(cached.SerializeAsString());
+  for (const JournalRecord& record : in_snapshot) {
+    snapshot += EncodeFrame(record.SerializeAsString());
+  }
+  WriteAll(In(dir, kSnapshotFileName), snapshot);
+  header.set_kind(FileHeader::KIND_JOURNAL);
+  header.clear_next_sequence();
+  std::string journal = "PRFS" + EncodeFrame(header.SerializeAsString());
+  for (const JournalRecord& record : in_journal) {
+    journal += EncodeFrame(record.SerializeAsString());
+  }
+  WriteAll(In(dir, kJournalFileName), journal);
+}
+
+// Opens a store of an older schema, which must open as it is, report the
+// migration and be rewritten as the current schema.
+std::unique_ptr<LocalStore> OpenMigrated(const QTemporaryDir& dir, uint32_t from_version) {
+  auto store = OpenOrDie(dir.path());
+  if (store == nullptr) return nullptr;
+  EXPECT_TRUE(store->open_report().problems.empty());
+  EXPECT_EQ(store->open_report().migrated_from_version, from_version);
+  EXPECT_EQ(HeaderOf(ReadAll(In(dir, kSnapshotFileName))).schema_version(), kSchemaVersion);
+  EXPECT_EQ(HeaderOf(ReadAll(In(dir, kJournalFileName))).schema_version(), kSchemaVersion);
+  return store;
+}
+
 // A store of the previous schema (2: same framing, no merge bases) opens as
 // it is, is rewritten as the current schema, and its edits still merge as
 // before (any ABORTED a conflict).
 TEST(LocalStore, OpensAVersion2StoreAndRewritesItAsTheCurrentVersion) {
   QTemporaryDir dir;
-  {
-    FileHeader header;
-    header.set_schema_version(2);
-    header.set_kind(FileHeader::KIND_SNAPSHOT);
-    header.set_generation(7);
-    header.set_next_sequence(2);
-    std::string snapshot = "PRFS" + EncodeFrame(header.SerializeAsString());
-    JournalRecord record;
-    *record.mutable_profile_cached()->mutable_profile() = MakeProfile(kAda, "Ada", "a@x.org", 3);
-    snapshot += EncodeFrame(record.SerializeAsString());
-    record.Clear();
-    PendingMutation* mutation = record.mutable_mutation_enqueued();
-    mutation->set_mutation_id("11111111-1111-4111-8111-111111111111");
-    mutation->set_profile_id(kAda);
-    mutation->set_sequence(1);
-    mutation->set_base_version(3);
-    mutation->set_state(PendingMutation::STATE_QUEUED);
-    *mutation->mutable_fields() = MakeProfile(kAda, "", "b@x.org", 0);
-    *mutation->mutable_mask() = Mask({"email"});
-    snapshot += EncodeFrame(record.SerializeAsString());
-    WriteAll(In(dir, kSnapshotFileName), snapshot);
-    header.set_kind(FileHeader::KIND_JOURNAL);
-    header.clear_next_sequence();
-    WriteAll(In(dir, kJournalFileName), "PRFS" + EncodeFrame(header.SerializeAsString()));
-  }
-  auto store = OpenOrDie(dir.path());
+  WriteOldStore(dir, /*schema_version=*/2, /*generation=*/7, /*next_sequence=*/2,
+                {QueuedEditOfAda("11111111-1111-4111-8111-111111111111", 1,
+                                 MakeProfile(kAda, "", "b@x.org", 0), {"email"})},
+                {});
+  auto store = OpenMigrated(dir, 2);
   ASSERT_NE(store, nullptr);
-  EXPECT_TRUE(store->open_report().problems.empty());
-  EXPECT_EQ(store->open_report().migrated_from_version, 2u);
-  EXPECT_EQ(HeaderOf(ReadAll(In(dir, kSnapshotFileName))).schema_version(), kSchemaVersion);
-  EXPECT_EQ(HeaderOf(ReadAll(In(dir, kJournalFileName))).schema_version(), kSchemaVersion);
   MutationQueue queue(store.get());
   auto next = queue.NextToSend();
   ASSERT_TRUE(next.has_value());
@@ -722,50 +754,16 @@ TEST(LocalStore, OpensAVersion2StoreAndRewritesItAsTheCurrentVersion) {
 // 3 release then refuses rather than misread a queued delete.
 TEST(LocalStore, OpensAVersion3StoreKeepingItsPendingEditsAndRewritesIt) {
   QTemporaryDir dir;
+  JournalRecord with_base = QueuedEditOfAda("33333333-3333-4333-8333-333333333333", 1,
+                                            MakeProfile(kAda, "Ada L.", "", 0), {"name"});
+  *with_base.mutable_mutation_enqueued()->mutable_base_fields() =
+      MakeProfile(kAda, "Ada", "a@x.org", 0);
+  WriteOldStore(dir, /*schema_version=*/3, /*generation=*/4, /*next_sequence=*/3, {with_base},
+                {QueuedEditOfAda("44444444-4444-4444-8444-444444444444", 2,
+                                 MakeProfile(kAda, "", "b@x.org", 0), {"email"})});
   {
-    FileHeader header;
-    header.set_schema_version(3);
-    header.set_kind(FileHeader::KIND_SNAPSHOT);
-    header.set_generation(4);
-    header.set_next_sequence(3);
-    std::string snapshot = "PRFS" + EncodeFrame(header.SerializeAsString());
-    JournalRecord record;
-    *record.mutable_profile_cached()->mutable_profile() = MakeProfile(kAda, "Ada", "a@x.org", 3);
-    snapshot += EncodeFrame(record.SerializeAsString());
-    record.Clear();
-    PendingMutation* mutation = record.mutable_mutation_enqueued();
-    mutation->set_mutation_id("33333333-3333-4333-8333-333333333333");
-    mutation->set_profile_id(kAda);
-    mutation->set_sequence(1);
-    mutation->set_base_version(3);
-    mutation->set_state(PendingMutation::STATE_QUEUED);
-    *mutation->mutable_fields() = MakeProfile(kAda, "Ada L.", "", 0);
-    *mutation->mutable_mask() = Mask({"name"});
-    *mutation->mutable_base_fields() = MakeProfile(kAda, "Ada", "a@x.org", 0);
-    snapshot += EncodeFrame(record.SerializeAsString());
-    WriteAll(In(dir, kSnapshotFileName), snapshot);
-    header.set_kind(FileHeader::KIND_JOURNAL);
-    header.clear_next_sequence();
-    std::string journal = "PRFS" + EncodeFrame(header.SerializeAsString());
-    record.Clear();
-    mutation = record.mutable_mutation_enqueued();
-    mutation->set_mutation_id("44444444-4444-4444-8444-444444444444");
-    mutation->set_profile_id(kAda);
-    mutation->set_sequence(2);
-    mutation->set_base_version(3);
-    mutation->set_state(PendingMutation::STATE_QUEUED);
-    *mutation->mutable_fields() = MakeProfile(kAda, "", "b@x.org", 0);
-    *mutation->mutable_mask() = Mask({"email"});
-    journal += EncodeFrame(record.SerializeAsString());
-    WriteAll(In(dir, kJournalFileName), journal);
-  }
-  {
-    auto store = OpenOrDie(dir.path());
+    auto store = OpenMigrated(dir, 3);
     ASSERT_NE(store, nullptr);
-    EXPECT_TRUE(store->open_report().problems.empty());
-    EXPECT_EQ(store->open_report().migrated_from_version, 3u);
-    EXPECT_EQ(HeaderOf(ReadAll(In(dir, kSnapshotFileName))).schema_version(), kSchemaVersion);
-    EXPECT_EQ(HeaderOf(ReadAll(In(dir, kJournalFileName))).schema_version(), kSchemaVersion);
     MutationQueue queue(store.get());
     EXPECT_EQ(queue.PendingCount(), 2u);
     EXPECT_EQ(queue.EffectiveProfile(kAda)->name(), "Ada L.");

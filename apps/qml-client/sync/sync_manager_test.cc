@@ -430,6 +430,33 @@ class DeleteTest : public SyncManagerTest {
     return stub->GetProfile(&context, request, &profile).error_code();
   }
 
+  // B renames Ada "Ada (B)" offline while A deletes her; back online, B
+  // shows its edit as deleted elsewhere.
+  void EditOnBWhileADeletes() {
+    b_->setWorkOffline(true);
+    b_->editProfile(id_, "Ada (B)", {}, {}, kName);
+    ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kPending, "Ada (B)")));
+    a_->deleteProfile(id_);
+    ASSERT_TRUE(WaitFor(*a_, Gone(id_)));
+    b_->setWorkOffline(false);
+    ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeletedElsewhere)))
+        << Describe(*b_->snapshot(), id_);
+  }
+
+  // B deletes Ada offline while A renames her "Ada (A)"; back online, B asks
+  // again: changed since you deleted it.
+  void DeleteOnBWhileAEdits() {
+    b_->setWorkOffline(true);
+    b_->deleteProfile(id_);
+    ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) { return Find(s, id_) == nullptr; }));
+    a_->editProfile(id_, "Ada (A)", {}, {}, kName);
+    ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)))
+        << Describe(*a_->snapshot(), id_);
+    b_->setWorkOffline(false);
+    ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeleteChanged)))
+        << Describe(*b_->snapshot(), id_);
+  }
+
   std::unique_ptr<SyncManager> a_;
   std::unique_ptr<SyncManager> b_;
   QString id_;
@@ -456,14 +483,7 @@ TEST_F(DeleteTest, ADeleteMadeOfflineIsSentOnceOnlineAndTheWatchRemovesItOnTheOt
 }
 
 TEST_F(DeleteTest, AnOfflineEditOfAProfileDeletedElsewhereIsDeletedElsewhereAndCanBeDiscarded) {
-  b_->setWorkOffline(true);
-  b_->editProfile(id_, "Ada (B)", {}, {}, kName);
-  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kPending, "Ada (B)")));
-  a_->deleteProfile(id_);
-  ASSERT_TRUE(WaitFor(*a_, Gone(id_)));
-  b_->setWorkOffline(false);
-  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeletedElsewhere)))
-      << Describe(*b_->snapshot(), id_);
+  ASSERT_NO_FATAL_FAILURE(EditOnBWhileADeletes());
   {
     const auto snapshot = b_->snapshot();
     const ProfileView* view = Find(*snapshot, id_);
@@ -480,14 +500,7 @@ TEST_F(DeleteTest, AnOfflineEditOfAProfileDeletedElsewhereIsDeletedElsewhereAndC
 }
 
 TEST_F(DeleteTest, RecreatingAProfileDeletedElsewhereWritesEveryFieldAfterTheTombstone) {
-  b_->setWorkOffline(true);
-  b_->editProfile(id_, "Ada (B)", {}, {}, kName);
-  ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kPending, "Ada (B)")));
-  a_->deleteProfile(id_);
-  ASSERT_TRUE(WaitFor(*a_, Gone(id_)));
-  b_->setWorkOffline(false);
-  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeletedElsewhere)))
-      << Describe(*b_->snapshot(), id_);
+  ASSERT_NO_FATAL_FAILURE(EditOnBWhileADeletes());
   b_->resolveApplyMine(id_);
   // v1 created, v2 the tombstone, v3 the recreated profile.
   ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Ada (B)", 3)))
@@ -502,14 +515,7 @@ TEST_F(DeleteTest, RecreatingAProfileDeletedElsewhereWritesEveryFieldAfterTheTom
 }
 
 TEST_F(DeleteTest, AnOfflineDeleteOfAProfileEditedElsewhereAsksAgain) {
-  b_->setWorkOffline(true);
-  b_->deleteProfile(id_);
-  ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) { return Find(s, id_) == nullptr; }));
-  a_->editProfile(id_, "Ada (A)", {}, {}, kName);
-  ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)));
-  b_->setWorkOffline(false);
-  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeleteChanged)))
-      << Describe(*b_->snapshot(), id_);
+  ASSERT_NO_FATAL_FAILURE(DeleteOnBWhileAEdits());
   {
     const auto snapshot = b_->snapshot();
     const ProfileView* view = Find(*snapshot, id_);
@@ -526,15 +532,7 @@ TEST_F(DeleteTest, AnOfflineDeleteOfAProfileEditedElsewhereAsksAgain) {
 }
 
 TEST_F(DeleteTest, KeepingAProfileEditedElsewhereDropsTheDelete) {
-  b_->setWorkOffline(true);
-  b_->deleteProfile(id_);
-  ASSERT_TRUE(WaitFor(*b_, [&](const ClientSnapshot& s) { return Find(s, id_) == nullptr; }));
-  a_->editProfile(id_, "Ada (A)", {}, {}, kName);
-  ASSERT_TRUE(WaitFor(*a_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)))
-      << Describe(*a_->snapshot(), id_);
-  b_->setWorkOffline(false);
-  ASSERT_TRUE(WaitFor(*b_, InConflict(id_, ConflictKind::kDeleteChanged)))
-      << Describe(*b_->snapshot(), id_);
+  ASSERT_NO_FATAL_FAILURE(DeleteOnBWhileAEdits());
   b_->resolveKeepServer(id_);
   ASSERT_TRUE(WaitFor(*b_, Shows(id_, SyncState::kSynced, "Ada (A)", 2)));
   EXPECT_TRUE(WaitFor(*b_, AllSynced));
