@@ -60,8 +60,7 @@ void GrpcTransport::CheckHealth(std::function<void(absl::StatusOr<std::string>)>
   });
 }
 
-void GrpcTransport::Send(profile::v1::UpdateProfileRequest request,
-                         std::function<void(SendOutcome)> done) {
+std::function<void(SendOutcome)> GrpcTransport::StartSend(std::function<void(SendOutcome)> done) {
   {
     std::lock_guard<std::mutex> lock(sends_->mu);
     ++sends_->count;
@@ -73,37 +72,26 @@ void GrpcTransport::Send(profile::v1::UpdateProfileRequest request,
   // post during shutdown). The client outlives the call anyway: its
   // destructor, on the engine's or the transport's thread, waits for every
   // send it started.
-  client_->SendAsync(std::move(request),
-                     [context = context_, generation = generation_, started = *generation_,
-                      sends = sends_, done = std::move(done)](SendOutcome outcome) mutable {
-                       Answer(context, generation, started,
-                              [done = std::move(done), outcome = std::move(outcome)]() mutable {
-                                done(std::move(outcome));
-                              });
-                       std::lock_guard<std::mutex> lock(sends->mu);
-                       --sends->count;
-                       sends->done.notify_all();
-                     });
+  return [context = context_, generation = generation_, started = *generation_, sends = sends_,
+          done = std::move(done)](SendOutcome outcome) mutable {
+    Answer(context, generation, started,
+           [done = std::move(done), outcome = std::move(outcome)]() mutable {
+             done(std::move(outcome));
+           });
+    std::lock_guard<std::mutex> lock(sends->mu);
+    --sends->count;
+    sends->done.notify_all();
+  };
+}
+
+void GrpcTransport::Send(profile::v1::UpdateProfileRequest request,
+                         std::function<void(SendOutcome)> done) {
+  client_->SendAsync(std::move(request), StartSend(std::move(done)));
 }
 
 void GrpcTransport::SendDelete(profile::v1::DeleteProfileRequest request,
                                std::function<void(SendOutcome)> done) {
-  {
-    std::lock_guard<std::mutex> lock(sends_->mu);
-    ++sends_->count;
-  }
-  // As Send(): the callback holds no reference to the client.
-  client_->SendDeleteAsync(
-      std::move(request), [context = context_, generation = generation_, started = *generation_,
-                           sends = sends_, done = std::move(done)](SendOutcome outcome) mutable {
-        Answer(context, generation, started,
-               [done = std::move(done), outcome = std::move(outcome)]() mutable {
-                 done(std::move(outcome));
-               });
-        std::lock_guard<std::mutex> lock(sends->mu);
-        --sends->count;
-        sends->done.notify_all();
-      });
+  client_->SendDeleteAsync(std::move(request), StartSend(std::move(done)));
 }
 
 void GrpcTransport::Fetch(std::string id,

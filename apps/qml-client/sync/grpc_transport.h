@@ -85,6 +85,10 @@ class GrpcTransport final : public ProfileTransport {
   };
 
   std::shared_ptr<ProfileClient> NewClient() const;
+  // Counts a send as started and returns its completion, for the client's
+  // SendAsync()/SendDeleteAsync(): it answers `done` on the engine's thread
+  // (Answer()) and then counts the send finished.
+  std::function<void(SendOutcome)> StartSend(std::function<void(SendOutcome)> done);
   // Runs `work` on the transport thread.
   template <typename Work>
   void OnTransportThread(Work work);

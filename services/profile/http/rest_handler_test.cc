@@ -29,8 +29,9 @@ constexpr char kId[] = "123e4567-e89b-12d3-a456-426614174000";
 // tests wait for `respond`.
 class TestHandler {
  public:
-  explicit TestHandler(std::function<absl::Status()> readiness = {})
-      : core_({.storage_workers = 2}, storage_.repository(), storage_.feed()),
+  explicit TestHandler(std::function<absl::Status()> readiness = {},
+                       ProfileCore::Options core_options = {.storage_workers = 2})
+      : core_(std::move(core_options), storage_.repository(), storage_.feed()),
         handler_(&core_, std::move(readiness),
                  {.request_timeout = std::chrono::milliseconds(2000)}) {}
 
@@ -365,20 +366,9 @@ TEST(RestHandlerTest, ADeleteWithoutIfMatchIs428BeforeTheCore) {
 // Who calls is settled first: a stranger's DELETE is 401 whatever else is
 // wrong with it, and a user may delete only their own profile (403).
 TEST(RestHandlerTest, DeletesNeedATokenAndTheirOwnProfile) {
-  InMemoryStorage storage;
   const TokenAuthority tokens = *TokenAuthority::FromKey(std::string(40, 'k'));
-  ProfileCore core({.storage_workers = 1, .tokens = tokens}, storage.repository(), storage.feed());
-  const RestHandler handler(&core, {}, {.request_timeout = std::chrono::milliseconds(2000)});
-  const auto handle = [&handler](const HttpRequest& request) {
-    absl::Notification answered;
-    HttpResponse response;
-    handler.Handle(request, [&](HttpResponse answer) {
-      response = std::move(answer);
-      answered.Notify();
-    });
-    answered.WaitForNotification();
-    return response;
-  };
+  const TestHandler handler({}, {.storage_workers = 1, .tokens = tokens});
+  const auto handle = [&handler](const HttpRequest& request) { return handler.Handle(request); };
   const std::string owner_token = *tokens.Mint({.subject = kId}, absl::Hours(1), absl::Now());
   const std::string other_token = *tokens.Mint({.subject = "5e0b8c9a-0000-4000-8000-000000000001"},
                                                absl::Hours(1), absl::Now());
