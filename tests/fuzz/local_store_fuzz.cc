@@ -39,39 +39,51 @@ namespace profiles::client {
 namespace {
 
 // Store files in memory, by path. Never fails.
+// Files in memory, with the inode semantics the store relies on: Create()
+// makes a new file, Rename() moves it, and a handle keeps its file.
 class MemoryStoreFiles final : public StoreFiles {
  public:
   absl::StatusOr<std::unique_ptr<WritableStoreFile>> OpenForAppend(const QString& path) override {
-    return std::unique_ptr<WritableStoreFile>(new File(&files_[path]));
+    std::shared_ptr<std::string>& file = files_[path];
+    if (file == nullptr) file = std::make_shared<std::string>();
+    return std::unique_ptr<WritableStoreFile>(new File(file));
   }
   absl::StatusOr<std::unique_ptr<WritableStoreFile>> Create(const QString& path) override {
-    files_[path].clear();
-    return std::unique_ptr<WritableStoreFile>(new File(&files_[path]));
+    files_[path] = std::make_shared<std::string>();
+    return std::unique_ptr<WritableStoreFile>(new File(files_[path]));
   }
   absl::StatusOr<std::unique_ptr<QIODevice>> OpenForReading(const QString& path) override {
     const auto it = files_.find(path);
     if (it == files_.end()) return absl::NotFoundError(path.toStdString());
     auto buffer = std::make_unique<QBuffer>();
-    buffer->setData(it->second.data(), static_cast<qsizetype>(it->second.size()));
+    buffer->setData(it->second->data(), static_cast<qsizetype>(it->second->size()));
     buffer->open(QIODevice::ReadOnly);
     return buffer;
+  }
+  absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> OpenForRandomAccess(
+      const QString& path) override {
+    const auto it = files_.find(path);
+    if (it == files_.end()) return absl::NotFoundError(path.toStdString());
+    return std::shared_ptr<const ReadableStoreFile>(std::make_shared<const Readable>(it->second));
   }
   absl::Status Rename(const QString& from, const QString& to) override {
     const auto it = files_.find(from);
     if (it == files_.end()) return absl::NotFoundError(from.toStdString());
-    std::string bytes = std::move(it->second);
+    std::shared_ptr<std::string> file = std::move(it->second);
     files_.erase(it);
-    files_[to] = std::move(bytes);
+    files_[to] = std::move(file);
     return absl::OkStatus();
   }
   absl::Status SyncDirectory(const QString&) override { return absl::OkStatus(); }
 
-  void Put(const QString& path, std::string bytes) { files_[path] = std::move(bytes); }
+  void Put(const QString& path, std::string bytes) {
+    files_[path] = std::make_shared<std::string>(std::move(bytes));
+  }
 
  private:
   class File final : public WritableStoreFile {
    public:
-    explicit File(std::string* bytes) : bytes_(bytes) {}
+    explicit File(std::shared_ptr<std::string> bytes) : bytes_(std::move(bytes)) {}
     absl::Status Append(std::string_view data) override {
       bytes_->append(data);
       return absl::OkStatus();
@@ -83,10 +95,24 @@ class MemoryStoreFiles final : public StoreFiles {
     }
 
    private:
-    std::string* const bytes_;  // an entry of files_: std::map never moves it
+    const std::shared_ptr<std::string> bytes_;
   };
 
-  std::map<QString, std::string> files_;
+  class Readable final : public ReadableStoreFile {
+   public:
+    explicit Readable(std::shared_ptr<const std::string> bytes) : bytes_(std::move(bytes)) {}
+    absl::StatusOr<std::string> ReadAt(int64_t offset, size_t size) const override {
+      if (offset < 0 || static_cast<size_t>(offset) + size > bytes_->size()) {
+        return absl::DataLossError("read past the end");
+      }
+      return bytes_->substr(static_cast<size_t>(offset), size);
+    }
+
+   private:
+    const std::shared_ptr<const std::string> bytes_;
+  };
+
+  std::map<QString, std::shared_ptr<std::string>> files_;
 };
 
 // Makes the checksum of every whole frame after the magic right.

@@ -76,7 +76,10 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
       [&state](uint64_t next_sequence) {
         state.next_sequence = std::max<uint64_t>(next_sequence, 1);
       },
-      [&state](const JournalRecord& record) { ApplyRecord(record, &state); });
+      [&state](JournalRecord& record, const RecordPlace& place) {
+        TakePictures(&record, place, state.pictures.get());
+        ApplyRecord(std::move(record), &state);
+      });
   if (!log.ok()) return log.status();
   store->log_ = *std::move(log);
   for (const std::string& id : store->AllProfileIds()) store->live_bytes_ += store->LiveBytesOf(id);
@@ -87,13 +90,21 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
 }
 
 int64_t LocalStore::LiveBytesOf(const std::string& id) const {
+  // The pictures count as the snapshot will write them: the bytes of the
+  // cached copy's and of the pending edits' pictures.
+  auto picture_bytes = [this](const std::string& sha) -> int64_t {
+    return sha.empty() ? 0 : state_.pictures->Find(sha).size();
+  };
   int64_t bytes = 0;
   if (auto cached = state_.profiles.find(id); cached != state_.profiles.end()) {
-    bytes += static_cast<int64_t>(cached->second->ByteSizeLong());
+    bytes += static_cast<int64_t>(cached->second->ByteSizeLong()) +
+             picture_bytes(cached->second->avatar_sha256());
   }
   if (auto pending = state_.index.by_profile.find(id); pending != state_.index.by_profile.end()) {
     for (uint64_t sequence : pending->second) {
-      bytes += static_cast<int64_t>(state_.pending.at(sequence).ByteSizeLong());
+      const PendingMutation& mutation = state_.pending.at(sequence);
+      bytes += static_cast<int64_t>(mutation.ByteSizeLong()) +
+               picture_bytes(mutation.fields().avatar_sha256());
     }
   }
   return bytes;
@@ -121,8 +132,11 @@ absl::Status LocalStore::AppendAll(const std::vector<JournalRecord>& records) {
 
 absl::Status LocalStore::AppendAll(std::vector<JournalRecord>&& records) {
   // Write-ahead: state() changes only once the records are durable.
-  if (absl::Status status = log_->Append(records); !status.ok()) return status;
-  for (JournalRecord& record : records) {
+  std::vector<RecordPlace> places;
+  if (absl::Status status = log_->Append(records, &places); !status.ok()) return status;
+  for (size_t i = 0; i < records.size(); ++i) {
+    JournalRecord& record = records[i];
+    const int new_pictures = TakePictures(&record, places[i], state_.pictures.get());
     std::string id = TouchedProfile(record, state_);
     if (id.empty()) {
       ApplyRecord(std::move(record), &state_);
@@ -131,15 +145,19 @@ absl::Status LocalStore::AppendAll(std::vector<JournalRecord>&& records) {
     live_bytes_ -= LiveBytesOf(id);
     if (record.kind_case() == JournalRecord::kProfileCached) {
       // A copy the cache already holds (a listing and a watch both bring
-      // it, or an older one that is ignored) changes nothing to redraw.
+      // it, or an older one that is ignored) changes nothing to redraw,
+      // unless it brought the bytes of a picture the store lacked.
       const auto cached = state_.profiles.find(id);
       if (cached != state_.profiles.end()) {
         const int64_t version = cached->second->version();
-        const size_t avatar_bytes = cached->second->avatar().size();
+        const std::string avatar_sha256 = cached->second->avatar_sha256();
         ApplyRecord(std::move(record), &state_);
         live_bytes_ += LiveBytesOf(id);
         const profile::v1::Profile& now = *state_.profiles.at(id);
-        if (now.version() == version && now.avatar().size() == avatar_bytes) continue;
+        if (now.version() == version && now.avatar_sha256() == avatar_sha256 &&
+            new_pictures == 0) {
+          continue;
+        }
         touched_profiles_.insert(std::move(id));
         continue;
       }
@@ -159,15 +177,27 @@ absl::Status LocalStore::AppendAll(std::vector<JournalRecord>&& records) {
 }
 
 absl::Status LocalStore::Compact() {
-  return log_->Compact(state_.next_sequence, [this](const auto& add) {
+  // The snapshot holds each picture once, in the first record naming it;
+  // the new shelf says where.
+  PictureShelf pictures;
+  std::set<std::string> written;
+  absl::Status unreadable;
+  absl::Status status = log_->Compact(state_.next_sequence, [&](const auto& add) {
     JournalRecord record;
+    auto write = [&] {
+      if (absl::Status read = PutPicturesBack(*state_.pictures, &record, &written);
+          !read.ok() && unreadable.ok()) {
+        unreadable = read;
+      }
+      TakePictures(&record, add(record), &pictures);
+    };
     for (const auto& [id, profile] : state_.profiles) {
       *record.mutable_profile_cached()->mutable_profile() = *profile;
-      add(record);
+      write();
     }
     for (const auto& [sequence, mutation] : state_.pending) {
       *record.mutable_mutation_enqueued() = mutation;
-      add(record);
+      write();
     }
     for (const auto& [id, fields] : state_.merge_notes) {
       auto* note = record.mutable_merge_noted();
@@ -184,6 +214,16 @@ absl::Status LocalStore::Compact() {
       add(record);
     }
   });
+  if (!status.ok()) return status;
+  // A picture that no longer reads back (the disk failed under it) cannot
+  // be kept; its profile still names it, so a server copy is fetched again
+  // (SyncEngine::WantAvatarIfMissing) and an edit's send says it is lost.
+  if (!unreadable.ok()) {
+    qCWarning(lcStore) << "compaction left out pictures that cannot be read:"
+                       << unreadable.ToString().c_str();
+  }
+  state_.pictures->ReplaceWith(std::move(pictures));
+  return absl::OkStatus();
 }
 
 std::string DescribeRepair(const LocalStore::OpenReport& report) {

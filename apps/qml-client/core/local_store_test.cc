@@ -666,11 +666,12 @@ TEST(LocalStore, AListingWithoutAvatarsKeepsTheCachedAvatar) {
   listed.clear_avatar();
   listed.set_name("Ada L.");
   ASSERT_TRUE(queue.ApplyServerProfiles({listed}, "").ok());
-  EXPECT_EQ(store->state().profiles.at(kAda)->avatar(), "\x89PNG...");
+  EXPECT_EQ(testing::PictureOf(store->state(), *store->state().profiles.at(kAda)), "\x89PNG...");
   EXPECT_EQ(store->state().profiles.at(kAda)->name(), "Ada L.");
   listed.set_avatar_sha256("");
   ASSERT_TRUE(queue.ApplyServerProfiles({listed}, "").ok());
-  EXPECT_EQ(store->state().profiles.at(kAda)->avatar(), "") << "the avatar was removed";
+  EXPECT_EQ(testing::PictureOf(store->state(), *store->state().profiles.at(kAda)), "")
+      << "the avatar was removed";
 }
 
 // A queued edit of Ada (seen at version 3), as a release of an older schema
@@ -856,7 +857,7 @@ TEST(LocalStore, FiveThousandProfilesWithPicturesSurviveCompactionAndReopen) {
   for (int i = 0; i < kProfiles; i += 37) {
     const profile::v1::Profile shown = queue.EffectiveProfile(id_of(i)).value();
     EXPECT_EQ(shown.name(), i % 100 == 0 ? absl::StrCat("Edited ", i) : absl::StrCat("Person ", i));
-    EXPECT_EQ(shown.avatar(), avatar_of(i));
+    EXPECT_EQ(testing::PictureOf(store->state(), shown), avatar_of(i));
   }
   EXPECT_EQ(queue.cursor(), absl::StrCat("cursor-", kProfiles - kPage));
 }

@@ -15,7 +15,9 @@ using profile::v1::Profile;
 std::string Comparable(const Profile& profile, const ProfileField& field, bool is_mine) {
   // Mine holds the bytes the user picked; the server's sha may be all there
   // is of theirs.
-  if (field.is_avatar() && is_mine) return AvatarSha256(profile.avatar());
+  if (field.is_avatar() && is_mine && !profile.avatar().empty()) {
+    return AvatarSha256(profile.avatar());
+  }
   return std::string(field.Identity(profile));
 }
 
@@ -28,6 +30,15 @@ std::string AvatarSha256(std::string_view bytes) {
              QCryptographicHash::Sha256)
       .toHex()
       .toStdString();
+}
+
+void CopyEditedFields(const Profile& from, const google::protobuf::FieldMask& mask, Profile* to) {
+  CopyMaskedFields(from, mask, to);
+  for (const ProfileField& field : WritableFields()) {
+    if (!field.is_avatar() || !field.InMask(mask)) continue;
+    to->set_avatar_sha256(from.avatar().empty() ? from.avatar_sha256()
+                                                : AvatarSha256(from.avatar()));
+  }
 }
 
 MergeOutcome MergeEdit(const Profile& base, const google::protobuf::FieldMask& mask,

@@ -59,6 +59,13 @@ struct MergeOutcome {
 // empty for empty bytes (no avatar).
 std::string AvatarSha256(std::string_view bytes);
 
+// CopyMaskedFields (profile_fields.h) as the client needs it: a copied
+// picture keeps its identity. In the store a picture travels by its sha alone
+// (stored_picture.h), so `from` may name its picture without the bytes; the
+// contract's copy clears the sha, which on the server the write recomputes.
+void CopyEditedFields(const profile::v1::Profile& from, const google::protobuf::FieldMask& mask,
+                      profile::v1::Profile* to);
+
 // Applies the rule above. `base` holds the name, email and avatar_sha256 the
 // form showed; `mine` the edit's values for the fields in `mask` (avatar as
 // bytes); `theirs` the server's current copy (avatar_sha256 set whenever it

@@ -139,10 +139,10 @@ absl::StatusOr<PendingMutation> MutationQueue::EnqueueEdit(
   Profile merged;
   google::protobuf::FieldMask merged_mask;
   for (const PendingMutation& parked : earlier) {
-    CopyMaskedFields(parked.fields(), parked.mask(), &merged);
+    CopyEditedFields(parked.fields(), parked.mask(), &merged);
     AddPaths(parked.mask(), &merged_mask);
   }
-  CopyMaskedFields(fields, *canonical, &merged);
+  CopyEditedFields(fields, *canonical, &merged);
   AddPaths(*canonical, &merged_mask);
   mutation.set_base_version(0);
   mutation.set_creates(true);
@@ -159,7 +159,7 @@ absl::StatusOr<PendingMutation> MutationQueue::Enqueue(PendingMutation mutation,
   mutation.set_sequence(store_->state().next_sequence);
   mutation.set_state(PendingMutation::STATE_QUEUED);
   mutation.mutable_fields()->set_id(mutation.profile_id());
-  CopyMaskedFields(fields, *canonical, mutation.mutable_fields());
+  CopyEditedFields(fields, *canonical, mutation.mutable_fields());
   *mutation.mutable_mask() = *std::move(canonical);
   StampNow(mutation.mutable_created_at());
 
@@ -484,7 +484,7 @@ absl::StatusOr<PendingMutation> MutationQueue::ResolveApplyMine(const std::strin
     for (auto it = sequences.find(conflict->sequence()); it != sequences.end(); ++it) {
       const PendingMutation& mine = state.pending.at(*it);
       if (!IsLive(mine) || mine.deletes()) continue;
-      CopyMaskedFields(mine.fields(), mine.mask(), replacement.mutable_fields());
+      CopyEditedFields(mine.fields(), mine.mask(), replacement.mutable_fields());
       AddPaths(mine.mask(), replacement.mutable_mask());
     }
     absl::StatusOr<google::protobuf::FieldMask> mask = CanonicalMask(replacement.mask());
@@ -640,7 +640,7 @@ std::shared_ptr<const Profile> MutationQueue::SharedEffectiveProfile(
       edited = cached && !gone ? std::make_shared<Profile>(*cached) : std::make_shared<Profile>();
       edited->set_id(profile_id);
     }
-    CopyMaskedFields(mutation.fields(), mutation.mask(), edited.get());
+    CopyEditedFields(mutation.fields(), mutation.mask(), edited.get());
   }
   if (edited) return edited;
   if (gone) return nullptr;
@@ -685,9 +685,20 @@ size_t MutationQueue::PendingCount() const {
   return state.pending.size() - state.index.parked.size();
 }
 
-profile::v1::UpdateProfileRequest MutationQueue::ToRequest(const PendingMutation& mutation) {
+absl::StatusOr<profile::v1::UpdateProfileRequest> MutationQueue::ToRequest(
+    const PendingMutation& mutation) const {
   profile::v1::UpdateProfileRequest request;
   *request.mutable_profile() = mutation.fields();
+  const std::string& sha = mutation.fields().avatar_sha256();
+  if (Contains(mutation.mask(), "avatar") && !sha.empty() && mutation.fields().avatar().empty()) {
+    absl::StatusOr<std::string> bytes = store_->state().pictures->Read(sha);
+    if (!bytes.ok()) {
+      return absl::DataLossError(
+          "the picture of this change can no longer be read on this device: " +
+          std::string(bytes.status().message()));
+    }
+    request.mutable_profile()->set_avatar(*std::move(bytes));
+  }
   *request.mutable_update_mask() = mutation.mask();
   request.set_expected_version(mutation.creates() ? 0 : mutation.base_version());
   request.set_mutation_id(mutation.mutation_id());

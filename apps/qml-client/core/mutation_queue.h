@@ -265,9 +265,11 @@ class MutationQueue {
   // Binds the store to `database_id`. REQUIRES: database_id() is empty.
   absl::Status BindToServer(const std::string& database_id);
 
-  // The request that sends `mutation`. REQUIRES: !mutation.deletes().
-  static profile::v1::UpdateProfileRequest ToRequest(
-      const profile::client::v1::PendingMutation& mutation);
+  // The request that sends `mutation`, its picture read back from the store.
+  // DATA_LOSS if that picture can no longer be read (the disk failed, or
+  // the files were changed under the app). REQUIRES: !mutation.deletes().
+  absl::StatusOr<profile::v1::UpdateProfileRequest> ToRequest(
+      const profile::client::v1::PendingMutation& mutation) const;
   // The request that sends a delete. REQUIRES: mutation.deletes().
   static profile::v1::DeleteProfileRequest ToDeleteRequest(
       const profile::client::v1::PendingMutation& mutation);

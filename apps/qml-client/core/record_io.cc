@@ -37,6 +37,19 @@ std::string EncodeFrame(std::string_view payload) {
   return frame;
 }
 
+FrameStatus DecodeFrame(std::string_view frame, std::string_view* payload) {
+  if (frame.size() < kFrameHeaderBytes) return FrameStatus::kTorn;
+  const uint32_t length = GetLittleEndian32(frame.data());
+  if (length > kMaxFramePayload) return FrameStatus::kCorrupt;
+  if (frame.size() != kFrameHeaderBytes + length) return FrameStatus::kTorn;
+  const std::string_view bytes = frame.substr(kFrameHeaderBytes);
+  if (Crc32(bytes, Crc32(frame.substr(0, 4))) != GetLittleEndian32(frame.data() + 4)) {
+    return FrameStatus::kCorrupt;
+  }
+  *payload = bytes;
+  return FrameStatus::kOk;
+}
+
 FrameReader::FrameReader(QIODevice* device)
     : device_(device), size_(device->size()), good_end_(device->pos()) {}
 

@@ -54,6 +54,12 @@ enum class FrameStatus {
   kUnreadable,  // the device failed to read (an I/O error, not a bad file)
 };
 
+// The payload of the one whole frame `frame` holds (header and payload,
+// nothing after): kOk, kTorn if it is shorter than its length says or
+// longer, kCorrupt for a bad length or checksum. Used to read one record
+// back from where it was written (stored_picture.h).
+FrameStatus DecodeFrame(std::string_view frame, std::string_view* payload);
+
 // Reads frames sequentially from `device` (a random-access one: a file or a
 // buffer), which must stay open, positioned where the reader left it and not
 // grow while read. Does not own `device`.

@@ -136,7 +136,7 @@ RecordLog::~RecordLog() = default;
 
 absl::StatusOr<std::unique_ptr<RecordLog>> RecordLog::Open(
     const QString& directory, StoreFiles* files, const std::function<void(uint64_t)>& start,
-    const std::function<void(const Record&)>& apply) {
+    const Apply& apply) {
   std::unique_ptr<RecordLog> log(new RecordLog(directory, files));
   bool needs_reset = false;
   if (absl::Status status = log->LoadSnapshot(start, apply); !status.ok()) return status;
@@ -165,7 +165,7 @@ absl::Status RecordLog::Quarantine(const QString& path, const std::string& why) 
 }
 
 absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
-                                     const std::function<void(const Record&)>& apply) {
+                                     const Apply& apply) {
   const QString path = PathOf(kSnapshotFileName);
   absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
   if (absl::IsNotFound(file.status())) {
@@ -189,9 +189,14 @@ absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
   // An older (but compatible) snapshot is rewritten in the current version.
   if (header.schema_version() != kSchemaVersion) needs_compaction_ = true;
   generation_ = header.generation();
+  absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> places =
+      files_->OpenForRandomAccess(path);
+  if (!places.ok()) return places.status();
   start(header.next_sequence());
   JournalRecord record;
-  while (reader.Next(&record)) apply(record);
+  for (int64_t at = reader.good_end(); reader.Next(&record); at = reader.good_end()) {
+    apply(record, RecordPlace{*places, at, reader.good_end() - at});
+  }
   if (!reader.read_error().ok()) return reader.read_error();
   if (!reader.problem().empty()) {
     // Snapshots are renamed into place whole; damage here is the disk's.
@@ -205,8 +210,7 @@ absl::Status RecordLog::LoadSnapshot(const std::function<void(uint64_t)>& start,
   return absl::OkStatus();
 }
 
-absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& apply,
-                                    bool* needs_reset) {
+absl::Status RecordLog::LoadJournal(const Apply& apply, bool* needs_reset) {
   const QString path = PathOf(kJournalFileName);
   absl::StatusOr<std::unique_ptr<QIODevice>> file = files_->OpenForReading(path);
   if (absl::IsNotFound(file.status())) {
@@ -253,15 +257,18 @@ absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& ap
     report_.migrated_from_version = header.schema_version();
     needs_compaction_ = true;
   }
+  absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> places =
+      files_->OpenForRandomAccess(path);
+  if (!places.ok()) return places.status();
   const qint64 now_ms = QDateTime::currentMSecsSinceEpoch();
   JournalRecord record;
-  while (reader.Next(&record)) {
+  for (int64_t at = reader.good_end(); reader.Next(&record); at = reader.good_end()) {
     if (upgrading && record.has_mutation_enqueued()) {
       auto* created_at = record.mutable_mutation_enqueued()->mutable_created_at();
       created_at->set_seconds(now_ms / 1000);
       created_at->set_nanos(static_cast<int32_t>(now_ms % 1000) * 1000000);
     }
-    apply(record);
+    apply(record, RecordPlace{*places, at, reader.good_end() - at});
   }
   if (!reader.read_error().ok()) return reader.read_error();
   const int64_t good_end = reader.good_end();
@@ -292,6 +299,7 @@ absl::Status RecordLog::LoadJournal(const std::function<void(const Record&)>& ap
     report_.dropped_journal_bytes = size - good_end;
   }
   journal_ = *std::move(journal);
+  journal_reader_ = *std::move(places);
   journal_bytes_ = good_end;
   return absl::OkStatus();
 }
@@ -307,6 +315,7 @@ absl::Status RecordLog::WriteFile(
 
 absl::Status RecordLog::ResetJournal() {
   journal_.reset();
+  journal_reader_.reset();
   // A snapshot renamed into place must be durable before the journal it
   // replaces goes away.
   if (absl::Status status = files_->SyncDirectory(directory_); !status.ok()) return status;
@@ -324,12 +333,17 @@ absl::Status RecordLog::ResetJournal() {
   if (!status.ok()) return absl::InternalError("cannot start the journal: " + status.ToString());
   absl::StatusOr<std::unique_ptr<WritableStoreFile>> journal = files_->OpenForAppend(path);
   if (!journal.ok()) return journal.status();
+  absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> reader =
+      files_->OpenForRandomAccess(path);
+  if (!reader.ok()) return reader.status();
   journal_ = *std::move(journal);
+  journal_reader_ = *std::move(reader);
   journal_bytes_ = static_cast<int64_t>(bytes.size());
   return absl::OkStatus();
 }
 
-absl::Status RecordLog::Append(const std::vector<Record>& records) {
+absl::Status RecordLog::Append(const std::vector<Record>& records,
+                               std::vector<RecordPlace>* places) {
   if (broken_) {
     return absl::FailedPreconditionError(
         "the journal could not be repaired after a failed write; reopen the store");
@@ -375,6 +389,16 @@ absl::Status RecordLog::Append(const std::vector<Record>& records) {
     }
     return absl::InternalError("cannot write the journal: " + std::string(status.message()));
   }
+  if (places != nullptr) {
+    places->clear();
+    places->reserve(records.size());
+    int64_t at = journal_bytes_;
+    for (const Record& record : records) {
+      const int64_t frame = static_cast<int64_t>(kFrameHeaderBytes + record.GetCachedSize());
+      places->push_back(RecordPlace{journal_reader_, at, frame});
+      at += frame;
+    }
+  }
   journal_bytes_ += static_cast<int64_t>(bytes.size());
   return absl::OkStatus();
 }
@@ -389,14 +413,22 @@ absl::Status RecordLog::Compact(uint64_t next_sequence, const SnapshotWriter& wr
   const QString temporary = path + ".new";
   int64_t snapshot_bytes = 0;
   absl::Status status = WriteFile(temporary, [&](WritableStoreFile* file) {
+    // The same file (inode) the rename puts in place, for the places.
+    absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> reader =
+        files_->OpenForRandomAccess(temporary);
+    if (!reader.ok()) return reader.status();
     std::string chunk = HeaderBytes(header);
     absl::Status written;
     write([&](const Record& record) {
+      const RecordPlace place{*reader, snapshot_bytes + static_cast<int64_t>(chunk.size()),
+                              static_cast<int64_t>(kFrameHeaderBytes + record.ByteSizeLong())};
       chunk += EncodeFrame(record.SerializeAsString());
-      if (chunk.size() < kSnapshotChunkBytes || !written.ok()) return;
-      written = file->Append(chunk);
-      snapshot_bytes += static_cast<int64_t>(chunk.size());
-      chunk.clear();
+      if (chunk.size() >= kSnapshotChunkBytes && written.ok()) {
+        written = file->Append(chunk);
+        snapshot_bytes += static_cast<int64_t>(chunk.size());
+        chunk.clear();
+      }
+      return place;
     });
     if (!written.ok()) return written;
     snapshot_bytes += static_cast<int64_t>(chunk.size());

@@ -46,6 +46,15 @@ inline constexpr char kSnapshotFileName[] = "profiles.snapshot";
 inline constexpr char kJournalFileName[] = "profiles.journal";
 inline constexpr char kDroppedFileName[] = "profiles.journal.dropped";
 
+// Where one record's frame is in a store file: what a picture's bytes are
+// read back from (stored_picture.h). The handle keeps the file readable
+// after a compaction replaced it.
+struct RecordPlace {
+  std::shared_ptr<const ReadableStoreFile> file;
+  int64_t offset = 0;  // of the frame's header
+  int64_t bytes = 0;   // the whole frame
+};
+
 // What opening the files had to repair; all zero/false/empty for a clean
 // open.
 struct StoreOpenReport {
@@ -62,11 +71,17 @@ struct StoreOpenReport {
 class RecordLog {
  public:
   using Record = profile::client::v1::JournalRecord;
-  // Calls its argument once per record of a snapshot.
-  using SnapshotWriter = std::function<void(const std::function<void(const Record&)>& add)>;
+  // Calls its argument once per record of a snapshot; it returns where the
+  // record will be once Compact() succeeds.
+  using SnapshotWriter =
+      std::function<void(const std::function<RecordPlace(const Record&)>& add)>;
+  // Takes one record read back and where it is; may change the record (it
+  // is not used again).
+  using Apply = std::function<void(Record& record, const RecordPlace& place)>;
 
   // Opens the files in `directory` (which must exist), calling `apply` for
-  // every record kept, in order, after `start(next_sequence)` with the
+  // every record kept, in order, with its place, after
+  // `start(next_sequence)` with the
   // snapshot's next sequence (0 without a snapshot). `files` must outlive the
   // log. FAILED_PRECONDITION for files of a newer schema (left untouched);
   // INTERNAL if a file cannot be read, repaired or created. If
@@ -74,8 +89,7 @@ class RecordLog {
   // relying on the files' format.
   static absl::StatusOr<std::unique_ptr<RecordLog>> Open(
       const QString& directory, StoreFiles* files,
-      const std::function<void(uint64_t next_sequence)>& start,
-      const std::function<void(const Record&)>& apply);
+      const std::function<void(uint64_t next_sequence)>& start, const Apply& apply);
 
   RecordLog(const RecordLog&) = delete;
   RecordLog& operator=(const RecordLog&) = delete;
@@ -85,8 +99,10 @@ class RecordLog {
   // is cut back to where it was; if even that fails, the log is broken and
   // every later Append() fails (FAILED_PRECONDITION) until it is reopened,
   // which recovers every record appended before. INVALID_ARGUMENT (nothing
-  // written) for a record above kMaxFramePayload.
-  absl::Status Append(const std::vector<Record>& records);
+  // written) for a record above kMaxFramePayload. On success, `places` (if
+  // not null) holds where each record was written, in order.
+  absl::Status Append(const std::vector<Record>& records,
+                      std::vector<RecordPlace>* places = nullptr);
 
   // Writes a snapshot of the records `write` adds, as generation + 1, then
   // starts an empty journal. `next_sequence` goes into its header. On an
@@ -105,9 +121,8 @@ class RecordLog {
  private:
   RecordLog(const QString& directory, StoreFiles* files);
 
-  absl::Status LoadSnapshot(const std::function<void(uint64_t)>& start,
-                            const std::function<void(const Record&)>& apply);
-  absl::Status LoadJournal(const std::function<void(const Record&)>& apply, bool* needs_reset);
+  absl::Status LoadSnapshot(const std::function<void(uint64_t)>& start, const Apply& apply);
+  absl::Status LoadJournal(const Apply& apply, bool* needs_reset);
   // Replaces the journal with an empty one of `generation_`, opened for
   // appending.
   absl::Status ResetJournal();
@@ -124,6 +139,8 @@ class RecordLog {
   // Null while no journal of generation_ exists (a compaction could not
   // start one) or after a failed open.
   std::unique_ptr<WritableStoreFile> journal_;
+  // The same journal, for the places of its records.
+  std::shared_ptr<const ReadableStoreFile> journal_reader_;
   uint64_t generation_ = 0;
   int64_t journal_bytes_ = 0;
   int64_t snapshot_bytes_ = 0;

@@ -52,6 +52,36 @@ class PosixFile final : public WritableStoreFile {
   const int fd_;
 };
 
+class PosixReadableFile final : public ReadableStoreFile {
+ public:
+  PosixReadableFile(QString path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixReadableFile() override { ::close(fd_); }
+
+  absl::StatusOr<std::string> ReadAt(int64_t offset, size_t size) const override {
+    std::string bytes(size, '\0');
+    size_t done = 0;
+    while (done < size) {
+      const ssize_t read =
+          ::pread(fd_, bytes.data() + done, size - done, static_cast<off_t>(offset) + done);
+      if (read < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("cannot read", path_, errno);
+      }
+      if (read == 0) {
+        return absl::DataLossError("cannot read " + path_.toStdString() + ": " +
+                                   std::to_string(size) + " bytes at offset " +
+                                   std::to_string(offset) + " run past its end");
+      }
+      done += static_cast<size_t>(read);
+    }
+    return bytes;
+  }
+
+ private:
+  const QString path_;
+  const int fd_;
+};
+
 class PosixStoreFiles final : public StoreFiles {
  public:
   absl::StatusOr<std::unique_ptr<WritableStoreFile>> OpenForAppend(const QString& path) override {
@@ -70,6 +100,16 @@ class PosixStoreFiles final : public StoreFiles {
                                  file->errorString().toStdString());
     }
     return file;
+  }
+
+  absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> OpenForRandomAccess(
+      const QString& path) override {
+    const int fd = ::open(QFile::encodeName(path).constData(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return absl::NotFoundError("no file " + path.toStdString());
+      return ErrnoError("cannot open", path, errno);
+    }
+    return std::make_shared<const PosixReadableFile>(path, fd);
   }
 
   absl::Status Rename(const QString& from, const QString& to) override {

@@ -14,7 +14,7 @@
 // SyncDirectory() so that the rename itself survives a power cut.
 //
 // Thread safety: a StoreFiles is thread-safe; a WritableStoreFile is used by
-// one thread at a time.
+// one thread at a time; a ReadableStoreFile is thread-safe.
 
 #include <QtCore/QIODevice>
 #include <QtCore/QString>
@@ -42,6 +42,20 @@ class WritableStoreFile {
   virtual absl::Status Truncate(int64_t size) = 0;
 };
 
+// An open file read at any offset, from any thread: the store's pictures
+// are read back from its records when the UI shows them or an edit is sent
+// (stored_picture.h). Bytes appended to the file through another handle
+// before a read are seen by it. The file stays readable as long as a handle
+// is held, even after it was renamed over or replaced (a compaction), so a
+// picture a view holds never vanishes under it.
+class ReadableStoreFile {
+ public:
+  virtual ~ReadableStoreFile() = default;
+
+  // Exactly `size` bytes from `offset`, or an error (a short read too).
+  virtual absl::StatusOr<std::string> ReadAt(int64_t offset, size_t size) const = 0;
+};
+
 class StoreFiles {
  public:
   virtual ~StoreFiles() = default;
@@ -55,6 +69,10 @@ class StoreFiles {
   // it rather than take it whole: a store of 10,000 profiles with pictures is tens of megabytes,
   // and two whole copies of it (Qt's and ours) were most of the time an open took.
   virtual absl::StatusOr<std::unique_ptr<QIODevice>> OpenForReading(const QString& path) = 0;
+  // `path` opened for reads at any offset (see ReadableStoreFile);
+  // NOT_FOUND if there is no such file.
+  virtual absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> OpenForRandomAccess(
+      const QString& path) = 0;
   // Renames `from` to `to`, atomically replacing any file `to`.
   virtual absl::Status Rename(const QString& from, const QString& to) = 0;
   // Makes the renames and creations in `directory` durable.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "apps/qml-client/core/merge.h"
 #include "libs/profile_contract/profile_fields.h"
 
 namespace profiles::client {
@@ -82,16 +83,10 @@ void CacheProfile(Profile&& profile, StoreState* state) {
                                                std::forward<Profile>(profile)));
     return;
   }
-  const profile::v1::Profile& cached = *it->second;
-  if (profile.version() < cached.version()) return;
-  auto replacement = std::make_shared<profile::v1::Profile>(std::forward<Profile>(profile));
-  // Copied, not moved: a view may still show the cached copy. Rare: the
-  // app's listings and watch events carry the pictures.
-  if (replacement->avatar().empty() && !replacement->avatar_sha256().empty() &&
-      replacement->avatar_sha256() == cached.avatar_sha256()) {
-    replacement->set_avatar(cached.avatar());
-  }
-  it->second = std::move(replacement);
+  if (profile.version() < it->second->version()) return;
+  // A copy without picture bytes names its picture by sha, like every
+  // cached copy (stored_picture.h): nothing to carry over.
+  it->second = std::make_shared<const profile::v1::Profile>(std::forward<Profile>(profile));
 }
 
 // An edit of a profile deleted elsewhere ("deleted elsewhere"): the cached
@@ -99,7 +94,7 @@ void CacheProfile(Profile&& profile, StoreState* state) {
 // may still recreate the profile with their edit. So the edit takes every
 // field of the last copy shown (its own fields on top). Done here, before
 // the tombstone is cached, so that a replay arrives at the same fields; a
-// snapshot then carries the widened mutation. A picture whose bytes the cache
+// snapshot then carries the widened mutation. A picture whose bytes the store
 // lacks (only its sha is known) cannot be recreated and stays out of the mask.
 void KeepEveryFieldOf(PendingMutation* mutation, const StoreState& state) {
   const auto cached = state.profiles.find(mutation->profile_id());
@@ -108,11 +103,11 @@ void KeepEveryFieldOf(PendingMutation* mutation, const StoreState& state) {
   profile::v1::Profile fields = shown;
   fields.clear_version();
   fields.clear_updated_at();
-  CopyMaskedFields(mutation->fields(), mutation->mask(), &fields);
+  CopyEditedFields(mutation->fields(), mutation->mask(), &fields);
   google::protobuf::FieldMask mask;
   for (const ProfileField& field : WritableFields()) {
     const bool mine = field.InMask(mutation->mask());
-    if (!mine && field.is_avatar() && shown.avatar().empty() && !shown.avatar_sha256().empty()) {
+    if (!mine && field.is_avatar() && !state.HasPicture(shown.avatar_sha256())) {
       continue;
     }
     mask.add_paths(std::string(field.path()));
@@ -126,6 +121,10 @@ void KeepEveryFieldOf(PendingMutation* mutation, const StoreState& state) {
 const PendingMutation* StoreState::FindPending(const std::string& mutation_id) const {
   const auto it = index.by_mutation_id.find(mutation_id);
   return it == index.by_mutation_id.end() ? nullptr : &pending.at(it->second);
+}
+
+bool StoreState::HasPicture(const std::string& sha256) const {
+  return sha256.empty() || pictures->Contains(sha256);
 }
 
 const std::set<uint64_t>& StoreState::SequencesOf(const std::string& profile_id) const {

@@ -9,7 +9,8 @@
 // and applying live appends go through the same ApplyRecord, so both arrive
 // at the same state and the same derived PendingIndex.
 //
-// Thread safety: StoreState is a plain value; ApplyRecord is thread-compatible.
+// Thread safety: StoreState is a plain value (but for `pictures`, shared and
+// thread-safe); ApplyRecord is thread-compatible.
 
 #include <cstdint>
 #include <map>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/qml-client/core/stored_picture.h"
 #include "profile/client/v1/local_store.pb.h"
 #include "profile/v1/profile.pb.h"
 
@@ -51,10 +53,14 @@ struct StoreState {
   // The sequences of the pending mutations of `profile_id`, in creation
   // order; empty if it has none.
   const std::set<uint64_t>& SequencesOf(const std::string& profile_id) const;
+  // Whether the bytes of picture `sha256` are in the store (true for "no
+  // picture", the empty sha).
+  bool HasPicture(const std::string& sha256) const;
 
   // The server's copy of every profile seen, by id. Immutable once cached,
-  // and shared with the app's views of unedited profiles, so that a picture
-  // (up to 256 KiB) is held once; a newer copy replaces the pointer.
+  // and shared with the app's views of unedited profiles; a newer copy
+  // replaces the pointer. Pictures are named by avatar_sha256 only, their
+  // bytes left in the store's files (`pictures`).
   std::map<std::string, std::shared_ptr<const profile::v1::Profile>> profiles;
   // Pending mutations by sequence, i.e. in creation order.
   std::map<uint64_t, profile::client::v1::PendingMutation> pending;
@@ -67,14 +73,17 @@ struct StoreState {
   std::map<std::string, std::vector<std::string>> merge_notes;
   // Derived from `pending` by ApplyRecord, which alone changes it.
   PendingIndex index;
+  // Where the bytes of the pictures named above are (stored_picture.h):
+  // filled by the store (TakePictures), not by ApplyRecord, since it
+  // depends on where each record was written. Shared, not copied, with a
+  // copy of the state and with the UI, which reads pictures through it.
+  std::shared_ptr<PictureShelf> pictures = std::make_shared<PictureShelf>();
 };
 
 // Applies one record to `state`. Deterministic, the same for replay and for
 // live appends; records naming unknown mutations, or giving a mutation the id
 // of another pending one, change nothing. A cached profile never replaces a
-// newer cached version (no going back in time), and a copy without avatar
-// bytes but with the same avatar_sha256 keeps the cached avatar (listings
-// leave avatars out).
+// newer cached version (no going back in time).
 void ApplyRecord(const profile::client::v1::JournalRecord& record, StoreState* state);
 // The same, taking the cached profile of a ProfileCached record out of
 // `record` instead of copying it (a picture is up to 256 KiB).

@@ -5,6 +5,7 @@
 
 #include <QtCore/QIODevice>
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -40,6 +41,18 @@ inline google::protobuf::FieldMask Mask(std::initializer_list<const char*> paths
 }
 
 // Everything in `state`, as text (maps print sorted), for comparisons.
+// The bytes of the picture `profile` names, read back from the store as the
+// UI reads them; empty for none or one the store does not hold.
+inline std::string PictureOf(const PictureShelf& pictures, const profile::v1::Profile& profile) {
+  if (!profile.avatar().empty()) return profile.avatar();
+  if (profile.avatar_sha256().empty()) return {};
+  absl::StatusOr<std::string> bytes = pictures.Read(profile.avatar_sha256());
+  return bytes.ok() ? *bytes : std::string();
+}
+inline std::string PictureOf(const StoreState& state, const profile::v1::Profile& profile) {
+  return PictureOf(*state.pictures, profile);
+}
+
 inline std::string Digest(const StoreState& state) {
   std::string digest;
   for (const auto& [id, profile] : state.profiles) digest += profile->ShortDebugString() + "\n";
@@ -50,6 +63,20 @@ inline std::string Digest(const StoreState& state) {
     digest += "merged " + id + ":";
     for (const std::string& field : fields) digest += " " + field;
     digest += "\n";
+  }
+  // The pictures named, by whether their bytes read back (a merge base only
+  // names the picture the user saw, and is left out).
+  std::set<std::string> named;
+  for (const auto& [id, profile] : state.profiles) named.insert(profile->avatar_sha256());
+  for (const auto& [sequence, mutation] : state.pending) {
+    named.insert(mutation.fields().avatar_sha256());
+    named.insert(mutation.server_profile().avatar_sha256());
+  }
+  named.erase("");
+  for (const std::string& sha : named) {
+    absl::StatusOr<std::string> bytes = state.pictures->Read(sha);
+    digest += "picture " + sha + ": " +
+              (bytes.ok() ? std::to_string(bytes->size()) + " bytes" : "absent") + "\n";
   }
   digest += "cursor=" + state.cursor + " next=" + std::to_string(state.next_sequence);
   return digest;
@@ -106,6 +133,18 @@ class FaultInjectingStoreFiles final : public StoreFiles {
     failing->open(QIODevice::ReadOnly);
     return failing;
   }
+  // From now on every read at an offset (a picture read back) fails, as a
+  // disk returning EIO; false: they work again.
+  void FailRandomReads(bool fail) { fail_random_reads_->store(fail); }
+
+  absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> OpenForRandomAccess(
+      const QString& path) override {
+    absl::StatusOr<std::shared_ptr<const ReadableStoreFile>> file =
+        real_->OpenForRandomAccess(path);
+    if (!file.ok()) return file;
+    return std::shared_ptr<const ReadableStoreFile>(
+        std::make_shared<const Readable>(*std::move(file), fail_random_reads_));
+  }
   absl::Status Rename(const QString& from, const QString& to) override {
     if (Fails(Op::kRename)) return Injected();
     return real_->Rename(from, to);
@@ -133,6 +172,20 @@ class FaultInjectingStoreFiles final : public StoreFiles {
    private:
     FaultInjectingStoreFiles* const files_;
     const std::unique_ptr<WritableStoreFile> real_;
+  };
+
+  class Readable final : public ReadableStoreFile {
+   public:
+    Readable(std::shared_ptr<const ReadableStoreFile> real, std::shared_ptr<std::atomic<bool>> fail)
+        : real_(std::move(real)), fail_(std::move(fail)) {}
+    absl::StatusOr<std::string> ReadAt(int64_t offset, size_t size) const override {
+      if (fail_->load()) return Injected();
+      return real_->ReadAt(offset, size);
+    }
+
+   private:
+    const std::shared_ptr<const ReadableStoreFile> real_;
+    const std::shared_ptr<std::atomic<bool>> fail_;
   };
 
   // Passes reads through until `limit` bytes, then fails them.
@@ -179,6 +232,9 @@ class FaultInjectingStoreFiles final : public StoreFiles {
   std::map<Op, int> countdown_;
   bool short_write_ = false;
   int64_t fail_reads_after_ = -1;
+  // Shared with the files handed out, which may outlive this object.
+  const std::shared_ptr<std::atomic<bool>> fail_random_reads_ =
+      std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace profiles::client::testing

@@ -16,46 +16,46 @@ QUrl UrlOf(const QString& sha) {
 
 }  // namespace
 
-QUrl AvatarCache::sourceFor(const QString& slot, std::shared_ptr<const void> owner,
-                            std::string_view bytes, const std::string& sha256) {
-  if (bytes.empty()) {
+AvatarCache::Picture& AvatarCache::ShowLocked(const QString& slot, const QString& sha) {
+  auto shown = slots_.find(slot);
+  if (shown != slots_.end() && *shown != sha) {
+    ReleaseLocked(slot);
+    shown = slots_.end();
+  }
+  // One lookup of the picture per call: the list asks once per row.
+  Picture& picture = pictures_[sha];
+  if (shown == slots_.end()) {
+    ++picture.shown_in;
+    slots_.insert(slot, sha);
+  }
+  return picture;
+}
+
+QUrl AvatarCache::sourceFor(const QString& slot, std::shared_ptr<const PictureShelf> shelf,
+                            const std::string& sha256) {
+  if (sha256.empty() || shelf == nullptr || !shelf->Contains(sha256)) {
     remove(slot);
     return {};
   }
-  const QString sha = QString::fromStdString(sha256.empty() ? AvatarSha256(bytes) : sha256);
+  const QString sha = QString::fromStdString(sha256);
   {
     QMutexLocker lock(&mutex_);
-    auto shown = slots_.find(slot);
-    if (shown != slots_.end() && *shown != sha) {
-      ReleaseLocked(slot);
-      shown = slots_.end();
-    }
-    // One lookup of the picture per call: the list asks once per row.
-    Picture& picture = pictures_[sha];
-    if (shown == slots_.end()) {
-      ++picture.shown_in;
-      slots_.insert(slot, sha);
-    }
-    picture.owner = std::move(owner);
-    picture.bytes = bytes;
+    ShowLocked(slot, sha).shelf = std::move(shelf);
   }
   return UrlOf(sha);
 }
 
-QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes,
-                            const std::string& sha256) {
-  if (bytes.empty()) return sourceFor(slot, nullptr, {}, sha256);
-  const std::string sha = sha256.empty() ? AvatarSha256(bytes) : sha256;
-  {
-    // Already shown there: no copy (an editor asks at every snapshot).
-    QMutexLocker lock(&mutex_);
-    if (const QString shown = QString::fromStdString(sha); slots_.value(slot) == shown) {
-      return UrlOf(shown);
-    }
+QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes) {
+  if (bytes.empty()) {
+    remove(slot);
+    return {};
   }
-  auto copy = std::make_shared<const std::string>(bytes);
-  const std::string_view view = *copy;
-  return sourceFor(slot, std::move(copy), view, sha);
+  const QString sha = QString::fromStdString(AvatarSha256(bytes));
+  QMutexLocker lock(&mutex_);
+  Picture& picture = ShowLocked(slot, sha);
+  // Already held (an editor asks at every snapshot): no copy.
+  if (picture.bytes == nullptr) picture.bytes = std::make_shared<const std::string>(bytes);
+  return UrlOf(sha);
 }
 
 void AvatarCache::remove(const QString& slot) {
@@ -72,10 +72,21 @@ void AvatarCache::ReleaseLocked(const QString& slot) {
 }
 
 QByteArray AvatarCache::bytesFor(const QString& id) const {
-  QMutexLocker lock(&mutex_);
-  const auto it = pictures_.constFind(id);
-  if (it == pictures_.constEnd()) return {};
-  return QByteArray(it->bytes.data(), static_cast<qsizetype>(it->bytes.size()));
+  Picture picture;
+  {
+    QMutexLocker lock(&mutex_);
+    const auto it = pictures_.constFind(id);
+    if (it == pictures_.constEnd()) return {};
+    picture = *it;
+  }
+  if (picture.bytes != nullptr) return QByteArray::fromStdString(*picture.bytes);
+  // Read outside the lock, on the loader thread that asked.
+  absl::StatusOr<std::string> bytes = picture.shelf->Read(id.toStdString());
+  if (!bytes.ok()) {
+    qWarning("cannot show picture %s: %s", qPrintable(id), bytes.status().ToString().c_str());
+    return {};
+  }
+  return QByteArray::fromStdString(*bytes);
 }
 
 // Decoded on QML's image loader threads, never on the UI thread: a list

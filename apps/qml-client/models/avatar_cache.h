@@ -1,19 +1,22 @@
 #ifndef PROFILES_APPS_QML_CLIENT_MODELS_AVATAR_CACHE_H_
 #define PROFILES_APPS_QML_CLIENT_MODELS_AVATAR_CACHE_H_
 
-// AvatarCache holds the avatar bytes the UI shows, by picture: the URL it
-// hands out is image://avatars/<sha256 of the bytes>, so a picture travels
+// AvatarCache says where the pictures the UI shows are, by picture: the URL
+// it hands out is image://avatars/<sha256 of the bytes>, so a picture travels
 // by its hash, and the same picture shown in several places (a list row, the
-// two sides of a conflict, an editor) is held once and decoded once (QML's
-// pixmap cache keeps decoded images by URL). Slots ("p-<id>" for a list row,
+// two sides of a conflict, an editor) is read and decoded once (QML's pixmap
+// cache keeps decoded images by URL). Slots ("p-<id>" for a list row,
 // "mine-<id>" and "server-<id>" for a conflict, "draft-<n>" for an editor)
-// say who shows which picture, so a picture no slot shows is dropped.
+// say who shows which picture, so a picture no slot shows is forgotten.
+//
+// The bytes of a stored picture stay on disk (stored_picture.h) until an
+// image loader thread reads them through the store's PictureShelf; only an
+// editor's draft is held in memory.
 //
 // A slot's URL changes whenever its picture does, so QML never shows a stale
-// avatar; a slot whose picture did not change costs a hash lookup, never a
-// comparison or copy of the bytes:
+// avatar; a slot whose picture did not change costs a hash lookup:
 //
-//   QUrl source = cache.sourceFor("p-" + id, profile.avatar(),
+//   QUrl source = cache.sourceFor("p-" + id, snapshot.pictures,
 //                                 profile.avatar_sha256());      // in a model
 //   Image { source: avatarSource }                              // in QML
 //
@@ -30,6 +33,8 @@
 #include <string>
 #include <string_view>
 
+#include "apps/qml-client/core/stored_picture.h"
+
 namespace profiles::client {
 
 class AvatarCache {
@@ -37,28 +42,27 @@ class AvatarCache {
   // The provider's name in image://avatars/... URLs.
   static constexpr char kProviderName[] = "avatars";
 
-  // The URL of `bytes`, now shown in `slot`, or an empty URL (and the slot
-  // emptied) when `bytes` is empty. `sha256` is the lowercase hex SHA-256 of
-  // `bytes` when known (a server copy's avatar_sha256); empty: computed here.
-  // `owner` keeps `bytes` alive (e.g. the snapshot's view that holds the
-  // picture), so the cache holds no copy of its own: with 256 KiB pictures,
-  // a copy per row doubled what the list costs in memory. The newest owner
-  // of a picture is kept, so an old view is let go as soon as a new one
-  // shows the same picture.
-  QUrl sourceFor(const QString& slot, std::shared_ptr<const void> owner, std::string_view bytes,
-                 const std::string& sha256 = {});
-  // The same for bytes nobody else keeps (an editor's draft): copied.
-  QUrl sourceFor(const QString& slot, const std::string& bytes, const std::string& sha256 = {});
+  // The URL of stored picture `sha256` (lowercase hex), now shown in `slot`,
+  // read through `shelf` when shown; an empty URL (and the slot emptied)
+  // when `sha256` is empty or `shelf` does not hold it (yet: a picture not
+  // fetched has no URL until it is). The newest shelf is kept.
+  QUrl sourceFor(const QString& slot, std::shared_ptr<const PictureShelf> shelf,
+                 const std::string& sha256);
+  // The same for bytes only the caller has (an editor's draft): copied.
+  QUrl sourceFor(const QString& slot, const std::string& bytes);
   void remove(const QString& slot);
   // The bytes behind the id of an image://avatars/<id> URL; empty if unknown.
   QByteArray bytesFor(const QString& id) const;
 
  private:
   struct Picture {
-    std::shared_ptr<const void> owner;  // keeps `bytes` alive
-    std::string_view bytes;
-    int shown_in = 0;  // how many slots show it
+    std::shared_ptr<const PictureShelf> shelf;  // where it is stored, or
+    std::shared_ptr<const std::string> bytes;   // a draft's copy
+    int shown_in = 0;                           // how many slots show it
   };
+  // Notes that `slot` shows the picture `sha` and returns it.
+  // REQUIRES: mutex_ held.
+  Picture& ShowLocked(const QString& slot, const QString& sha);
   // Forgets that `slot` shows a picture. REQUIRES: mutex_ held.
   void ReleaseLocked(const QString& slot);
 

@@ -299,7 +299,22 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   follow(name_, QString::fromStdString(profile.name()));
   follow(email_, QString::fromStdString(profile.email()));
   if (!avatar_.touched()) avatar_origin_sha_ = QString::fromStdString(AvatarShaOf(profile));
-  follow(avatar_, Bytes(profile.avatar()));
+  // The form holds the picture's bytes (to show, compare and send); the
+  // store keeps them on disk. Read again until they are there (a picture
+  // still being fetched has a sha before it has bytes).
+  const std::string sha = AvatarShaOf(profile);
+  if (sha != stored_avatar_sha_ || (stored_avatar_.isEmpty() && !sha.empty())) {
+    stored_avatar_sha_ = sha;
+    stored_avatar_.clear();
+    if (!profile.avatar().empty()) {
+      stored_avatar_ = Bytes(profile.avatar());
+    } else if (!sha.empty() && snapshot.pictures != nullptr) {
+      if (absl::StatusOr<std::string> bytes = snapshot.pictures->Read(sha); bytes.ok()) {
+        stored_avatar_ = Bytes(*bytes);
+      }
+    }
+  }
+  follow(avatar_, stored_avatar_);
   if (!modified()) {
     base_version_ = profile.version();
     name_.at_base_version = name_.value;
@@ -354,17 +369,12 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
       row.label = ConflictLabel(field.id());
       row.is_image = field.is_avatar();
       if (field.is_avatar()) {
-        // By sha: the server's copy in a conflict may come without its bytes
-        // (fetched separately); that is not a removed picture.
-        // What the user deleted is kept without picture bytes (its sha
-        // only): the shown copy's bytes when it is the same picture.
-        const std::string& mine_avatar =
-            mine.avatar().empty() && mine.avatar_sha256() == profile.avatar_sha256()
-                ? profile.avatar()
-                : mine.avatar();
-        row.mine =
-            avatars.sourceFor(QStringLiteral("mine-") + id, mine_avatar, mine.avatar_sha256());
-        row.server = avatars.sourceFor(QStringLiteral("server-") + id, server.avatar(),
+        // By sha: both sides name their pictures, read from the store when
+        // shown; the server's copy in a conflict may come without its bytes
+        // (fetched separately), which is not a removed picture.
+        row.mine = avatars.sourceFor(QStringLiteral("mine-") + id, snapshot.pictures,
+                                     AvatarShaOf(mine));
+        row.server = avatars.sourceFor(QStringLiteral("server-") + id, snapshot.pictures,
                                        server.avatar_sha256());
         row.differs = AvatarShaOf(mine) != AvatarShaOf(server);
       } else {

@@ -187,6 +187,10 @@ class ProfileEditor : public QObject {
   // the picture's bytes are still being fetched).
   QString avatar_origin_sha_;
   QString avatar_sha_at_base_version_;
+  // The bytes of the profile's picture, read back from the store once per
+  // picture (by sha) rather than at every snapshot.
+  std::string stored_avatar_sha_;
+  QByteArray stored_avatar_;
   // The profile's version when the user began changing the form.
   int64_t base_version_ = 0;
   QUrl avatar_source_;

@@ -85,7 +85,7 @@ ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
   return Row{id,
              QString::fromStdString(view->profile->name()),
              QString::fromStdString(view->profile->email()),
-             avatars_->sourceFor(QStringLiteral("p-") + id, view->profile, view->profile->avatar(),
+             avatars_->sourceFor(QStringLiteral("p-") + id, snapshot_->pictures,
                                  view->profile->avatar_sha256()),
              static_cast<int>(view->state),
              std::move(view)};

@@ -312,9 +312,19 @@ void SyncEngine::Step() {
     };
     if (mutation->deletes()) {
       transport_->SendDelete(MutationQueue::ToDeleteRequest(*mutation), std::move(on_sent));
-    } else {
-      transport_->Send(MutationQueue::ToRequest(*mutation), std::move(on_sent));
+      continue;
     }
+    absl::StatusOr<profile::v1::UpdateProfileRequest> request = queue_->ToRequest(*mutation);
+    if (!request.ok()) {
+      // Its picture can no longer be read here: parked, the reason shown at
+      // the picture, for the user to pick it again or discard the edit.
+      const std::string reason(request.status().message());
+      on_sent(Rejected{.message = reason,
+                       .field_errors = {{"avatar", reason}},
+                       .code = request.status().code()});
+      continue;
+    }
+    transport_->Send(*std::move(request), std::move(on_sent));
   }
   if (!in_flight_.empty()) {
     phase_ = Phase::kSending;
@@ -481,12 +491,12 @@ void SyncEngine::OnChecked(const std::string& id, const absl::StatusOr<Profile>&
 }
 
 // Queues a GetProfile when the cached copy of `id` names a picture
-// (avatar_sha256) whose bytes it does not hold: conflict details, and
+// (avatar_sha256) whose bytes the store does not hold: conflict details, and
 // listings or events that leave avatars out, carry only the sha.
 void SyncEngine::WantAvatarIfMissing(const std::string& id) {
   const auto& cached = store_->state().profiles;
   const auto it = cached.find(id);
-  if (it != cached.end() && it->second->avatar().empty() && !it->second->avatar_sha256().empty()) {
+  if (it != cached.end() && !store_->state().HasPicture(it->second->avatar_sha256())) {
     avatars_wanted_.insert(id);
   }
 }

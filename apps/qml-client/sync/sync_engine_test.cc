@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "apps/qml-client/core/merge.h"
+#include "apps/qml-client/core/test_util.h"
 #include "apps/qml-client/sync/fake_transport.h"
 
 namespace profiles::client {
@@ -348,7 +349,7 @@ TEST(SyncEngineTest, APictureLeftOutOfAnEventIsFetched) {
   world.Settle();
   const Profile& cached = *world.engine().store().state().profiles.at(id);
   EXPECT_EQ(cached.avatar_sha256(), AvatarSha256(picture));
-  EXPECT_EQ(cached.avatar(), picture);
+  EXPECT_EQ(testing::PictureOf(world.engine().store().state(), cached), picture);
 }
 
 // Deletes (issue 12). `Live` is the profile as the user sees it.
@@ -723,7 +724,7 @@ class RandomSchedule {
       EXPECT_EQ(mine->name(), theirs.name()) << id;
       EXPECT_EQ(mine->email(), theirs.email()) << id;
       EXPECT_EQ(mine->avatar_sha256(), theirs.avatar_sha256()) << id;
-      EXPECT_EQ(mine->avatar(), theirs.avatar()) << id;
+      EXPECT_EQ(testing::PictureOf(world_.engine().store().state(), *mine), theirs.avatar()) << id;
     }
     for (const std::string& id : Shown(/*outside_conflicts=*/false)) {
       ASSERT_EQ(server.profiles().count(id), 1u) << id << " shown but never on the server";

@@ -123,6 +123,7 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
     rows.reserve(order_.size());
     for (const auto& [key, view] : order_) rows.push_back(view);
     snapshot->profiles = ProfileViews(std::move(rows));
+    snapshot->pictures = engine_.store().state().pictures;
     snapshot->pending_count = engine_.queue().PendingCount();
     snapshot->connection = engine_.connection();
     snapshot->last_error = engine_.last_error();
@@ -233,17 +234,6 @@ class SyncManager::Worker : public QObject, public SyncEngine::Host {
                             view->error_code != absl::StatusCode::kInvalidArgument &&
                             view->field_errors.empty();
         }
-      }
-    }
-    // The conflict's copy has no avatar bytes; the cache has them once
-    // fetched (same picture, same sha).
-    if (view->server_profile && view->server_profile->avatar().empty() &&
-        !view->server_profile->avatar_sha256().empty()) {
-      const auto& cached = engine_.store().state().profiles;
-      if (auto it = cached.find(id);
-          it != cached.end() &&
-          it->second->avatar_sha256() == view->server_profile->avatar_sha256()) {
-        view->server_profile->set_avatar(it->second->avatar());
       }
     }
     view->merged_with = queue.MergeNoteOf(id);

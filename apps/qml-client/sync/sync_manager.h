@@ -97,7 +97,8 @@ struct ProfileView {
   // picture is held once (MutationQueue::SharedEffectiveProfile).
   std::shared_ptr<const profile::v1::Profile> profile;
   SyncState state = SyncState::kSynced;
-  // kConflict: the server's current profile, to compare field by field.
+  // kConflict: the server's current profile, to compare field by field (its
+  // picture by sha, read from ClientSnapshot::pictures once fetched).
   std::optional<profile::v1::Profile> server_profile;
   ConflictKind conflict = ConflictKind::kNone;
   // kDeleteChanged: the profile as the user saw it when they deleted it
@@ -169,6 +170,9 @@ struct ClientSnapshot {
   std::vector<ViewChange> changes;
   // The rows were built anew (the first snapshot, another store).
   bool rebuilt = false;
+  // The store's pictures, which the rows name by avatar_sha256: read from
+  // disk when shown (stored_picture.h). Null before a store is open.
+  std::shared_ptr<const PictureShelf> pictures;
 };
 
 class SyncManager : public QObject {

@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "apps/qml-client/core/local_store.h"
+#include "apps/qml-client/core/test_util.h"
 #include "apps/qml-client/sync/profile_client.h"
 #include "apps/qml-client/sync/tcp_forwarder.h"
 #include "google/rpc/status.pb.h"
@@ -1461,12 +1462,13 @@ TEST_F(FaultTest, AConflictWithoutAvatarBytesShowsTheServersPictureFetchedSepara
   ASSERT_TRUE(WaitFor(*client_, [&](const ClientSnapshot& s) {
     const ProfileView* view = Find(s, id);
     return view != nullptr && view->state == SyncState::kConflict && view->server_profile &&
-           view->server_profile->avatar() == theirs;
+           testing::PictureOf(*s.pictures, *view->server_profile) == theirs;
   })) << "the conflict must show the server's picture";
   EXPECT_GT(front_->get_calls_.load(), 0) << "fetched with GetProfile";
   const auto snapshot = client_->snapshot();
   const ProfileView* view = Find(*snapshot, id);
-  EXPECT_EQ(view->profile->avatar(), mine) << "the user's own picture stays on top";
+  EXPECT_EQ(testing::PictureOf(*snapshot->pictures, *view->profile), mine)
+      << "the user's own picture stays on top";
   EXPECT_FALSE(view->server_profile->avatar_sha256().empty());
 }
 

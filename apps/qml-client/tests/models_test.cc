@@ -68,11 +68,33 @@ ProfileView View(const std::string& id, const std::string& name, const std::stri
   return view;
 }
 
+// Keeps the pictures of `view` as the store does: its profiles name them by
+// sha, and the bytes are on `shelf`.
+void Shelve(ProfileView* view, PictureShelf* shelf) {
+  auto shelve = [shelf](profile::v1::Profile* profile) {
+    if (profile->avatar().empty()) return;
+    const std::string sha = AvatarSha256(profile->avatar());
+    shelf->Add(sha, StoredPicture::InMemory(profile->avatar()));
+    profile->set_avatar_sha256(sha);
+    profile->clear_avatar();
+  };
+  auto profile = std::make_shared<profile::v1::Profile>(*view->profile);
+  shelve(profile.get());
+  view->profile = std::move(profile);
+  if (view->server_profile) shelve(&*view->server_profile);
+  if (view->deleted_from) shelve(&*view->deleted_from);
+}
+
 std::shared_ptr<const ClientSnapshot> Snapshot(std::vector<ProfileView> views) {
   auto snapshot = std::make_shared<ClientSnapshot>();
+  auto shelf = std::make_shared<PictureShelf>();
   std::vector<ProfileViews::Shared> shared;
-  for (ProfileView& view : views) shared.push_back(std::make_shared<ProfileView>(std::move(view)));
+  for (ProfileView& view : views) {
+    Shelve(&view, shelf.get());
+    shared.push_back(std::make_shared<ProfileView>(std::move(view)));
+  }
   snapshot->profiles = ProfileViews(std::move(shared));
+  snapshot->pictures = std::move(shelf);
   return snapshot;
 }
 
@@ -81,6 +103,7 @@ std::shared_ptr<const ClientSnapshot> Snapshot(std::vector<ProfileView> views) {
 class Publisher {
  public:
   void Put(ProfileView view) {
+    Shelve(&view, shelf_.get());
     Remove(view.profile->id(), /*gone=*/false);
     auto shared = std::make_shared<const ProfileView>(std::move(view));
     names_[shared->profile->id()] = shared->profile->name();
@@ -99,6 +122,7 @@ class Publisher {
     std::vector<ProfileViews::Shared> shared;
     for (const auto& [key, view] : rows_) shared.push_back(view);
     snapshot->profiles = ProfileViews(std::move(shared));
+    snapshot->pictures = shelf_;
     snapshot->sequence = ++sequence_;
     snapshot->rebuilt = sequence_ == 1;
     if (!snapshot->rebuilt) snapshot->changes = std::move(changes_);
@@ -112,6 +136,7 @@ class Publisher {
   std::map<std::string, std::string> names_;
   std::vector<ViewChange> changes_;
   uint64_t sequence_ = 0;
+  const std::shared_ptr<PictureShelf> shelf_ = std::make_shared<PictureShelf>();
 };
 
 QStringList Ids(const ProfileListModel& model) {
@@ -211,42 +236,46 @@ class ModelsTest : public QObject {
     QVERIFY(cache.bytesFor(second.path().mid(1)).isEmpty());
   }
 
-  // A picture travels by its hash: the same bytes in two slots (a row and a
-  // conflict's side) are one URL, held once, kept while any slot shows them.
+  // A picture travels by its hash: the same picture in two slots (a row and
+  // a conflict's side) is one URL, read through the store's shelf, kept
+  // while any slot shows it.
   void avatarCacheSharesAPictureBetweenSlotsByItsHash() {
     AvatarCache cache;
     const std::string picture(150 * 1024, 'p');
     const std::string sha = AvatarSha256(picture);
-    const QUrl row = cache.sourceFor(QStringLiteral("p-1"), picture, sha);
+    auto shelf = std::make_shared<PictureShelf>();
+    shelf->Add(sha, StoredPicture::InMemory(picture));
+    const QUrl row = cache.sourceFor(QStringLiteral("p-1"), shelf, sha);
     QCOMPARE(row.path().mid(1), QString::fromStdString(sha));
-    // The server's sha and the one computed here name the same picture.
-    QCOMPARE(cache.sourceFor(QStringLiteral("server-1"), picture), row);
+    // A draft of the same bytes names the same picture.
+    QCOMPARE(cache.sourceFor(QStringLiteral("draft-1"), picture), row);
+    QCOMPARE(cache.sourceFor(QStringLiteral("server-1"), shelf, sha), row);
     cache.remove(QStringLiteral("p-1"));
+    cache.remove(QStringLiteral("draft-1"));
     QCOMPARE(cache.bytesFor(row.path().mid(1)).size(), qsizetype(picture.size()));
     cache.remove(QStringLiteral("server-1"));
     QVERIFY(cache.bytesFor(row.path().mid(1)).isEmpty());
   }
 
-  // A list row's picture is the view's own bytes, kept alive, not copied;
-  // a newer view showing the same picture takes the older one's place.
-  void avatarCacheKeepsTheOwnersBytesInsteadOfACopy() {
+  // A stored picture is read when shown, through the newest shelf; one the
+  // store does not hold yet (only its sha is known) has no URL until it does.
+  void avatarCacheReadsStoredPicturesWhenShown() {
     AvatarCache cache;
-    auto first = std::make_shared<const std::string>(200 * 1024, 'q');
-    const std::weak_ptr<const std::string> first_alive = first;
-    const QUrl url = cache.sourceFor(QStringLiteral("p-1"), first, *first);
-    const std::string* first_bytes = first.get();
-    first.reset();
-    QVERIFY(!first_alive.expired());
-    QCOMPARE(cache.bytesFor(url.path().mid(1)).size(), qsizetype(200 * 1024));
-
-    auto second = std::make_shared<const std::string>(*first_bytes);
-    QCOMPARE(cache.sourceFor(QStringLiteral("p-1"), second, *second), url);
-    QVERIFY(first_alive.expired());
-    const std::weak_ptr<const std::string> second_alive = second;
-    second.reset();
-    QVERIFY(!second_alive.expired());
-    cache.remove(QStringLiteral("p-1"));
-    QVERIFY(second_alive.expired());
+    const std::string picture(200 * 1024, 'q');
+    const std::string sha = AvatarSha256(picture);
+    auto shelf = std::make_shared<PictureShelf>();
+    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), shelf, sha).isEmpty());
+    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), nullptr, sha).isEmpty());
+    shelf->Add(sha, StoredPicture::InMemory(picture));
+    const QUrl url = cache.sourceFor(QStringLiteral("p-1"), shelf, sha);
+    QVERIFY(!url.isEmpty());
+    QCOMPARE(cache.bytesFor(url.path().mid(1)), QByteArray::fromStdString(picture));
+    // A compaction replaces the shelf's entries; the URL stays and reads on.
+    PictureShelf compacted;
+    compacted.Add(sha, StoredPicture::InMemory(picture));
+    shelf->ReplaceWith(std::move(compacted));
+    QCOMPARE(cache.bytesFor(url.path().mid(1)).size(), qsizetype(picture.size()));
+    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), shelf, "").isEmpty());
     QVERIFY(cache.bytesFor(url.path().mid(1)).isEmpty());
   }
 
