@@ -98,7 +98,7 @@ std::optional<int64_t> ProfileNumber(const std::string& id) {
   return n;
 }
 
-std::string MakePngAvatar(int size) {
+std::string MakePngAvatar(int size, uint32_t variant) {
   constexpr size_t kTextChunkOverhead = 12 + 8;  // chunk framing + "Comment\0"
   const size_t target = static_cast<size_t>(std::max(size, 128));
   int side = 1;
@@ -109,7 +109,7 @@ std::string MakePngAvatar(int size) {
   PutBigEndian32(ihdr, static_cast<uint32_t>(side));
   ihdr += std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB, deflate, no filter, no interlace
 
-  std::mt19937 rng(0xa7a7a7);  // fixed: every tool makes the same picture
+  std::mt19937 rng(0xa7a7a7 + variant);  // fixed per variant: every tool makes the same picture
   std::string raw;
   raw.reserve(static_cast<size_t>(side) * (1 + 3 * side));
   for (int y = 0; y < side; ++y) {

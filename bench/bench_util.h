@@ -27,8 +27,10 @@ std::optional<int64_t> ProfileNumber(const std::string& id);
 // pseudo-random pixels stored without compression, padded with a tEXt chunk.
 // Noise, so that neither PostgreSQL (TOAST's pglz) nor anything on the wire
 // compresses it: it costs what a real photo of that size costs. The same
-// `size` always gives the same bytes, so every tool and the SQL seed agree.
-std::string MakePngAvatar(int size);
+// `size` and `variant` always give the same bytes, so every tool and the SQL
+// seed agree; another `variant` is another picture of the same size (people
+// have photos of their own).
+std::string MakePngAvatar(int size, uint32_t variant = 0);
 
 // The q-quantile (0..1, nearest rank) of `sorted` (ascending), or 0 when
 // empty.
