@@ -16,33 +16,20 @@ QUrl UrlOf(const QString& sha) {
 
 }  // namespace
 
-AvatarCache::Picture& AvatarCache::ShowLocked(const QString& slot, const QString& sha) {
-  auto shown = slots_.find(slot);
-  if (shown != slots_.end() && *shown != sha) {
-    ReleaseLocked(slot);
-    shown = slots_.end();
-  }
-  // One lookup of the picture per call: the list asks once per row.
-  Picture& picture = pictures_[sha];
-  if (shown == slots_.end()) {
-    ++picture.shown_in;
-    slots_.insert(slot, sha);
-  }
-  return picture;
+void AvatarCache::showFrom(std::shared_ptr<const PictureShelf> shelf) {
+  QMutexLocker lock(&mutex_);
+  shelf_ = std::move(shelf);
 }
 
-QUrl AvatarCache::sourceFor(const QString& slot, std::shared_ptr<const PictureShelf> shelf,
-                            const std::string& sha256) {
-  if (sha256.empty() || shelf == nullptr || !shelf->Contains(sha256)) {
-    remove(slot);
-    return {};
-  }
-  const QString sha = QString::fromStdString(sha256);
+QUrl AvatarCache::sourceFor(const std::string& sha256) const {
+  if (sha256.empty()) return {};
+  std::shared_ptr<const PictureShelf> shelf;
   {
     QMutexLocker lock(&mutex_);
-    ShowLocked(slot, sha).shelf = std::move(shelf);
+    shelf = shelf_;
   }
-  return UrlOf(sha);
+  if (shelf == nullptr || !shelf->Contains(sha256)) return {};
+  return UrlOf(QString::fromStdString(sha256));
 }
 
 QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes) {
@@ -52,9 +39,18 @@ QUrl AvatarCache::sourceFor(const QString& slot, const std::string& bytes) {
   }
   const QString sha = QString::fromStdString(AvatarSha256(bytes));
   QMutexLocker lock(&mutex_);
-  Picture& picture = ShowLocked(slot, sha);
+  auto shown = slots_.find(slot);
+  if (shown != slots_.end() && *shown != sha) {
+    ReleaseLocked(slot);
+    shown = slots_.end();
+  }
+  Draft& draft = drafts_[sha];
+  if (shown == slots_.end()) {
+    ++draft.shown_in;
+    slots_.insert(slot, sha);
+  }
   // Already held (an editor asks at every snapshot): no copy.
-  if (picture.bytes == nullptr) picture.bytes = std::make_shared<const std::string>(bytes);
+  if (draft.bytes == nullptr) draft.bytes = std::make_shared<const std::string>(bytes);
   return UrlOf(sha);
 }
 
@@ -66,22 +62,24 @@ void AvatarCache::remove(const QString& slot) {
 void AvatarCache::ReleaseLocked(const QString& slot) {
   const auto shown = slots_.find(slot);
   if (shown == slots_.end()) return;
-  const auto picture = pictures_.find(*shown);
-  if (picture != pictures_.end() && --picture->shown_in == 0) pictures_.erase(picture);
+  const auto draft = drafts_.find(*shown);
+  if (draft != drafts_.end() && --draft->shown_in == 0) drafts_.erase(draft);
   slots_.erase(shown);
 }
 
 QByteArray AvatarCache::bytesFor(const QString& id) const {
-  Picture picture;
+  std::shared_ptr<const PictureShelf> shelf;
   {
     QMutexLocker lock(&mutex_);
-    const auto it = pictures_.constFind(id);
-    if (it == pictures_.constEnd()) return {};
-    picture = *it;
+    if (const auto draft = drafts_.constFind(id); draft != drafts_.constEnd()) {
+      return QByteArray::fromStdString(*draft->bytes);
+    }
+    shelf = shelf_;
   }
-  if (picture.bytes != nullptr) return QByteArray::fromStdString(*picture.bytes);
+  if (shelf == nullptr) return {};
   // Read outside the lock, on the loader thread that asked.
-  absl::StatusOr<std::string> bytes = picture.shelf->Read(id.toStdString());
+  absl::StatusOr<std::string> bytes = shelf->Read(id.toStdString());
+  if (absl::IsNotFound(bytes.status())) return {};
   if (!bytes.ok()) {
     qWarning("cannot show picture %s: %s", qPrintable(id), bytes.status().ToString().c_str());
     return {};

@@ -283,6 +283,7 @@ void ProfileEditor::publishAvatar() {
 
 void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& avatars) {
   if (isNew()) return;
+  avatars.showFrom(snapshot.pictures);
   const ProfileView* view = Find(snapshot, profile_id_);
   found_ = view != nullptr;
   if (!view) {
@@ -357,7 +358,6 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
   if (state_ == SyncState::kConflict && view->server_profile &&
       conflict_kind_ != ConflictKind::kDeletedElsewhere) {
     const profile::v1::Profile& server = *view->server_profile;
-    const QString id = QString::fromStdString(profile.id());
     // A delete of a changed profile: what the user deleted beside what the
     // profile is now.
     const profile::v1::Profile& mine =
@@ -372,10 +372,8 @@ void ProfileEditor::applySnapshot(const ClientSnapshot& snapshot, AvatarCache& a
         // By sha: both sides name their pictures, read from the store when
         // shown; the server's copy in a conflict may come without its bytes
         // (fetched separately), which is not a removed picture.
-        row.mine = avatars.sourceFor(QStringLiteral("mine-") + id, snapshot.pictures,
-                                     AvatarShaOf(mine));
-        row.server = avatars.sourceFor(QStringLiteral("server-") + id, snapshot.pictures,
-                                       server.avatar_sha256());
+        row.mine = avatars.sourceFor(AvatarShaOf(mine));
+        row.server = avatars.sourceFor(server.avatar_sha256());
         row.differs = AvatarShaOf(mine) != AvatarShaOf(server);
       } else {
         const std::string_view ours = field.Get(mine);

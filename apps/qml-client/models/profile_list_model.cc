@@ -18,21 +18,30 @@ QVariant ProfileListModel::data(const QModelIndex& index, int role) const {
     return {};
   }
   const Row& row = rows_[static_cast<size_t>(index.row())];
+  const profile::v1::Profile& profile = *row.view->profile;
   switch (role) {
     case ProfileIdRole:
       return row.id;
     case Qt::DisplayRole:
     case NameRole:
-      return row.name;
+      return QString::fromStdString(profile.name());
     case EmailRole:
-      return row.email;
+      return QString::fromStdString(profile.email());
     case AvatarSourceRole:
-      return row.avatar_source;
+      return row.picture ? avatars_->sourceFor(profile.avatar_sha256()) : QUrl();
     case SyncStateRole:
-      return row.sync_state;
+      return static_cast<int>(row.view->state);
     default:
       return {};
   }
+}
+
+bool ProfileListModel::Row::operator==(const Row& other) const {
+  const profile::v1::Profile& mine = *view->profile;
+  const profile::v1::Profile& theirs = *other.view->profile;
+  return id == other.id && mine.name() == theirs.name() && mine.email() == theirs.email() &&
+         mine.avatar_sha256() == theirs.avatar_sha256() && picture == other.picture &&
+         view->state == other.view->state;
 }
 
 QHash<int, QByteArray> ProfileListModel::roleNames() const {
@@ -71,6 +80,7 @@ void ProfileListModel::applySnapshot(std::shared_ptr<const ClientSnapshot> snaps
                        snapshot_->sequence != 0 && snapshot->sequence == snapshot_->sequence + 1;
   snapshot_ = std::move(snapshot);
   avatars_ = &avatars;
+  if (snapshot_) avatars_->showFrom(snapshot_->pictures);
   // A page of a first sync changes hundreds of rows at once: a rebuild's
   // single pass costs less than as many searches.
   if (follows && snapshot_->changes.size() <= kMostChangesApplied) {
@@ -82,18 +92,17 @@ void ProfileListModel::applySnapshot(std::shared_ptr<const ClientSnapshot> snaps
 
 ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
                                               std::shared_ptr<const ProfileView> view) const {
-  return Row{id,
-             QString::fromStdString(view->profile->name()),
-             QString::fromStdString(view->profile->email()),
-             avatars_->sourceFor(QStringLiteral("p-") + id, snapshot_->pictures,
-                                 view->profile->avatar_sha256()),
-             static_cast<int>(view->state),
-             std::move(view)};
+  const std::string& sha = view->profile->avatar_sha256();
+  const bool picture = !sha.empty() && snapshot_->pictures != nullptr &&
+                       snapshot_->pictures->Contains(sha);
+  return Row{id, std::move(view), picture};
 }
 
 bool ProfileListModel::matches(const Row& row) const {
-  return needle_.isEmpty() || row.name.contains(needle_, Qt::CaseInsensitive) ||
-         row.email.contains(needle_, Qt::CaseInsensitive);
+  if (needle_.isEmpty()) return true;
+  const profile::v1::Profile& profile = *row.view->profile;
+  return QString::fromStdString(profile.name()).contains(needle_, Qt::CaseInsensitive) ||
+         QString::fromStdString(profile.email()).contains(needle_, Qt::CaseInsensitive);
 }
 
 // The first row not shown before `view` in the snapshots' order (name, then
@@ -121,7 +130,6 @@ void ProfileListModel::applyChanges(const std::vector<ViewChange>& changes) {
     }
     if (!change.view) {
       built_.remove(id);
-      avatars_->remove(QStringLiteral("p-") + id);
       if (from >= 0) removeRow(from);
       continue;
     }

@@ -81,20 +81,18 @@ class ProfileListModel : public QAbstractListModel {
   void countChanged();
 
  private:
+  // What a row shows is read from its view when QML asks (data()): a list
+  // of 10,000 profiles holds no text or URL of its own, only the views it
+  // shares with the snapshot, which hold the text once.
   struct Row {
     QString id;
-    QString name;
-    QString email;
-    QUrl avatar_source;
-    int sync_state = 0;
     // The snapshot's view the row was made from: the same view (by
     // address) in the next snapshot means the same row.
     std::shared_ptr<const ProfileView> view;
+    // The store held the view's picture when the row was made.
+    bool picture = false;
     // What the delegate shows (the view may be new and show the same).
-    bool operator==(const Row& other) const {
-      return id == other.id && name == other.name && email == other.email &&
-             avatar_source == other.avatar_source && sync_state == other.sync_state;
-    }
+    bool operator==(const Row& other) const;
   };
   // A snapshot that changes more rows than this is shown by rebuild().
   static constexpr size_t kMostChangesApplied = 64;

@@ -236,38 +236,40 @@ class ModelsTest : public QObject {
     QVERIFY(cache.bytesFor(second.path().mid(1)).isEmpty());
   }
 
-  // A picture travels by its hash: the same picture in two slots (a row and
-  // a conflict's side) is one URL, read through the store's shelf, kept
-  // while any slot shows it.
-  void avatarCacheSharesAPictureBetweenSlotsByItsHash() {
+  // A picture travels by its hash: a stored picture and a draft of the same
+  // bytes are one URL; a draft is held while a slot shows it, a stored one
+  // is read from the store's shelf.
+  void avatarCacheSharesAPictureByItsHash() {
     AvatarCache cache;
     const std::string picture(150 * 1024, 'p');
     const std::string sha = AvatarSha256(picture);
+    const QUrl draft = cache.sourceFor(QStringLiteral("draft-1"), picture);
+    QCOMPARE(draft.path().mid(1), QString::fromStdString(sha));
+    QVERIFY2(cache.sourceFor(sha).isEmpty(), "no store shown yet");
     auto shelf = std::make_shared<PictureShelf>();
     shelf->Add(sha, StoredPicture::InMemory(picture));
-    const QUrl row = cache.sourceFor(QStringLiteral("p-1"), shelf, sha);
-    QCOMPARE(row.path().mid(1), QString::fromStdString(sha));
-    // A draft of the same bytes names the same picture.
-    QCOMPARE(cache.sourceFor(QStringLiteral("draft-1"), picture), row);
-    QCOMPARE(cache.sourceFor(QStringLiteral("server-1"), shelf, sha), row);
-    cache.remove(QStringLiteral("p-1"));
+    cache.showFrom(shelf);
+    QCOMPARE(cache.sourceFor(sha), draft);
     cache.remove(QStringLiteral("draft-1"));
-    QCOMPARE(cache.bytesFor(row.path().mid(1)).size(), qsizetype(picture.size()));
-    cache.remove(QStringLiteral("server-1"));
-    QVERIFY(cache.bytesFor(row.path().mid(1)).isEmpty());
+    // Read from the store now.
+    QCOMPARE(cache.bytesFor(draft.path().mid(1)).size(), qsizetype(picture.size()));
+    cache.showFrom(nullptr);
+    QVERIFY(cache.bytesFor(draft.path().mid(1)).isEmpty());
   }
 
-  // A stored picture is read when shown, through the newest shelf; one the
-  // store does not hold yet (only its sha is known) has no URL until it does.
+  // A stored picture is read when shown, through the shelf the latest
+  // snapshot names; one the store does not hold yet (only its sha is known)
+  // has no URL until it does.
   void avatarCacheReadsStoredPicturesWhenShown() {
     AvatarCache cache;
     const std::string picture(200 * 1024, 'q');
     const std::string sha = AvatarSha256(picture);
     auto shelf = std::make_shared<PictureShelf>();
-    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), shelf, sha).isEmpty());
-    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), nullptr, sha).isEmpty());
+    cache.showFrom(shelf);
+    QVERIFY(cache.sourceFor(sha).isEmpty());
+    QVERIFY(cache.sourceFor("").isEmpty());
     shelf->Add(sha, StoredPicture::InMemory(picture));
-    const QUrl url = cache.sourceFor(QStringLiteral("p-1"), shelf, sha);
+    const QUrl url = cache.sourceFor(sha);
     QVERIFY(!url.isEmpty());
     QCOMPARE(cache.bytesFor(url.path().mid(1)), QByteArray::fromStdString(picture));
     // A compaction replaces the shelf's entries; the URL stays and reads on.
@@ -275,7 +277,8 @@ class ModelsTest : public QObject {
     compacted.Add(sha, StoredPicture::InMemory(picture));
     shelf->ReplaceWith(std::move(compacted));
     QCOMPARE(cache.bytesFor(url.path().mid(1)).size(), qsizetype(picture.size()));
-    QVERIFY(cache.sourceFor(QStringLiteral("p-1"), shelf, "").isEmpty());
+    // Another store (another server) does not show this one's pictures.
+    cache.showFrom(std::make_shared<PictureShelf>());
     QVERIFY(cache.bytesFor(url.path().mid(1)).isEmpty());
   }
 
