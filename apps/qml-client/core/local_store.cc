@@ -82,31 +82,42 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(const QString& dire
       });
   if (!log.ok()) return log.status();
   store->log_ = *std::move(log);
-  for (const std::string& id : store->AllProfileIds()) store->live_bytes_ += store->LiveBytesOf(id);
+  store->live_bytes_ = store->AllLiveBytes();
   if (store->log_->needs_compaction()) {
     if (absl::Status status = store->Compact(); !status.ok()) return status;
   }
   return store;
 }
 
+// The pictures count as the snapshot will write them: the bytes of the
+// cached copy's and of the pending edits' pictures.
+int64_t LocalStore::LiveBytesOf(const profile::v1::Profile& cached) const {
+  const std::string& sha = cached.avatar_sha256();
+  return static_cast<int64_t>(cached.ByteSizeLong()) +
+         (sha.empty() ? 0 : state_.pictures->Find(sha).size());
+}
+
+int64_t LocalStore::LiveBytesOf(const PendingMutation& mutation) const {
+  const std::string& sha = mutation.fields().avatar_sha256();
+  return static_cast<int64_t>(mutation.ByteSizeLong()) +
+         (sha.empty() ? 0 : state_.pictures->Find(sha).size());
+}
+
 int64_t LocalStore::LiveBytesOf(const std::string& id) const {
-  // The pictures count as the snapshot will write them: the bytes of the
-  // cached copy's and of the pending edits' pictures.
-  auto picture_bytes = [this](const std::string& sha) -> int64_t {
-    return sha.empty() ? 0 : state_.pictures->Find(sha).size();
-  };
   int64_t bytes = 0;
   if (auto cached = state_.profiles.find(id); cached != state_.profiles.end()) {
-    bytes += static_cast<int64_t>(cached->second->ByteSizeLong()) +
-             picture_bytes(cached->second->avatar_sha256());
+    bytes += LiveBytesOf(*cached->second);
   }
   if (auto pending = state_.index.by_profile.find(id); pending != state_.index.by_profile.end()) {
-    for (uint64_t sequence : pending->second) {
-      const PendingMutation& mutation = state_.pending.at(sequence);
-      bytes += static_cast<int64_t>(mutation.ByteSizeLong()) +
-               picture_bytes(mutation.fields().avatar_sha256());
-    }
+    for (uint64_t sequence : pending->second) bytes += LiveBytesOf(state_.pending.at(sequence));
   }
+  return bytes;
+}
+
+int64_t LocalStore::AllLiveBytes() const {
+  int64_t bytes = 0;
+  for (const auto& [id, profile] : state_.profiles) bytes += LiveBytesOf(*profile);
+  for (const auto& [sequence, mutation] : state_.pending) bytes += LiveBytesOf(mutation);
   return bytes;
 }
 

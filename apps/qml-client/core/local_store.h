@@ -141,8 +141,12 @@ class LocalStore {
 
   // Every profile cached or with pending mutations.
   std::set<std::string> AllProfileIds() const;
-  // The serialized bytes of profile `id`'s cached copy and pending mutations.
+  // The serialized bytes of profile `id`'s cached copy and pending
+  // mutations, pictures included; of one of them; of the whole state.
   int64_t LiveBytesOf(const std::string& id) const;
+  int64_t LiveBytesOf(const profile::v1::Profile& cached) const;
+  int64_t LiveBytesOf(const profile::client::v1::PendingMutation& mutation) const;
+  int64_t AllLiveBytes() const;
 
   const QString directory_;
   const Options options_;

@@ -209,6 +209,14 @@ void ProfileListModel::rebuild() {
 // hides thousands of rows, is a few signals, not one per row (each of which
 // also moved every row after it).
 void ProfileListModel::update(std::vector<Row> rows) {
+  if (rows_.empty()) {
+    // The first rows (the app's open): one insertion, no bookkeeping.
+    if (rows.empty()) return;
+    beginInsertRows({}, 0, static_cast<int>(rows.size()) - 1);
+    rows_ = std::move(rows);
+    endInsertRows();
+    return;
+  }
   QSet<QString> new_ids;
   for (const Row& row : rows) new_ids.insert(row.id);
   QSet<QString> old_ids;
