@@ -1130,10 +1130,10 @@ void BM_OpenStore(benchmark::State& state) {
                      "read + parse the store's files (median, fresh process)", reference, "ms", 3,
                      false, "SyncManager::Open offline + applySnapshot"});
   Lines().push_back({what, app, "read + parse keeping every record (fresh process)", keeping, "ms",
-                     0, false, "the floor of any store that holds its profiles in memory"});
+                     0, false, "what a store holding every record in memory would cost"});
   Lines().push_back({"4. memory the open takes (peak resident growth)", Median(mib[OpenSide::kApp]),
                      "the store's files", store_mib, "MiB", 0, false,
-                     "every picture is held in memory"});
+                     "pictures stay on disk (stored_picture.h)"});
 }
 
 // A "<key> <n> kB" line of /proc/self/status, in KiB; 0 if absent.

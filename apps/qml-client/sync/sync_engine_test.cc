@@ -28,6 +28,7 @@
 namespace profiles::client {
 namespace {
 
+using profile::client::v1::PendingMutation;
 using profile::v1::Profile;
 using testing::FakeProfileServer;
 using testing::FakeTransport;
@@ -84,13 +85,14 @@ class SimHost : public SyncEngine::Host {
 // One device and one server in a simulation.
 class World {
  public:
-  World(uint64_t seed, FakeTransport::Faults faults, int max_sends_in_flight = 4)
+  World(uint64_t seed, FakeTransport::Faults faults, int max_sends_in_flight = 4,
+        StoreFiles* files = RealStoreFiles())
       : sim_(seed),
         dir_(QDir("/dev/shm").exists() ? QStringLiteral("/dev/shm/profiles-engine-XXXXXX")
                                        : QDir::tempPath() + "/profiles-engine-XXXXXX"),
         transport_(&sim_, &server_, faults),
         host_(&sim_) {
-    absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(dir_.path(), {});
+    absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(dir_.path(), {}, files);
     EXPECT_TRUE(store.ok()) << store.status();
     engine_ = std::make_unique<SyncEngine>(
         SyncEngine::Options{
@@ -337,6 +339,37 @@ TEST(SyncEngineTest, AnEditOfAnotherFieldIsRebasedOnTheChangeMadeElsewhere) {
   EXPECT_EQ(server.email(), "ada@elsewhere.example");
   EXPECT_EQ(world.queue().StateOf(id), SyncState::kSynced);
   EXPECT_TRUE(world.queue().MergeNoteOf(id).has_value());
+}
+
+// The picture of a queued edit that can no longer be read back (the disk
+// failed under it) is never sent without it, which would remove it on the
+// server: the edit is parked with the reason shown at the picture, and the
+// rest of the queue goes on.
+TEST(SyncEngineTest, AnEditWhosePictureCannotBeReadIsParkedNotSentWithoutIt) {
+  testing::FaultInjectingStoreFiles files;
+  World world(11, {}, /*max_sends_in_flight=*/4, &files);
+  const std::string ada = world.Seed("ada");
+  const std::string bob = world.Seed("bob");
+  world.engine().Start();
+  world.Settle();
+  world.SetReachable(false);
+  Profile picture;
+  picture.set_avatar(std::string(150 * 1024, 'p'));
+  world.engine().Edit(ada, picture, Mask({"avatar"}), std::nullopt);
+  Profile name;
+  name.set_name("Bob B.");
+  world.engine().Edit(bob, name, Mask({"name"}), std::nullopt);
+  files.FailRandomReads(true);
+  world.SetReachable(true);
+  world.Settle();
+  EXPECT_EQ(world.queue().StateOf(ada), SyncState::kRejected);
+  const std::vector<PendingMutation> parked = world.queue().MutationsOf(ada);
+  ASSERT_EQ(parked.size(), 1u);
+  ASSERT_EQ(parked[0].field_errors().count("avatar"), 1u);
+  EXPECT_NE(parked[0].field_errors().at("avatar").find("can no longer be read"), std::string::npos)
+      << parked[0].field_errors().at("avatar");
+  EXPECT_EQ(world.server().profiles().at(ada).avatar_sha256(), "") << "sent without its picture";
+  EXPECT_EQ(world.server().profiles().at(bob).name(), "Bob B.");
 }
 
 TEST(SyncEngineTest, APictureLeftOutOfAnEventIsFetched) {
