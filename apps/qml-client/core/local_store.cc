@@ -165,8 +165,7 @@ absl::Status LocalStore::AppendAll(std::vector<JournalRecord>&& records) {
         ApplyRecord(std::move(record), &state_);
         live_bytes_ += LiveBytesOf(id);
         const profile::v1::Profile& now = *state_.profiles.at(id);
-        if (now.version() == version && now.avatar_sha256() == avatar_sha256 &&
-            new_pictures == 0) {
+        if (now.version() == version && now.avatar_sha256() == avatar_sha256 && new_pictures == 0) {
           continue;
         }
         touched_profiles_.insert(std::move(id));

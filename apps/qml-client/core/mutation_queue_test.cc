@@ -508,8 +508,9 @@ TEST_F(MutationQueueTest, AConflictCopyWithoutAvatarBytesIsNotAnAvatarRemoval) {
   EXPECT_EQ(testing::PictureOf(store_->state(), shown), with_avatar.avatar())
       << "the cached picture is still the current one";
   EXPECT_EQ(shown.email(), "moved@example.com");
-  EXPECT_EQ(queue_->ToRequest(queue_->NextToSend().value()).value().update_mask().ShortDebugString(),
-            R"(paths: "name")");
+  EXPECT_EQ(
+      queue_->ToRequest(queue_->NextToSend().value()).value().update_mask().ShortDebugString(),
+      R"(paths: "name")");
 }
 
 // An edit queued behind one that gets rebased never saw the changes made

@@ -73,8 +73,7 @@ class RecordLog {
   using Record = profile::client::v1::JournalRecord;
   // Calls its argument once per record of a snapshot; it returns where the
   // record will be once Compact() succeeds.
-  using SnapshotWriter =
-      std::function<void(const std::function<RecordPlace(const Record&)>& add)>;
+  using SnapshotWriter = std::function<void(const std::function<RecordPlace(const Record&)>& add)>;
   // Takes one record read back and where it is; may change the record (it
   // is not used again).
   using Apply = std::function<void(Record& record, const RecordPlace& place)>;

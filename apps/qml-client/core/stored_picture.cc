@@ -59,8 +59,7 @@ void ForEachProfile(Message* message,
 // The sha256 `profile`'s picture bytes have: the one it names, or computed
 // (a picture the user picked has none yet).
 std::string ShaOf(const Profile& profile) {
-  return profile.avatar_sha256().empty() ? AvatarSha256(profile.avatar())
-                                         : profile.avatar_sha256();
+  return profile.avatar_sha256().empty() ? AvatarSha256(profile.avatar()) : profile.avatar_sha256();
 }
 
 }  // namespace
@@ -142,7 +141,8 @@ int TakePictures(JournalRecord* record, const RecordPlace& place, PictureShelf* 
   int added = 0;
   ForEachProfile(record, [&](Profile* profile, const FieldDescriptor*) {
     if (profile->avatar().empty()) return;
-    if (profile->avatar_sha256().empty()) profile->set_avatar_sha256(AvatarSha256(profile->avatar()));
+    if (profile->avatar_sha256().empty())
+      profile->set_avatar_sha256(AvatarSha256(profile->avatar()));
     if (pictures->Add(profile->avatar_sha256(),
                       StoredPicture(place, static_cast<int64_t>(profile->avatar().size())))) {
       ++added;

@@ -25,10 +25,9 @@
 // from any thread (image loaders). A PictureShelf is thread-safe.
 
 #include <cstdint>
-#include <map>
-#include <set>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -101,7 +100,7 @@ class PictureShelf {
 // already there), and drops the bytes from the record. Returns how many
 // pictures the shelf did not have before.
 int TakePictures(profile::client::v1::JournalRecord* record, const RecordPlace& place,
-                  PictureShelf* pictures);
+                 PictureShelf* pictures);
 
 // The reverse, for writing `record` again: gives every profile it carries
 // that names a picture (avatar_sha256 without bytes) the bytes from

@@ -128,8 +128,7 @@ TEST(StoredPictureTest, PhotosStayOnDiskAndReadBackWholeAfterCompactionAndReopen
       << "opening 40 MB of photos took " << opened / 1024 << " KiB of memory";
   ASSERT_EQ((*reopened)->state().profiles.size(), static_cast<size_t>(kProfiles));
   for (int i = 0; i < kProfiles; ++i) {
-    ASSERT_EQ(PictureOf((*reopened)->state(), *(*reopened)->state().profiles.at(IdOf(i))),
-              Photo(i))
+    ASSERT_EQ(PictureOf((*reopened)->state(), *(*reopened)->state().profiles.at(IdOf(i))), Photo(i))
         << i;
   }
 }

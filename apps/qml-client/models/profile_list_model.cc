@@ -93,8 +93,8 @@ void ProfileListModel::applySnapshot(std::shared_ptr<const ClientSnapshot> snaps
 ProfileListModel::Row ProfileListModel::rowOf(const QString& id,
                                               std::shared_ptr<const ProfileView> view) const {
   const std::string& sha = view->profile->avatar_sha256();
-  const bool picture = !sha.empty() && snapshot_->pictures != nullptr &&
-                       snapshot_->pictures->Contains(sha);
+  const bool picture =
+      !sha.empty() && snapshot_->pictures != nullptr && snapshot_->pictures->Contains(sha);
   return Row{id, std::move(view), picture};
 }
 

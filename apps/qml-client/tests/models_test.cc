@@ -842,9 +842,11 @@ class ModelsTest : public QObject {
     // A CA file that went missing is reported when the app opens.
     QVERIFY(QFile::remove(ca));
     {
-      auto controller = AppController::Open(
-          {.data_dir = dir.path(), .server_address = {}, .token = {}, .tls = true,
-           .tls_ca_file = ca});
+      auto controller = AppController::Open({.data_dir = dir.path(),
+                                             .server_address = {},
+                                             .token = {},
+                                             .tls = true,
+                                             .tls_ca_file = ca});
       QCOMPARE(controller.status().code(), absl::StatusCode::kInvalidArgument);
       QVERIFY(std::string(controller.status().message()).find("ca.pem") != std::string::npos);
     }
