@@ -420,8 +420,8 @@ absl::Status RecordLog::Compact(uint64_t next_sequence, const SnapshotWriter& wr
     std::string chunk = HeaderBytes(header);
     absl::Status written;
     write([&](const Record& record) {
-      const RecordPlace place{*reader, snapshot_bytes + static_cast<int64_t>(chunk.size()),
-                              static_cast<int64_t>(kFrameHeaderBytes + record.ByteSizeLong())};
+      RecordPlace place{*reader, snapshot_bytes + static_cast<int64_t>(chunk.size()),
+                        static_cast<int64_t>(kFrameHeaderBytes + record.ByteSizeLong())};
       chunk += EncodeFrame(record.SerializeAsString());
       if (chunk.size() >= kSnapshotChunkBytes && written.ok()) {
         written = file->Append(chunk);

@@ -61,8 +61,8 @@ class PosixReadableFile final : public ReadableStoreFile {
     std::string bytes(size, '\0');
     size_t done = 0;
     while (done < size) {
-      const ssize_t read =
-          ::pread(fd_, bytes.data() + done, size - done, static_cast<off_t>(offset) + done);
+      const ssize_t read = ::pread(fd_, bytes.data() + done, size - done,
+                                   static_cast<off_t>(offset + static_cast<int64_t>(done)));
       if (read < 0) {
         if (errno == EINTR) continue;
         return ErrnoError("cannot read", path_, errno);

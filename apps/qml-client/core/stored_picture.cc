@@ -117,9 +117,9 @@ absl::StatusOr<std::string> PictureShelf::Read(const std::string& sha256) const 
   return picture.Read(sha256);
 }
 
-bool PictureShelf::Add(const std::string& sha256, StoredPicture picture) {
+bool PictureShelf::Add(const std::string& sha256, const StoredPicture& picture) {
   std::lock_guard lock(mutex_);
-  return pictures_.try_emplace(sha256, std::move(picture)).second;
+  return pictures_.try_emplace(sha256, picture).second;
 }
 
 void PictureShelf::ReplaceWith(PictureShelf&& other) {

@@ -79,7 +79,7 @@ class PictureShelf {
   absl::StatusOr<std::string> Read(const std::string& sha256) const;
   // Notes where `sha256` is, unless the shelf has it already; true if it
   // did not.
-  bool Add(const std::string& sha256, StoredPicture picture);
+  bool Add(const std::string& sha256, const StoredPicture& picture);
   // The place of `sha256`, or an unknown StoredPicture.
   StoredPicture Find(const std::string& sha256) const;
   // Takes every entry of `other` in place of this shelf's.

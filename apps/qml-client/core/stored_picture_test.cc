@@ -30,7 +30,7 @@ using testing::PictureOf;
 
 constexpr LocalStore::Options kNeverCompact{.compaction_min_journal_bytes = int64_t{1} << 40};
 // A phone photo as the app uploads it: 100-256 KiB, and incompressible.
-constexpr size_t kPhotoBytes = 200 * 1024;
+constexpr size_t kPhotoBytes = size_t{200} * 1024;
 
 std::string IdOf(int i) { return absl::StrCat("00000000-0000-4000-8000-", 100000000000 + i); }
 
@@ -163,13 +163,14 @@ TEST(StoredPictureTest, APictureManyProfilesShowIsWrittenOnceBySnapshots) {
     ASSERT_TRUE(store.ok()) << store.status();
     MutationQueue queue(store->get());
     std::vector<Profile> page;
+    page.reserve(kProfiles);
     for (int i = 0; i < kProfiles; ++i) page.push_back(WithPhoto(i, Photo(0)));
     ASSERT_TRUE(queue.ApplyServerProfiles(std::move(page), "c").ok());
     EXPECT_EQ((*store)->state().pictures->size(), 1u);
     ASSERT_TRUE((*store)->Compact().ok());
   }
   EXPECT_LT(QFile(QDir(dir.path()).filePath(kSnapshotFileName)).size(),
-            static_cast<qint64>(kPhotoBytes + 64 * 1024));
+            static_cast<qint64>(kPhotoBytes + size_t{64} * 1024));
   auto reopened = LocalStore::Open(dir.path(), kNeverCompact);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   for (const auto& [id, profile] : (*reopened)->state().profiles) {
