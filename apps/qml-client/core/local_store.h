@@ -40,6 +40,12 @@
 // snapshot is stale (the compaction was killed between the two steps) and is
 // discarded on Open(), so nothing is applied twice.
 //
+// Pictures: state() holds none. Each picture's bytes stay in the record that
+// brought them; state().pictures says where, and readers (the UI's image
+// loaders, the sends) read them back from any thread (stored_picture.h).
+// Compaction writes each live picture once and replaces that index. The
+// file format is the same as before: only what is kept in memory changed.
+//
 // Schema versions: see local_store.proto. A version 1 journal is upgraded in
 // place on Open() (all records kept; created_at stamped) and compacted into
 // the current layout; version 2 and 3 files are read as they are and
