@@ -809,10 +809,9 @@ run_client_core() {
     awk -v a="${1:-0}" -v b="${2:-0}" -v k1="${CLIENT_CORE_SMALL}" -v k2="${CLIENT_CORE_PROFILES}" \
       'BEGIN { if (a > 0 && b > 0) printf "%.1f", (b * k2 - a * k1) / (k2 - k1); else print "-" }'
   }
-  # Bare ListProfiles has a fixed cost of its own (about 80 ms here: the server's first reads after the
-  # vacuum, the connection) that no client can avoid, and that alone puts its cost per profile at 1,000
-  # far above 1.3x the one at 10,000. Net of it, the app's per-profile cost says whether its own work
-  # grows faster than the data.
+  # Bare ListProfiles may show a fixed cost of its own (the connection, the server's first reads; 0-17
+  # ms in the runs of 2026-12-01, 70-140 ms in busier runs before) that no client can avoid. Net of it,
+  # the app's per-profile cost says whether its own work grows faster than the data.
   fixed_ms() {
     awk -v a="${1:-0}" -v b="${2:-0}" -v k1="${CLIENT_CORE_SMALL}" -v k2="${CLIENT_CORE_PROFILES}" \
       'BEGIN { if (a > 0 && b > 0) printf "%.1f", (a * k1 - k1 * (b * k2 - a * k1) / (k2 - k1)) / 1000; else print "-" }'
