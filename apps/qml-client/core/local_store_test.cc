@@ -797,20 +797,9 @@ TEST(LocalStore, FiveThousandProfilesWithPicturesSurviveCompactionAndReopen) {
         .toString(QUuid::WithoutBraces)
         .toStdString();
   };
-  auto avatar_of = [](int i) {
-    // Distinct, incompressible-ish bytes; a few KiB each keeps the test's
-    // disk use reasonable while the store passes its compaction threshold
-    // several times.
-    std::string bytes(4096, '\0');
-    uint32_t x = 2654435761u * static_cast<uint32_t>(i + 1);
-    for (char& c : bytes) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      c = static_cast<char>(x);
-    }
-    return bytes;
-  };
+  // A few KiB each keeps the test's disk use reasonable while the store
+  // passes its compaction threshold several times.
+  auto avatar_of = [](int i) { return testing::NoisyBytes(i, 4096); };
   std::string digest;
   {
     auto store = OpenOrDie(dir.path(), {.compaction_min_journal_bytes = 4 * 1024 * 1024});

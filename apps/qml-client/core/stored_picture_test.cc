@@ -34,17 +34,13 @@ constexpr size_t kPhotoBytes = size_t{200} * 1024;
 
 std::string IdOf(int i) { return absl::StrCat("00000000-0000-4000-8000-", 100000000000 + i); }
 
-// Distinct, incompressible bytes (xorshift), like a JPEG's.
-std::string Photo(int seed, size_t size = kPhotoBytes) {
-  std::string bytes(size, '\0');
-  uint32_t x = 2654435761u * static_cast<uint32_t>(seed + 1);
-  for (char& c : bytes) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return bytes;
+// Distinct and incompressible, like a JPEG's bytes.
+std::string Photo(int seed) { return testing::NoisyBytes(seed, kPhotoBytes); }
+
+std::unique_ptr<LocalStore> OpenStore(const QString& dir, StoreFiles* files = RealStoreFiles()) {
+  absl::StatusOr<std::unique_ptr<LocalStore>> store = LocalStore::Open(dir, kNeverCompact, files);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
 }
 
 Profile WithPhoto(int i, const std::string& photo, int64_t version = 1) {
@@ -101,35 +97,34 @@ TEST(StoredPictureTest, PhotosStayOnDiskAndReadBackWholeAfterCompactionAndReopen
   constexpr int kProfiles = 200;
   QTemporaryDir dir;
   {
-    auto store = LocalStore::Open(dir.path(), kNeverCompact);
-    ASSERT_TRUE(store.ok()) << store.status();
-    MutationQueue queue(store->get());
+    auto store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    MutationQueue queue(store.get());
     FirstSync(queue, kProfiles);
-    for (const auto& [id, profile] : (*store)->state().profiles) {
+    for (const auto& [id, profile] : store->state().profiles) {
       EXPECT_TRUE(profile->avatar().empty()) << id;
       EXPECT_LT(profile->ByteSizeLong(), 512u) << id << ": the picture's bytes are on disk";
     }
-    EXPECT_EQ((*store)->state().pictures->size(), static_cast<size_t>(kProfiles));
+    EXPECT_EQ(store->state().pictures->size(), static_cast<size_t>(kProfiles));
     for (int i = 0; i < kProfiles; i += 7) {
-      EXPECT_EQ(PictureOf((*store)->state(), *(*store)->state().profiles.at(IdOf(i))), Photo(i));
+      EXPECT_EQ(PictureOf(store->state(), *store->state().profiles.at(IdOf(i))), Photo(i));
     }
-    ASSERT_TRUE((*store)->Compact().ok());
+    ASSERT_TRUE(store->Compact().ok());
     for (int i = 3; i < kProfiles; i += 7) {
-      EXPECT_EQ(PictureOf((*store)->state(), *(*store)->state().profiles.at(IdOf(i))), Photo(i))
+      EXPECT_EQ(PictureOf(store->state(), *store->state().profiles.at(IdOf(i))), Photo(i))
           << "read from the new snapshot";
     }
   }
 
   const int64_t before = ResidentBytes();
-  auto reopened = LocalStore::Open(dir.path(), kNeverCompact);
-  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto reopened = OpenStore(dir.path());
+  ASSERT_NE(reopened, nullptr);
   const int64_t opened = ResidentBytes() - before;
   EXPECT_LT(opened, int64_t{kProfiles} * static_cast<int64_t>(kPhotoBytes) / 8)
       << "opening 40 MB of photos took " << opened / 1024 << " KiB of memory";
-  ASSERT_EQ((*reopened)->state().profiles.size(), static_cast<size_t>(kProfiles));
+  ASSERT_EQ(reopened->state().profiles.size(), static_cast<size_t>(kProfiles));
   for (int i = 0; i < kProfiles; ++i) {
-    ASSERT_EQ(PictureOf((*reopened)->state(), *(*reopened)->state().profiles.at(IdOf(i))), Photo(i))
-        << i;
+    ASSERT_EQ(PictureOf(reopened->state(), *reopened->state().profiles.at(IdOf(i))), Photo(i)) << i;
   }
 }
 
@@ -138,17 +133,17 @@ TEST(StoredPictureTest, PhotosStayOnDiskAndReadBackWholeAfterCompactionAndReopen
 // even a view that read through the shelf before.
 TEST(StoredPictureTest, ACompactionLetsGoOfTheFilesItReplaced) {
   QTemporaryDir dir;
-  auto store = LocalStore::Open(dir.path(), kNeverCompact);
-  ASSERT_TRUE(store.ok()) << store.status();
-  MutationQueue queue(store->get());
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  MutationQueue queue(store.get());
   FirstSync(queue, 20);
-  const std::shared_ptr<const PictureShelf> shown = (*store)->state().pictures;
+  const std::shared_ptr<const PictureShelf> shown = store->state().pictures;
   const std::string sha = AvatarSha256(Photo(5));
   ASSERT_TRUE(shown->Read(sha).ok());
   // Newer copies supersede every record, so the old files hold nothing live.
   FirstSync(queue, 20, /*version=*/2);
-  ASSERT_TRUE((*store)->Compact().ok());
-  ASSERT_TRUE((*store)->Compact().ok());
+  ASSERT_TRUE(store->Compact().ok());
+  ASSERT_TRUE(store->Compact().ok());
   EXPECT_EQ(DeletedFilesHeldOpen(dir.path()), std::vector<std::string>{});
   EXPECT_EQ(*shown->Read(sha), Photo(5)) << "the shelf a view holds reads the new files";
 }
@@ -159,22 +154,22 @@ TEST(StoredPictureTest, APictureManyProfilesShowIsWrittenOnceBySnapshots) {
   constexpr int kProfiles = 30;
   QTemporaryDir dir;
   {
-    auto store = LocalStore::Open(dir.path(), kNeverCompact);
-    ASSERT_TRUE(store.ok()) << store.status();
-    MutationQueue queue(store->get());
+    auto store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    MutationQueue queue(store.get());
     std::vector<Profile> page;
     page.reserve(kProfiles);
     for (int i = 0; i < kProfiles; ++i) page.push_back(WithPhoto(i, Photo(0)));
     ASSERT_TRUE(queue.ApplyServerProfiles(std::move(page), "c").ok());
-    EXPECT_EQ((*store)->state().pictures->size(), 1u);
-    ASSERT_TRUE((*store)->Compact().ok());
+    EXPECT_EQ(store->state().pictures->size(), 1u);
+    ASSERT_TRUE(store->Compact().ok());
   }
   EXPECT_LT(QFile(QDir(dir.path()).filePath(kSnapshotFileName)).size(),
             static_cast<qint64>(kPhotoBytes + size_t{64} * 1024));
-  auto reopened = LocalStore::Open(dir.path(), kNeverCompact);
-  ASSERT_TRUE(reopened.ok()) << reopened.status();
-  for (const auto& [id, profile] : (*reopened)->state().profiles) {
-    EXPECT_EQ(PictureOf((*reopened)->state(), *profile), Photo(0)) << id;
+  auto reopened = OpenStore(dir.path());
+  ASSERT_NE(reopened, nullptr);
+  for (const auto& [id, profile] : reopened->state().profiles) {
+    EXPECT_EQ(PictureOf(reopened->state(), *profile), Photo(0)) << id;
   }
 }
 
@@ -185,9 +180,9 @@ TEST(StoredPictureTest, APictureManyProfilesShowIsWrittenOnceBySnapshots) {
 TEST(StoredPictureTest, AnEditsPictureIsSentFromDiskAndNeverWithoutIt) {
   QTemporaryDir dir;
   testing::FaultInjectingStoreFiles files;
-  auto store = LocalStore::Open(dir.path(), kNeverCompact, &files);
-  ASSERT_TRUE(store.ok()) << store.status();
-  MutationQueue queue(store->get());
+  auto store = OpenStore(dir.path(), &files);
+  ASSERT_NE(store, nullptr);
+  MutationQueue queue(store.get());
   ASSERT_TRUE(queue.ApplyServerProfiles({MakeProfile(IdOf(1), "Ada", "", 3)}, "c").ok());
   Profile fields;
   fields.set_avatar(Photo(42));
@@ -203,7 +198,7 @@ TEST(StoredPictureTest, AnEditsPictureIsSentFromDiskAndNeverWithoutIt) {
 
   files.FailRandomReads(true);
   EXPECT_EQ(queue.ToRequest(*mutation).status().code(), absl::StatusCode::kDataLoss);
-  ASSERT_TRUE((*store)->Compact().ok()) << "an unreadable picture does not stop compaction";
+  ASSERT_TRUE(store->Compact().ok()) << "an unreadable picture does not stop compaction";
   files.FailRandomReads(false);
   EXPECT_EQ(queue.ToRequest(*mutation).status().code(), absl::StatusCode::kDataLoss)
       << "the picture the compaction could not read is gone, and says so";
@@ -215,28 +210,28 @@ TEST(StoredPictureTest, AnEditsPictureIsSentFromDiskAndNeverWithoutIt) {
 // and sha did not change.
 TEST(StoredPictureTest, AFetchedPictureRedrawsItsProfile) {
   QTemporaryDir dir;
-  auto store = LocalStore::Open(dir.path(), kNeverCompact);
-  ASSERT_TRUE(store.ok()) << store.status();
-  MutationQueue queue(store->get());
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  MutationQueue queue(store.get());
   Profile named = WithPhoto(1, Photo(1));
   named.clear_avatar();
   ASSERT_TRUE(queue.ApplyServerProfiles({named}, "c").ok());
-  EXPECT_FALSE((*store)->state().HasPicture(named.avatar_sha256()));
-  (*store)->TakeTouchedProfiles();
+  EXPECT_FALSE(store->state().HasPicture(named.avatar_sha256()));
+  store->TakeTouchedProfiles();
   ASSERT_TRUE(queue.ApplyServerProfiles({named}, "c").ok());
-  EXPECT_TRUE((*store)->TakeTouchedProfiles().empty()) << "the same copy again changes nothing";
+  EXPECT_TRUE(store->TakeTouchedProfiles().empty()) << "the same copy again changes nothing";
   ASSERT_TRUE(queue.ApplyServerProfiles({WithPhoto(1, Photo(1))}, "c").ok());
-  EXPECT_EQ((*store)->TakeTouchedProfiles(), std::set<std::string>{IdOf(1)});
-  EXPECT_EQ(PictureOf((*store)->state(), *(*store)->state().profiles.at(IdOf(1))), Photo(1));
+  EXPECT_EQ(store->TakeTouchedProfiles(), std::set<std::string>{IdOf(1)});
+  EXPECT_EQ(PictureOf(store->state(), *store->state().profiles.at(IdOf(1))), Photo(1));
 }
 
 // A picture read back checks the record's checksum again: bytes changed on
 // disk are refused, never shown or sent as the picture.
 TEST(StoredPictureTest, ARecordDamagedOnDiskIsRefusedWhenReadBack) {
   QTemporaryDir dir;
-  auto store = LocalStore::Open(dir.path(), kNeverCompact);
-  ASSERT_TRUE(store.ok()) << store.status();
-  MutationQueue queue(store->get());
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  MutationQueue queue(store.get());
   FirstSync(queue, 1);
   const std::string sha = AvatarSha256(Photo(0));
   QFile journal(QDir(dir.path()).filePath(kJournalFileName));
@@ -244,7 +239,7 @@ TEST(StoredPictureTest, ARecordDamagedOnDiskIsRefusedWhenReadBack) {
   ASSERT_TRUE(journal.seek(journal.size() - 1000));
   ASSERT_EQ(journal.write("X", 1), 1);
   journal.close();
-  EXPECT_EQ((*store)->state().pictures->Read(sha).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store->state().pictures->Read(sha).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -41,6 +41,20 @@ inline google::protobuf::FieldMask Mask(std::initializer_list<const char*> paths
 }
 
 // Everything in `state`, as text (maps print sorted), for comparisons.
+// `size` distinct, incompressible bytes for `seed` (xorshift), as a
+// picture's are.
+inline std::string NoisyBytes(int seed, size_t size) {
+  std::string bytes(size, '\0');
+  uint32_t x = 2654435761u * static_cast<uint32_t>(seed + 1);
+  for (char& c : bytes) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return bytes;
+}
+
 // The bytes of the picture `profile` names, read back from the store as the
 // UI reads them; empty for none or one the store does not hold.
 inline std::string PictureOf(const PictureShelf& pictures, const profile::v1::Profile& profile) {
