@@ -46,8 +46,8 @@ class StoredPicture {
   StoredPicture() = default;
   // In the record at `place`, `size` bytes long.
   StoredPicture(RecordPlace place, int64_t size) : place_(std::move(place)), size_(size) {}
-  // In memory (a record that was never written to a file: tests, and a
-  // draft the user has not saved).
+  // In memory, for a shelf that no store fills (the UI's tests); an
+  // editor's draft is held by the AvatarCache instead.
   static StoredPicture InMemory(std::string bytes);
 
   bool known() const { return size_ > 0; }
