@@ -313,12 +313,15 @@ std::string NginxProcess::ReadFile(const std::string& name) const {
   return ReadWhole(prefix_ + "/" + name);
 }
 
-std::unique_ptr<profile::v1::ProfileService::Stub> NginxProcess::NewStub() const {
+std::shared_ptr<grpc::Channel> NginxProcess::NewChannel() const {
   grpc::ChannelArguments arguments;
-  // A separate connection per stub, as separate devices would have.
+  // A separate connection per channel, as separate devices would have.
   arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return profile::v1::ProfileService::NewStub(
-      grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), arguments));
+  return grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), arguments);
+}
+
+std::unique_ptr<profile::v1::ProfileService::Stub> NginxProcess::NewStub() const {
+  return profile::v1::ProfileService::NewStub(NewChannel());
 }
 
 }  // namespace profiles::testing

@@ -26,6 +26,7 @@
 //
 // Not thread-safe; accessors may be called from any thread after Start().
 
+#include <grpcpp/channel.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -66,7 +67,10 @@ class NginxProcess {
   const std::string& prefix() const { return prefix_; }
   // A file of the prefix directory, e.g. "access.log"; empty if unreadable.
   std::string ReadFile(const std::string& name) const;
-  // A new stub on a new channel (a connection of its own) to the balancer.
+  // A new channel (a connection of its own, as another device would have) to
+  // the balancer; not yet connected.
+  std::shared_ptr<grpc::Channel> NewChannel() const;
+  // A new stub on NewChannel().
   std::unique_ptr<profile::v1::ProfileService::Stub> NewStub() const;
 
  private:

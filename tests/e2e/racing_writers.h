@@ -1,22 +1,31 @@
 #ifndef PROFILES_TESTS_E2E_RACING_WRITERS_H_
 #define PROFILES_TESTS_E2E_RACING_WRITERS_H_
 
-// What writers racing on one base version of a profile must see, over gRPC:
-// exactly one wins (at `winning_version`), and every other is ABORTED with
-// the current profile, which is the winner's write. Shared by the tests that
-// race writers through several replicas, directly or through a balancer.
+// Writers racing on one base version of a profile over gRPC, and what they
+// must see: exactly one wins (at `winning_version`), and every other is
+// ABORTED with the current profile, which is the winner's write. Shared by
+// the tests that race writers through several replicas, directly or through
+// a balancer.
 
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <latch>
+#include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "libs/profile_contract/grpc_status.h"
 #include "libs/profile_contract/status_details.h"
+#include "profile/v1/profile.grpc.pb.h"
 #include "profile/v1/profile.pb.h"
+#include "tests/e2e/grpc_writes.h"
 
 namespace profiles::testing {
 
@@ -43,6 +52,35 @@ inline void ExpectOneWinnerAndConflictsCarryIt(const std::vector<grpc::Status>& 
     EXPECT_EQ(current->version(), winning_version);
     EXPECT_EQ(current->name(), winner_name);
   }
+}
+
+// Writer i writes "writer i" to profile `id` from `base_version` through
+// `channels[i]`, all at once, and the outcome must be one winner at
+// `base_version + 1` whose write every loser is shown. Each channel is
+// connected before any writer starts: what races is the writes, not
+// connection attempts (a first connect that fails under load is UNAVAILABLE,
+// which says nothing about the version check).
+inline void RaceWritersFromOneBase(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                                   const std::string& id, int64_t base_version) {
+  for (size_t i = 0; i < channels.size(); ++i) {
+    ASSERT_TRUE(channels[i]->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(20))))
+        << "writer " << i << " never connected";
+  }
+  std::vector<grpc::Status> results(channels.size());
+  std::vector<profile::v1::Profile> responses(channels.size());
+  std::latch start(static_cast<std::ptrdiff_t>(channels.size()));
+  std::vector<std::thread> writers;
+  for (size_t i = 0; i < channels.size(); ++i) {
+    writers.emplace_back([&, i] {
+      auto stub = profile::v1::ProfileService::NewStub(channels[i]);
+      const profile::v1::UpdateProfileRequest write =
+          Write(id, base_version, absl::StrCat("writer ", i));
+      start.arrive_and_wait();
+      results[i] = Call(*stub, write, &responses[i]);
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  ExpectOneWinnerAndConflictsCarryIt(results, responses, base_version + 1);
 }
 
 }  // namespace profiles::testing

@@ -171,19 +171,9 @@ TEST_F(ReplicasTest, SixteenWritersFromOneBaseExactlyOneWins) {
   Profile created;
   ASSERT_TRUE(Call(*first_->NewStub(), Write(id, 0, "base"), &created).ok());
 
-  constexpr int kWriters = 16;
-  std::vector<grpc::Status> results(kWriters);
-  std::vector<Profile> responses(kWriters);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kWriters; ++i) {
-    threads.emplace_back([&, i] {
-      auto stub = (i % 2 == 0 ? first_ : second_)->NewStub();
-      results[i] = Call(*stub, Write(id, 1, absl::StrCat("writer ", i)), &responses[i]);
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-
-  ExpectOneWinnerAndConflictsCarryIt(results, responses, /*winning_version=*/2);
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 16; ++i) channels.push_back((i % 2 == 0 ? first_ : second_)->NewChannel());
+  RaceWritersFromOneBase(channels, id, /*base_version=*/1);
 }
 
 // A retry of a mutation, even through another replica, returns the first

@@ -78,9 +78,13 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError(std::strerror(errno));
 
-  std::vector<std::string> args = {PROFILE_SERVER_BINARY, "--database-url=" + database_url,
-                                   "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
-                                   "--pool-size=8", "--auth=off", "--reads-per-second=0",
+  std::vector<std::string> args = {PROFILE_SERVER_BINARY,
+                                   "--database-url=" + database_url,
+                                   "--grpc-address=127.0.0.1:0",
+                                   "--http-address=127.0.0.1:0",
+                                   "--pool-size=8",
+                                   "--auth=off",
+                                   "--reads-per-second=0",
                                    "--writes-per-second=0"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> argv;
@@ -131,12 +135,15 @@ ServerProcess::~ServerProcess() {
   close(output_fd_);
 }
 
-std::unique_ptr<profile::v1::ProfileService::Stub> ServerProcess::NewStub() const {
+std::shared_ptr<grpc::Channel> ServerProcess::NewChannel() const {
   grpc::ChannelArguments arguments;
-  // A separate connection per stub, as separate devices or services would have.
+  // A separate connection per channel, as separate devices or services would have.
   arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return profile::v1::ProfileService::NewStub(
-      grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), arguments));
+  return grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), arguments);
+}
+
+std::unique_ptr<profile::v1::ProfileService::Stub> ServerProcess::NewStub() const {
+  return profile::v1::ProfileService::NewStub(NewChannel());
 }
 
 int ServerProcess::StopWith(int signal) {

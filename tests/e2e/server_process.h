@@ -17,6 +17,7 @@
 // call Start() from the thread that runs the test, never from a helper
 // thread that ends before the server should.
 
+#include <grpcpp/channel.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -48,7 +49,10 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& http_address() const { return http_address_; }
-  // A new stub on a new channel to this server.
+  // A new channel (a connection of its own, as another device or service
+  // would have) to this server; not yet connected.
+  std::shared_ptr<grpc::Channel> NewChannel() const;
+  // A new stub on NewChannel().
   std::unique_ptr<profile::v1::ProfileService::Stub> NewStub() const;
 
   // Sends `signal` and waits for the process to end; returns its raw wait
