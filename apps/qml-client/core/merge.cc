@@ -32,6 +32,10 @@ std::string AvatarSha256(std::string_view bytes) {
       .toStdString();
 }
 
+std::string AvatarShaOf(const Profile& profile) {
+  return profile.avatar_sha256().empty() ? AvatarSha256(profile.avatar()) : profile.avatar_sha256();
+}
+
 void CopyEditedFields(const Profile& from, const google::protobuf::FieldMask& mask, Profile* to) {
   CopyMaskedFields(from, mask, to);
   for (const ProfileField& field : WritableFields()) {

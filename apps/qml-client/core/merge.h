@@ -59,6 +59,10 @@ struct MergeOutcome {
 // empty for empty bytes (no avatar).
 std::string AvatarSha256(std::string_view bytes);
 
+// The sha of `profile`'s picture: the one it names, else its bytes' (a
+// picture the user just picked has bytes and no sha yet); empty for none.
+std::string AvatarShaOf(const profile::v1::Profile& profile);
+
 // CopyMaskedFields (profile_fields.h) as the client needs it: a copied
 // picture keeps its identity. In the store a picture travels by its sha alone
 // (stored_picture.h), so `from` may name its picture without the bytes; the

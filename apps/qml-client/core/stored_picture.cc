@@ -56,12 +56,6 @@ void ForEachProfile(Message* message,
   }
 }
 
-// The sha256 `profile`'s picture bytes have: the one it names, or computed
-// (a picture the user picked has none yet).
-std::string ShaOf(const Profile& profile) {
-  return profile.avatar_sha256().empty() ? AvatarSha256(profile.avatar()) : profile.avatar_sha256();
-}
-
 }  // namespace
 
 StoredPicture StoredPicture::InMemory(std::string bytes) {
@@ -88,7 +82,7 @@ absl::StatusOr<std::string> StoredPicture::Read(const std::string& sha256) const
   }
   std::string bytes;
   ForEachProfile(&record, [&](Profile* profile, const FieldDescriptor*) {
-    if (bytes.empty() && !profile->avatar().empty() && ShaOf(*profile) == sha256) {
+    if (bytes.empty() && !profile->avatar().empty() && AvatarShaOf(*profile) == sha256) {
       bytes = std::move(*profile->mutable_avatar());
     }
   });

@@ -38,12 +38,6 @@ const ProfileView* Find(const ClientSnapshot& snapshot, const QString& id) {
   return nullptr;
 }
 
-// The sha the server would give `profile`'s avatar.
-std::string AvatarShaOf(const profile::v1::Profile& profile) {
-  return !profile.avatar_sha256().empty() ? profile.avatar_sha256()
-                                          : AvatarSha256(profile.avatar());
-}
-
 QString PathOf(const ProfileField& field) {
   return QString::fromUtf8(field.path().data(), static_cast<qsizetype>(field.path().size()));
 }
