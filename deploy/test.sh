@@ -104,8 +104,9 @@ fi
 if ((SANITIZED)); then
   # -O1 with line tables only (-g1), as the fuzz build: the sanitizer build was the longest step of
   # CI (about 20 minutes cold at -O2 -g); a template-heavy file builds in 25 s instead of 40 s, and a
-  # report still names file and line.
-  PROFILES_BUILD_TYPE=RelWithDebInfo build build-asan -- -DPROFILES_SANITIZE=ON \
+  # report still names file and line. No benchmark tools: no test runs them (the Release build keeps
+  # them compiling).
+  PROFILES_BUILD_TYPE=RelWithDebInfo build build-asan -- -DPROFILES_SANITIZE=ON -DPROFILES_BENCH=OFF \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 fi
 fuzz_rc=0
