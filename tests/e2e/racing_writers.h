@@ -58,8 +58,10 @@ inline void ExpectOneWinnerAndConflictsCarryIt(const std::vector<grpc::Status>& 
 // `channels[i]`, all at once, and the outcome must be one winner at
 // `base_version + 1` whose write every loser is shown. Each channel is
 // connected before any writer starts: what races is the writes, not
-// connection attempts (a first connect that fails under load is UNAVAILABLE,
-// which says nothing about the version check).
+// connection attempts. (gRPC 1.51 can also fail a first connect that was
+// only in progress, reading an errno its own calls overwrote: "ipv4:...: No
+// such file or directory", grpc/grpc#35064. That UNAVAILABLE says nothing of
+// the version check.)
 inline void RaceWritersFromOneBase(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                                    const std::string& id, int64_t base_version) {
   for (size_t i = 0; i < channels.size(); ++i) {
