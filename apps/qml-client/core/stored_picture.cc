@@ -152,11 +152,12 @@ absl::Status PutPicturesBack(const PictureShelf& pictures, JournalRecord* record
                              std::set<std::string>* written) {
   absl::Status status;
   ForEachProfile(record, [&](Profile* profile, const FieldDescriptor* holder) {
+    // A merge base names the picture the user saw and never holds it.
+    static const FieldDescriptor* const kMergeBase =
+        profile::client::v1::PendingMutation::descriptor()->FindFieldByName("base_fields");
     const std::string& sha = profile->avatar_sha256();
-    // A merge base names the picture the user saw and never holds it
-    // (PendingMutation.base_fields).
     if (sha.empty() || !profile->avatar().empty() || written->contains(sha) ||
-        (holder != nullptr && holder->name() == "base_fields")) {
+        holder == kMergeBase) {
       return;
     }
     const StoredPicture picture = pictures.Find(sha);

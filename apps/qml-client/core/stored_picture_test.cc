@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -250,6 +251,31 @@ TEST(StoredPictureTest, ARecordDamagedOnDiskIsRefusedWhenReadBack) {
   ASSERT_EQ(journal.write("X", 1), 1);
   journal.close();
   EXPECT_EQ(store->state().pictures->Read(sha).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// Compaction puts a picture back into the first record that names it, once,
+// and never into a merge base (the picture the user saw, named only).
+TEST(StoredPictureTest, PicturesGoBackOnceAndNeverIntoAMergeBase) {
+  PictureShelf shelf;
+  const std::string seen = Photo(1);
+  const std::string picked = Photo(2);
+  ASSERT_TRUE(shelf.Add(AvatarSha256(seen), StoredPicture::InMemory(seen)));
+  ASSERT_TRUE(shelf.Add(AvatarSha256(picked), StoredPicture::InMemory(picked)));
+
+  profile::client::v1::JournalRecord edit;
+  profile::client::v1::PendingMutation* mutation = edit.mutable_mutation_enqueued();
+  mutation->mutable_fields()->set_avatar_sha256(AvatarSha256(picked));
+  mutation->mutable_base_fields()->set_avatar_sha256(AvatarSha256(seen));
+  std::set<std::string> written;
+  ASSERT_TRUE(PutPicturesBack(shelf, &edit, &written).ok());
+  EXPECT_EQ(mutation->fields().avatar(), picked);
+  EXPECT_TRUE(mutation->base_fields().avatar().empty()) << "a merge base never holds bytes";
+  EXPECT_EQ(written, std::set<std::string>{AvatarSha256(picked)});
+
+  profile::client::v1::JournalRecord again = edit;
+  again.mutable_mutation_enqueued()->mutable_fields()->clear_avatar();
+  ASSERT_TRUE(PutPicturesBack(shelf, &again, &written).ok());
+  EXPECT_TRUE(again.mutation_enqueued().fields().avatar().empty()) << "written once already";
 }
 
 }  // namespace
