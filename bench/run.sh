@@ -353,8 +353,8 @@ ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a
 "${LOADGEN_BIN}" --avatar_bytes="${AVATAR_BYTES}" --print_avatar=base64 >"${WORK}/avatar.b64"
 
 # Profiles FROM..TO with SQL, in batches of 50,000 (one transaction each): the rows the service
-# would write on create (version 1; avatar_sha256, change_txid and change_seq from the table's
-# generated column and defaults, exactly as its create does).
+# would write on create (version 1; avatar_sha256 from the table's generated column, exactly as
+# its create does).
 seed_sql() {
   local from="$1" to="$2" start=${SECONDS} a b
   for ((a = from; a <= to; a += 50000)); do
@@ -502,8 +502,7 @@ EOF
 \\if :v = 0
 SELECT version AS v FROM profiles WHERE id = ${id_expr} \\gset
 \\endif
-UPDATE profiles SET name = 'pgbench ' || :r, version = version + 1, updated_at = now(),
-    change_txid = pg_current_xact_id(), change_seq = nextval('profile_change_seq')
+UPDATE profiles SET name = 'pgbench ' || :r, version = version + 1, updated_at = now()
   WHERE id = ${id_expr} AND version = :v RETURNING version AS v \\gset
 EOF
 }

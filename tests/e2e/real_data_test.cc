@@ -1,7 +1,8 @@
 // End to end with data that looks like real use, against a real profile_server
 // process over real sockets, with clients in their default configuration:
-//   - transaction ids of different lengths (listings once sorted them as text
-//     and skipped profiles);
+//   - profiles written with plain SQL, at change positions of different
+//     lengths (listings once sorted the positions of the first version,
+//     transaction ids, as text and skipped profiles);
 //   - 40 profiles with 256 KiB pictures (pages once grew past 4 MiB);
 //   - a stale write on a profile with a 256 KiB picture (its ABORTED details
 //     once carried the picture in an 8 KiB-limited trailer), also checked
@@ -73,15 +74,21 @@ class RealDataTest : public ::testing::Test {
     return created;
   }
 
-  // Inserts a profile whose change position is (txid, seq), as a database
-  // that has lived long enough has them.
-  std::string InsertAtTransaction(uint64_t txid, int seq) {
-    const std::string id = RandomUuid();
-    const absl::Status inserted = database_->ExecuteSql(absl::StrCat(
-        "INSERT INTO profiles (id, name, email, version, change_txid, change_seq) VALUES ('", id,
-        "', 'Tx ", txid, "', 'tx@example.com', 1, '", txid, "'::xid8, ", seq, ")"));
+  // Inserts `count` profiles with plain SQL, not through the service, one
+  // INSERT each in one transaction: the WAL sequencer gives them that
+  // transaction's commit position and their order in it (idx 0, 1, ...), as
+  // it does for every writer. Returns their ids in that order.
+  std::vector<std::string> InsertInOneTransaction(int count) {
+    std::vector<std::string> ids;
+    std::string sql;
+    for (int i = 0; i < count; ++i) {
+      ids.push_back(RandomUuid());
+      absl::StrAppend(&sql, "INSERT INTO profiles (id, name, email, version) VALUES ('", ids.back(),
+                      "', 'Plain ", i, "', 'plain@example.com', 1);");
+    }
+    const absl::Status inserted = database_->ExecuteSql(sql);
     EXPECT_TRUE(inserted.ok()) << inserted;
-    return id;
+    return ids;
   }
 
   // Every profile from `since` on over gRPC, page by page; checks that each
@@ -157,8 +164,8 @@ class RealDataTest : public ::testing::Test {
     return ids;
   }
 
-  // Waits until a full listing holds `count` profiles (a parallel test's
-  // open transaction can hold the cluster-wide watermark back for a moment).
+  // Waits until a full listing holds `count` profiles (a profile is listed
+  // once the WAL sequencer has stamped its position, shortly after commit).
   void AwaitVisible(size_t count) {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (WalkGrpc("", 1000, false).size() < count && absl::Now() < deadline) {
@@ -172,12 +179,15 @@ class RealDataTest : public ::testing::Test {
   std::unique_ptr<httplib::Client> http_;
 };
 
-TEST_F(RealDataTest, TransactionIdsOfEveryLengthReachEveryReader) {
-  // 9 < 10 < 99 < 100 < 512 as numbers; as text "10" < "100" < "512" < "9".
-  std::vector<std::string> expected;
-  for (const uint64_t txid : {9, 10, 99, 100, 512}) {
-    for (int seq = 1; seq <= 2; ++seq) expected.push_back(InsertAtTransaction(txid, seq));
-  }
+// Positions of different lengths are normal life: the first version sorted
+// its positions (transaction ids) as text, "10" before "9", while cursors
+// compared numbers, and skipped profiles. Positions travel as decimal text in
+// cursors and page tokens: eleven profiles written in one transaction by
+// plain SQL (idx 0 to 10), one more in a transaction of its own, then one
+// through the service must reach every reader, in commit order.
+TEST_F(RealDataTest, PlainSqlWritesAtPositionsOfEveryLengthReachEveryReader) {
+  std::vector<std::string> expected = InsertInOneTransaction(11);
+  expected.push_back(InsertInOneTransaction(1).front());
   expected.push_back(Create("Written today").id());
   AwaitVisible(expected.size());
 

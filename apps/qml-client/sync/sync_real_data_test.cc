@@ -1,7 +1,8 @@
 // SyncManager with data that looks like a database after a few hours of use:
-// thousands of profiles whose change positions carry transaction ids of
-// different lengths. Listings once sorted those as text and skipped every
-// row that sorted differently, so a fresh install never received them.
+// thousands of profiles written with plain SQL, whose change positions have
+// numbers of different lengths. The first version's listings sorted its
+// positions (transaction ids) as text and skipped every row that sorted
+// differently, so a fresh install never received them.
 
 #include <gtest/gtest.h>
 
@@ -26,25 +27,13 @@ using profiles::testing::TestDatabase;
 
 constexpr int kGeneratedProfiles = 3000;
 
-TEST(SyncRealDataTest, FreshDeviceReceivesEveryProfileWhateverItsTransactionIdLength) {
+TEST(SyncRealDataTest, FreshDeviceReceivesEveryProfileWhateverItsPositionLength) {
   absl::StatusOr<std::unique_ptr<TestDatabase>> database = TestDatabase::Create();
   ASSERT_TRUE(database.ok()) << database.status();
-  // Rows at transaction ids of 1 to 3 digits ("10" sorts before "9" as
-  // text), then thousands written by today's longer transaction ids.
+  // Thousands of profiles from before the server's first start: its WAL
+  // sequencer stamps them all at its new slot's position, idx 1 to 3000
+  // (1 to 4 digits: "10" sorts before "9" as text).
   std::set<std::string> expected;
-  for (const int txid : {9, 10, 99, 100, 512}) {
-    for (int seq = 1; seq <= 3; ++seq) {
-      const std::string id = profiles::testing::RandomUuid();
-      expected.insert(id);
-      ASSERT_TRUE((*database)
-                      ->ExecuteSql(absl::StrCat(
-                          "INSERT INTO profiles (id, name, email, version, change_txid, "
-                          "change_seq) VALUES ('",
-                          id, "', 'Early ", txid, "', 'early@example.com', 1, '", txid, "'::xid8, ",
-                          seq, ")"))
-                      .ok());
-    }
-  }
   ASSERT_TRUE((*database)
                   ->ExecuteSql(absl::StrCat(
                       "INSERT INTO profiles (id, name, email, version) "
@@ -59,6 +48,16 @@ TEST(SyncRealDataTest, FreshDeviceReceivesEveryProfileWhateverItsTransactionIdLe
 
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start((*database)->url());
   ASSERT_TRUE(server.ok()) << server.status();
+  // Then 15 more in one transaction, one INSERT each, with the server
+  // running: sequenced from the WAL at that transaction's commit, idx 0 to 14.
+  std::string later;
+  for (int i = 0; i < 15; ++i) {
+    const std::string id = profiles::testing::RandomUuid();
+    expected.insert(id);
+    absl::StrAppend(&later, "INSERT INTO profiles (id, name, email, version) VALUES ('", id,
+                    "', 'Later ", i, "', 'later@example.com', 1);");
+  }
+  ASSERT_TRUE((*database)->ExecuteSql(later).ok());
   QTemporaryDir data_dir;
   ASSERT_TRUE(data_dir.isValid());
   SyncManager::Options options;

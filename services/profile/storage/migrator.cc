@@ -17,6 +17,12 @@ constexpr int64_t kMigrationLockKey = 0x70726f66696c6573;  // "profiles"
 }  // namespace
 
 absl::Status ApplyMigrations(const std::string& database_url) {
+  return ApplyMigrations(database_url, EmbeddedMigrations());
+}
+
+absl::Status ApplyMigrations(const std::string& database_url,
+                             const std::vector<Migration>& migrations) {
+  if (migrations.empty()) return absl::InvalidArgumentError("no migrations to apply");
   std::string step = "connect";
   try {
     pqxx::connection connection(database_url);
@@ -32,7 +38,7 @@ absl::Status ApplyMigrations(const std::string& database_url) {
       step = "read schema_migrations";
       const pqxx::result newest =
           txn.exec("SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1");
-      const Migration& known = EmbeddedMigrations().back();
+      const Migration& known = migrations.back();
       if (!newest.empty() && newest[0][0].as<int>() > known.version) {
         // A newer build migrated this database (a rolling upgrade, or a
         // rollback of the binary only). Serving it could misread columns or
@@ -45,7 +51,7 @@ absl::Status ApplyMigrations(const std::string& database_url) {
       }
       txn.commit();
     }
-    for (const Migration& migration : EmbeddedMigrations()) {
+    for (const Migration& migration : migrations) {
       step = absl::StrCat("migration ", migration.name);
       pqxx::work txn(connection);
       txn.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);

@@ -44,6 +44,12 @@ const std::vector<Migration>& EmbeddedMigrations();
 //                binary embeds (a newer build migrated it); nothing is done.
 absl::Status ApplyMigrations(const std::string& database_url);
 
+// As above, with `migrations` (ascending versions) in place of the embedded
+// ones: a test brings a database to the schema of an earlier build with a
+// prefix of EmbeddedMigrations(), then upgrades it.
+absl::Status ApplyMigrations(const std::string& database_url,
+                             const std::vector<Migration>& migrations);
+
 }  // namespace profiles
 
 #endif  // PROFILES_SERVICES_PROFILE_STORAGE_MIGRATOR_H_

@@ -186,18 +186,15 @@ TEST_F(WalSequencerTest, WritesGetPositionsInCommitOrder) {
   pqxx::connection connection_b(database_->url());
   pqxx::work a(connection_a);
   pqxx::work b(connection_b);
-  const auto txid_a =
-      a.exec_params1(
-           "UPDATE profiles SET name = 'A', version = version + 1,"
-           " change_txid = pg_current_xact_id() WHERE id = $1 RETURNING change_txid::text::bigint",
-           first)[0]
-          .as<int64_t>();
-  const auto txid_b =
-      b.exec_params1(
-           "UPDATE profiles SET name = 'B', version = version + 1,"
-           " change_txid = pg_current_xact_id() WHERE id = $1 RETURNING change_txid::text::bigint",
-           second)[0]
-          .as<int64_t>();
+  // Writes `name` to profile `id` in `txn` and returns the transaction's id,
+  // which its first write assigned.
+  const auto write = [](pqxx::work& txn, const std::string& id, const std::string& name) {
+    txn.exec_params0("UPDATE profiles SET name = $2, version = version + 1 WHERE id = $1", id,
+                     name);
+    return txn.exec1("SELECT pg_current_xact_id()::text::bigint")[0].as<int64_t>();
+  };
+  const int64_t txid_a = write(a, first, "A");
+  const int64_t txid_b = write(b, second, "B");
   EXPECT_LT(txid_a, txid_b);  // the old order
   b.commit();
   a.commit();
