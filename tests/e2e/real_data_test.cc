@@ -74,21 +74,12 @@ class RealDataTest : public ::testing::Test {
     return created;
   }
 
-  // Inserts `count` profiles with plain SQL, not through the service, one
-  // INSERT each in one transaction: the WAL sequencer gives them that
-  // transaction's commit position and their order in it (idx 0, 1, ...), as
-  // it does for every writer. Returns their ids in that order.
+  // TestDatabase::InsertProfilesInOneTransaction, failing the test if it fails.
   std::vector<std::string> InsertInOneTransaction(int count) {
-    std::vector<std::string> ids;
-    std::string sql;
-    for (int i = 0; i < count; ++i) {
-      ids.push_back(RandomUuid());
-      absl::StrAppend(&sql, "INSERT INTO profiles (id, name, email, version) VALUES ('", ids.back(),
-                      "', 'Plain ", i, "', 'plain@example.com', 1);");
-    }
-    const absl::Status inserted = database_->ExecuteSql(sql);
-    EXPECT_TRUE(inserted.ok()) << inserted;
-    return ids;
+    absl::StatusOr<std::vector<std::string>> ids =
+        database_->InsertProfilesInOneTransaction(count, "Plain");
+    EXPECT_TRUE(ids.ok()) << ids.status();
+    return ids.ok() ? *std::move(ids) : std::vector<std::string>();
   }
 
   // Every profile from `since` on over gRPC, page by page; checks that each

@@ -167,4 +167,17 @@ absl::Status TestDatabase::ExecuteSql(const std::string& sql) const {
   return RunOn(url_, sql, /*in_transaction=*/true);
 }
 
+absl::StatusOr<std::vector<std::string>> TestDatabase::InsertProfilesInOneTransaction(
+    int count, const std::string& name) const {
+  std::vector<std::string> ids;
+  std::string sql;
+  for (int i = 0; i < count; ++i) {
+    ids.push_back(RandomUuid());
+    absl::StrAppend(&sql, "INSERT INTO profiles (id, name, email, version) VALUES ('", ids.back(),
+                    "', '", name, " ", i, "', 'plain@example.com', 1);");
+  }
+  if (absl::Status inserted = ExecuteSql(sql); !inserted.ok()) return inserted;
+  return ids;
+}
+
 }  // namespace profiles::testing

@@ -24,6 +24,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -52,6 +53,14 @@ class TestDatabase {
   // connection to this database; INTERNAL with the server's message if it
   // fails. For test setup and for probing the schema.
   absl::Status ExecuteSql(const std::string& sql) const;
+
+  // Inserts `count` profiles ("<name> 0", "<name> 1", ...) with plain SQL,
+  // not through the service: one INSERT each, all in one transaction, so the
+  // WAL sequencer gives them that transaction's commit position and their
+  // order in it (idx 0, 1, ...), as it does for every writer. Their ids, in
+  // that order.
+  absl::StatusOr<std::vector<std::string>> InsertProfilesInOneTransaction(
+      int count, const std::string& name) const;
 
  private:
   TestDatabase(std::string admin_url, std::string name, std::string url)

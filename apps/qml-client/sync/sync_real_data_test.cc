@@ -50,14 +50,10 @@ TEST(SyncRealDataTest, FreshDeviceReceivesEveryProfileWhateverItsPositionLength)
   ASSERT_TRUE(server.ok()) << server.status();
   // Then 15 more in one transaction, one INSERT each, with the server
   // running: sequenced from the WAL at that transaction's commit, idx 0 to 14.
-  std::string later;
-  for (int i = 0; i < 15; ++i) {
-    const std::string id = profiles::testing::RandomUuid();
-    expected.insert(id);
-    absl::StrAppend(&later, "INSERT INTO profiles (id, name, email, version) VALUES ('", id,
-                    "', 'Later ", i, "', 'later@example.com', 1);");
-  }
-  ASSERT_TRUE((*database)->ExecuteSql(later).ok());
+  absl::StatusOr<std::vector<std::string>> later =
+      (*database)->InsertProfilesInOneTransaction(15, "Later");
+  ASSERT_TRUE(later.ok()) << later.status();
+  expected.insert(later->begin(), later->end());
   QTemporaryDir data_dir;
   ASSERT_TRUE(data_dir.isValid());
   SyncManager::Options options;
